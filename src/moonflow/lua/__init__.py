@@ -1,0 +1,15 @@
+"""Sandboxed Lua 5.4 states (lupa), value conversion and the ``require`` loader."""
+
+from ._convert import ConversionError, Converter
+from ._host import BaseHost, MachineHost
+from ._state import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY, LuaState
+
+__all__ = [
+    "DEFAULT_INSTRUCTION_BUDGET",
+    "DEFAULT_MAX_MEMORY",
+    "BaseHost",
+    "ConversionError",
+    "Converter",
+    "LuaState",
+    "MachineHost",
+]

@@ -1,0 +1,216 @@
+"""Lua <-> Python (JSON) value conversion: the one rule set moonflow uses everywhere.
+
+Rules (Lua -> Python, i.e. anything leaving Lua: activity arguments and results, workflow
+results, signal payloads, search attributes, ``json.encode``):
+
+* ``nil`` -> ``None`` (JSON ``null``); booleans and strings as they are (strings must be valid
+  UTF-8); a Lua integer -> ``int`` (exact 64-bit); a Lua float -> ``float`` (``1.0`` stays a
+  float, it does not become ``1``); NaN and infinities are an error (JSON has no such numbers).
+* A table whose keys are exactly ``1..n`` -> list; a table whose keys are all strings -> dict.
+* An empty table made in Lua -> ``[]``. An empty object or array that came *in* (a JSON ``{}``
+  or ``[]`` converted by :meth:`Converter.to_lua`) goes back out unchanged, because the table
+  is remembered as an object; a JSON array containing ``null`` remembers its length so that it
+  round-trips too.
+* A Time value -> RFC 3339 string (UTC, fractional seconds when non-zero); a Duration ->
+  integer nanoseconds; an error object -> its message string.
+* Mixed or sparse tables, functions, coroutines, userdata, invalid UTF-8, non-finite floats and
+  tables nested deeper than 128 levels (or recursive) raise :class:`ConversionError` naming the
+  path, e.g. ``result.items[3]``. Nothing is ever dropped silently.
+
+Python -> Lua is the reverse (dict -> table, list -> table, None -> nil); ints outside the
+64-bit range are an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import lupa.lua54 as lupa
+
+_MAX_DEPTH = 128
+_INT_MIN = -(2**63)
+_INT_MAX = 2**63 - 1
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConversionError(ValueError):
+    """A value cannot cross the Lua/JSON boundary; the message names the path."""
+
+
+def _child(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if isinstance(key, str) and _IDENT.match(key):
+        return f"{path}.{key}"
+    return f"{path}[{key!r}]"
+
+
+class Converter:
+    """Converts values for one Lua state.
+
+    Args:
+        runtime: the state's ``LuaRuntime``.
+        sys: the sandbox's private Lua table (provides ``describe``, ``objects`` and
+            ``lengths``, see ``lua/convert.lua``).
+    """
+
+    def __init__(self, runtime: Any, sys: Any) -> None:
+        self._rt = runtime
+        self._describe = sys.describe
+        self._objects = sys.objects
+        self._lengths = sys.lengths
+        self._bad_utf8 = sys.find_bad_utf8
+        self._new_table = runtime.table
+
+    # ---- Lua -> Python --------------------------------------------------------------
+    def to_python(self, value: Any, path: str = "value") -> Any:
+        """Convert a Lua value (as lupa hands it over) to a JSON-safe Python value.
+
+        Raises:
+            ConversionError: naming the path of the first value that cannot be converted.
+        """
+        return self._py(value, path, 0, set())
+
+    def _py(self, v: Any, path: str, depth: int, seen: set[str]) -> Any:
+        t = type(v)
+        if v is None or t is bool or t is str or t is int:
+            return v
+        if t is float:
+            if math.isnan(v) or math.isinf(v):
+                raise ConversionError(f"{path}: {v} cannot be encoded as JSON")
+            return v
+        if t is bytes:
+            try:
+                return v.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConversionError(f"{path}: string is not valid UTF-8") from None
+        lt = lupa.lua_type(v)
+        if lt != "table":
+            kind = {"function": "a function", "thread": "a coroutine", "userdata": "a userdata"}
+            raise ConversionError(
+                f"{path}: {kind.get(lt or '', 'a ' + str(lt))} cannot be converted to JSON"
+            )
+        tag, extra, key = self._describe(v)
+        if tag == "time" or tag == "error":
+            return extra
+        if tag == "duration":
+            return extra
+        if depth >= _MAX_DEPTH:
+            raise ConversionError(f"{path}: tables nested deeper than {_MAX_DEPTH} levels")
+        # lupa creates a new proxy per crossing, so cycles are detected on the Lua table's
+        # identity (its address, from describe()).
+        if key in seen:
+            raise ConversionError(f"{path}: recursive table cannot be converted to JSON")
+        seen.add(key)
+        try:
+            try:
+                items = list(v.items())
+            except UnicodeDecodeError:
+                sub = self._bad_utf8(v)
+                raise ConversionError(f"{path}{sub}: string is not valid UTF-8") from None
+            return self._table(items, tag, extra, path, depth, seen)
+        finally:
+            seen.discard(key)
+
+    def _table(
+        self, items: list[tuple[Any, Any]], tag: str, length: Any, path: str, depth: int,
+        seen: set[str],
+    ) -> Any:
+        if not items:
+            if tag == "object":
+                return {}
+            if tag == "array":
+                return [None] * int(length)
+            return []
+        first = items[0][0]
+        if type(first) is str:
+            out: dict[str, Any] = {}
+            for k, val in items:
+                if type(k) is not str:
+                    raise ConversionError(
+                        f"{path}: table mixes string keys and {_key_kind(k)} keys "
+                        f"(key {k!r}); use either an array or a map"
+                    )
+                out[k] = self._py(val, _child(path, k), depth + 1, seen)
+            return out
+        n = len(items)
+        declared = int(length) if tag == "array" else n
+        arr: list[Any] = [None] * declared
+        for k, val in items:
+            if type(k) is not int:
+                if type(k) is str:
+                    raise ConversionError(
+                        f"{path}: table mixes integer keys and string keys (key {k!r}); "
+                        "use either an array or a map"
+                    )
+                raise ConversionError(f"{path}: table key {k!r} is not a string or an index")
+            if k < 1 or k > declared:
+                raise ConversionError(
+                    f"{path}: sparse array (index {k} with {n} elements); arrays must use "
+                    "keys 1..n with no holes"
+                )
+            arr[k - 1] = self._py(val, f"{path}[{k}]", depth + 1, seen)
+        return arr
+
+    # ---- Python -> Lua --------------------------------------------------------------
+    def to_lua(self, obj: Any, path: str = "value") -> Any:
+        """Convert a JSON-like Python value into Lua values (tables for dicts and lists).
+
+        Raises:
+            ConversionError: for ints outside 64 bits or types JSON does not have.
+        """
+        t = type(obj)
+        if obj is None or t is bool or t is str or t is float:
+            return obj
+        if t is int:
+            if obj < _INT_MIN or obj > _INT_MAX:
+                raise ConversionError(f"{path}: integer {obj} does not fit in 64 bits")
+            return obj
+        if t is dict:
+            table = self._new_table()
+            if not obj:
+                self._objects[table] = True
+                return table
+            count = 0
+            for k, val in obj.items():
+                if val is None:
+                    continue
+                if type(k) is not str:
+                    k = str(k)
+                table[k] = self.to_lua(val, _child(path, k))
+                count += 1
+            if count == 0:
+                self._objects[table] = True
+            return table
+        if t is list or t is tuple:
+            table = self._new_table()
+            holes = False
+            for i, val in enumerate(obj, 1):
+                if val is None:
+                    holes = True
+                    continue
+                table[i] = self.to_lua(val, f"{path}[{i}]")
+            if holes:
+                self._lengths[table] = len(obj)
+            return table
+        if isinstance(obj, (bytes, bytearray)):
+            return bytes(obj).decode("utf-8", errors="replace")
+        if isinstance(obj, int):  # bool subclasses handled above; IntEnum etc.
+            return int(obj)
+        if isinstance(obj, float):
+            return float(obj)
+        if isinstance(obj, str):
+            return str(obj)
+        if isinstance(obj, dict):
+            return self.to_lua(dict(obj), path)
+        raise ConversionError(f"{path}: a Python {t.__name__} cannot be passed to Lua")
+
+
+def _key_kind(k: Any) -> str:
+    if type(k) is int:
+        return "integer"
+    if type(k) is float:
+        return "float"
+    return type(k).__name__

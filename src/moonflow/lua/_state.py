@@ -1,0 +1,334 @@
+"""One sandboxed Lua 5.4 state: runtime factory, module loading and ``require``.
+
+A :class:`LuaState` is created per workflow run (context ``"workflow"``) or per activity entry
+per worker thread (context ``"activity"``). Creation runs ``sandbox.lua`` (removes every escape
+route and makes time/randomness deterministic in workflows), ``convert.lua``, the ``errors``
+module, and in workflows ``kernel.lua`` (the coroutine scheduler of the driver).
+
+Modules reach the outside world only through the *host*: a Python object implementing the
+methods listed in :class:`Host` (workflow driver, activity executor and test fakes each
+provide one). No module imports the driver.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import lupa.lua54 as lupa
+
+from .. import errors as mferrors
+from ..modules._catalogue import ACTIVITY, MODULES, STD_LIBS, WORKFLOW
+from ._convert import ConversionError, Converter
+
+if TYPE_CHECKING:
+    from ..kinds import LuaCode
+    from ..registry import App
+
+_HERE = Path(__file__).parent
+_MODULES_DIR = _HERE.parent / "modules"
+
+DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
+DEFAULT_INSTRUCTION_BUDGET = 50_000_000
+
+
+class Host(Protocol):
+    """What Lua modules may ask of their environment (all synchronous).
+
+    Durations are integer nanoseconds, times integer Unix nanoseconds. Functions that can fail
+    return ``(None, message)`` rather than raising.
+    """
+
+    def now_ns(self) -> int: ...
+    def random_seed(self) -> int: ...
+    def parse_duration(self, value: Any) -> Any: ...
+    def format_duration(self, ns: int) -> str: ...
+    def parse_time(self, text: Any) -> Any: ...
+    def log(self, level: str, message: str, fields: Any) -> None: ...
+
+
+@functools.lru_cache(maxsize=None)
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+class LuaState:
+    """A sandboxed Lua state.
+
+    Args:
+        context: ``"workflow"`` or ``"activity"``.
+        host: the :class:`Host` implementation.
+        app: the loaded app (for ``require`` of library entries); may be None in unit tests.
+        max_memory: byte cap for the whole state (lupa's allocator limit).
+        instruction_budget: workflow only: Lua VM instructions one activation may run.
+    """
+
+    def __init__(
+        self,
+        context: str,
+        host: Any,
+        app: App | None = None,
+        *,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+    ) -> None:
+        if context not in (WORKFLOW, ACTIVITY):
+            raise ValueError(f"unknown Lua context {context!r}")
+        self.context = context
+        self.app = app
+        self.host = host
+        self.rt = lupa.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            max_memory=max_memory,
+            attribute_filter=_deny_attributes,
+        )
+        self._raw_load = self.rt.eval("load")  # captured before the sandbox removes it
+        lua_host = self.rt.table_from(_host_functions(host))
+        self.sys = self._run_file(_HERE / "sandbox.lua", lua_host, context)
+        self._run_file(_HERE / "convert.lua", self.sys)
+        self.convert = Converter(self.rt, self.sys)
+        kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
+        self._modules: dict[str, Any] = {}
+        self._modules["errors"] = self._run_file(_MODULES_DIR / "errors.lua", self.sys, kinds)
+        self.kernel = None
+        if context == WORKFLOW:
+            self.kernel = self._run_file(_HERE / "kernel.lua", self.sys, instruction_budget)
+        g = self.rt.globals()
+        g.errors = self._modules["errors"]
+        g.print = self._make_print()
+        self._libraries: dict[str, Any] = {}
+        self._pcall = self.rt.eval(
+            "function(xpcall, traceback, pack) return function(f, ...) "
+            "local tb; local ok, r = xpcall(function(...) return pack(f(...)) end, "
+            "function(e) tb = traceback(e, 2); return e end, ...) "
+            "return ok, r, tb end end"
+        )(self.sys.raw.xpcall, self.sys.raw.traceback, self.rt.eval("table.pack"))
+
+    # ---- loading ------------------------------------------------------------------
+    def _run_file(self, path: Path, *args: Any) -> Any:
+        fn, err = _load_result(self._raw_load(_read(path), "=moonflow/" + path.name, "t"))
+        if fn is None:
+            raise RuntimeError(f"moonflow internal Lua file {path.name} failed to compile: {err}")
+        return fn(*args)
+
+    def module(self, name: str) -> Any:
+        """The module table for ``name`` (built once per state)."""
+        mod = self._modules.get(name)
+        if mod is None:
+            mod = self._build_module(name)
+            self._modules[name] = mod
+        return mod
+
+    def _build_module(self, name: str) -> Any:
+        lua_file = _MODULES_DIR / f"{name}.lua"
+        if lua_file.exists():
+            return self._run_file(lua_file, self.sys)
+        from ..modules import PYTHON_MODULES
+
+        builder = PYTHON_MODULES.get(name)
+        if builder is None:
+            raise KeyError(name)
+        return builder(self)
+
+    def load_code(self, code: LuaCode) -> Any:
+        """Run an entry's Lua file in its own environment and return what it exports.
+
+        Returns the exported table (library) or the function named by ``method``.
+
+        Raises:
+            mferrors.AppError: the file fails at load time or does not export ``method``.
+        """
+        exported = self._load_chunk(code)
+        if code.method is None:
+            return exported
+        if lupa.lua_type(exported) == "function":
+            return exported
+        fn = exported[code.method] if lupa.lua_type(exported) == "table" else None
+        if lupa.lua_type(fn) != "function":
+            raise mferrors.AppError(
+                f"method {code.method!r} is not exported by {code.source.name}",
+                file=code.entry.where(),
+                entry_id=code.entry.id,
+            )
+        return fn
+
+    def _chunk_name(self, code: LuaCode) -> str:
+        if self.app is not None:
+            try:
+                return "@" + str(code.source.relative_to(self.app.root))
+            except ValueError:
+                pass
+        return "@" + code.source.name
+
+    def _load_chunk(self, code: LuaCode) -> Any:
+        env = self.rt.eval("function(g) return setmetatable({}, {__index = g}) end")(
+            self.rt.globals()
+        )
+        env["_G"] = env
+        env["require"] = self._make_require(code)
+        fn, err = _load_result(
+            self.sys.raw.load(_read(code.source), self._chunk_name(code), "t", env)
+        )
+        if fn is None:
+            raise mferrors.AppError(str(err), file=code.entry.where(), entry_id=code.entry.id)
+        ok, results, _tb = self.pcall(fn)
+        value = results[0] if ok and results else None
+        if not ok:
+            value = results
+            raise mferrors.AppError(
+                f"error while loading {code.source.name}: {self.error_text(value)}",
+                file=code.entry.where(),
+                entry_id=code.entry.id,
+            )
+        return value
+
+    def _make_require(self, code: LuaCode) -> Callable[[str], Any]:
+        allowed = set(code.modules)
+        imports = dict(code.imports)
+        entry_id = code.entry.id
+        context = self.context
+
+        def require(name: Any) -> Any:
+            if not isinstance(name, str):
+                return self._lua_error("require: module name must be a string")
+            if name in imports:
+                return self._library(imports[name])
+            if name in STD_LIBS:
+                return self.rt.globals()[name]
+            info = MODULES.get(name)
+            if info is None or (not info.always and name not in allowed):
+                if info is not None and context not in info.contexts:
+                    where = "workflow code" if context == WORKFLOW else "activity code"
+                    return self._lua_error(
+                        f"require(\"{name}\"): module {name} is not available in {where} "
+                        f"({entry_id}): move that code into an activity"
+                    )
+                return self._lua_error(
+                    f"require(\"{name}\"): module {name} is not in the modules list of "
+                    f"{entry_id}: add it under modules: in the entry's YAML"
+                )
+            if context not in info.contexts:
+                return self._lua_error(
+                    f"require(\"{name}\"): module {name} is not available in "
+                    f"{context} code ({entry_id})"
+                )
+            return self.module(name)
+
+        return self.rt.eval(
+            "function(py) return function(name) local m, e = py(name) "
+            "if e ~= nil then error(e, 2) end return m end end"
+        )(require)
+
+    def _lua_error(self, message: str) -> tuple[None, str]:
+        return None, message
+
+    def _library(self, entry_id: str) -> Any:
+        lib = self._libraries.get(entry_id)
+        if lib is None:
+            assert self.app is not None
+            code = self.app.spec(entry_id)
+            lib = self._load_chunk(code)
+            self._libraries[entry_id] = lib
+        return lib
+
+    def _make_print(self) -> Any:
+        host = self.host
+
+        def lua_print(*args: Any) -> None:
+            host.log("info", "\t".join(self.tostring(a) for a in args), None)
+
+        return lua_print
+
+    # ---- calling and values -------------------------------------------------------
+    def pcall(self, fn: Any, *args: Any) -> tuple[bool, Any, Any]:
+        """Call a Lua function in protected mode.
+
+        Returns:
+            ``(True, results, None)`` with ``results`` a list of Lua values, or
+            ``(False, error_value, traceback_text)`` when the function raised.
+        """
+        ok, r, tb = self._pcall(fn, *args)
+        if not ok:
+            return False, r, tb
+        n = r["n"]
+        return True, [r[i] for i in range(1, n + 1)], None
+
+    def pack(self, values: list[Any]) -> Any:
+        """A Lua table ``{v1, ..., n = len(values)}`` (nil-safe argument list)."""
+        t = self.rt.table()
+        for i, v in enumerate(values, 1):
+            if v is not None:
+                t[i] = v
+        t["n"] = len(values)
+        return t
+
+    def to_python(self, value: Any, path: str = "value") -> Any:
+        """Lua value -> JSON-safe Python value (see :mod:`moonflow.lua._convert`)."""
+        return self.convert.to_python(value, path)
+
+    def to_lua(self, value: Any, path: str = "value") -> Any:
+        """JSON-like Python value -> Lua value."""
+        return self.convert.to_lua(value, path)
+
+    def tostring(self, value: Any) -> str:
+        """Lua's ``tostring`` of a value."""
+        return str(self.rt.globals().tostring(value))
+
+    def new_error(
+        self, kind: str, message: str, retryable: bool | None = None, details: Any = None
+    ) -> Any:
+        """A Lua error object."""
+        d = self.to_lua(details) if details is not None else None
+        return self.sys.make_error(kind, message, retryable, d)
+
+    def error_info(self, value: Any) -> mferrors.ErrorInfo:
+        """A Lua error value (error object or anything else) -> ErrorInfo.
+
+        An error object keeps its kind (``Internal`` if it has none), message, retryable flag
+        and details; any other value is kind ``Internal`` with its string form as message.
+        """
+        if lupa.lua_type(value) == "table" and self.sys.is_error(value):
+            details = value._details
+            try:
+                details = self.to_python(details, "error.details") if details is not None else None
+            except ConversionError:
+                details = None
+            return mferrors.ErrorInfo(
+                kind=value._kind or mferrors.INTERNAL,
+                message=str(value._message),
+                retryable=value._retryable,
+                details=details,
+            )
+        return mferrors.ErrorInfo(kind=mferrors.INTERNAL, message=self.error_text(value))
+
+    def error_text(self, value: Any) -> str:
+        """Human text of a Lua error value."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, BaseException):
+            return f"{type(value).__name__}: {value}"
+        try:
+            return self.tostring(value)
+        except Exception:  # noqa: BLE001 - last resort for exotic values
+            return repr(value)
+
+
+def _load_result(res: Any) -> tuple[Any, Any]:
+    # Lua's load returns the function alone, or nil plus a message.
+    if isinstance(res, tuple):
+        return res[0], res[1] if len(res) > 1 else None
+    return res, None
+
+
+def _host_functions(host: Any) -> dict[str, Any]:
+    names = [n for n in dir(host) if not n.startswith("_") and callable(getattr(host, n))]
+    return {n: getattr(host, n) for n in names}
+
+
+def _deny_attributes(obj: Any, attr_name: Any, is_setting: bool) -> Any:
+    # Lua code never gets to look inside Python objects (no python.eval-style escapes).
+    raise AttributeError("access to Python attributes is not allowed from Lua")

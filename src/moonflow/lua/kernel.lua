@@ -1,0 +1,225 @@
+-- moonflow workflow kernel: the Lua half of the workflow driver.
+--
+-- A workflow run is a set of Lua coroutines ("tasks": main plus those from coroutine.spawn) and
+-- a FIFO run queue. Every call that must wait for Temporal (activity, timer, ...) is a module
+-- function that yields (CMD, command_table) through sys.yield_cmd. The kernel gives the command
+-- a tag, parks the task and returns the command to the Python driver, which issues it to
+-- Temporal and later calls K.complete(tag, ...) with the result. K.run() then resumes every
+-- runnable task, in FIFO order, until each one is blocked again.
+--
+-- User code keeps the standard coroutine library: a command yielded inside a user coroutine is
+-- passed up through the user's coroutine.resume to the kernel and the answer passed back down.
+--
+-- Called with (sys, budget) where sys is the sandbox's private table and budget the maximum
+-- number of Lua VM instructions one activation (one K.run) may execute.
+local sys, budget = ...
+local raw = sys.raw
+local co_create, co_resume, co_yield, co_status, co_close =
+    raw.coroutine_create, raw.coroutine_resume, raw.coroutine_yield, raw.coroutine_status,
+    raw.coroutine_close
+local sethook = raw.sethook
+local pack = table.pack
+local unpack = table.unpack
+
+local CMD = {}                    -- marks a yield that carries a runtime command
+local BUDGET = { "instruction budget exceeded" }
+sys.control[BUDGET] = true
+
+local K = {}
+sys.kernel = K
+
+local tasks = {}                  -- co -> task
+local runq = {}                   -- FIFO of tasks
+local runq_head = 1
+local pending = {}                -- tag -> task
+local next_tag = 0
+local out = {}                    -- commands emitted during the current K.run
+local main_task
+local task_seq = 0
+
+K.result = nil                    -- packed return values of main once done
+K.error = nil                     -- error value when main (or any task) failed
+K.traceback = nil
+K.failed_task = nil
+
+-- Instruction budget: a count hook on every coroutine the workflow runs.
+local HOOK_EVERY = 10000
+local used = 0
+local exceeded = false
+local function budget_hook()
+    used = used + HOOK_EVERY
+    if used > budget then
+        exceeded = true
+        raw.error(BUDGET, 0)
+    end
+end
+local function guard(co)
+    if budget and budget > 0 then
+        sethook(co, budget_hook, "", HOOK_EVERY)
+    end
+    return co
+end
+
+function sys.yield_cmd(cmd)
+    return co_yield(CMD, cmd)
+end
+
+local function push(task, ...)
+    task.args = pack(...)
+    runq[#runq + 1] = task
+end
+
+local function new_task(fn, name)
+    task_seq = task_seq + 1
+    local task = { co = guard(co_create(fn)), id = task_seq, name = name or ("coroutine " .. task_seq) }
+    tasks[task.co] = task
+    return task
+end
+
+-- coroutine.spawn(fn, ...): a scheduler-managed coroutine sharing this state.
+function K.spawn(fn, ...)
+    if type(fn) ~= "function" then
+        raw.error("coroutine.spawn: expected a function, got " .. type(fn), 2)
+    end
+    local task = new_task(fn)
+    push(task, ...)
+    return task.co
+end
+
+function K.start(fn, args)
+    main_task = new_task(fn, "main")
+    main_task.args = args
+    runq[#runq + 1] = main_task
+end
+
+-- Resume a parked task with the command's result.
+function K.complete(tag, ...)
+    local task = pending[tag]
+    if task == nil then
+        return false
+    end
+    pending[tag] = nil
+    push(task, ...)
+    return true
+end
+
+local function kill_all_but(keep)
+    for co, task in next, tasks do
+        if task ~= keep and co_status(co) == "suspended" then
+            co_close(co)
+        end
+    end
+end
+
+local function fail(task, err)
+    K.error = err
+    K.failed_task = task.name
+    if type(err) ~= "table" or not sys.is_error(err) then
+        K.traceback = raw.traceback(task.co, type(err) == "string" and err or nil)
+    end
+end
+
+-- Run every runnable task until all are blocked. Returns a status string and the commands
+-- emitted, as an array of {tag = n, cmd = command_table}:
+--   "blocked"  waiting for completions (commands may have been emitted)
+--   "done"     main returned; K.result holds its packed return values
+--   "error"    a task raised; K.error / K.traceback
+--   "budget"   the instruction budget was exhausted
+--   "memory"   the state ran out of memory
+function K.run()
+    out = {}
+    used = 0
+    while runq_head <= #runq do
+        local task = runq[runq_head]
+        runq[runq_head] = nil
+        runq_head = runq_head + 1
+        local args = task.args
+        task.args = nil
+        local res = pack(co_resume(task.co, unpack(args, 1, args.n)))
+        if exceeded then
+            return "budget", out
+        end
+        if not res[1] then
+            local err = res[2]
+            if err == "not enough memory" then
+                return "memory", out
+            end
+            fail(task, err)
+            return "error", out
+        end
+        if co_status(task.co) == "dead" then
+            tasks[task.co] = nil
+            if task == main_task then
+                K.result = pack(unpack(res, 2, res.n))
+                kill_all_but(nil)
+                return "done", out
+            end
+        elseif res[2] == CMD then
+            next_tag = next_tag + 1
+            pending[next_tag] = task
+            out[#out + 1] = { tag = next_tag, cmd = res[3] }
+        else
+            fail(task, "coroutine.yield called outside a coroutine created with coroutine.create/wrap "
+                .. "(in " .. task.name .. "); use channels or coroutine.spawn to coordinate tasks")
+            return "error", out
+        end
+    end
+    -- compact the queue
+    runq = {}
+    runq_head = 1
+    return "blocked", out
+end
+
+-- Tracebacks of every live task (for the __stack_trace query).
+function K.stacks()
+    local lines = {}
+    for co, task in next, tasks do
+        lines[#lines + 1] = raw.traceback(co, "-- " .. task.name)
+    end
+    return table.concat(lines, "\n\n")
+end
+
+-- ---------------------------------------------------------------------------------------
+-- The user-visible coroutine library: standard semantics, with runtime commands passed
+-- through to the kernel.
+local function passthrough(co, res)
+    while res[1] and res[2] == CMD and co_status(co) == "suspended" do
+        local answer = pack(co_yield(CMD, res[3]))
+        res = pack(co_resume(co, unpack(answer, 1, answer.n)))
+    end
+    return res
+end
+
+local user_coroutine = {}
+for k, v in next, coroutine do
+    user_coroutine[k] = v
+end
+
+function user_coroutine.create(fn)
+    return guard(co_create(fn))
+end
+
+function user_coroutine.resume(co, ...)
+    local res = passthrough(co, pack(co_resume(co, ...)))
+    return unpack(res, 1, res.n)
+end
+
+function user_coroutine.wrap(fn)
+    local co = guard(co_create(fn))
+    return function(...)
+        local res = passthrough(co, pack(co_resume(co, ...)))
+        if not res[1] then
+            local e = res[2]
+            if type(e) == "string" then
+                raw.error(e, 0)
+            end
+            raw.error(e, 0)
+        end
+        return unpack(res, 2, res.n)
+    end
+end
+
+user_coroutine.spawn = K.spawn
+coroutine = user_coroutine
+
+return K

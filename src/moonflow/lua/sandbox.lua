@@ -1,0 +1,198 @@
+-- moonflow sandbox prelude: runs first in every Lua state, before any user code.
+--
+-- Called with (host, context) where host is a table of Python callables and context is
+-- "workflow" or "activity". It removes every route out of the sandbox (the lupa `python`
+-- bridge, io, os.execute, load*, debug, string.dump, package.loadlib, collectgarbage), swaps
+-- time and randomness for deterministic versions in workflow code, and returns a private table
+-- `sys` holding the raw functions that the kernel and the modules still need. `sys` is never
+-- reachable from user code.
+local host, context = ...
+
+local sys = {}
+local raw = {
+    coroutine_create = coroutine.create,
+    coroutine_resume = coroutine.resume,
+    coroutine_yield = coroutine.yield,
+    coroutine_status = coroutine.status,
+    coroutine_close = coroutine.close,
+    coroutine_running = coroutine.running,
+    coroutine_wrap = coroutine.wrap,
+    coroutine_isyieldable = coroutine.isyieldable,
+    pcall = pcall,
+    xpcall = xpcall,
+    error = error,
+    load = load,
+    setmetatable = setmetatable,
+    getmetatable = getmetatable,
+    sethook = debug.sethook,
+    debug_getmetatable = debug.getmetatable,
+    gethook = debug.gethook,
+    traceback = debug.traceback,
+    getinfo = debug.getinfo,
+    os_date = os.date,
+    os_time = os.time,
+    os_clock = os.clock,
+    collectgarbage = collectgarbage,
+    math_random = math.random,
+    math_randomseed = math.randomseed,
+    string_dump = string.dump,
+}
+sys.raw = raw
+sys.host = host
+sys.context = context
+
+local where_msg = context == "workflow"
+    and "is not available in workflow code: move it into an activity"
+    or "is not available in moonflow Lua code"
+
+local function refuse(name)
+    return function()
+        raw.error(name .. " " .. where_msg, 2)
+    end
+end
+sys.refuse = refuse
+
+-- A table every field of which refuses with a clear message (io.open -> "io.open is not ...").
+local function refusing_table(prefix)
+    return raw.setmetatable({}, {
+        __index = function(_, k)
+            return refuse(prefix .. "." .. tostring(k))
+        end,
+        __newindex = function()
+            raw.error(prefix .. " " .. where_msg, 2)
+        end,
+        __metatable = false,
+    })
+end
+
+-- Sentinel errors that belong to the runtime's own control flow (instruction budget, memory,
+-- cancellation). User pcall/xpcall re-raise them so user code can never swallow them.
+local control = raw.setmetatable({}, { __mode = "k" })
+sys.control = control
+function sys.is_control(e)
+    return type(e) == "table" and control[e] == true
+end
+
+local function rethrow_control(ok, ...)
+    if not ok then
+        local e = ...
+        if type(e) == "table" and control[e] then
+            raw.error(e, 0)
+        end
+    end
+    return ok, ...
+end
+
+pcall = function(f, ...)
+    return rethrow_control(raw.pcall(f, ...))
+end
+
+xpcall = function(f, handler, ...)
+    return rethrow_control(raw.xpcall(f, function(e)
+        if type(e) == "table" and control[e] then
+            return e
+        end
+        return handler(e)
+    end, ...))
+end
+
+-- Remove the escape routes. (`require` is given to each entry's own environment.)
+python = nil
+require = refuse("require outside an entry")
+if package and package.loaded then
+    package.loaded.python = nil
+end
+load = refuse("load")
+loadstring = refuse("loadstring")
+dofile = refuse("dofile")
+loadfile = refuse("loadfile")
+collectgarbage = refuse("collectgarbage")
+io = refusing_table("io")
+debug = refusing_table("debug")
+string.dump = refuse("string.dump")
+package = {
+    loaded = {},
+    loadlib = refuse("package.loadlib"),
+    searchers = {},
+    path = "",
+    cpath = "",
+}
+
+-- os: only time functions survive; in workflows they read workflow time.
+local real_os = os
+os = {
+    difftime = real_os.difftime,
+    execute = refuse("os.execute"),
+    getenv = refuse("os.getenv"),
+    remove = refuse("os.remove"),
+    rename = refuse("os.rename"),
+    exit = refuse("os.exit"),
+    tmpname = refuse("os.tmpname"),
+    setlocale = refuse("os.setlocale"),
+}
+
+local NS = 1000000000
+
+-- Seconds since the epoch for a date table read as UTC (os.time reads it as local time).
+function sys.os_time_utc(t)
+    local copy = {}
+    for k, v in next, t do
+        copy[k] = v
+    end
+    copy.isdst = false
+    local local_guess = raw.os_time(copy)
+    local utc_parts = raw.os_date("!*t", local_guess)
+    utc_parts.isdst = false
+    return local_guess + (local_guess - raw.os_time(utc_parts))
+end
+
+if context == "workflow" then
+    local start_ns = host.now_ns()
+    -- Seconds of workflow time; os.time{...} is computed in UTC so every worker agrees.
+    os.time = function(t)
+        if t == nil then
+            return host.now_ns() // NS
+        end
+        return sys.os_time_utc(t)
+    end
+    os.date = function(fmt, t)
+        fmt = fmt or "%c"
+        if t == nil then
+            t = host.now_ns() // NS
+        end
+        if fmt:sub(1, 1) ~= "!" then
+            fmt = "!" .. fmt
+        end
+        return raw.os_date(fmt, t)
+    end
+    -- Seconds of workflow time since this run's state was created (deterministic on replay).
+    os.clock = function()
+        return (host.now_ns() - start_ns) / NS
+    end
+    -- math.random is Lua's own xoshiro generator, seeded from the workflow's deterministic
+    -- randomness; randomseed() without arguments reseeds from it too.
+    raw.math_randomseed(host.random_seed())
+    math.randomseed = function(...)
+        if select("#", ...) == 0 then
+            return raw.math_randomseed(host.random_seed())
+        end
+        return raw.math_randomseed(...)
+    end
+else
+    os.time = real_os.time
+    os.date = real_os.date
+    os.clock = real_os.clock
+end
+
+-- Strings: protect the shared metatable so user code cannot rewire string methods for the
+-- whole state (the "metatable trick"), while keeping s:upper() etc.
+do
+    local smt = raw.getmetatable("")
+    smt.__metatable = false
+end
+
+getmetatable = function(v)
+    return raw.getmetatable(v)
+end
+
+return sys

@@ -1,0 +1,74 @@
+"""Which Lua modules exist, where each may be used, and which need no ``modules:`` listing.
+
+The registry validates every entry's ``modules:`` list against this table at load time, and the
+Lua ``require`` loader enforces it again at run time (lua-api.md §1.3, §2.0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WORKFLOW = "workflow"
+ACTIVITY = "activity"
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """One Lua module.
+
+    Attributes:
+        name: the name given to ``require``.
+        contexts: where it may be used: ``workflow`` (workflow.lua code), ``activity``
+            (function.lua / process.lua / library.lua code run as an activity).
+        always: available without a ``modules:`` listing (as a global and via ``require``).
+    """
+
+    name: str
+    contexts: frozenset[str]
+    always: bool = False
+
+
+_BOTH = frozenset({WORKFLOW, ACTIVITY})
+_WF = frozenset({WORKFLOW})
+_ACT = frozenset({ACTIVITY})
+
+MODULES: dict[str, ModuleInfo] = {
+    m.name: m
+    for m in (
+        # Globals that need no listing (lua-api.md §1.3).
+        ModuleInfo("errors", _BOTH, always=True),
+        ModuleInfo("process", _BOTH, always=True),
+        ModuleInfo("channel", _BOTH, always=True),
+        ModuleInfo("payload", _BOTH, always=True),
+        # Listed modules.
+        ModuleInfo("funcs", _BOTH),
+        ModuleInfo("time", _BOTH),
+        ModuleInfo("workflow", _WF),
+        ModuleInfo("json", _BOTH),
+        ModuleInfo("uuid", _BOTH),
+        ModuleInfo("logger", _BOTH),
+        ModuleInfo("ctx", _BOTH),
+        ModuleInfo("http_client", _ACT),
+    )
+}
+
+#: Standard Lua libraries that are globals everywhere; listing them in ``modules:`` is harmless.
+STD_LIBS: frozenset[str] = frozenset({"os", "table", "math", "string", "coroutine", "utf8"})
+
+
+def module_error(name: str, context: str) -> str | None:
+    """Why ``name`` cannot be listed by code running in ``context``; None when it can."""
+    if name in STD_LIBS:
+        return None
+    info = MODULES.get(name)
+    if info is None:
+        known = ", ".join(sorted(MODULES))
+        return f"unknown module {name!r}: available modules are {known}"
+    if context not in info.contexts:
+        if context == WORKFLOW:
+            return (
+                f"module {name!r} is not available in workflow code: "
+                "move the code that needs it into an activity (function.lua)"
+            )
+        return f"module {name!r} is only available in workflow code"
+    return None

@@ -1,0 +1,303 @@
+-- The `time` module (workflows and activities).
+--
+-- Durations: a number is NANOSECONDS (use time.SECOND etc.), a string is a Go duration
+-- ("30s", "1h30m", "250ms"), or a Duration object. Time values are UTC instants with
+-- nanosecond precision. In workflow code time.now() is workflow time and time.sleep /
+-- time.sleep_until are durable Temporal timers; in activities they read and block the real
+-- clock.
+--
+-- Zero and negative durations: time.sleep(d) with d <= 0 and time.sleep_until(t) with t not
+-- in the future return at once without creating a timer (the same on replay, since the
+-- decision depends only on workflow values).
+--
+-- Called with (sys) from the sandbox.
+local sys = ...
+local raw = sys.raw
+local host = sys.host
+local dgetmt = raw.debug_getmetatable
+local in_workflow = sys.context == "workflow"
+
+local M = {}
+local Time = {}
+Time.__index = Time
+Time.__metatable = false
+local Duration = {}
+Duration.__index = Duration
+Duration.__metatable = false
+
+local NS = 1
+local US = 1000
+local MS = 1000000
+local S = 1000000000
+M.NANOSECOND, M.MICROSECOND, M.MILLISECOND, M.SECOND = NS, US, MS, S
+M.MINUTE = 60 * S
+M.HOUR = 3600 * S
+
+M.RFC3339 = "2006-01-02T15:04:05Z07:00"
+M.RFC3339NANO = "2006-01-02T15:04:05.999999999Z07:00"
+M.DATE_TIME = "2006-01-02 15:04:05"
+M.DATE_ONLY = "2006-01-02"
+M.TIME_ONLY = "15:04:05"
+M.KITCHEN = "3:04PM"
+local months = { "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST",
+    "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER" }
+for i, name in ipairs(months) do
+    M[name] = i
+end
+local days = { "SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY" }
+for i, name in ipairs(days) do
+    M[name] = i - 1
+end
+
+local function is_time(v)
+    return type(v) == "table" and dgetmt(v) == Time
+end
+local function is_duration(v)
+    return type(v) == "table" and dgetmt(v) == Duration
+end
+sys.is_time = is_time
+sys.is_duration = is_duration
+
+local function new_time(ns)
+    return raw.setmetatable({ _ns = ns }, Time)
+end
+local function new_duration(ns)
+    return raw.setmetatable({ _ns = ns }, Duration)
+end
+sys.new_time = new_time
+
+-- Duration argument -> integer nanoseconds, or nil + message.
+local function to_ns(d, what)
+    if is_duration(d) then
+        return d._ns
+    end
+    local t = type(d)
+    if t == "number" then
+        local i = math.tointeger(d)
+        if i then
+            return i
+        end
+        if d ~= d or d == math.huge or d == -math.huge then
+            return nil, what .. ": duration must be a finite number"
+        end
+        return math.floor(d + 0.5)
+    end
+    if t == "string" then
+        return host.parse_duration(d)
+    end
+    return nil, what .. ": expected a duration (\"30s\", a number of nanoseconds or a Duration), got " .. t
+end
+sys.duration_ns = to_ns
+
+local function need_ns(d, what)
+    local ns, err = to_ns(d, what)
+    if ns == nil then
+        raw.error(sys.make_error("Invalid", err, false), 3)
+    end
+    return ns
+end
+
+-- ---- Time ------------------------------------------------------------------------------
+local function floor_div(a, b)
+    return a // b, a % b
+end
+
+local function fraction(nsec)
+    if nsec == 0 then
+        return ""
+    end
+    local s = string.format("%09d", nsec):gsub("0+$", "")
+    return "." .. s
+end
+
+function Time:format_rfc3339()
+    local sec, nsec = floor_div(self._ns, S)
+    return raw.os_date("!%Y-%m-%dT%H:%M:%S", sec) .. "Z"
+end
+function Time:format_rfc3339_nano()
+    local sec, nsec = floor_div(self._ns, S)
+    return raw.os_date("!%Y-%m-%dT%H:%M:%S", sec) .. fraction(nsec) .. "Z"
+end
+sys.time_to_string = Time.format_rfc3339_nano
+
+local go_layouts = {
+    [M.RFC3339] = "!%Y-%m-%dT%H:%M:%SZ",
+    [M.DATE_TIME] = "!%Y-%m-%d %H:%M:%S",
+    [M.DATE_ONLY] = "!%Y-%m-%d",
+    [M.TIME_ONLY] = "!%H:%M:%S",
+}
+function Time:format(layout)
+    if layout == M.RFC3339NANO then
+        return self:format_rfc3339_nano()
+    end
+    local f = go_layouts[layout]
+    if f == nil then
+        raw.error(sys.make_error("Invalid", "time format: unsupported layout " .. tostring(layout)
+            .. "; use time.RFC3339, time.RFC3339NANO, time.DATE_TIME, time.DATE_ONLY or time.TIME_ONLY",
+            false), 2)
+    end
+    return raw.os_date(f, self._ns // S)
+end
+function Time:unix()
+    return self._ns // S
+end
+function Time:unix_nano()
+    return self._ns
+end
+function Time:unix_milli()
+    return self._ns // MS
+end
+function Time:add(d)
+    return new_time(self._ns + need_ns(d, "time:add"))
+end
+-- t:sub(other_time) -> Duration; t:sub(duration) -> Time (convenience).
+function Time:sub(x)
+    if is_time(x) then
+        return new_duration(self._ns - x._ns)
+    end
+    return new_time(self._ns - need_ns(x, "time:sub"))
+end
+function Time:before(o)
+    return self._ns < o._ns
+end
+function Time:after(o)
+    return self._ns > o._ns
+end
+function Time:equal(o)
+    return self._ns == o._ns
+end
+function Time:is_zero()
+    return self._ns == 0
+end
+function Time:utc()
+    return self
+end
+local function parts(self)
+    return raw.os_date("!*t", self._ns // S)
+end
+function Time:year() return parts(self).year end
+function Time:month() return parts(self).month end
+function Time:day() return parts(self).day end
+function Time:hour() return parts(self).hour end
+function Time:minute() return parts(self).min end
+function Time:second() return parts(self).sec end
+function Time:nanosecond() return self._ns % S end
+function Time:weekday() return parts(self).wday - 1 end
+function Time:year_day() return parts(self).yday end
+function Time:date()
+    local p = parts(self)
+    return p.year, p.month, p.day
+end
+function Time:clock()
+    local p = parts(self)
+    return p.hour, p.min, p.sec
+end
+function Time:add_date(y, m, d)
+    local p = parts(self)
+    p.year, p.month, p.day = p.year + (y or 0), p.month + (m or 0), p.day + (d or 0)
+    return M.date(p.year, p.month, p.day, p.hour, p.min, p.sec, self._ns % S)
+end
+Time.__tostring = Time.format_rfc3339_nano
+Time.__eq = function(a, b)
+    return is_time(a) and is_time(b) and a._ns == b._ns
+end
+Time.__lt = function(a, b)
+    return a._ns < b._ns
+end
+Time.__le = function(a, b)
+    return a._ns <= b._ns
+end
+Time.__sub = function(a, b)
+    return a:sub(b)
+end
+Time.__add = function(a, b)
+    if is_time(a) then
+        return a:add(b)
+    end
+    return b:add(a)
+end
+
+-- ---- Duration ----------------------------------------------------------------------------
+function Duration:nanoseconds() return self._ns end
+function Duration:microseconds() return self._ns // US end
+function Duration:milliseconds() return self._ns // MS end
+function Duration:seconds() return self._ns / S end
+function Duration:minutes() return self._ns / M.MINUTE end
+function Duration:hours() return self._ns / M.HOUR end
+function Duration:string() return host.format_duration(self._ns) end
+Duration.__tostring = Duration.string
+Duration.__eq = function(a, b)
+    return is_duration(a) and is_duration(b) and a._ns == b._ns
+end
+Duration.__lt = function(a, b) return need_ns(a, "<") < need_ns(b, "<") end
+Duration.__le = function(a, b) return need_ns(a, "<=") <= need_ns(b, "<=") end
+Duration.__add = function(a, b) return new_duration(need_ns(a, "+") + need_ns(b, "+")) end
+Duration.__sub = function(a, b) return new_duration(need_ns(a, "-") - need_ns(b, "-")) end
+Duration.__unm = function(a) return new_duration(-a._ns) end
+
+-- ---- module functions --------------------------------------------------------------------
+function M.now()
+    return new_time(host.now_ns())
+end
+
+function M.unix(sec, nsec)
+    return new_time((math.tointeger(sec) or math.floor(sec)) * S + (nsec or 0))
+end
+
+function M.date(y, mo, d, h, mi, s, ns)
+    local secs = sys.os_time_utc({ year = y, month = mo, day = d, hour = h or 0, min = mi or 0,
+        sec = s or 0 })
+    return new_time(secs * S + (ns or 0))
+end
+
+function M.parse_duration(v)
+    local ns, err = to_ns(v, "time.parse_duration")
+    if ns == nil then
+        return nil, sys.make_error("Invalid", err, false)
+    end
+    return new_duration(ns)
+end
+
+-- time.parse(layout, value): RFC 3339 style layouts (value parsed by the host).
+function M.parse(layout, value)
+    local ns, err = host.parse_time(value)
+    if ns == nil then
+        return nil, sys.make_error("Invalid", err, false)
+    end
+    return new_time(ns)
+end
+
+function M.sleep(d)
+    local ns = need_ns(d, "time.sleep")
+    if ns <= 0 then
+        return
+    end
+    if in_workflow then
+        sys.yield_cmd({ op = "sleep", ns = ns })
+    else
+        host.sleep(ns)
+    end
+end
+
+-- time.sleep_until(t): t is a Time, a number of Unix seconds or an RFC 3339 string.
+function M.sleep_until(t)
+    local target
+    if is_time(t) then
+        target = t._ns
+    elseif type(t) == "number" then
+        target = math.floor(t * S)
+    elseif type(t) == "string" then
+        local ns, err = host.parse_time(t)
+        if ns == nil then
+            raw.error(sys.make_error("Invalid", "time.sleep_until: " .. err, false), 2)
+        end
+        target = ns
+    else
+        raw.error(sys.make_error("Invalid",
+            "time.sleep_until: expected a Time, Unix seconds or an RFC 3339 string, got " .. type(t),
+            false), 2)
+    end
+    M.sleep(target - host.now_ns())
+end
+
+return M

@@ -1,0 +1,60 @@
+-- The `workflow` module (workflow code only): run information, versioning, search attributes
+-- and memo, history size. Every function here is answered synchronously by the driver (no
+-- yield), from Temporal's deterministic workflow state.
+--
+-- Called with (sys) from the sandbox.
+local sys = ...
+local raw = sys.raw
+local host = sys.host
+
+local M = {}
+
+--- workflow.info() -> map table: workflow_id, run_id, workflow_type, task_queue, namespace,
+--- attempt (integer), history_length, history_size (integers), start_time (a Time value).
+function M.info()
+    local info = host.info()
+    info.start_time = sys.new_time(info.start_time_ns)
+    info.start_time_ns = nil
+    return info
+end
+
+function M.history_length()
+    return host.history_length()
+end
+
+function M.history_size()
+    return host.history_size()
+end
+
+--- workflow.version(change_id, min_supported, max_supported) -> integer
+--- Go SDK GetVersion semantics: a new run records and returns max; a replay returns what was
+--- recorded; history from before the call existed gives -1 (DEFAULT_VERSION).
+function M.version(change_id, min, max)
+    if type(change_id) ~= "string" or change_id == "" then
+        raw.error(sys.make_error("Invalid", "workflow.version: change_id must be a non-empty string", false), 2)
+    end
+    min, max = math.tointeger(min), math.tointeger(max)
+    if min == nil or max == nil then
+        raw.error(sys.make_error("Invalid", "workflow.version: min and max must be integers", false), 2)
+    end
+    if min > max then
+        raw.error(sys.make_error("Invalid", "workflow.version(" .. change_id .. "): min " .. min
+            .. " is greater than max " .. max, false), 2)
+    end
+    local v, err = host.version(change_id, min, max)
+    if v == nil then
+        raw.error(err, 2)
+    end
+    return v
+end
+M.DEFAULT_VERSION = -1
+
+--- workflow.attrs{search = {...}, memo = {...}} -> true | nil, err (kind Invalid)
+function M.attrs(t)
+    if type(t) ~= "table" or (t.search == nil and t.memo == nil) then
+        return nil, sys.make_error("Invalid", "workflow.attrs: expected {search = {...}} and/or {memo = {...}}", false)
+    end
+    return host.upsert_attrs(t.search, t.memo)
+end
+
+return M

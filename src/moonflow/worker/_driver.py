@@ -1,0 +1,261 @@
+"""The workflow driver: runs one ``workflow.lua`` entry as one Temporal workflow run.
+
+How durability works here, in one paragraph. A workflow run gets a fresh sandboxed Lua state.
+Lua code runs as coroutines managed by the Lua-side kernel (``lua/kernel.lua``). Whenever Lua
+must wait for the outside world (an activity, a timer), a module function *yields a command
+table* (``{op = "activity", id = ..., args = ...}``) instead of blocking. The kernel tags the
+command and hands the batch to this driver, which turns each command into the matching Temporal
+SDK call (``workflow.start_activity``, a durable timer, ...), in yield order, and waits. When the
+SDK resolves one, the driver records ``(tag, result)``; on the next pass it calls
+``kernel.complete(tag, result)`` and ``kernel.run()`` resumes the coroutine where it yielded.
+Because Temporal records each command's result in the history, a replay (cache eviction, worker
+restart) re-runs the Lua code from the top in a new state, the SDK answers each command from
+history, and the code reaches the same point with the same values: that is the durability.
+Everything Lua can observe (time, randomness, versions) comes from the SDK's deterministic
+workflow APIs through :class:`~moonflow.worker._workflow_host.WorkflowHost`.
+
+Failure rules: ``return value`` completes the run; ``return nil, err`` fails it with err's kind
+(the ApplicationError type), message and retryable flag; an uncaught Lua error fails it with
+kind ``Internal`` and the Lua ``file:line`` message. Running out of the instruction budget or
+memory fails the *workflow task* instead (Temporal retries it; the worker stays healthy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from .. import errors as mferrors
+from ..errors import ErrorInfo
+from ..lua import LuaState
+from ..lua._convert import ConversionError
+from ._failures import from_exception, to_application_error
+from ._options import OptionError, activity_options
+from ._workflow_host import WorkflowHost
+
+if TYPE_CHECKING:
+    from ..kinds import LuaCode
+    from ..registry import App
+
+_MIN_TIMER_SECONDS = 0.001
+
+
+class LuaTaskFailure(RuntimeError):
+    """Fails the current workflow task (not the workflow): budget, memory, internal errors."""
+
+
+class DriverConfig:
+    """Per-worker settings for workflow runs.
+
+    Attributes:
+        max_memory: bytes per Lua state (None = unlimited).
+        instruction_budget: Lua VM instructions one activation may run.
+    """
+
+    def __init__(self, max_memory: int | None, instruction_budget: int) -> None:
+        self.max_memory = max_memory
+        self.instruction_budget = instruction_budget
+
+
+class WorkflowDriver:
+    """Drives one workflow run (see the module docstring for the protocol)."""
+
+    def __init__(self, app: App, code: LuaCode, config: DriverConfig) -> None:
+        self.app = app
+        self.code = code
+        self.config = config
+        self._completions: list[tuple[int, list[Any]]] = []
+        self._inflight = 0
+        client = app.client_of(code.workflow_worker) if code.workflow_worker else None
+        self._declared = dict(client.search_attributes) if client else {}
+        self._client_id = client.entry.id if client else "?"
+
+    async def run(self, raw_args: Sequence[RawValue]) -> Any:
+        host = WorkflowHost(self._declared, self._client_id)
+        state = LuaState(
+            "workflow",
+            host,
+            self.app,
+            max_memory=self.config.max_memory,
+            instruction_budget=self.config.instruction_budget,
+        )
+        host.state = state
+        self.state = state
+        try:
+            fn = state.load_code(self.code)
+        except mferrors.AppError as e:
+            raise to_application_error(
+                ErrorInfo(mferrors.INTERNAL, str(e), retryable=False)
+            ) from None
+        converter = workflow.payload_converter()
+        args = []
+        for i, raw in enumerate(raw_args, 1):
+            value = converter.from_payload(raw.payload)
+            args.append(state.to_lua(value, f"input {i}"))
+        kernel = state.kernel
+        kernel.start(fn, state.pack(args))
+        while True:
+            status, out = kernel.run()
+            for i in range(1, len(out) + 1):
+                item = out[i]
+                self._issue(item["tag"], item["cmd"])
+            if status == "blocked":
+                if not self._completions and self._inflight == 0:
+                    raise to_application_error(
+                        ErrorInfo(
+                            mferrors.INTERNAL,
+                            "deadlock: every coroutine of the workflow is blocked and nothing "
+                            "it waits for is pending",
+                            retryable=False,
+                        )
+                    )
+                await workflow.wait_condition(lambda: bool(self._completions))
+                ready, self._completions = self._completions, []
+                for tag, values in ready:
+                    kernel.complete(tag, *values)
+                continue
+            if status == "done":
+                return self._finish(kernel.result)
+            if status == "error":
+                self._fail_lua(kernel)
+            if status == "budget":
+                raise LuaTaskFailure(
+                    f"{self.code.entry.id}: the workflow ran more than "
+                    f"{self.config.instruction_budget} Lua instructions without waiting "
+                    "(an endless loop?); the workflow task fails and will be retried"
+                )
+            if status == "memory":
+                raise LuaTaskFailure(
+                    f"{self.code.entry.id}: the workflow's Lua state exceeded its memory cap "
+                    f"({self.config.max_memory} bytes); the workflow task fails and will be retried"
+                )
+            raise LuaTaskFailure(f"unexpected kernel status {status!r}")
+
+    # ---- results -------------------------------------------------------------------
+    def _finish(self, packed: Any) -> Any:
+        state = self.state
+        n = packed["n"]
+        if n >= 2 and packed[2] is not None:
+            err = packed[2]
+            if isinstance(err, str) or state.sys.is_error(err):
+                info = state.error_info(err)
+                if isinstance(err, str):
+                    info.retryable = False
+                raise to_application_error(info)
+        if n == 0:
+            return None
+        try:
+            return state.to_python(packed[1], "result")
+        except ConversionError as e:
+            raise to_application_error(
+                ErrorInfo(mferrors.INTERNAL, f"workflow result cannot be encoded: {e}", False)
+            ) from None
+
+    def _fail_lua(self, kernel: Any) -> None:
+        state = self.state
+        err = kernel.error
+        info = state.error_info(err)
+        if not state.sys.is_error(err):
+            info.kind = mferrors.INTERNAL
+            info.retryable = False
+        tb = kernel.traceback
+        raise to_application_error(info, stack=str(tb) if tb else None)
+
+    # ---- commands ------------------------------------------------------------------
+    def _complete(self, tag: int, *values: Any) -> None:
+        self._completions.append((tag, list(values)))
+
+    def _issue(self, tag: int, cmd: Any) -> None:
+        op = cmd["op"]
+        if op == "activity":
+            self._start_activity(tag, cmd)
+        elif op == "sleep":
+            self._start_timer(tag, int(cmd["ns"]))
+        else:
+            raise LuaTaskFailure(f"unknown workflow command {op!r}")
+
+    def _result_table(self, ok: bool, value: Any = None, err: Any = None) -> Any:
+        t = self.state.rt.table()
+        t["ok"] = ok
+        if value is not None:
+            t["value"] = value
+        if err is not None:
+            t["err"] = err
+        return t
+
+    def _error_result(self, info: ErrorInfo) -> Any:
+        err = self.state.new_error(info.kind, info.message, info.retryable, info.details)
+        return self._result_table(False, err=err)
+
+    def _start_activity(self, tag: int, cmd: Any) -> None:
+        state = self.state
+        activity_id = str(cmd["id"])
+        packed = cmd["args"]
+        try:
+            args = [
+                state.to_python(packed[i], f"funcs.call({activity_id}) argument {i}")
+                for i in range(1, packed["n"] + 1)
+            ]
+            options = state.to_python(cmd["options"], "options") if cmd["options"] else None
+            kwargs = activity_options(options)
+        except (ConversionError, OptionError) as e:
+            self._complete(tag, self._error_result(ErrorInfo(mferrors.INVALID, str(e), False)))
+            return
+        local = kwargs.pop("local", None)
+        if local is None:
+            target = self.app.entries.get(activity_id)
+            local = bool(target is not None and getattr(self.app.spec(activity_id), "activity_local", False))
+        if local:
+            for key in ("task_queue", "heartbeat_timeout", "disable_eager_execution", "summary"):
+                kwargs.pop(key, None)
+            handle = workflow.start_local_activity(activity_id, args=args, **kwargs)
+        else:
+            if "task_queue" not in kwargs:
+                target_worker = self._activity_worker(activity_id)
+                if target_worker is not None:
+                    kwargs["task_queue"] = self.app.task_queue(target_worker)
+            handle = workflow.start_activity(activity_id, args=args, **kwargs)
+        self._inflight += 1
+        handle.add_done_callback(lambda fut: self._activity_done(tag, fut))
+
+    def _activity_worker(self, activity_id: str) -> str | None:
+        entry = self.app.entries.get(activity_id)
+        if entry is None:
+            return None
+        return getattr(self.app.spec(activity_id), "activity_worker", None)
+
+    def _activity_done(self, tag: int, fut: asyncio.Future[Any]) -> None:
+        self._inflight -= 1
+        if fut.cancelled():
+            self._complete(
+                tag, self._error_result(ErrorInfo(mferrors.CANCELED, "activity canceled", False))
+            )
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._complete(tag, self._error_result(from_exception(exc)))
+            return
+        try:
+            value = self.state.to_lua(fut.result(), "activity result")
+        except ConversionError as e:
+            self._complete(tag, self._error_result(ErrorInfo(mferrors.INVALID, str(e), False)))
+            return
+        self._complete(tag, self._result_table(True, value=value))
+
+    def _start_timer(self, tag: int, ns: int) -> None:
+        if ns <= 0:
+            self._complete(tag)
+            return
+        seconds = max(ns / 1e9, _MIN_TIMER_SECONDS)
+        self._inflight += 1
+
+        def fired() -> None:
+            self._inflight -= 1
+            self._complete(tag)
+
+        asyncio.get_running_loop().call_later(seconds, fired)

@@ -1,0 +1,95 @@
+"""Error conversion between moonflow's ErrorInfo and Temporal failures (reference runtime §4).
+
+Outgoing (activity or workflow failure): an ``ApplicationError`` whose ``type`` is the kind,
+message the error's message, ``non_retryable`` from :func:`moonflow.errors.is_non_retryable`,
+and details ``[chain]`` where chain is a list, outermost first, of ``{"msg", "kind", "retry",
+"details", "stack"}`` items (keys omitted when empty), as the reference runtime writes it.
+
+Incoming (what a workflow sees from an activity): the SDK's ActivityError/ChildWorkflowError
+wrapper is stripped; an ApplicationError is rebuilt from its chain when present, else from its
+type/message/non_retryable; timeouts become ``Timeout``, cancellation ``Canceled``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+    TerminatedError,
+    TimeoutError,
+    TimeoutType,
+)
+
+from .. import errors as mferrors
+from ..errors import ErrorInfo
+
+_TIMEOUT_TYPES = {
+    TimeoutType.START_TO_CLOSE: "start_to_close",
+    TimeoutType.SCHEDULE_TO_START: "schedule_to_start",
+    TimeoutType.SCHEDULE_TO_CLOSE: "schedule_to_close",
+    TimeoutType.HEARTBEAT: "heartbeat",
+}
+
+
+def to_application_error(info: ErrorInfo, stack: str | None = None) -> ApplicationError:
+    """ErrorInfo -> ApplicationError carrying the reference runtime's chain in its details."""
+    item: dict[str, Any] = {"msg": info.message}
+    if info.kind and info.kind != mferrors.UNKNOWN:
+        item["kind"] = info.kind
+    if info.retryable is not None:
+        item["retry"] = info.retryable
+    if info.details is not None:
+        item["details"] = info.details
+    if stack:
+        item["stack"] = stack
+    return ApplicationError(
+        info.message,
+        [item],
+        type=info.kind or mferrors.INTERNAL,
+        non_retryable=mferrors.is_non_retryable(info),
+    )
+
+
+def from_exception(exc: BaseException) -> ErrorInfo:
+    """A failure raised by the SDK (activity result, child result, workflow result) -> ErrorInfo."""
+    while isinstance(exc, (ActivityError, ChildWorkflowError)) and exc.cause is not None:
+        exc = exc.cause
+    if isinstance(exc, ApplicationError):
+        chain = exc.details[0] if exc.details else None
+        if isinstance(chain, list) and chain and isinstance(chain[0], dict) and "msg" in chain[0]:
+            top = chain[0]
+            retry = top.get("retry")
+            return ErrorInfo(
+                kind=top.get("kind") or mferrors.kind_from_type(exc.type),
+                message=str(top.get("msg", exc.message)),
+                retryable=retry if isinstance(retry, bool) else (not exc.non_retryable),
+                details=top.get("details"),
+            )
+        details = exc.details[0] if len(exc.details) == 1 else (list(exc.details) or None)
+        return ErrorInfo(
+            kind=mferrors.kind_from_type(exc.type),
+            message=exc.message,
+            retryable=not exc.non_retryable,
+            details=details,
+        )
+    if isinstance(exc, TimeoutError):
+        return ErrorInfo(
+            kind=mferrors.TIMEOUT,
+            message=exc.message or "timeout",
+            retryable=False,
+            details={"timeout_type": _TIMEOUT_TYPES.get(exc.type, "unknown")}
+            if exc.type is not None
+            else None,
+        )
+    if isinstance(exc, TerminatedError):
+        return ErrorInfo(kind=mferrors.CANCELED, message="workflow terminated", retryable=False)
+    if isinstance(exc, CancelledError):
+        return ErrorInfo(kind=mferrors.CANCELED, message="operation canceled", retryable=False)
+    if isinstance(exc, FailureError):
+        return ErrorInfo(kind=mferrors.INTERNAL, message=exc.message, retryable=False)
+    return ErrorInfo(kind=mferrors.INTERNAL, message=f"{type(exc).__name__}: {exc}", retryable=False)

@@ -1,0 +1,63 @@
+"""The one dynamic Temporal workflow that serves every ``workflow.lua`` entry.
+
+Workflow type = entry id (or ``meta.temporal.workflow.name``); the run is handed to a
+:class:`~moonflow.worker._driver.WorkflowDriver`. The class runs unsandboxed: Temporal's Python
+sandbox knows nothing of Lua, and determinism of Lua code is the Lua sandbox's job.
+
+The SDK requires workflow classes at module level, so the class finds its app through a
+binding keyed by task queue, registered by :func:`bind_task_queue` when a worker is built (one
+app per task queue per process; the latest binding wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from ._driver import DriverConfig, WorkflowDriver
+
+if TYPE_CHECKING:
+    from ..kinds import LuaCode
+    from ..registry import App
+
+
+@dataclass(frozen=True)
+class _Binding:
+    app: App
+    worker_id: str
+    config: DriverConfig
+    by_type: dict[str, LuaCode]
+
+
+_BINDINGS: dict[str, _Binding] = {}
+
+
+def bind_task_queue(task_queue: str, app: App, worker_id: str, config: DriverConfig) -> None:
+    """Serve the workflows of worker entry ``worker_id`` on ``task_queue``."""
+    by_type = {app.workflow_type(c.entry.id): c for c in app.workflows(worker_id)}
+    _BINDINGS[task_queue] = _Binding(app, worker_id, config, by_type)
+
+
+@workflow.defn(dynamic=True, sandboxed=False)
+class LuaWorkflow:
+    """Runs the ``workflow.lua`` entry whose type matches the started workflow type."""
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> Any:
+        info = workflow.info()
+        binding = _BINDINGS.get(info.task_queue)
+        code = binding.by_type.get(info.workflow_type) if binding else None
+        if binding is None or code is None:
+            known = ", ".join(sorted(binding.by_type)) if binding else ""
+            raise ApplicationError(
+                f"workflow type {info.workflow_type!r} is not registered on task queue "
+                f"{info.task_queue!r} (registered: {known or 'none'})",
+                type="NotFound",
+                non_retryable=True,
+            )
+        return await WorkflowDriver(binding.app, code, binding.config).run(args)

@@ -1,0 +1,202 @@
+"""The host Lua modules see inside a workflow: every answer comes from Temporal's deterministic
+workflow state (workflow time, seeded randomness, patch markers, search-attribute upserts), so
+a replay in a fresh Lua state gets the same answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from ..lua._convert import ConversionError
+from ..lua._host import BaseHost
+
+_SA_FACTORIES = {
+    "Keyword": SearchAttributeKey.for_keyword,
+    "Text": SearchAttributeKey.for_text,
+    "Int": SearchAttributeKey.for_int,
+    "Double": SearchAttributeKey.for_float,
+    "Bool": SearchAttributeKey.for_bool,
+    "Datetime": SearchAttributeKey.for_datetime,
+    "KeywordList": SearchAttributeKey.for_keyword_list,
+}
+
+
+class VersionBelowMinimum(RuntimeError):
+    """History recorded a version older than the code still supports: fails the workflow task."""
+
+
+def infer_search_type(value: Any) -> str | None:
+    """Temporal type for a Lua value when the app did not declare one."""
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int"
+    if isinstance(value, float):
+        return "Double"
+    if isinstance(value, str):
+        return "Keyword"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "KeywordList"
+    return None
+
+
+def search_attribute_value(name: str, type_name: str, value: Any) -> Any:
+    """Check/convert a JSON value for a search attribute of ``type_name``; raises ValueError."""
+    if type_name in ("Keyword", "Text"):
+        if isinstance(value, str):
+            return value
+    elif type_name == "Int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif type_name == "Double":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif type_name == "Bool":
+        if isinstance(value, bool):
+            return value
+    elif type_name == "Datetime":
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                pass
+    elif type_name == "KeywordList":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    raise ValueError(
+        f"search attribute {name} is declared {type_name} but got {type(value).__name__} "
+        f"{value!r}"
+    )
+
+
+class WorkflowHost(BaseHost):
+    """Host for one workflow run.
+
+    Args:
+        declared: the app's declared search attributes (name -> Temporal type name).
+        client_entry: id of the temporal.client entry (named in error messages).
+    """
+
+    def __init__(self, declared: dict[str, str], client_entry: str) -> None:
+        self._declared = declared
+        self._client_entry = client_entry
+        self._versions: dict[str, int] = {}
+        self._random = workflow.random()
+
+    # clock and randomness
+    def now_ns(self) -> int:
+        return workflow.time_ns()
+
+    def random_seed(self) -> int:
+        return self._random.getrandbits(63)
+
+    def uuid4(self) -> str:
+        return str(workflow.uuid4())
+
+    def _logger(self) -> Any:
+        return workflow.logger
+
+    # workflow module
+    def info(self) -> Any:
+        i = workflow.info()
+        start = i.start_time
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        return self.state.to_lua(
+            {
+                "workflow_id": i.workflow_id,
+                "run_id": i.run_id,
+                "workflow_type": i.workflow_type,
+                "task_queue": i.task_queue,
+                "namespace": i.namespace,
+                "attempt": i.attempt,
+                "history_length": i.get_current_history_length(),
+                "history_size": i.get_current_history_size(),
+                "start_time_ns": int(start.timestamp() * 1_000_000) * 1000,
+            }
+        )
+
+    def history_length(self) -> int:
+        return workflow.info().get_current_history_length()
+
+    def history_size(self) -> int:
+        return workflow.info().get_current_history_size()
+
+    def version(self, change_id: str, min_v: int, max_v: int) -> Any:
+        """Go GetVersion on patch markers named ``change_id@version`` (architecture.md)."""
+        if change_id in self._versions:
+            return self._versions[change_id]
+        if workflow.patched(f"{change_id}@{max_v}"):
+            v = max_v
+        else:
+            v = -1
+            for cand in range(max_v - 1, min_v - 1, -1):
+                if workflow.patched(f"{change_id}@{cand}"):
+                    v = cand
+                    break
+        if v < min_v:
+            raise VersionBelowMinimum(
+                f"workflow.version({change_id!r}, {min_v}, {max_v}): this run recorded version "
+                f"{v}, older than the minimum {min_v} the code supports; keep the old branch "
+                f"(lower min) until such runs have finished"
+            )
+        self._versions[change_id] = v
+        return v
+
+    def upsert_attrs(self, search: Any, memo: Any) -> Any:
+        state = self.state
+        try:
+            s = state.to_python(search, "search") if search is not None else None
+            m = state.to_python(memo, "memo") if memo is not None else None
+        except ConversionError as e:
+            return None, state.new_error("Invalid", f"workflow.attrs: {e}", False)
+        if s is not None and not isinstance(s, dict):
+            return None, state.new_error("Invalid", "workflow.attrs: search must be a map", False)
+        if m is not None and not isinstance(m, dict):
+            return None, state.new_error("Invalid", "workflow.attrs: memo must be a map", False)
+        pairs: list[Any] = []
+        for name, value in (s or {}).items():
+            type_name = self._declared.get(name)
+            if type_name is None:
+                return None, state.new_error(
+                    "Invalid",
+                    f"workflow.attrs: search attribute {name!r} is not declared: add "
+                    f"'{name}: {infer_search_type(value) or 'Keyword'}' under search_attributes "
+                    f"of the temporal.client entry {self._client_entry}",
+                    False,
+                )
+            key = _SA_FACTORIES[type_name](name)
+            if value is None:
+                pairs.append(key.value_unset())
+                continue
+            try:
+                pairs.append(key.value_set(search_attribute_value(name, type_name, value)))
+            except ValueError as e:
+                return None, state.new_error("Invalid", f"workflow.attrs: {e}", False)
+        if pairs:
+            workflow.upsert_search_attributes(pairs)
+        if m:
+            workflow.upsert_memo(m)
+        return True
+
+
+def typed_search_attributes(declared: dict[str, str], values: dict[str, Any]) -> TypedSearchAttributes:
+    """Search attributes given at workflow start, typed by declaration or inference."""
+    pairs = []
+    for name, value in values.items():
+        type_name = declared.get(name) or infer_search_type(value)
+        if type_name is None:
+            raise ValueError(f"search attribute {name}: cannot infer a type for {value!r}")
+        key = _SA_FACTORIES[type_name](name)
+        pairs.append(SearchAttributePair(key, search_attribute_value(name, type_name, value)))
+    return TypedSearchAttributes(pairs)
+
+
+logging.getLogger("temporalio").setLevel(logging.WARNING)
