@@ -6,7 +6,8 @@ results, signal payloads, search attributes, ``json.encode``):
 * ``nil`` -> ``None`` (JSON ``null``); booleans and strings as they are (strings must be valid
   UTF-8); a Lua integer -> ``int`` (exact 64-bit); a Lua float -> ``float`` (``1.0`` stays a
   float, it does not become ``1``); NaN and infinities are an error (JSON has no such numbers).
-* A table whose keys are exactly ``1..n`` -> list; a table whose keys are all strings -> dict.
+* A table whose keys are exactly ``1..n`` -> list; a table whose keys are all strings -> dict
+  (keys sorted, so the output does not depend on Lua's per-state hash order).
 * An empty table made in Lua -> ``[]``. An empty object or array that came *in* (a JSON ``{}``
   or ``[]`` converted by :meth:`Converter.to_lua`) goes back out unchanged, because the table
   is remembered as an object; a JSON array containing ``null`` remembers its length so that it
@@ -127,6 +128,11 @@ class Converter:
         first = items[0][0]
         if type(first) is str:
             out: dict[str, Any] = {}
+            # Sorted keys: Lua's iteration order varies between states; output must not.
+            try:
+                items.sort(key=_first)
+            except TypeError:
+                pass  # mixed key types: reported below
             for k, val in items:
                 if type(k) is not str:
                     raise ConversionError(
@@ -206,6 +212,10 @@ class Converter:
         if isinstance(obj, dict):
             return self.to_lua(dict(obj), path)
         raise ConversionError(f"{path}: a Python {t.__name__} cannot be passed to Lua")
+
+
+def _first(item: tuple[Any, Any]) -> Any:
+    return item[0]
 
 
 def _key_kind(k: Any) -> str:

@@ -93,6 +93,7 @@ class LuaState:
         self.convert = Converter(self.rt, self.sys)
         kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
         self._modules: dict[str, Any] = {}
+        self.sys.module = self.module  # lets Lua modules load each other (e.g. time values)
         self._modules["errors"] = self._run_file(_MODULES_DIR / "errors.lua", self.sys, kinds)
         self.kernel = None
         if context == WORKFLOW:
@@ -165,10 +166,7 @@ class LuaState:
         return "@" + code.source.name
 
     def _load_chunk(self, code: LuaCode) -> Any:
-        env = self.rt.eval("function(g) return setmetatable({}, {__index = g}) end")(
-            self.rt.globals()
-        )
-        env["_G"] = env
+        env = self.sys.new_env()
         env["require"] = self._make_require(code)
         fn, err = _load_result(
             self.sys.raw.load(_read(code.source), self._chunk_name(code), "t", env)

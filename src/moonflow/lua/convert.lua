@@ -9,6 +9,13 @@ local utf8_len = utf8.len
 sys.objects = raw.setmetatable({}, { __mode = "k" })
 sys.lengths = raw.setmetatable({}, { __mode = "k" })
 
+-- Replaced by the time module when it loads (no Time value can exist before that).
+local function never()
+    return false
+end
+sys.is_time = sys.is_time or never
+sys.is_duration = sys.is_duration or never
+
 -- describe(v) -> tag, extra, identity
 --   "time", rfc3339 | "duration", ns | "error", message | "object" | "array", n | "table"
 function sys.describe(v)

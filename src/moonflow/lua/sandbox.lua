@@ -195,4 +195,23 @@ getmetatable = function(v)
     return raw.getmetatable(v)
 end
 
+-- Each entry's code runs in its own environment holding a copy of the globals. Reading a
+-- global that was never set is an error naming it and the line (a typo such as `tx_id` or a
+-- function called before its `local function` definition fails loudly instead of reading nil);
+-- rawget(_G, name) tests for a global without the error.
+local env_mt = {
+    __index = function(_, name)
+        raw.error("undefined global '" .. tostring(name) .. "': define it (local " .. tostring(name)
+            .. " = ...) before use, or pass it in", 2)
+    end,
+}
+function sys.new_env()
+    local env = {}
+    for k, v in next, _G do
+        env[k] = v
+    end
+    env._G = env
+    return raw.setmetatable(env, env_mt)
+end
+
 return sys

@@ -13,6 +13,9 @@ local M = {}
 --- attempt (integer), history_length, history_size (integers), start_time (a Time value).
 function M.info()
     local info = host.info()
+    if sys.new_time == nil then
+        sys.module("time")
+    end
     info.start_time = sys.new_time(info.start_time_ns)
     info.start_time_ns = nil
     return info

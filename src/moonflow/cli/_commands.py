@@ -1,0 +1,309 @@
+"""The ``moonflow`` subcommands. Each is ``async (args, streams, stop) -> exit code``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from moonflow.cli._output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Streams,
+    print_failure,
+    print_result,
+)
+from moonflow.cli._parser import read_input
+from moonflow.errors import MoonflowError, UsageError, WorkflowFailure
+
+WORKER_SHUTDOWN_TIMEOUT = 30.0  # seconds to wait for workers to stop before giving up
+
+
+class Stop:
+    """Set when SIGINT/SIGTERM asks a long-running command to stop."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.signum: int | None = None
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+class WorkerFailed(MoonflowError):
+    """A worker stopped with a fatal error (bad registration, lost server...)."""
+
+
+def _load(app_dir: str) -> Any:
+    from moonflow.registry import load_app
+
+    if not Path(app_dir).is_dir():
+        raise UsageError(f"APP_DIR {app_dir!r} is not a directory")
+    return load_app(app_dir)
+
+
+@contextlib.asynccontextmanager
+async def running_workers(workers: Sequence[Any]) -> AsyncIterator[asyncio.Future[None]]:
+    """Run Temporal workers in the background; shut them all down on exit.
+
+    Yields:
+        A future that fails with :class:`WorkerFailed` as soon as one worker stops by itself
+        (a fatal error); race it against what the command waits for.
+    """
+    loop = asyncio.get_running_loop()
+    failed: asyncio.Future[None] = loop.create_future()
+    tasks = [asyncio.create_task(w.run(), name=f"worker {i}") for i, w in enumerate(workers)]
+
+    def on_done(task: asyncio.Task[None]) -> None:
+        if failed.done() or task.cancelled():
+            return
+        exc = task.exception()
+        reason = f"{type(exc).__name__}: {exc}" if exc else "it stopped unexpectedly"
+        if exc is not None and exc.__cause__ is not None:
+            reason += f" ({exc.__cause__})"
+        failed.set_exception(WorkerFailed(f"a worker stopped: {reason}"))
+
+    for task in tasks:
+        task.add_done_callback(on_done)
+    try:
+        yield failed
+    finally:
+        for task in tasks:
+            task.remove_done_callback(on_done)
+        if not failed.done():
+            failed.cancel()
+        else:
+            failed.exception()  # mark retrieved
+        live = [w for w, t in zip(workers, tasks, strict=True) if not t.done()]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(w.shutdown() for w in live), return_exceptions=True),
+                WORKER_SHUTDOWN_TIMEOUT,
+            )
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _race(work: Any, failed: asyncio.Future[None]) -> Any:
+    """Await ``work`` unless a worker fails first (then raise that failure)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task, failed}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    failed.result()  # raises WorkerFailed
+    raise AssertionError("unreachable")
+
+
+def _build_workers(app: Any, clients: dict[str, Any]) -> list[Any]:
+    from moonflow.worker import build_workers
+
+    return list(build_workers(app, clients))
+
+
+def _client_for(server: Any, client_id: str) -> Any:
+    try:
+        return server.clients[client_id]
+    except KeyError:
+        raise UsageError(f"no temporal.client entry {client_id!r} in the app") from None
+
+
+async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow execute APP_DIR ENTRY_ID``: workers in-process, start, wait, print result."""
+    from moonflow.client import get_result, resolve_workflow_entry, start_workflow
+    from moonflow.devserver import open_server
+
+    value = read_input(args)
+    app = _load(args.app_dir)
+    entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
+    async with open_server(args.server, app, args.app_dir, log=streams.note) as server:
+        client = _client_for(server, client_id)
+        workers = _build_workers(app, server.clients)
+        async with running_workers(workers) as failed:
+            wf_id, _run_id, _pid = await _race(
+                start_workflow(client, app, entry_id, value, workflow_id=args.id), failed
+            )
+            try:
+                result = await _race(get_result(client, wf_id), failed)
+            except WorkflowFailure as exc:
+                print_failure(streams, exc.info, f"workflow {entry_id} ({wf_id})")
+                return EXIT_FAILED
+    print_result(streams, result)
+    return EXIT_OK
+
+
+async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow start APP_DIR ENTRY_ID``: start on a running server; print id and PID."""
+    from moonflow.cli._output import dumps
+    from moonflow.client import resolve_workflow_entry, start_workflow
+    from moonflow.devserver import open_server
+
+    value = read_input(args)
+    app = _load(args.app_dir)
+    entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
+    async with open_server(
+        args.server, app, args.app_dir, allow_start=False, log=streams.note
+    ) as server:
+        client = _client_for(server, client_id)
+        wf_id, run_id, pid = await start_workflow(
+            client, app, entry_id, value, workflow_id=args.id
+        )
+    streams.print(dumps({"workflow_id": wf_id, "run_id": run_id, "pid": pid}))
+    return EXIT_OK
+
+
+async def cmd_result(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow result APP_DIR WORKFLOW_ID``: wait for a result; exit codes as execute."""
+    from moonflow.client import get_result, parse_pid
+    from moonflow.devserver import open_server
+
+    app = _load(args.app_dir)
+    pid = parse_pid(args.workflow_id)
+    wf_id = pid[2] if pid else args.workflow_id
+    async with open_server(
+        args.server, app, args.app_dir, allow_start=False, log=streams.note
+    ) as server:
+        if not server.clients:
+            raise UsageError(f"{args.app_dir} has no temporal.client entry")
+        client_id = pid[0] if pid else next(iter(server.clients))
+        client = _client_for(server, client_id)
+        try:
+            result = await get_result(client, wf_id)
+        except WorkflowFailure as exc:
+            print_failure(streams, exc.info, f"workflow {wf_id}")
+            return EXIT_FAILED
+    print_result(streams, result)
+    return EXIT_OK
+
+
+async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow run APP_DIR``: workers (and embedded server) until SIGINT/SIGTERM."""
+    from moonflow.devserver import open_server
+
+    app = _load(args.app_dir)
+    if not list(app.workers()):
+        raise UsageError(f"{args.app_dir} has no temporal.worker entries: nothing to run")
+    async with open_server(args.server, app, args.app_dir, log=streams.note) as server:
+        workers = _build_workers(app, server.clients)
+        async with running_workers(workers) as failed:
+            where = f"{server.address} ({server.kind} server"
+            where += f", Web UI {server.ui_url})" if server.ui_url else ")"
+            for line in describe_workers(app):
+                streams.print(f"moonflow: {line}")
+            streams.print(f"moonflow: running on {where}; Ctrl-C to stop")
+            waiter = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({waiter, failed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if failed.done():
+                failed.result()
+            streams.note("moonflow: stopping workers...")
+    streams.note("moonflow: stopped")
+    return EXIT_OK
+
+
+def describe_workers(app: Any) -> list[str]:
+    """One line per worker: task queue, workflow types, activity count."""
+    lines = []
+    for w in app.workers():
+        wid = w.entry.id
+        types = [app.workflow_type(c.entry.id) for c in app.workflows(wid)]
+        acts = list(app.activities(wid))
+        lines.append(
+            f"worker {wid} on task queue {app.task_queue(wid)!r}: "
+            f"workflows {', '.join(types) or 'none'}; {len(acts)} activities"
+        )
+    return lines
+
+
+async def cmd_check(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow check APP_DIR``: load + validate; print what the app holds."""
+    app = _load(args.app_dir)
+    for line in summarize(app):
+        streams.print(line)
+    return EXIT_OK
+
+
+def summarize(app: Any) -> list[str]:
+    """The lines ``moonflow check`` prints for a valid app."""
+    kinds = Counter(e.kind for e in app.entries.values())
+    by_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    lines = [f"app {app.root}: {len(app.entries)} entries ({by_kind or 'none'})"]
+    for c in app.clients():
+        extra = f", tq_prefix {c.tq_prefix!r}" if c.tq_prefix else ""
+        attrs = c.search_attributes or {}
+        if attrs:
+            extra += ", search attributes " + ", ".join(f"{k}:{v}" for k, v in attrs.items())
+        lines.append(f"client {c.entry.id}: {c.address}, namespace {c.namespace}{extra}")
+    for w in app.workers():
+        wid = w.entry.id
+        client_id = app.client_of(wid).entry.id
+        lines.append(f"worker {wid}: task queue {app.task_queue(wid)!r} (client {client_id})")
+    for code in app.workflows():
+        eid = code.entry.id
+        worker = code.workflow_worker or "none (not registered with Temporal)"
+        lines.append(f"workflow {eid}: type {app.workflow_type(eid)}, worker {worker}")
+    for code in app.activities():
+        local = ", local" if code.activity_local else ""
+        lines.append(
+            f"activity {code.entry.id} ({code.entry.kind}): worker {code.activity_worker}{local}"
+        )
+    lines.append("ok")
+    return lines
+
+
+async def cmd_server(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow server``: the bundled dev server in the foreground until Ctrl-C."""
+    from moonflow.devserver import DevServer
+
+    db = None if args.memory else Path(args.db or Path(".moonflow") / "temporal.db")
+    dev = DevServer(
+        ip=args.ip, port=args.port, namespaces=args.namespace, db_file=db, ui=not args.headless
+    )
+    await dev.start()
+    try:
+        state = f"state {db}" if db else "in memory"
+        ui = f"Web UI {dev.ui_url}" if dev.ui_url else "no Web UI"
+        streams.print(
+            f"moonflow: Temporal dev server on {dev.address} ({state}); {ui}; Ctrl-C to stop"
+        )
+        waiter = asyncio.ensure_future(stop.wait())
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=0.5)
+            if dev.process is not None and dev.process.poll() is not None and not waiter.done():
+                waiter.cancel()
+                raise MoonflowError(
+                    f"the dev server exited with code {dev.process.returncode}: "
+                    f"{dev.log_tail() or 'no output'}"
+                )
+        streams.note("moonflow: stopping the dev server...")
+    finally:
+        await dev.stop()
+    streams.note("moonflow: stopped")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "execute": cmd_execute,
+    "run": cmd_run,
+    "start": cmd_start,
+    "result": cmd_result,
+    "check": cmd_check,
+    "server": cmd_server,
+}
+
+#: Commands that wait for SIGINT/SIGTERM as their normal way to end (exit 0).
+LONG_RUNNING = frozenset({"run", "server"})

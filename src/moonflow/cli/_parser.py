@@ -1,0 +1,225 @@
+"""Command-line grammar of ``moonflow`` (argparse) and input decoding.
+
+Parsing never exits the process by itself: a bad command line raises :class:`ArgumentError`
+(one line), ``--help`` raises :class:`HelpShown`; :func:`moonflow.cli.main` turns both into exit
+codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from moonflow.errors import UsageError
+
+DEFAULT_SERVER = "embedded"
+
+SERVER_HELP = (
+    "embedded (default: the app's client address, starting the bundled dev server there if "
+    "nothing listens, state in APP_DIR/.moonflow/), memory (bundled dev server, no persistence, "
+    "free port), time-skipping (bundled time-skipping test server) or HOST:PORT"
+)
+
+
+class ArgumentError(UsageError):
+    """The command line is invalid (exit code 2). ``str()`` is one line."""
+
+
+class HelpShown(Exception):  # noqa: N818 - control flow, not an error
+    """``--help`` or ``--version`` printed its text; exit with ``code``."""
+
+    def __init__(self, code: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("moonflow").strip()
+        prefix = f"{command}: " if command else ""
+        raise ArgumentError(f"{prefix}{message} (see `{self.prog} --help`)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            print(message.rstrip(), file=sys.stderr)
+        raise HelpShown(status)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS keeps a subcommand's default from hiding a `moonflow --debug CMD` given earlier.
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show full tracebacks instead of one-line errors",
+    )
+
+
+def _add_app(p: argparse.ArgumentParser) -> None:
+    p.add_argument("app_dir", metavar="APP_DIR", help="directory holding the app's YAML files")
+
+
+def _add_server(p: argparse.ArgumentParser, default_help: str = "") -> None:
+    p.add_argument(
+        "--server",
+        metavar="SPEC",
+        default=DEFAULT_SERVER,
+        help=default_help or SERVER_HELP,
+    )
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    p.add_argument("entry_id", metavar="ENTRY_ID", help="workflow entry id, e.g. app:order_workflow")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--input", metavar="JSON", help="input value as JSON, e.g. '{\"n\": 1}'")
+    group.add_argument(
+        "--input-file", metavar="PATH", help="file holding the input as JSON ('-' for stdin)"
+    )
+    p.add_argument("--id", metavar="WORKFLOW_ID", help="workflow id (default <name>-<random>)")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("moonflow")
+    except Exception:
+        return "(not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``moonflow`` argument parser (subcommands ``execute run start result check server``)."""
+    parser = _Parser(
+        prog="moonflow",
+        description="Run apps written as YAML registry entries + Lua code durably on Temporal.",
+    )
+    _add_common(parser)
+    parser.add_argument("--version", action="version", version=f"moonflow {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "execute",
+        help="run a workflow to completion with in-process workers; print its result as JSON",
+        description="Start the app's workers in this process, start the workflow, wait, and "
+        "print its result as one line of JSON. Exit 0 completed, 1 failed, 2 bad app/arguments.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_input(p)
+    _add_server(p)
+
+    p = sub.add_parser(
+        "run",
+        help="run the app's workers (and embedded server) until Ctrl-C",
+        description="Run the app's workers until SIGINT/SIGTERM, then shut down gracefully.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_server(p)
+
+    p = sub.add_parser(
+        "start",
+        help="start a workflow on a running server and workers; print its id and PID",
+        description="Start a workflow on an already running server and workers (e.g. "
+        "`moonflow run`) without waiting; print {workflow_id, run_id, pid} as JSON.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_input(p)
+    _add_server(p, "embedded (default: the app's client address; never starts a server) or "
+                   "HOST:PORT")
+
+    p = sub.add_parser(
+        "result",
+        help="wait for a workflow's result and print it as JSON (exit codes as execute)",
+        description="Wait for a workflow started earlier and print its result as one line of "
+        "JSON. Exit 0 completed, 1 failed, 2 bad app/arguments or unknown workflow.",
+    )
+    _add_common(p)
+    _add_app(p)
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="workflow id or PID")
+    _add_server(p, "embedded (default: the app's client address; never starts a server) or "
+                   "HOST:PORT")
+
+    p = sub.add_parser(
+        "check",
+        help="load and validate an app; print what it holds",
+        description="Load and validate the app; print its entries, workers, task queues, "
+        "workflows and activities. Exit 0 valid, 2 invalid.",
+    )
+    _add_common(p)
+    _add_app(p)
+
+    p = sub.add_parser(
+        "server",
+        help="run the bundled Temporal dev server in the foreground",
+        description="Run the bundled Temporal dev server until Ctrl-C. State goes to "
+        ".moonflow/temporal.db in the current directory unless --db or --memory is given.",
+    )
+    _add_common(p)
+    store = p.add_mutually_exclusive_group()
+    store.add_argument("--db", metavar="FILE", help="SQLite file for persistent state")
+    store.add_argument("--memory", action="store_true", help="keep all state in memory")
+    p.add_argument("--port", type=int, default=7233, help="gRPC port (default 7233; UI +1000)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="extra namespace to create (repeatable; 'default' always exists)",
+    )
+    p.add_argument("--headless", action="store_true", help="do not serve the Web UI")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse a command line (without the program name).
+
+    Raises:
+        ArgumentError: invalid arguments (one-line message).
+        HelpShown: ``--help``/``--version`` was printed.
+    """
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if not hasattr(args, "debug"):
+        args.debug = False
+    if args.command == "server" and not 0 < args.port < 65536:
+        raise ArgumentError("server: --port must be between 1 and 65535")
+    return args
+
+
+def read_input(args: argparse.Namespace) -> Any:
+    """Decode ``--input`` / ``--input-file`` into a JSON value.
+
+    Returns:
+        The decoded value, or :data:`moonflow.client.NO_INPUT` when neither option is given.
+
+    Raises:
+        ArgumentError: the text is not valid JSON (``--input: invalid JSON: ...``) or the file
+            cannot be read.
+    """
+    from moonflow.client import NO_INPUT
+
+    if getattr(args, "input", None) is not None:
+        text, what = args.input, "--input"
+    elif getattr(args, "input_file", None) is not None:
+        path = args.input_file
+        what = f"--input-file {path}"
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ArgumentError(f"{what}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ArgumentError(f"{what}: not UTF-8 text: {exc.reason}") from None
+    else:
+        return NO_INPUT
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ArgumentError(f"{what}: invalid JSON: {exc}") from None

@@ -1,0 +1,164 @@
+"""A loaded, validated app: entries in start order and their typed kind objects."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from moonflow.errors import AppError
+from moonflow.kinds import LuaCode, TemporalClient, TemporalWorker
+
+from ._entry import Entry, resolve_ref
+
+_ACTIVITY_KINDS = ("function.lua", "process.lua")
+
+
+class App:
+    """A loaded app. Build it with :func:`moonflow.registry.load_app`.
+
+    Attributes:
+        root: absolute path of the app directory.
+        entries: entry id -> :class:`Entry`, in dependency (start) order: every entry comes after
+            the entries it references or lists in ``lifecycle.depends_on``; ties keep file order.
+    """
+
+    def __init__(self, root: Path, entries: dict[str, Entry]) -> None:
+        self.root = root
+        self.entries = entries
+        self._specs: dict[str, Any] = {}
+        self._deps: dict[str, tuple[str, ...]] = {}
+        self._by_type: dict[str, LuaCode] = {}
+
+    def __repr__(self) -> str:
+        return f"App(root={str(self.root)!r}, entries={len(self.entries)})"
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self.entries
+
+    def get(self, entry_id: str) -> Entry:
+        """The entry with full id ``entry_id``.
+
+        Raises:
+            AppError: no such entry (the message suggests close ids).
+        """
+        entry = self.entries.get(entry_id)
+        if entry is None:
+            raise self._unknown(entry_id)
+        return entry
+
+    def spec(self, entry_id: str) -> Any:
+        """The typed object of an entry: ``TemporalClient``, ``TemporalWorker`` or ``LuaCode``.
+
+        Raises:
+            AppError: no such entry.
+        """
+        self.get(entry_id)
+        return self._specs[entry_id]
+
+    def dependencies(self, entry_id: str) -> tuple[str, ...]:
+        """Full ids the entry depends on (``lifecycle.depends_on``/``requires`` and references)."""
+        self.get(entry_id)
+        return self._deps.get(entry_id, ())
+
+    def resolve(self, ref: str, namespace: str) -> str:
+        """A reference as a full id: bare ``name`` -> ``"namespace:name"``; a full id is kept."""
+        return resolve_ref(ref, namespace)
+
+    def clients(self) -> list[TemporalClient]:
+        """Every ``temporal.client``, in start order."""
+        return [s for s in self._in_order() if isinstance(s, TemporalClient)]
+
+    def workers(self) -> list[TemporalWorker]:
+        """Every ``temporal.worker``, in start order."""
+        return [s for s in self._in_order() if isinstance(s, TemporalWorker)]
+
+    def workflows(self, worker_id: str | None = None) -> list[LuaCode]:
+        """``workflow.lua`` entries registered on a worker (``meta.temporal.workflow.worker``).
+
+        Args:
+            worker_id: full id of a ``temporal.worker``; None for every worker.
+        """
+        return [
+            s
+            for s in self._in_order()
+            if isinstance(s, LuaCode)
+            and s.kind == "workflow.lua"
+            and s.workflow_worker is not None
+            and (worker_id is None or s.workflow_worker == worker_id)
+        ]
+
+    def activities(self, worker_id: str | None = None) -> list[LuaCode]:
+        """``function.lua`` / ``process.lua`` entries registered as activities on a worker.
+
+        Args:
+            worker_id: full id of a ``temporal.worker``; None for every worker.
+        """
+        return [
+            s
+            for s in self._in_order()
+            if isinstance(s, LuaCode)
+            and s.kind in _ACTIVITY_KINDS
+            and s.activity_worker is not None
+            and (worker_id is None or s.activity_worker == worker_id)
+        ]
+
+    def libraries(self) -> list[LuaCode]:
+        """Every ``library.lua`` entry, in start order."""
+        return [s for s in self._in_order() if isinstance(s, LuaCode) and s.kind == "library.lua"]
+
+    def client_of(self, worker_id: str) -> TemporalClient:
+        """The ``temporal.client`` a worker connects through.
+
+        Raises:
+            AppError: ``worker_id`` is not a ``temporal.worker``.
+        """
+        client = self.spec(self._worker(worker_id).client)
+        assert isinstance(client, TemporalClient)
+        return client
+
+    def task_queue(self, worker_id: str) -> str:
+        """The worker's task queue with its client's ``tq_prefix`` applied.
+
+        Raises:
+            AppError: ``worker_id`` is not a ``temporal.worker``.
+        """
+        return self.client_of(worker_id).tq_prefix + self._worker(worker_id).task_queue
+
+    def workflow_type(self, entry_id: str) -> str:
+        """The Temporal workflow type of a ``workflow.lua`` entry: ``meta.temporal.workflow.name``
+        or the entry id.
+
+        Raises:
+            AppError: ``entry_id`` is not a ``workflow.lua`` entry.
+        """
+        code = self.spec(entry_id)
+        if not isinstance(code, LuaCode) or code.kind != "workflow.lua":
+            raise AppError(
+                f"{entry_id} is a {self.get(entry_id).kind}, not a workflow.lua entry",
+                entry_id=entry_id,
+            )
+        return code.workflow_name or entry_id
+
+    def workflow_by_type(self, type_name: str) -> LuaCode | None:
+        """The ``workflow.lua`` entry whose workflow type is ``type_name``, or None."""
+        return self._by_type.get(type_name)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _in_order(self) -> list[Any]:
+        return [self._specs[i] for i in self.entries if i in self._specs]
+
+    def _worker(self, worker_id: str) -> TemporalWorker:
+        worker = self.spec(worker_id)
+        if not isinstance(worker, TemporalWorker):
+            raise AppError(
+                f"{worker_id} is a {self.get(worker_id).kind}, not a temporal.worker",
+                entry_id=worker_id,
+            )
+        return worker
+
+    def _unknown(self, entry_id: str) -> AppError:
+        close = difflib.get_close_matches(entry_id, list(self.entries), n=3)
+        hint = f": did you mean {', '.join(close)}?" if close else ": check the entry id (ns:name)"
+        return AppError(f"no entry {entry_id!r} in the app at {self.root}{hint}")

@@ -1,0 +1,208 @@
+"""Integration fixtures: one real Temporal server of each kind per test session, and helpers
+that write a small app into a temp dir (with a random task queue) and run a workflow on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from moonflow.registry import App, load_app
+from moonflow.worker import build_workers
+
+BIN = Path(sys.executable).parent
+_SA_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Text": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
+
+#: Search attributes every test app may use (registered once per server).
+TEST_SEARCH_ATTRIBUTES = {
+    "status": "Keyword",
+    "customer_id": "Keyword",
+    "order_total": "Double",
+    "priority": "Int",
+}
+
+
+async def _register(client: Client) -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="default",
+            search_attributes={k: _SA_TYPES[v] for k, v in TEST_SEARCH_ATTRIBUTES.items()},
+        )
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The bundled time-skipping test server."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    await _register(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The bundled Temporal CLI dev server, in memory."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), dev_server_log_level="error"
+    )
+    await _register(env.client)
+    yield env
+    await env.shutdown()
+
+
+_CLIENT_YAML = """\
+  - name: temporal_client
+    kind: temporal.client
+    address: "localhost:7233"
+    namespace: "default"
+    search_attributes:
+      status: Keyword
+      customer_id: Keyword
+      order_total: Double
+      priority: Int
+  - name: worker
+    kind: temporal.worker
+    client: app:temporal_client
+    task_queue: "{tq}"
+"""
+
+
+@dataclass
+class TestApp:
+    """An app written to disk for one test."""
+
+    root: Path
+    task_queue: str
+    app: App
+
+    async def execute(
+        self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any
+    ) -> Any:
+        """Start workers, run the workflow to completion, return its result (raises on failure)."""
+        async with self.workers(env):
+            return await env.client.execute_workflow(
+                self.app.workflow_type(entry_id),
+                args=list(args),
+                id=kw.pop("id", f"test-{uuid.uuid4()}"),
+                task_queue=self.task_queue,
+                **kw,
+            )
+
+    def workers(self, env: WorkflowEnvironment, **_: Any) -> Any:
+        return _Workers(build_workers(self.app, {c.entry.id: env.client for c in self.app.clients()}))
+
+    async def start(self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any) -> WorkflowHandle:
+        return await env.client.start_workflow(
+            self.app.workflow_type(entry_id),
+            args=list(args),
+            id=kw.pop("id", f"test-{uuid.uuid4()}"),
+            task_queue=self.task_queue,
+            **kw,
+        )
+
+
+class _Workers:
+    def __init__(self, workers: list[Any]) -> None:
+        self._workers = workers
+
+    async def __aenter__(self) -> None:
+        for w in self._workers:
+            await w.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        for w in reversed(self._workers):
+            await w.__aexit__(*exc)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path):
+    """``make_app(entries_yaml, files={"x.lua": src})`` -> TestApp.
+
+    ``entries_yaml`` lists entries after the standard client (``app:temporal_client``) and
+    worker (``app:worker``, random task queue); it is dedented.
+    """
+
+    def factory(entries_yaml: str, files: dict[str, str] | None = None) -> TestApp:
+        tq = f"tq-{uuid.uuid4().hex[:12]}"
+        root = tmp_path / f"app-{tq}"
+        root.mkdir()
+        body = textwrap.dedent(entries_yaml)
+        body = textwrap.indent(body, "  ")
+        (root / "_index.yaml").write_text(
+            'version: "1.0"\nnamespace: app\nentries:\n' + _CLIENT_YAML.format(tq=tq) + body
+        )
+        for name, src in (files or {}).items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(src))
+        return TestApp(root=root, task_queue=tq, app=load_app(root))
+
+    return factory
+
+
+def workflow_entry(name: str, source: str, modules: str = "[funcs, time, workflow, errors]") -> str:
+    """YAML for a workflow.lua entry on app:worker."""
+    return f"""
+- name: {name}
+  kind: workflow.lua
+  source: file://{source}
+  method: main
+  modules: {modules}
+  meta:
+    temporal:
+      workflow:
+        worker: app:worker
+"""
+
+
+def activity_entry(name: str, source: str, method: str, modules: str = "[]", local: bool = False) -> str:
+    """YAML for a function.lua entry run as an activity on app:worker."""
+    return f"""
+- name: {name}
+  kind: function.lua
+  source: file://{source}
+  method: {method}
+  modules: {modules}
+  meta:
+    temporal:
+      activity:
+        worker: app:worker
+        local: {json.dumps(local)}
+"""
+
+
+async def history_events(env: WorkflowEnvironment, workflow_id: str) -> list[dict[str, Any]]:
+    """The workflow's history as dicts (event_type names without the EVENT_TYPE_ prefix)."""
+    from google.protobuf.json_format import MessageToDict
+
+    handle = env.client.get_workflow_handle(workflow_id)
+    history = await handle.fetch_history()
+    return [MessageToDict(e) for e in history.events]
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

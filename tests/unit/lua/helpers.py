@@ -1,0 +1,58 @@
+"""Small helpers to run Lua snippets in a real sandboxed state (no Temporal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moonflow.lua import LuaState, MachineHost
+
+
+class FakeWorkflowHost(MachineHost):
+    """Deterministic host standing in for the workflow host in unit tests."""
+
+    def __init__(self, now_ns: int = 1_700_000_000_000_000_000, seed: int = 42) -> None:
+        self._now = now_ns
+        self._seed = seed
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def random_seed(self) -> int:
+        return self._seed
+
+
+def new_state(context: str = "activity", host: Any = None, **kw: Any) -> LuaState:
+    host = host or (FakeWorkflowHost() if context == "workflow" else MachineHost())
+    state = LuaState(context, host, **kw)
+    host.state = state
+    return state
+
+
+def run(state: LuaState, src: str, *args: Any) -> list[Any]:
+    """Run Lua source as a chunk with modules reachable through ``M`` (the module getter).
+
+    Returns the chunk's results as Lua values; raises AssertionError with the Lua error.
+    """
+    env = state.rt.eval("function(g) return setmetatable({}, {__index = g}) end")(
+        state.rt.globals()
+    )
+    env["M"] = state.module
+    fn = state.sys.raw.load(src, "=snippet", "t", env)
+    if isinstance(fn, tuple):
+        raise AssertionError(f"Lua syntax error: {fn[1]}")
+    ok, res, tb = state.pcall(fn, *args)
+    if not ok:
+        raise AssertionError(f"Lua error: {state.error_text(res)}\n{tb}")
+    return res
+
+
+def run_error(state: LuaState, src: str) -> str:
+    """Run Lua source that must raise; returns the error text."""
+    env = state.rt.eval("function(g) return setmetatable({}, {__index = g}) end")(
+        state.rt.globals()
+    )
+    env["M"] = state.module
+    fn = state.sys.raw.load(src, "=snippet", "t", env)
+    ok, res, _ = state.pcall(fn)
+    assert not ok, "expected a Lua error"
+    return state.error_text(res)
