@@ -139,6 +139,8 @@ def check_chunk(source: str, chunkname: str) -> ChunkInfo:
         raise LuaCheckError("runtime", _one_line(str(exc)), None) from None
     if kind in ("syntax", "runtime"):
         message, line = split_location(str(detail), chunkname)
+        if message == "not enough memory":
+            message += f" (top-level code may use at most {MAX_MEMORY >> 20} MB)"
         raise LuaCheckError(kind, message, line)
     if kind == "table":
         return ChunkInfo("table", tuple(n for n in str(detail).split(",") if n))

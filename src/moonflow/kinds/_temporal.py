@@ -56,6 +56,11 @@ WORKER_OPTIONS: tuple[str, ...] = (
     "build_id_env",
     "workflow_task_poller_count",
     "activity_task_poller_count",
+    # moonflow's own (see moonflow.worker._assembly)
+    "max_cached_workflows",
+    "activity_threads",
+    "lua_max_memory",
+    "lua_instruction_budget",
 )
 
 

@@ -86,7 +86,8 @@ methods.with = function(data)
             return new(data.fields, data.name)
         end
         if type(a) ~= "table" then
-            return nil, make_error("Invalid", "logger:with: fields must be a table, got " .. type(a), false)
+            local message = "logger:with: fields must be a table, got " .. type(a)
+            return nil, make_error("Invalid", message, false)
         end
         return new(copy_into(copy_into({}, data.fields), a), data.name)
     end
@@ -98,7 +99,8 @@ methods.named = function(data)
             data, a = loggers[a], b
         end
         if type(a) ~= "string" or a == "" then
-            return nil, make_error("Invalid", "logger:named: name must be a non-empty string", false)
+            local message = "logger:named: name must be a non-empty string"
+            return nil, make_error("Invalid", message, false)
         end
         local name = data.name and (data.name .. "." .. a) or a
         return new(data.fields, name)

@@ -34,6 +34,8 @@ _INT_OPTS = {
     "max_concurrent_local_activity_execution_size": "max_concurrent_local_activities",
     "max_concurrent_activity_task_pollers": "max_concurrent_activity_task_polls",
     "max_concurrent_workflow_task_pollers": "max_concurrent_workflow_task_polls",
+    "workflow_task_poller_count": "max_concurrent_workflow_task_polls",
+    "activity_task_poller_count": "max_concurrent_activity_task_polls",
     "max_cached_workflows": "max_cached_workflows",
 }
 _RATE_OPTS = {

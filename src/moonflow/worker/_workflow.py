@@ -43,6 +43,15 @@ def bind_task_queue(task_queue: str, app: App, worker_id: str, config: DriverCon
     _BINDINGS[task_queue] = _Binding(app, worker_id, config, by_type)
 
 
+def _find_binding(task_queue: str, workflow_type: str) -> _Binding | None:
+    binding = _BINDINGS.get(task_queue)
+    if binding is not None:
+        return binding
+    # A Replayer runs on its own task queue: fall back to the one app serving this type.
+    found = [b for b in _BINDINGS.values() if workflow_type in b.by_type]
+    return found[-1] if found else None
+
+
 @workflow.defn(dynamic=True, sandboxed=False)
 class LuaWorkflow:
     """Runs the ``workflow.lua`` entry whose type matches the started workflow type."""
@@ -50,7 +59,7 @@ class LuaWorkflow:
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
         info = workflow.info()
-        binding = _BINDINGS.get(info.task_queue)
+        binding = _find_binding(info.task_queue, info.workflow_type)
         code = binding.by_type.get(info.workflow_type) if binding else None
         if binding is None or code is None:
             known = ", ".join(sorted(binding.by_type)) if binding else ""

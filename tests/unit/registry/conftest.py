@@ -6,10 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from registry_helpers import dedent
 
 from moonflow.errors import AppError
 from moonflow.registry import App, load_app
+
+from .helpers import dedent
 
 
 @pytest.fixture

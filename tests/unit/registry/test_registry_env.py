@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from registry_helpers import BASE_YAML, assert_error, dedent, line_of
 
 from moonflow.registry._env import PlaceholderError, resolve
+
+from .helpers import BASE_YAML, assert_error, dedent, line_of
 
 CLIENT = """
 namespace: app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from registry_helpers import BASE_YAML, assert_error, more
 
 from moonflow.errors import AppError
 from moonflow.registry import load_app
+
+from .helpers import BASE_YAML, assert_error, more
 
 
 def test_invalid_yaml_names_file_and_line(load_err) -> None:

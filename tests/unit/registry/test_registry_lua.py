@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from registry_helpers import BASE_YAML, MAIN_LUA, assert_error, line_of, more
 
 from moonflow.kinds._luacheck import check_chunk, scan_requires
+
+from .helpers import BASE_YAML, MAIN_LUA, assert_error, line_of, more
 
 
 def code_app(kind: str = "workflow.lua", extra: str = "", method: str = "main") -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry_helpers import BASE_YAML, MAIN_LUA, assert_error, line_of, more
+from .helpers import BASE_YAML, MAIN_LUA, assert_error, line_of, more
 
 
 def test_bare_names_resolve_in_the_entry_namespace(load_ok) -> None:

@@ -6,13 +6,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from registry_helpers import APPS
 
 import moonflow.kinds as kinds
 import moonflow.registry as registry
 from moonflow.errors import AppError
 from moonflow.kinds import LuaCode, TemporalClient, TemporalWorker
 from moonflow.registry import App, Entry, load_app
+
+from .helpers import APPS
 
 SEED = APPS / "seed"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from registry_helpers import BASE_YAML, assert_error, line_of
 
 from moonflow.kinds import (
     KINDS,
@@ -15,6 +14,8 @@ from moonflow.kinds import (
     known_kinds,
     register,
 )
+
+from .helpers import BASE_YAML, assert_error, line_of
 
 FULL_CLIENT = """
 namespace: app

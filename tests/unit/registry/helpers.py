@@ -1,4 +1,4 @@
-"""Shared helpers of the registry tests (imported by name: keep this file name unique)."""
+"""Shared helpers of the registry tests."""
 
 from __future__ import annotations
 
