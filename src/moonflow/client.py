@@ -399,13 +399,42 @@ async def start_workflow(
     return wf_id, run_id, format_pid(client_id, worker_id, wf_id)
 
 
+def _application_info(err: Any) -> ErrorInfo:
+    """ErrorInfo of an ``ApplicationError``, reading moonflow's error chain when present.
+
+    moonflow (like the reference runtime) sends details ``[chain]``, chain a list of
+    ``{"msg", "kind", "retry", "details"}`` items, outermost first; the first item wins.
+    """
+    chain = err.details[0] if err.details else None
+    if isinstance(chain, list) and chain and isinstance(chain[0], dict) and "msg" in chain[0]:
+        top = chain[0]
+        retry = top.get("retry")
+        return ErrorInfo(
+            kind=str(top.get("kind") or kind_from_type(err.type)),
+            message=str(top.get("msg", err.message)),
+            retryable=retry if isinstance(retry, bool) else not err.non_retryable,
+            details=top.get("details"),
+        )
+    details: Any = None
+    if err.details:
+        details = err.details[0] if len(err.details) == 1 else list(err.details)
+    return ErrorInfo(
+        kind=kind_from_type(err.type),
+        message=err.message,
+        retryable=not err.non_retryable,
+        details=details,
+    )
+
+
 def failure_info(exc: BaseException) -> ErrorInfo:
     """Reduce a workflow failure (``WorkflowFailureError`` or its cause chain) to an ErrorInfo.
 
-    The first ``ApplicationError`` in the chain gives kind (``kind_from_type(type)``), message,
-    retryable (``not non_retryable``) and details (the single detail value, or a list when there
-    are several). A ``TimeoutError`` gives kind ``Timeout`` (retryable); ``CancelledError`` and
-    ``TerminatedError`` give kind ``Canceled`` (not retryable).
+    The first ``ApplicationError`` in the chain gives kind, message, retryable and details:
+    from moonflow's error chain in its details when present (see :func:`_application_info`),
+    else kind ``kind_from_type(type)``, retryable ``not non_retryable`` and the single detail
+    value (a list when there are several). A ``TimeoutError`` gives kind ``Timeout``
+    (retryable); ``CancelledError`` and ``TerminatedError`` give kind ``Canceled`` (not
+    retryable).
     """
     import temporalio.client
     import temporalio.exceptions as tex
@@ -417,15 +446,7 @@ def failure_info(exc: BaseException) -> ErrorInfo:
         current = getattr(current, "cause", None) or current.__cause__
     for err in chain:
         if isinstance(err, tex.ApplicationError):
-            details: Any = None
-            if err.details:
-                details = err.details[0] if len(err.details) == 1 else list(err.details)
-            return ErrorInfo(
-                kind=kind_from_type(err.type),
-                message=err.message,
-                retryable=not err.non_retryable,
-                details=details,
-            )
+            return _application_info(err)
         if isinstance(err, tex.TimeoutError):
             return ErrorInfo(TIMEOUT, err.message or "workflow timed out", True)
         if isinstance(err, tex.CancelledError):

@@ -21,6 +21,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from moonflow import _logging
 from moonflow.registry import App, load_app
 from moonflow.worker import build_workers
 
@@ -51,6 +52,9 @@ async def _register(client: Client) -> None:
             search_attributes={k: _SA_TYPES[v] for k, v in TEST_SEARCH_ATTRIBUTES.items()},
         )
     )
+
+
+_logging.configure()
 
 
 @pytest_asyncio.fixture(scope="session")

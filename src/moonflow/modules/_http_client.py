@@ -8,7 +8,7 @@ requests run in parallel). ``http_client:get(...)`` (method-call style) works to
 ``opts`` (a map table, every key optional):
 
 * ``headers``: map of name -> string (numbers are converted).
-* ``body``: request body, a string (encode tables with ``json.encode``).
+* ``body``: request body, a UTF-8 string (encode tables with ``json.encode``).
 * ``form``: map of name -> value (or array of values), sent url-encoded; not with ``body``.
 * ``query``: map of name -> value (or array of values), added to the URL's query string.
 * ``timeout``: a number of **seconds** or a duration string (``"500ms"``, ``"2s"``); default
@@ -18,7 +18,8 @@ requests run in parallel). ``http_client:get(...)`` (method-call style) works to
 * ``max_response_body``: byte limit for the response body (a larger body is an error).
 
 Other documented options (``files``, ``stream``, ``tls``, ``unix_socket``...) are refused with
-kind ``Invalid`` rather than ignored. Redirects are followed.
+kind ``Invalid`` rather than ignored. Redirects are followed. There is no address policy
+yet: unlike the reference runtime, private and loopback addresses are allowed.
 
 Response: a table with **fields** ``status_code`` (integer), ``body`` (string, the raw bytes),
 ``body_size`` (bytes), ``headers`` (map; canonical names like ``Content-Type``; repeated headers
@@ -69,6 +70,7 @@ _BATCH_WORKERS = 8
 _LUA = r"""
 local sys, py_request, py_batch, py_json, encode_uri, decode_uri = ...
 local raw = sys.raw
+local ipairs, type, utf8_len = ipairs, type, utf8.len
 local responses = raw.setmetatable({}, { __mode = "k" })
 
 local Response = {}
@@ -85,7 +87,12 @@ function Response.status(self)
 end
 function Response.json(self)
     check(self, "json")
-    return py_json(self.body)
+    local body = self.body
+    if type(body) == "string" and not utf8_len(body) then
+        -- binary text cannot cross into Python as a str; it is not JSON anyway
+        return nil, sys.make_error("Internal", "http_client: resp:json(): body is not UTF-8", false)
+    end
+    return py_json(body)
 end
 
 -- resp:body() is resp.body(resp): a string called with its response returns itself.
@@ -375,6 +382,12 @@ def build(state: Any) -> Any:
 
     def batch(requests: Any = None) -> Any:
         try:
+            return run_batch(requests)
+        except Exception as e:  # noqa: BLE001 - never let a Python error reach Lua
+            return None, error("Internal", f"request_batch: {type(e).__name__}: {e}", False)
+
+    def run_batch(requests: Any) -> Any:
+        try:
             items = state.to_python(requests, "requests") if requests is not None else None
         except ConversionError:
             items = None
@@ -426,4 +439,5 @@ def build(state: Any) -> Any:
         except UnicodeDecodeError:
             return None, error("Invalid", f"decode_uri: {s!r} does not decode to UTF-8", False)
 
-    return state.rt.execute(_LUA, state.sys, request, batch, decode_json, encode_uri, decode_uri)
+    chunk = state.sys.raw.load(_LUA, "=moonflow/http_client", "t")
+    return chunk(state.sys, request, batch, decode_json, encode_uri, decode_uri)

@@ -15,14 +15,14 @@ from ..lua._convert import ConversionError
 def build(state: Any) -> Any:
     """Build the module table for one Lua state."""
 
-    def encode(value: Any = None) -> Any:
+    def encode(value: Any = None, *_: Any) -> Any:
         try:
             data = state.to_python(value, "value")
         except ConversionError as e:
             return None, state.new_error("Invalid", f"json.encode: {e}", False)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")), None
 
-    def decode(text: Any = None) -> Any:
+    def decode(text: Any = None, *_: Any) -> Any:
         if not isinstance(text, str):
             return None, state.new_error(
                 "Invalid", "json.decode: expected a string", False

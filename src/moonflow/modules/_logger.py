@@ -25,6 +25,8 @@ from typing import Any
 _LOGGER_LUA = r"""
 local sys, make_error = ...
 local raw = sys.raw
+local next, type, tostring, rawset, ipairs = next, type, tostring, rawset, ipairs
+local utf8_len, format = utf8.len, string.format
 local host = sys.host
 local loggers = raw.setmetatable({}, { __mode = "k" })
 local Logger = {}
@@ -59,7 +61,13 @@ local function emit(level, self_data, msg, fields)
     if next(merged) == nil then
         merged = nil
     end
-    host.log(level, tostring(msg), merged)
+    local text = tostring(msg)
+    if not utf8_len(text) then -- binary text cannot cross into Python as a str
+        text = text:gsub("[\128-\255]", function(c)
+            return format("\\x%02X", c:byte())
+        end)
+    end
+    raw.pcall(host.log, level, text, merged) -- logging never fails the caller
 end
 
 -- Functions are bound to the logger they are read from (see __index below), so both
@@ -123,4 +131,5 @@ return new({}, nil)
 
 def build(state: Any) -> Any:
     """Build the root logger for one Lua state (see the module docstring for the API)."""
-    return state.rt.execute(_LOGGER_LUA, state.sys, state.sys.make_error)
+    chunk = state.sys.raw.load(_LOGGER_LUA, "=moonflow/logger", "t")
+    return chunk(state.sys, state.sys.make_error)

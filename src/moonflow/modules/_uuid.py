@@ -77,18 +77,26 @@ class Generator:
 
     Args:
         now_ns: returns Unix nanoseconds (workflow time in workflows).
-        rng: source of random bits (``getrandbits``).
+        make_rng: returns the source of random bits, called on the first v1/v7 (so a state
+            that only makes v4 or name-based UUIDs draws nothing from the workflow's randomness).
         uuid4: returns a v4 UUID string.
     """
 
-    def __init__(self, now_ns: Any, rng: random.Random, uuid4: Any) -> None:
+    def __init__(self, now_ns: Any, make_rng: Any, uuid4: Any) -> None:
         self._now_ns = now_ns
-        self._rng = rng
+        self._make_rng = make_rng
+        self._rng_: random.Random | None = None
         self._uuid4 = uuid4
         self._node: int | None = None
         self._clock_seq = 0
         self._last_v1 = 0
         self._last_v7 = (0, 0)
+
+    @property
+    def _rng(self) -> random.Random:
+        if self._rng_ is None:
+            self._rng_ = self._make_rng()
+        return self._rng_
 
     def v1(self) -> str:
         """RFC 4122 version 1; node is random with the multicast bit set (RFC 4122 §4.5)."""
@@ -138,16 +146,18 @@ class Generator:
 def _generator(state: Any) -> Generator:
     host = state.host
     if state.context == "workflow":
-        return Generator(host.now_ns, random.Random(host.random_seed()), host.uuid4)
-    return Generator(time.time_ns, random.SystemRandom(), lambda: str(uuid.uuid4()))
+        return Generator(host.now_ns, lambda: random.Random(host.random_seed()), host.uuid4)
+    return Generator(time.time_ns, random.SystemRandom, lambda: str(uuid.uuid4()))
 
 
 def build(state: Any) -> Any:
     """Build the module table for one Lua state (see the module docstring for the API)."""
     gen: list[Generator] = []
+    # Every function ignores extra arguments: Lua passes all results of f(g()) along, e.g.
+    # uuid.parse(uuid.v4()) receives the id and v4's nil error.
 
     def generator() -> Generator:
-        if not gen:  # created on first use: requiring uuid consumes no randomness
+        if not gen:
             gen.append(_generator(state))
         return gen[0]
 
@@ -164,7 +174,7 @@ def build(state: Any) -> Any:
         return fn
 
     def name_based(version: int) -> Any:
-        def fn(namespace: Any = None, name: Any = None) -> Any:
+        def fn(namespace: Any = None, name: Any = None, *_: Any) -> Any:
             ns = parse_uuid(namespace)
             if ns is None:
                 return invalid(
@@ -179,20 +189,20 @@ def build(state: Any) -> Any:
 
         return fn
 
-    def validate(value: Any = None) -> bool:
+    def validate(value: Any = None, *_: Any) -> bool:
         return parse_uuid(value) is not None
 
-    def version(value: Any = None) -> Any:
+    def version(value: Any = None, *_: Any) -> Any:
         u = parse_uuid(value)
         if u is None:
             return invalid(f"uuid.version: invalid UUID {_show(value)}")
         return (u.int >> 76) & 0xF, None
 
-    def variant(value: Any = None) -> str:
+    def variant(value: Any = None, *_: Any) -> str:
         u = parse_uuid(value)
         return "Invalid" if u is None else variant_name(u)
 
-    def parse(value: Any = None) -> Any:
+    def parse(value: Any = None, *_: Any) -> Any:
         u = parse_uuid(value)
         if u is None:
             return invalid(f"uuid.parse: invalid UUID {_show(value)}")
@@ -205,7 +215,7 @@ def build(state: Any) -> Any:
                 info["node"] = ":".join(f"{b:02x}" for b in u.node.to_bytes(6, "big"))
         return state.to_lua(info), None
 
-    def fmt(value: Any = None, form: Any = "standard") -> Any:
+    def fmt(value: Any = None, form: Any = "standard", *_: Any) -> Any:
         u = parse_uuid(value)
         if u is None:
             return invalid(f"uuid.format: invalid UUID {_show(value)}")
