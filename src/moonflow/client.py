@@ -211,7 +211,11 @@ def _tls_and_key(
     if not wants_tls:
         # None lets the SDK turn TLS on by itself when an API key is given.
         return None, api_key
-    ca = _read_file(tls_opts["ca_file"], base_dir, "tls.ca_file") if tls_opts.get("ca_file") else None
+    ca = (
+        _read_file(tls_opts["ca_file"], base_dir, "tls.ca_file")
+        if tls_opts.get("ca_file")
+        else None
+    )
     config = temporalio.service.TLSConfig(
         server_root_ca_cert=ca,
         domain=tls_opts.get("server_name") or None,
@@ -274,7 +278,7 @@ async def connect(
             ),
             timeout=seconds + 1.0,
         )
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ConnectionFailed(address, f"timed out after {seconds:g} s") from None
     except (RuntimeError, OSError, ValueError) as exc:
         raise ConnectionFailed(address, _short_reason(exc)) from exc

@@ -70,6 +70,14 @@ class ServerError(MoonflowError):
     """A bundled server is missing, failed to start, or rejected a setup call (one line)."""
 
 
+class _EarlyExit(ServerError):
+    """The child server exited while starting; ``tail`` holds its last output."""
+
+    def __init__(self, message: str, tail: str) -> None:
+        super().__init__(message)
+        self.tail = tail
+
+
 # --------------------------------------------------------------------------------------------
 # Binaries, addresses, ports
 
@@ -222,9 +230,11 @@ class _ChildServer:
         while True:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise ServerError(
+                tail = self.log_tail()
+                raise _EarlyExit(
                     f"the {self.name} exited with code {self.process.returncode} while starting"
-                    f" on {address}: {self.log_tail() or 'no output'}"
+                    f" on {address}: {tail or 'no output'}",
+                    tail,
                 )
             try:
                 client = await connect(address, timeout=timedelta(seconds=2))
@@ -345,8 +355,19 @@ class DevServer(_ChildServer):
             )
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
-        self._launch(self.argv())
-        await self._wait_ready(self.address, self.namespaces, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._launch(self.argv())
+            try:
+                await self._wait_ready(self.address, self.namespaces, timeout)
+                return
+            except _EarlyExit as exc:
+                # A previous server on the same SQLite file may still be shutting down (e.g.
+                # after its parent was killed): try again until the file is free.
+                if "database is locked" not in exc.tail or time.monotonic() > deadline:
+                    raise
+                await self.stop()
+                await asyncio.sleep(0.5)
 
 
 class TestServer(_ChildServer):
@@ -463,74 +484,64 @@ async def register_search_attributes(
             attribute).
         temporalio.service.RPCError: the server rejected the call (e.g. permission denied).
     """
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
-
     if not attrs:
         return []
-    by_lower = {t.lower(): t for t in SEARCH_ATTRIBUTE_TYPES}
-    wanted: dict[str, int] = {}
+    import temporalio.service
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest as Add
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    names = {t.lower(): t for t in SEARCH_ATTRIBUTE_TYPES}
+    wanted: dict[str, Any] = {}
     for name, type_name in attrs.items():
-        canonical = by_lower.get(str(type_name).lower())
+        canonical = names.get(str(type_name).lower())
         if canonical is None:
             raise UsageError(
                 f"search attribute {name!r}: unknown type {type_name!r}; use one of "
                 + ", ".join(SEARCH_ATTRIBUTE_TYPES)
             )
-        enum_name = "INDEXED_VALUE_TYPE_" + (
-            "KEYWORD_LIST" if canonical == "KeywordList" else canonical.upper()
-        )
-        wanted[name] = IndexedValueType.Value(enum_name)
-    import temporalio.service
-
+        wanted[name] = IndexedValueType.Value(_SA_ENUM[canonical])
+    ops = client.operator_service
     try:
-        resp = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
+        resp = await ops.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     except temporalio.service.RPCError as exc:
         if exc.status != temporalio.service.RPCStatusCode.UNIMPLEMENTED:
             raise
-        # The time-skipping server cannot list; add one by one, "already exists" is fine.
+        # The time-skipping server cannot list: add one by one, "already exists" is fine.
         added = []
         for name, value in wanted.items():
             try:
-                await client.operator_service.add_search_attributes(
-                    AddSearchAttributesRequest(namespace=namespace, search_attributes={name: value})
-                )
+                one = Add(namespace=namespace, search_attributes={name: value})
+                await ops.add_search_attributes(one)
                 added.append(name)
             except temporalio.service.RPCError as err:
                 if err.status != temporalio.service.RPCStatusCode.ALREADY_EXISTS:
                     raise
         return sorted(added)
-    existing = dict(resp.custom_attributes)
-    system = dict(resp.system_attributes)
-    missing: dict[str, int] = {}
+    existing = {**resp.system_attributes, **resp.custom_attributes}
     for name, value in wanted.items():
-        have = existing.get(name, system.get(name))
-        if have is None:
-            missing[name] = value
-        elif have != value:
-            what = "system" if name in system else "custom"
+        if name in existing and existing[name] != value:
+            what = "system" if name in resp.system_attributes else "custom"
             raise UsageError(
                 f"search attribute {name!r} is declared as {_type_name(value)} but the {what} "
-                f"attribute on the server (namespace {namespace!r}) is {_type_name(have)}; "
-                "rename it or change its declared type"
+                f"attribute on the server (namespace {namespace!r}) is "
+                f"{_type_name(existing[name])}; rename it or change its declared type"
             )
+    missing = {n: v for n, v in wanted.items() if n not in existing}
     if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
+        await ops.add_search_attributes(Add(namespace=namespace, search_attributes=missing))
     return sorted(missing)
 
 
-def _type_name(value: int) -> str:
+_SA_ENUM = {t: "INDEXED_VALUE_TYPE_" + t.upper() for t in SEARCH_ATTRIBUTE_TYPES}
+_SA_ENUM["KeywordList"] = "INDEXED_VALUE_TYPE_KEYWORD_LIST"
+
+
+def _type_name(value: Any) -> str:
     from temporalio.api.enums.v1 import IndexedValueType
 
-    raw = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")
-    return "KeywordList" if raw == "KEYWORD_LIST" else raw.capitalize()
+    enum_name = IndexedValueType.Name(value)
+    return next((t for t, e in _SA_ENUM.items() if e == enum_name), enum_name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,11 +664,16 @@ async def open_server(
         yield server
 
 
-async def _connect_or_hint(entry: Any, address: str | None, hint: str) -> Any:
-    try:
-        return await connect_entry(entry, address=address)
-    except ConnectionFailed as exc:
-        raise exc.with_hint(hint) from None
+async def _connect_or_hint(entry: Any, address: str | None, hint: str, retry: float = 0) -> Any:
+    """Connect as ``entry`` says; for ``retry`` seconds keep trying (a server still starting)."""
+    deadline = time.monotonic() + retry
+    while True:
+        try:
+            return await connect_entry(entry, address=address)
+        except ConnectionFailed as exc:
+            if time.monotonic() >= deadline:
+                raise exc.with_hint(hint) from None
+        await asyncio.sleep(0.2)
 
 
 async def _embedded(
@@ -706,7 +722,7 @@ async def _embedded(
             if dev is not None:
                 clients[e.entry.id] = await connect(dev.address, namespace=e.namespace or "default")
             else:
-                clients[e.entry.id] = await _connect_or_hint(e, None, hint)
+                clients[e.entry.id] = await _connect_or_hint(e, None, hint, 5.0 if local else 0)
         if server is None:
             server = Server(kind, address, ui_url)
         if dev is not None:
@@ -722,27 +738,17 @@ def _bind_ip(host: str) -> str:
     return "127.0.0.1" if host.lower() == "localhost" else host.strip("[]")
 
 
-async def _prepare_namespaces(server: Server, entries: list[Any], log: Callable[[str], None]) -> None:
+async def _prepare_namespaces(
+    server: Server, entries: list[Any], log: Callable[[str], None]
+) -> None:
     """Check each entry's namespace exists and register its declared search attributes."""
     import temporalio.service
-    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
     for e in entries:
         client = server.clients[e.entry.id]
         ns = e.namespace or "default"
         if not server.time_skipping:
-            try:
-                await client.workflow_service.describe_namespace(
-                    DescribeNamespaceRequest(namespace=ns)
-                )
-            except temporalio.service.RPCError as exc:
-                if exc.status == temporalio.service.RPCStatusCode.NOT_FOUND:
-                    raise UsageError(
-                        f"{e.entry.id}: namespace {ns!r} does not exist on {server.address}; "
-                        f"create it (`temporal operator namespace create -n {ns}`) or change "
-                        "the entry's namespace"
-                    ) from None
-                raise
+            await _check_namespace(client, ns, f"{e.entry.id}: namespace {ns!r}", server.address)
         attrs = dict(getattr(e, "search_attributes", None) or {})
         if not attrs:
             continue
@@ -762,3 +768,27 @@ async def _prepare_namespaces(server: Server, entries: list[Any], log: Callable[
                 f"moonflow: warning: could not register search attributes {sorted(attrs)} on "
                 f"{server.address} ({exc.message}); make sure they exist there"
             )
+
+
+async def _check_namespace(client: Any, ns: str, what: str, address: str) -> None:
+    """Fail with one line unless ``ns`` exists (waiting up to 5 s for a server still starting)."""
+    import temporalio.service
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+    codes = temporalio.service.RPCStatusCode
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=ns))
+            return
+        except temporalio.service.RPCError as exc:
+            if exc.status not in (codes.NOT_FOUND, codes.UNAVAILABLE):
+                raise
+            if time.monotonic() >= deadline:
+                if exc.status == codes.NOT_FOUND:
+                    raise UsageError(
+                        f"{what} does not exist on {address}; create it (`temporal operator "
+                        f"namespace create -n {ns}`) or change the entry's namespace"
+                    ) from None
+                raise
+        await asyncio.sleep(0.2)

@@ -128,7 +128,7 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
     value = read_input(args)
     app = _load(args.app_dir)
     entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
-    async with open_server(args.server, app, args.app_dir, log=streams.note) as server:
+    async with open_server(args.server, app, log=streams.note) as server:
         client = _client_for(server, client_id)
         workers = _build_workers(app, server.clients)
         async with running_workers(workers) as failed:
@@ -153,13 +153,9 @@ async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
     value = read_input(args)
     app = _load(args.app_dir)
     entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
-    async with open_server(
-        args.server, app, args.app_dir, allow_start=False, log=streams.note
-    ) as server:
+    async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         client = _client_for(server, client_id)
-        wf_id, run_id, pid = await start_workflow(
-            client, app, entry_id, value, workflow_id=args.id
-        )
+        wf_id, run_id, pid = await start_workflow(client, app, entry_id, value, workflow_id=args.id)
     streams.print(dumps({"workflow_id": wf_id, "run_id": run_id, "pid": pid}))
     return EXIT_OK
 
@@ -172,9 +168,7 @@ async def cmd_result(args: argparse.Namespace, streams: Streams, stop: Stop) -> 
     app = _load(args.app_dir)
     pid = parse_pid(args.workflow_id)
     wf_id = pid[2] if pid else args.workflow_id
-    async with open_server(
-        args.server, app, args.app_dir, allow_start=False, log=streams.note
-    ) as server:
+    async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         if not server.clients:
             raise UsageError(f"{args.app_dir} has no temporal.client entry")
         client_id = pid[0] if pid else next(iter(server.clients))
@@ -195,7 +189,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
     app = _load(args.app_dir)
     if not list(app.workers()):
         raise UsageError(f"{args.app_dir} has no temporal.worker entries: nothing to run")
-    async with open_server(args.server, app, args.app_dir, log=streams.note) as server:
+    async with open_server(args.server, app, log=streams.note) as server:
         workers = _build_workers(app, server.clients)
         async with running_workers(workers) as failed:
             where = f"{server.address} ({server.kind} server"

@@ -74,7 +74,9 @@ def _add_server(p: argparse.ArgumentParser, default_help: str = "") -> None:
 
 
 def _add_input(p: argparse.ArgumentParser) -> None:
-    p.add_argument("entry_id", metavar="ENTRY_ID", help="workflow entry id, e.g. app:order_workflow")
+    p.add_argument(
+        "entry_id", metavar="ENTRY_ID", help="workflow entry id, e.g. app:order_workflow"
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--input", metavar="JSON", help="input value as JSON, e.g. '{\"n\": 1}'")
     group.add_argument(
@@ -132,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_app(p)
     _add_input(p)
-    _add_server(p, "embedded (default: the app's client address; never starts a server) or "
-                   "HOST:PORT")
+    _add_server(
+        p, "embedded (default: the app's client address; never starts a server) or HOST:PORT"
+    )
 
     p = sub.add_parser(
         "result",
@@ -144,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_app(p)
     p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="workflow id or PID")
-    _add_server(p, "embedded (default: the app's client address; never starts a server) or "
-                   "HOST:PORT")
+    _add_server(
+        p, "embedded (default: the app's client address; never starts a server) or HOST:PORT"
+    )
 
     p = sub.add_parser(
         "check",
