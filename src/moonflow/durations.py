@@ -52,7 +52,7 @@ def parse_go_duration(text: str) -> int:
     """
     s = text.strip()
     if not s:
-        raise DurationError("empty duration: use a string like \"30s\" or \"1h30m\"")
+        raise DurationError('empty duration: use a string like "30s" or "1h30m"')
     sign = 1
     if s[0] in "+-":
         sign = -1 if s[0] == "-" else 1
@@ -67,7 +67,7 @@ def parse_go_duration(text: str) -> int:
         if not m:
             raise DurationError(
                 f"invalid duration {text!r}: use a number followed by a unit "
-                "(ns, us, ms, s, m, h), e.g. \"30s\", \"1h30m\", \"250ms\""
+                '(ns, us, ms, s, m, h), e.g. "30s", "1h30m", "250ms"'
             )
         number, unit = m.group(1), m.group(2)
         if "." in number:
@@ -98,7 +98,7 @@ def lua_duration_ns(value: object, what: str = "duration") -> int:
     if isinstance(value, (int, float)):
         return _number_to_ns(value, NANOSECOND, what)
     raise DurationError(
-        f"{what}: expected a duration string like \"30s\" or a number of nanoseconds, "
+        f'{what}: expected a duration string like "30s" or a number of nanoseconds, '
         f"got {type(value).__name__}"
     )
 
@@ -113,7 +113,7 @@ def option_duration(value: object, what: str = "duration") -> timedelta:
         ns = _number_to_ns(value, MILLISECOND, what)
     else:
         raise DurationError(
-            f"{what}: expected a duration string like \"5s\" or a number of milliseconds, "
+            f'{what}: expected a duration string like "5s" or a number of milliseconds, '
             f"got {type(value).__name__}"
         )
     return ns_to_timedelta(ns)
@@ -125,7 +125,7 @@ def seconds_duration(value: object, what: str = "timeout") -> float:
         return parse_go_duration(value) / SECOND
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise DurationError(f"{what}: expected seconds or a duration string like \"5s\"")
+    raise DurationError(f'{what}: expected seconds or a duration string like "5s"')
 
 
 def ns_to_timedelta(ns: int) -> timedelta:

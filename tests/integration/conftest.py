@@ -104,9 +104,7 @@ class TestApp:
     task_queue: str
     app: App
 
-    async def execute(
-        self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any
-    ) -> Any:
+    async def execute(self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any) -> Any:
         """Start workers, run the workflow to completion, return its result (raises on failure)."""
         async with self.workers(env):
             return await env.client.execute_workflow(
@@ -118,9 +116,13 @@ class TestApp:
             )
 
     def workers(self, env: WorkflowEnvironment, **_: Any) -> Any:
-        return _Workers(build_workers(self.app, {c.entry.id: env.client for c in self.app.clients()}))
+        return _Workers(
+            build_workers(self.app, {c.entry.id: env.client for c in self.app.clients()})
+        )
 
-    async def start(self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any) -> WorkflowHandle:
+    async def start(
+        self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any
+    ) -> WorkflowHandle:
         return await env.client.start_workflow(
             self.app.workflow_type(entry_id),
             args=list(args),
@@ -184,7 +186,9 @@ def workflow_entry(name: str, source: str, modules: str = "[funcs, time, workflo
 """
 
 
-def activity_entry(name: str, source: str, method: str, modules: str = "[]", local: bool = False) -> str:
+def activity_entry(
+    name: str, source: str, method: str, modules: str = "[]", local: bool = False
+) -> str:
     """YAML for a function.lua entry run as an activity on app:worker."""
     return f"""
 - name: {name}

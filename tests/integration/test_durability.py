@@ -85,9 +85,7 @@ def test_kill_9_during_durable_sleep(tmp_path: Path, provider: tuple[int, Path])
     index = app / "_index.yaml"
     index.write_text(index.read_text().replace("localhost:7233", f"127.0.0.1:{temporal_port}"))
     config = app / "config.lua"
-    config.write_text(
-        config.read_text().replace("127.0.0.1:8765", f"127.0.0.1:{provider_port}")
-    )
+    config.write_text(config.read_text().replace("127.0.0.1:8765", f"127.0.0.1:{provider_port}"))
     order = json.loads((EXAMPLE / "order.json").read_text())
     order["fulfillment_window"] = "20s"
     order_file = tmp_path / "order.json"
@@ -99,9 +97,20 @@ def test_kill_9_during_durable_sleep(tmp_path: Path, provider: tuple[int, Path])
     try:
         _wait(lambda: _port_open(temporal_port), 60, "the embedded server")
         started = subprocess.run(
-            [*MOONFLOW, "start", str(app), "app:order_workflow", "--input-file", str(order_file),
-             "--id", wid],
-            capture_output=True, text=True, timeout=60, cwd=REPO,
+            [
+                *MOONFLOW,
+                "start",
+                str(app),
+                "app:order_workflow",
+                "--input-file",
+                str(order_file),
+                "--id",
+                wid,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
         )
         assert started.returncode == 0, started.stdout + started.stderr
         assert wid in started.stdout and "{app:temporal_client@app:worker|" in started.stdout
@@ -123,7 +132,10 @@ def test_kill_9_during_durable_sleep(tmp_path: Path, provider: tuple[int, Path])
         _wait(lambda: _port_open(temporal_port), 60, "the restarted embedded server")
         result = subprocess.run(
             [*MOONFLOW, "result", str(app), wid],
-            capture_output=True, text=True, timeout=120, cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
         )
         assert result.returncode == 0, result.stdout + result.stderr + run_log.read_text()
         value = json.loads(result.stdout.strip().splitlines()[-1])
@@ -134,17 +146,36 @@ def test_kill_9_during_durable_sleep(tmp_path: Path, provider: tuple[int, Path])
         assert calls.count("/shipments") == 1, calls
         assert calls.count("/refunds") == 0, calls
         show = subprocess.run(
-            [str(BIN / "temporal"), "workflow", "show", "--workflow-id", wid,
-             "--address", f"127.0.0.1:{temporal_port}", "--output", "json"],
-            capture_output=True, text=True, timeout=60,
+            [
+                str(BIN / "temporal"),
+                "workflow",
+                "show",
+                "--workflow-id",
+                wid,
+                "--address",
+                f"127.0.0.1:{temporal_port}",
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert show.returncode == 0, show.stderr
         history = json.loads(show.stdout)
         types = [e["eventType"] for e in history["events"]]
-        assert types[0].endswith("WORKFLOW_EXECUTION_STARTED") or types[0] == "WorkflowExecutionStarted"
+        assert (
+            types[0].endswith("WORKFLOW_EXECUTION_STARTED")
+            or types[0] == "WorkflowExecutionStarted"
+        )
         assert any("TIMER_FIRED" in t or t == "TimerFired" for t in types)
-        assert types[-1].endswith("WORKFLOW_EXECUTION_COMPLETED") or types[-1] == "WorkflowExecutionCompleted"
-        completed_activities = [t for t in types if "ACTIVITY_TASK_COMPLETED" in t or t == "ActivityTaskCompleted"]
+        assert (
+            types[-1].endswith("WORKFLOW_EXECUTION_COMPLETED")
+            or types[-1] == "WorkflowExecutionCompleted"
+        )
+        completed_activities = [
+            t for t in types if "ACTIVITY_TASK_COMPLETED" in t or t == "ActivityTaskCompleted"
+        ]
         assert len(completed_activities) == 2  # charge and ship (validate is a local activity)
     finally:
         second.send_signal(signal.SIGINT)

@@ -12,8 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_library_imports_and_process_activity(ts_env, make_app):
-    entries = (
-        """
+    entries = """
 - name: fmt
   kind: library.lua
   source: file://lib/fmt.lua
@@ -39,7 +38,6 @@ async def test_library_imports_and_process_activity(ts_env, make_app):
       activity:
         worker: worker
 """
-    )
     files = {
         "lib/fmt.lua": """\
             local json = require("json")
@@ -84,7 +82,8 @@ async def test_values_round_trip_through_an_activity(ts_env, make_app):
     }
     """
     app = make_app(
-        workflow_entry("flow", "flow.lua") + activity_entry("echo", "acts.lua", "echo")
+        workflow_entry("flow", "flow.lua")
+        + activity_entry("echo", "acts.lua", "echo")
         + activity_entry("make", "acts.lua", "make"),
         {"flow.lua": src, "acts.lua": acts},
     )
@@ -92,7 +91,14 @@ async def test_values_round_trip_through_an_activity(ts_env, make_app):
     got = await app.execute(ts_env, "app:flow", value)
     assert got["echoed"] == value
     assert type(got["echoed"]["f"]) is float and type(got["echoed"]["i"]) is int
-    assert got["made"] == {"empty": [], "int": 3, "float": 3.0, "big": 2**63 - 1, "s": "ü", "list": [1, 2]}
+    assert got["made"] == {
+        "empty": [],
+        "int": 3,
+        "float": 3.0,
+        "big": 2**63 - 1,
+        "s": "ü",
+        "list": [1, 2],
+    }
     assert type(got["made"]["float"]) is float
 
 

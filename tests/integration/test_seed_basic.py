@@ -161,7 +161,7 @@ ERROR_ENTRIES = (
 def _wrap(snippet: str, prelude: str) -> str:
     return (
         'local funcs = require("funcs")\nlocal workflow = require("workflow")\n'
-        "local function main(input)\n" + prelude + snippet + "    return {status = \"ok\"}\nend\n"
+        "local function main(input)\n" + prelude + snippet + '    return {status = "ok"}\nend\n'
         "return { main = main }\n"
     )
 
@@ -169,7 +169,10 @@ def _wrap(snippet: str, prelude: str) -> str:
 async def test_error_handling_completed_minimally(ts_env, make_app):
     # The snippet never defines tx_id; the minimal completion declares it.
     src = _wrap(ERROR_HANDLING_SNIPPET, '    local tx_id = "tx-" .. input.name\n')
-    app = make_app(workflow_entry("flow", "flow.lua") + ERROR_ENTRIES, {"flow.lua": src, "acts.lua": ERROR_ACTIVITIES})
+    app = make_app(
+        workflow_entry("flow", "flow.lua") + ERROR_ENTRIES,
+        {"flow.lua": src, "acts.lua": ERROR_ACTIVITIES},
+    )
     wid = f"err-{uuid.uuid4()}"
     result = await app.execute(ts_env, "app:flow", {"name": "n1"}, id=wid)
     assert result == {"status": "failed", "error": "risky failed for n1"}
@@ -186,7 +189,10 @@ async def test_error_handling_completed_minimally(ts_env, make_app):
 
 async def test_error_handling_unchanged_names_undefined_global(ts_env, make_app):
     src = _wrap(ERROR_HANDLING_SNIPPET, "")
-    app = make_app(workflow_entry("flow", "flow.lua") + ERROR_ENTRIES, {"flow.lua": src, "acts.lua": ERROR_ACTIVITIES})
+    app = make_app(
+        workflow_entry("flow", "flow.lua") + ERROR_ENTRIES,
+        {"flow.lua": src, "acts.lua": ERROR_ACTIVITIES},
+    )
     with pytest.raises(WorkflowFailureError) as exc:
         await app.execute(ts_env, "app:flow", {"name": "n1"})
     cause = exc.value.cause
@@ -299,22 +305,31 @@ async def _scheduled(env, wid):
         (
             {"items": ["a"], "payment": {"card": "ok"}, "shipping": {"address": "nowhere"}},
             {"status": "failed", "step": "shipping", "error": "undeliverable"},
-            ["app:reserve_inventory", "app:charge_payment", "app:ship_order",
-             "app:refund_payment", "app:release_inventory"],
+            [
+                "app:reserve_inventory",
+                "app:charge_payment",
+                "app:ship_order",
+                "app:refund_payment",
+                "app:release_inventory",
+            ],
         ),
     ],
 )
 async def test_saga_completed_minimally(ts_env, make_app, order, expected, calls):
-    app = make_app(workflow_entry("saga", "saga.lua") + SAGA_ENTRIES,
-                   {"saga.lua": SAGA_COMPLETED, "acts.lua": SAGA_ACTIVITIES})
+    app = make_app(
+        workflow_entry("saga", "saga.lua") + SAGA_ENTRIES,
+        {"saga.lua": SAGA_COMPLETED, "acts.lua": SAGA_ACTIVITIES},
+    )
     wid = f"saga-{uuid.uuid4()}"
     assert await app.execute(ts_env, "app:saga", order, id=wid) == expected
     assert await _scheduled(ts_env, wid) == calls
 
 
 async def test_saga_unchanged_names_undefined_global(ts_env, make_app):
-    app = make_app(workflow_entry("saga", "saga.lua") + SAGA_ENTRIES,
-                   {"saga.lua": SAGA_UNCHANGED, "acts.lua": SAGA_ACTIVITIES})
+    app = make_app(
+        workflow_entry("saga", "saga.lua") + SAGA_ENTRIES,
+        {"saga.lua": SAGA_UNCHANGED, "acts.lua": SAGA_ACTIVITIES},
+    )
     order = {"items": ["a"], "payment": {"card": "bad"}, "shipping": {"address": "home"}}
     with pytest.raises(WorkflowFailureError) as exc:
         await app.execute(ts_env, "app:saga", order)

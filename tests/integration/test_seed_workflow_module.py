@@ -151,13 +151,17 @@ async def test_determinism_do(ts_env, make_app):
     # The snippet never defines `id`; the minimal completion passes it in.
     src = (
         'local funcs = require("funcs")\nlocal time = require("time")\nlocal workflow = require("workflow")\n'
-        "local function main(id)\n" + DO_SNIPPET
+        "local function main(id)\n"
+        + DO_SNIPPET
         + "    return {start = start, data = data, v = v, after = time.now():sub(start):seconds() >= 3600}\n"
         "end\nreturn { main = main }\n"
     )
     app = make_app(
         workflow_entry("flow", "flow.lua") + activity_entry("fetch_data", "acts.lua", "fetch"),
-        {"flow.lua": src, "acts.lua": "return {fetch = function(id) return {id = id, value = 7} end}"},
+        {
+            "flow.lua": src,
+            "acts.lua": "return {fetch = function(id) return {id = id, value = 7} end}",
+        },
     )
     got = await app.execute(ts_env, "app:flow", "k1")
     assert got["data"] == {"id": "k1", "value": 7}
@@ -167,7 +171,11 @@ async def test_determinism_do(ts_env, make_app):
 async def test_determinism_dont_is_refused_where_unsafe(ts_env, make_app):
     # os.time and math.random are made deterministic; io.open is refused with a clear error
     # naming the line; the snippet never gets to the global counter.
-    src = "local function main()\n" + DONT_SNIPPET + "    return {now = now}\nend\nreturn { main = main }\n"
+    src = (
+        "local function main()\n"
+        + DONT_SNIPPET
+        + "    return {now = now}\nend\nreturn { main = main }\n"
+    )
     app = make_app(workflow_entry("flow", "flow.lua"), {"flow.lua": src})
     with pytest.raises(WorkflowFailureError) as exc:
         await app.execute(ts_env, "app:flow")
@@ -176,7 +184,11 @@ async def test_determinism_dont_is_refused_where_unsafe(ts_env, make_app):
 
 
 async def test_determinism_dont_global_counter(ts_env, make_app):
-    src = "local function main()\n" + "\n".join(DONT_SNIPPET.splitlines()[-2:]) + "\nend\nreturn { main = main }\n"
+    src = (
+        "local function main()\n"
+        + "\n".join(DONT_SNIPPET.splitlines()[-2:])
+        + "\nend\nreturn { main = main }\n"
+    )
     app = make_app(workflow_entry("flow", "flow.lua"), {"flow.lua": src})
     with pytest.raises(WorkflowFailureError) as exc:
         await app.execute(ts_env, "app:flow")
@@ -203,9 +215,9 @@ async def test_os_time_and_random_are_replay_safe(ts_env, make_app):
     from moonflow.worker._workflow import LuaWorkflow
 
     history = await ts_env.client.get_workflow_handle(wid).fetch_history()
-    replay = await Replayer(workflows=[LuaWorkflow], workflow_runner=UnsandboxedWorkflowRunner()).replay_workflow(
-        history, raise_on_replay_failure=False
-    )
+    replay = await Replayer(
+        workflows=[LuaWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+    ).replay_workflow(history, raise_on_replay_failure=False)
     assert replay.replay_failure is None
 
 
@@ -265,8 +277,16 @@ async def test_pcall_and_user_coroutines_around_waiting_calls(ts_env, make_app):
         {"flow.lua": src, "acts.lua": "return {double = function(n) return n * 2 end}"},
     )
     got = await app.execute(ts_env, "app:flow")
-    assert got == {"ok": True, "v": 8, "ok2": False, "e2": "flow.lua:5: after sleep", "first": 20,
-                   "second": 200, "gen": [2, 4, 6], "status": "dead"}
+    assert got == {
+        "ok": True,
+        "v": 8,
+        "ok2": False,
+        "e2": "flow.lua:5: after sleep",
+        "first": 20,
+        "second": 200,
+        "gen": [2, 4, 6],
+        "status": "dead",
+    }
 
 
 async def test_local_activity_runs_as_local_activity(ts_env, make_app):
@@ -276,7 +296,8 @@ async def test_local_activity_runs_as_local_activity(ts_env, make_app):
     return { main = main }
     """
     app = make_app(
-        workflow_entry("flow", "flow.lua") + activity_entry("check", "acts.lua", "check", local=True),
+        workflow_entry("flow", "flow.lua")
+        + activity_entry("check", "acts.lua", "check", local=True),
         {"flow.lua": src, "acts.lua": "return {check = function(x) return {checked = x} end}"},
     )
     wid = f"la-{uuid.uuid4()}"
@@ -284,7 +305,10 @@ async def test_local_activity_runs_as_local_activity(ts_env, make_app):
     events = await history_events(ts_env, wid)
     assert not [e for e in events if "activityTaskScheduledEventAttributes" in e]
     markers = [e for e in events if "markerRecordedEventAttributes" in e]
-    assert markers and markers[0]["markerRecordedEventAttributes"]["markerName"] == "core_local_activity"
+    assert (
+        markers
+        and markers[0]["markerRecordedEventAttributes"]["markerName"] == "core_local_activity"
+    )
 
 
 async def test_activity_errors_keep_kind_message_retryable(ts_env, make_app):

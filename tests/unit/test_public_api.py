@@ -5,8 +5,15 @@ import moonflow
 
 def test_public_names():
     assert sorted(moonflow.__all__) == [
-        "App", "AppError", "Entry", "ErrorInfo", "MoonflowError", "UsageError",
-        "WorkflowFailure", "build_workers", "load_app",
+        "App",
+        "AppError",
+        "Entry",
+        "ErrorInfo",
+        "MoonflowError",
+        "UsageError",
+        "WorkflowFailure",
+        "build_workers",
+        "load_app",
     ]
     for name in moonflow.__all__:
         assert getattr(moonflow, name) is not None

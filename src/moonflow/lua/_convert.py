@@ -116,7 +116,12 @@ class Converter:
             seen.discard(key)
 
     def _table(
-        self, items: list[tuple[Any, Any]], tag: str, length: Any, path: str, depth: int,
+        self,
+        items: list[tuple[Any, Any]],
+        tag: str,
+        length: Any,
+        path: str,
+        depth: int,
         seen: set[str],
     ) -> Any:
         if not items:

@@ -38,7 +38,7 @@ class BaseHost:
     def parse_time(self, text: Any) -> Any:
         """RFC 3339 text -> Unix nanoseconds, or (None, message)."""
         if not isinstance(text, str):
-            return None, "expected an RFC 3339 time string like \"2026-01-02T15:04:05Z\""
+            return None, 'expected an RFC 3339 time string like "2026-01-02T15:04:05Z"'
         s = text.strip()
         frac_ns = 0
         try:
@@ -46,7 +46,7 @@ class BaseHost:
             main, _, rest = s.partition(".")
             if rest:
                 digits = "".join(c for c in rest if c.isdigit())
-                tz = rest[len(digits):]
+                tz = rest[len(digits) :]
                 frac_ns = int((digits + "000000000")[:9])
                 s = main + tz
             s = s.replace("Z", "+00:00").replace("z", "+00:00")

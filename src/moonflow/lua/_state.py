@@ -49,7 +49,7 @@ class Host(Protocol):
     def log(self, level: str, message: str, fields: Any) -> None: ...
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
@@ -202,16 +202,16 @@ class LuaState:
                 if info is not None and context not in info.contexts:
                     where = "workflow code" if context == WORKFLOW else "activity code"
                     return self._lua_error(
-                        f"require(\"{name}\"): module {name} is not available in {where} "
+                        f'require("{name}"): module {name} is not available in {where} '
                         f"({entry_id}): move that code into an activity"
                     )
                 return self._lua_error(
-                    f"require(\"{name}\"): module {name} is not in the modules list of "
+                    f'require("{name}"): module {name} is not in the modules list of '
                     f"{entry_id}: add it under modules: in the entry's YAML"
                 )
             if context not in info.contexts:
                 return self._lua_error(
-                    f"require(\"{name}\"): module {name} is not available in "
+                    f'require("{name}"): module {name} is not available in '
                     f"{context} code ({entry_id})"
                 )
             return self.module(name)

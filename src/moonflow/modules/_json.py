@@ -24,9 +24,7 @@ def build(state: Any) -> Any:
 
     def decode(text: Any = None, *_: Any) -> Any:
         if not isinstance(text, str):
-            return None, state.new_error(
-                "Invalid", "json.decode: expected a string", False
-            )
+            return None, state.new_error("Invalid", "json.decode: expected a string", False)
         try:
             data = json.loads(text)
         except ValueError as e:

@@ -101,7 +101,9 @@ def build_workers(app: App, clients: dict[str, Client]) -> list[Worker]:
         max_memory = options.pop("lua_max_memory", DEFAULT_MAX_MEMORY)
         budget = int(options.pop("lua_instruction_budget", DEFAULT_INSTRUCTION_BUDGET))
         kwargs = sdk_worker_kwargs(options, spec.entry.where())
-        config = DriverConfig(max_memory=int(max_memory) if max_memory else None, instruction_budget=budget)
+        config = DriverConfig(
+            max_memory=int(max_memory) if max_memory else None, instruction_budget=budget
+        )
         entries = {c.entry.id: c for c in app.activities(spec.entry.id)}
         runner = ActivityRunner(app, entries, config.max_memory)
         task_queue = app.task_queue(spec.entry.id)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
@@ -209,7 +208,9 @@ class WorkflowDriver:
         local = kwargs.pop("local", None)
         if local is None:
             target = self.app.entries.get(activity_id)
-            local = bool(target is not None and getattr(self.app.spec(activity_id), "activity_local", False))
+            local = bool(
+                target is not None and getattr(self.app.spec(activity_id), "activity_local", False)
+            )
         if local:
             for key in ("task_queue", "heartbeat_timeout", "disable_eager_execution", "summary"):
                 kwargs.pop(key, None)

@@ -92,4 +92,6 @@ def from_exception(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(kind=mferrors.CANCELED, message="operation canceled", retryable=False)
     if isinstance(exc, FailureError):
         return ErrorInfo(kind=mferrors.INTERNAL, message=exc.message, retryable=False)
-    return ErrorInfo(kind=mferrors.INTERNAL, message=f"{type(exc).__name__}: {exc}", retryable=False)
+    return ErrorInfo(
+        kind=mferrors.INTERNAL, message=f"{type(exc).__name__}: {exc}", retryable=False
+    )

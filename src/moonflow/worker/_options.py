@@ -86,9 +86,9 @@ def activity_options(options: dict[str, Any] | None) -> dict[str, Any]:
         key = _norm(raw_key)
         rank = 0
         if key.startswith("activity."):
-            key, rank = key[len("activity."):], 2
+            key, rank = key[len("activity.") :], 2
         elif key.startswith("temporal.activity."):
-            key, rank = key[len("temporal.activity."):], 1
+            key, rank = key[len("temporal.activity.") :], 1
         if key not in _DURATIONS and key not in _OTHER:
             raise OptionError(f"unknown activity option {raw_key!r}")
         if key not in picked or picked[key][0] <= rank:

@@ -6,7 +6,7 @@ a replay in a fresh Lua state gets the same answers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import workflow
@@ -71,8 +71,7 @@ def search_attribute_value(name: str, type_name: str, value: Any) -> Any:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
     raise ValueError(
-        f"search attribute {name} is declared {type_name} but got {type(value).__name__} "
-        f"{value!r}"
+        f"search attribute {name} is declared {type_name} but got {type(value).__name__} {value!r}"
     )
 
 
@@ -108,7 +107,7 @@ class WorkflowHost(BaseHost):
         i = workflow.info()
         start = i.start_time
         if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = start.replace(tzinfo=UTC)
         return self.state.to_lua(
             {
                 "workflow_id": i.workflow_id,
@@ -187,7 +186,9 @@ class WorkflowHost(BaseHost):
         return True
 
 
-def typed_search_attributes(declared: dict[str, str], values: dict[str, Any]) -> TypedSearchAttributes:
+def typed_search_attributes(
+    declared: dict[str, str], values: dict[str, Any]
+) -> TypedSearchAttributes:
     """Search attributes given at workflow start, typed by declaration or inference."""
     pairs = []
     for name, value in values.items():

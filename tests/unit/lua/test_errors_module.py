@@ -17,16 +17,31 @@ def py(state, src):
 
 
 def test_constants_are_camel_case(state):
-    got = py(state, "return {errors.NOT_FOUND, errors.INVALID, errors.TIMEOUT, errors.RATE_LIMITED,"
-                    " errors.ALREADY_EXISTS, errors.PERMISSION_DENIED, errors.UNAVAILABLE,"
-                    " errors.INTERNAL, errors.CANCELED, errors.CONFLICT}")
-    assert got == ["NotFound", "Invalid", "Timeout", "RateLimited", "AlreadyExists",
-                   "PermissionDenied", "Unavailable", "Internal", "Canceled", "Conflict"]
+    got = py(
+        state,
+        "return {errors.NOT_FOUND, errors.INVALID, errors.TIMEOUT, errors.RATE_LIMITED,"
+        " errors.ALREADY_EXISTS, errors.PERMISSION_DENIED, errors.UNAVAILABLE,"
+        " errors.INTERNAL, errors.CANCELED, errors.CONFLICT}",
+    )
+    assert got == [
+        "NotFound",
+        "Invalid",
+        "Timeout",
+        "RateLimited",
+        "AlreadyExists",
+        "PermissionDenied",
+        "Unavailable",
+        "Internal",
+        "Canceled",
+        "Conflict",
+    ]
     assert py(state, "return errors.UNKNOWN") == ""
 
 
 def test_new_forms(state):
-    got = py(state, """
+    got = py(
+        state,
+        """
         local a = errors.new("plain")
         local b = errors.new({kind = errors.NOT_FOUND, message = "m", retryable = false, details = {x = 1}})
         local c = errors.new("TIMEOUT", "payment not received")
@@ -34,7 +49,8 @@ def test_new_forms(state):
           {a:kind(), a:message(), a:retryable() == nil, tostring(a)},
           {b:kind(), b:message(), b:retryable(), b:details().x},
           {c:kind(), c:message(), tostring(c)},
-        }""")
+        }""",
+    )
     assert got == [
         ["", "plain", True, "plain"],
         ["NotFound", "m", False, 1],
@@ -43,11 +59,14 @@ def test_new_forms(state):
 
 
 def test_wrap_and_is(state):
-    got = py(state, """
+    got = py(
+        state,
+        """
         local base = errors.new({kind = errors.TIMEOUT, message = "slow", retryable = true})
         local w = errors.wrap(base, "charging")
         return {w:kind(), w:message(), w:retryable(), errors.is(w, errors.TIMEOUT),
-                errors.is(w, "TIMEOUT"), errors.is(w, errors.INVALID), errors.unwrap(w) == base}""")
+                errors.is(w, "TIMEOUT"), errors.is(w, errors.INVALID), errors.unwrap(w) == base}""",
+    )
     assert got == ["Timeout", "charging: slow", True, True, True, False, True]
 
 
@@ -60,7 +79,9 @@ def test_error_objects_cannot_be_tampered(state):
 
 
 def test_error_info_from_lua(state):
-    err = run(state, "return errors.new({kind = 'Conflict', message = 'busy', retryable = true})")[0]
+    err = run(state, "return errors.new({kind = 'Conflict', message = 'busy', retryable = true})")[
+        0
+    ]
     info = state.error_info(err)
     assert (info.kind, info.message, info.retryable) == ("Conflict", "busy", True)
     info2 = state.error_info("file.lua:3: boom")

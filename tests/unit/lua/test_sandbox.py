@@ -36,7 +36,9 @@ def test_workflow_message_says_move_to_activity():
 def test_no_python_bridge(context):
     state = new_state(context)
     assert state.to_python(run(state, "return {type(python), type(package.loaded.python)}")[0]) == [
-        "nil", "nil"]
+        "nil",
+        "nil",
+    ]
 
 
 def test_python_objects_are_opaque():
