@@ -1,40 +1,61 @@
-"""Process-wide logging set-up for the CLI and tests.
+"""Where the Temporal SDK's own log lines go.
 
-The Temporal SDK core (Rust) writes its own log lines to stdout unless told otherwise, and the
-Python SDK logs every failed activity attempt with a traceback at WARNING. For a command whose
-stdout is one JSON line, both must be routed to stderr and kept quiet unless ``--debug``.
+The SDK core (Rust) prints its log lines to stdout unless told otherwise, which would corrupt a
+command whose stdout is one JSON line (and a user's own program's output). Every client
+moonflow connects uses :func:`sdk_runtime`, which forwards core logs into Python logging under
+``temporalio.core`` (so they go wherever the application's logging goes, stderr by default).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
-_done = False
+CORE_LOGGER = "temporalio.core"
+
+# A capability warning the bundled time-skipping test server triggers on every worker start;
+# it concerns heartbeat details on servers older than 1.16 and means nothing for moonflow.
+_NOISE = ("activity_failure_include_heartbeat",)
+
+_runtime: Runtime | None = None
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(n in msg for n in _NOISE)
+
+
+def sdk_runtime() -> Runtime:
+    """The process's Temporal runtime, with core logs (WARN and up) forwarded to Python logging."""
+    global _runtime
+    if _runtime is None:
+        logger = logging.getLogger(CORE_LOGGER)
+        logger.addFilter(_DropNoise())
+        _runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                    forwarding=LogForwardingConfig(logger=logger),
+                )
+            )
+        )
+    return _runtime
 
 
 def configure(debug: bool = False) -> None:
-    """Send all logs to stderr; WARNING and up (DEBUG with ``debug``); quiet SDK core."""
-    global _done
-    if _done:
-        return
-    _done = True
-    level = logging.DEBUG if debug else logging.WARNING
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
-    )
+    """Quiet set-up for tests and tools: logs to stderr, WARNING and up (DEBUG with ``debug``).
+
+    Failed activity attempts are normal business results (the workflow receives the error), so
+    the SDK's per-attempt traceback is shown only with ``debug``.
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
     if not debug:
-        # Failed activity attempts are normal business results here (the workflow gets the
-        # error); the SDK would print a traceback for each.
         logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
-        logging.getLogger("temporalio.worker._activity").setLevel(logging.ERROR)
-        logging.getLogger("temporalio.worker._workflow_instance").setLevel(logging.ERROR)
-    core = "INFO" if debug else "ERROR"
-    runtime = Runtime(
-        telemetry=TelemetryConfig(
-            logging=LoggingConfig(filter=TelemetryFilter(core_level=core, other_level=core))
-        )
-    )
-    Runtime.set_default(runtime, error_if_already_set=False)

@@ -31,6 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moonflow._logging import sdk_runtime
 from moonflow.errors import (
     CANCELED,
     TIMEOUT,
@@ -272,6 +273,7 @@ async def connect(
             temporalio.client.Client.connect(
                 address,
                 namespace=namespace,
+                runtime=sdk_runtime(),
                 connect_timeout=timeout,
                 interceptors=list(interceptors),
                 **kwargs,

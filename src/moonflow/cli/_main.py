@@ -43,27 +43,15 @@ def run(
     except ArgumentError as exc:
         return print_error(streams, exc) if str(exc) else EXIT_USAGE
     streams.debug = bool(args.debug)
-    if getattr(args, "server", None) == "time-skipping" and not streams.debug:
-        _quiet_core_logs()
+    from moonflow import _logging
+
+    _logging.configure(debug=streams.debug)
     try:
         return asyncio.run(_amain(args, streams))
     except KeyboardInterrupt:
         return SIGNAL_EXIT[signal.SIGINT]
     except Exception as exc:
         return print_error(streams, exc)
-
-
-def _quiet_core_logs() -> None:
-    """Log only errors from the SDK core (the test server triggers a harmless capability WARN)."""
-    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-
-    config = TelemetryConfig(
-        logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
-    )
-    try:
-        Runtime.set_default(Runtime(telemetry=config), error_if_already_set=False)
-    except Exception:  # a runtime is already in use: keep it
-        pass
 
 
 async def _amain(args: object, streams: Streams) -> int:
