@@ -115,10 +115,12 @@ class TestApp:
                 **kw,
             )
 
+    no_cache: bool = False
+
     def workers(self, env: WorkflowEnvironment, **_: Any) -> Any:
-        return _Workers(
-            build_workers(self.app, {c.entry.id: env.client for c in self.app.clients()})
-        )
+        opts = {"max_cached_workflows": 0} if self.no_cache else None
+        clients = {c.entry.id: env.client for c in self.app.clients()}
+        return _Workers(build_workers(self.app, clients, worker_options=opts))
 
     async def start(
         self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any

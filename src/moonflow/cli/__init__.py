@@ -1,4 +1,5 @@
-"""The ``moonflow`` command line: execute, run, start, result, check and server.
+"""The ``moonflow`` command line: execute, run, start, result, signal, update, describe, list,
+cancel, terminate, history, check and server.
 
 ``main()`` is the console script (it ends the process with the command's exit code);
 ``run(argv)`` runs a command line and returns the exit code, for embedding and tests.

@@ -132,9 +132,15 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
         client = _client_for(server, client_id)
         workers = _build_workers(app, server.clients)
         async with running_workers(workers) as failed:
-            wf_id, _run_id, _pid = await _race(
-                start_workflow(client, app, entry_id, value, workflow_id=args.id), failed
+            start = start_workflow(
+                client,
+                app,
+                entry_id,
+                value,
+                workflow_id=args.id,
+                signals=getattr(args, "signals", []),
             )
+            wf_id, _run_id, _pid = await _race(start, failed)
             try:
                 result = await _race(get_result(client, wf_id), failed)
             except WorkflowFailure as exc:
@@ -155,30 +161,129 @@ async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
     entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
     async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         client = _client_for(server, client_id)
-        wf_id, run_id, pid = await start_workflow(client, app, entry_id, value, workflow_id=args.id)
+        wf_id, run_id, pid = await start_workflow(
+            client, app, entry_id, value, workflow_id=args.id, signals=getattr(args, "signals", [])
+        )
     streams.print(dumps({"workflow_id": wf_id, "run_id": run_id, "pid": pid}))
     return EXIT_OK
 
 
-async def cmd_result(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
-    """``moonflow result APP_DIR WORKFLOW_ID``: wait for a result; exit codes as execute."""
-    from moonflow.client import get_result, parse_pid
+@contextlib.asynccontextmanager
+async def _connected(
+    args: argparse.Namespace, streams: Streams, target: str | None = None
+) -> AsyncIterator[Any]:
+    """A client of the app's server for ``target`` (never starting a server).
+
+    The client is the one of the PID's client entry when ``target`` is a PID, else the app's
+    first ``temporal.client`` entry. A :class:`WorkflowNotFound` raised inside names the app
+    directory in its hint.
+    """
+    from moonflow.client import WorkflowNotFound, parse_pid
     from moonflow.devserver import open_server
 
     app = _load(args.app_dir)
-    pid = parse_pid(args.workflow_id)
-    wf_id = pid[2] if pid else args.workflow_id
+    pid = parse_pid(target) if target is not None else None
     async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         if not server.clients:
             raise UsageError(f"{args.app_dir} has no temporal.client entry")
         client_id = pid[0] if pid else next(iter(server.clients))
-        client = _client_for(server, client_id)
+        try:
+            yield _client_for(server, client_id)
+        except WorkflowNotFound as exc:
+            raise exc.for_app(args.app_dir) from None
+
+
+async def cmd_result(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow result APP_DIR WORKFLOW_ID``: wait for a result; exit codes as execute."""
+    from moonflow.client import get_result, workflow_id_of
+
+    wf_id = workflow_id_of(args.workflow_id)
+    async with _connected(args, streams, args.workflow_id) as client:
         try:
             result = await get_result(client, wf_id)
         except WorkflowFailure as exc:
             print_failure(streams, exc.info, f"workflow {wf_id}")
             return EXIT_FAILED
     print_result(streams, result)
+    return EXIT_OK
+
+
+async def cmd_signal(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow signal APP_DIR TARGET TOPIC [--data JSON]``: send one message, no sender."""
+    from moonflow.client import NO_INPUT, signal, workflow_id_of
+
+    values = [] if args.data_value is NO_INPUT else [args.data_value]
+    async with _connected(args, streams, args.target) as client:
+        await signal(client, args.target, args.topic, *values)
+    streams.note(f"moonflow: sent {args.topic!r} to workflow {workflow_id_of(args.target)}")
+    return EXIT_OK
+
+
+async def cmd_update(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow update APP_DIR TARGET NAME [--data JSON]``: print the answer (exit 1 if not)."""
+    from moonflow.client import NO_INPUT, update, workflow_id_of
+
+    values = [] if args.data_value is NO_INPUT else [args.data_value]
+    async with _connected(args, streams, args.target) as client:
+        try:
+            result = await update(client, args.target, args.name, *values)
+        except WorkflowFailure as exc:
+            wf_id = workflow_id_of(args.target)
+            print_failure(streams, exc.info, f"update {args.name!r} of workflow {wf_id}")
+            return EXIT_FAILED
+    print_result(streams, result)
+    return EXIT_OK
+
+
+async def cmd_describe(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow describe APP_DIR TARGET``: one JSON object."""
+    from moonflow.client import describe
+
+    async with _connected(args, streams, args.target) as client:
+        info = await describe(client, args.target)
+    print_result(streams, info)
+    return EXIT_OK
+
+
+async def cmd_list(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow list APP_DIR [--query Q] [--limit N]``: one JSON line per workflow."""
+    from moonflow.client import list_workflows
+
+    async with _connected(args, streams) as client:
+        found = await list_workflows(client, args.query, limit=args.limit)
+    for info in found:
+        print_result(streams, info)
+    return EXIT_OK
+
+
+async def cmd_cancel(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow cancel APP_DIR TARGET [--reason TEXT]``: request cancellation."""
+    from moonflow.client import cancel, workflow_id_of
+
+    async with _connected(args, streams, args.target) as client:
+        await cancel(client, args.target, args.reason)
+    streams.note(f"moonflow: requested cancellation of workflow {workflow_id_of(args.target)}")
+    return EXIT_OK
+
+
+async def cmd_terminate(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow terminate APP_DIR TARGET [--reason TEXT]``: terminate at once."""
+    from moonflow.client import terminate, workflow_id_of
+
+    async with _connected(args, streams, args.target) as client:
+        await terminate(client, args.target, args.reason)
+    streams.note(f"moonflow: terminated workflow {workflow_id_of(args.target)}")
+    return EXIT_OK
+
+
+async def cmd_history(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow history APP_DIR TARGET``: one JSON line per event."""
+    from moonflow.client import history
+
+    async with _connected(args, streams, args.target) as client:
+        events = await history(client, args.target)
+    for event in events:
+        print_result(streams, event)
     return EXIT_OK
 
 
@@ -295,6 +400,13 @@ COMMANDS = {
     "run": cmd_run,
     "start": cmd_start,
     "result": cmd_result,
+    "signal": cmd_signal,
+    "update": cmd_update,
+    "describe": cmd_describe,
+    "list": cmd_list,
+    "cancel": cmd_cancel,
+    "terminate": cmd_terminate,
+    "history": cmd_history,
     "check": cmd_check,
     "server": cmd_server,
 }

@@ -83,6 +83,35 @@ def _add_input(p: argparse.ArgumentParser) -> None:
         "--input-file", metavar="PATH", help="file holding the input as JSON ('-' for stdin)"
     )
     p.add_argument("--id", metavar="WORKFLOW_ID", help="workflow id (default <name>-<random>)")
+    p.add_argument(
+        "--signal",
+        action="append",
+        default=[],
+        dest="signal",
+        metavar="TOPIC[=JSON]",
+        help="a startup message (repeatable, delivered in order before any other; the first "
+        "with signal-with-start): TOPIC=JSON, or TOPIC alone for no payload",
+    )
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        help="the workflow's id or PID {client@worker|id}",
+    )
+
+
+def _add_data(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--data",
+        metavar="JSON",
+        help=f'the {what}\'s payload as JSON, e.g. \'{{"by": "ada"}}\' (default: none)',
+    )
+
+
+def _add_reason(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reason", metavar="TEXT", help="recorded in the workflow's history")
 
 
 def _version() -> str:
@@ -95,7 +124,8 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``moonflow`` argument parser (subcommands ``execute run start result check server``)."""
+    """The ``moonflow`` argument parser (subcommands ``execute run start result signal update
+    describe list cancel terminate history check server``)."""
     parser = _Parser(
         prog="moonflow",
         description="Run apps written as YAML registry entries + Lua code durably on Temporal.",
@@ -151,6 +181,102 @@ def build_parser() -> argparse.ArgumentParser:
         p, "embedded (default: the app's client address; never starts a server) or HOST:PORT"
     )
 
+    connect_help = (
+        "embedded (default: the app's client address; never starts a server) or HOST:PORT"
+    )
+    p = sub.add_parser(
+        "signal",
+        help="send a message (a Temporal signal) to a running workflow",
+        description="Send a message with topic TOPIC to a running workflow, without a sender. "
+        "Exit 0 sent; 2 bad arguments, unknown or closed workflow.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    p.add_argument("topic", metavar="TOPIC", help="the message topic, e.g. approve")
+    _add_data(p, "message")
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
+        "update",
+        help="send an update to a running workflow; print its answer as JSON",
+        description="Send a Temporal update NAME to a running workflow, wait for the answer and "
+        "print it as one line of JSON. Exit 0 answered; 1 rejected or failed (prints "
+        '{"error": {...}}); 2 bad arguments, unknown or closed workflow.',
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    p.add_argument("name", metavar="NAME", help="the update name (the message topic)")
+    _add_data(p, "update")
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
+        "describe",
+        help="print a workflow's status, type, times, search attributes and memo as JSON",
+        description="Describe a workflow's latest run as one line of JSON: workflow_id, run_id, "
+        "workflow_type, status, task_queue, start/execution/close time (RFC 3339), "
+        "history_length, parent_workflow_id, search_attributes, memo.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
+        "list",
+        help="list workflows, one JSON line each (newest first)",
+        description="List the workflows of the app's client namespace, newest first, one line "
+        "of JSON each (the shape of `moonflow describe`).",
+    )
+    _add_common(p)
+    _add_app(p)
+    p.add_argument(
+        "--query",
+        metavar="VISIBILITY_QUERY",
+        help="a Temporal visibility query, e.g. \"status = 'waiting'\" or "
+        "\"WorkflowType = 'app:order' AND ExecutionStatus = 'Running'\"",
+    )
+    p.add_argument(
+        "--limit", metavar="N", type=int, default=100, help="at most N workflows (default 100)"
+    )
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
+        "cancel",
+        help="ask a running workflow to cancel",
+        description="Request cancellation of a running workflow (its code may clean up; its "
+        "result becomes kind Canceled). Exit 0 requested; 2 unknown or closed workflow.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    _add_reason(p)
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
+        "terminate",
+        help="terminate a running workflow at once",
+        description="Terminate a running workflow at once (no cleanup runs). Exit 0 "
+        "terminated; 2 unknown or closed workflow.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    _add_reason(p)
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
+        "history",
+        help="print a workflow's event history, one JSON line per event",
+        description="Print the event history of a workflow's latest run, one line of JSON per "
+        "event (Temporal's proto JSON form, as `temporal workflow show -o json` has it).",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    _add_server(p, connect_help)
+
     p = sub.add_parser(
         "check",
         help="load and validate an app; print what it holds",
@@ -195,7 +321,72 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.debug = False
     if args.command == "server" and not 0 < args.port < 65536:
         raise ArgumentError("server: --port must be between 1 and 65535")
+    if args.command == "list" and args.limit < 1:
+        raise ArgumentError(f"list: --limit must be a positive number, got {args.limit}")
+    if hasattr(args, "signal") and isinstance(args.signal, list):
+        args.signals = [parse_signal(text) for text in args.signal]
+    if args.command in ("signal", "update"):
+        _check_topic(args.topic if args.command == "signal" else args.name, args.command)
+        args.data_value = read_data(args.data)
+    if hasattr(args, "target") and not args.target.strip():
+        raise ArgumentError(f"{args.command}: TARGET is empty: give a workflow id or PID")
     return args
+
+
+def _check_topic(topic: str, what: str) -> str:
+    from moonflow.client import check_topic
+
+    try:
+        return check_topic(topic, what)
+    except UsageError as exc:
+        raise ArgumentError(str(exc)) from None
+
+
+def parse_signal(text: str) -> tuple[str, Any]:
+    """Decode one ``--signal TOPIC[=JSON]`` value.
+
+    ``TOPIC=JSON`` is a message with the JSON value as its payload (split at the first ``=``),
+    ``TOPIC`` alone a message without payload.
+
+    Returns:
+        ``(topic, value)``; value is :data:`moonflow.client.NO_INPUT` for no payload.
+
+    Raises:
+        ArgumentError: empty or reserved topic (``@...``), or invalid JSON after ``=``.
+    """
+    from moonflow.client import NO_INPUT
+
+    topic, sep, data = text.partition("=")
+    _check_topic(topic, f"--signal {text}")
+    if not sep:
+        return topic, NO_INPUT
+    if not data.strip():
+        raise ArgumentError(
+            f"--signal {text}: no JSON after '='; write {topic}=JSON, or {topic} for no payload"
+        )
+    try:
+        return topic, json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ArgumentError(f"--signal {text}: invalid JSON: {exc}") from None
+
+
+def read_data(text: str | None) -> Any:
+    """Decode ``--data JSON``.
+
+    Returns:
+        The value, or :data:`moonflow.client.NO_INPUT` when ``--data`` was not given.
+
+    Raises:
+        ArgumentError: the text is not valid JSON.
+    """
+    from moonflow.client import NO_INPUT
+
+    if text is None:
+        return NO_INPUT
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ArgumentError(f"--data: invalid JSON: {exc}") from None
 
 
 def read_input(args: argparse.Namespace) -> Any:

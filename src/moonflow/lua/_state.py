@@ -100,6 +100,8 @@ class LuaState:
             self.kernel = self._run_file(_HERE / "kernel.lua", self.sys, instruction_budget)
         g = self.rt.globals()
         g.errors = self._modules["errors"]
+        g.channel = self.module("channel")
+        g.process = self.module("process")
         g.print = self._make_print()
         self._libraries: dict[str, Any] = {}
         self._pcall = self.rt.eval(
@@ -125,6 +127,8 @@ class LuaState:
         return mod
 
     def _build_module(self, name: str) -> Any:
+        if name == "process" and self.context == ACTIVITY:
+            name = "process_activity"
         lua_file = _MODULES_DIR / f"{name}.lua"
         if lua_file.exists():
             return self._run_file(lua_file, self.sys)

@@ -22,6 +22,7 @@ local pack = table.pack
 local unpack = table.unpack
 
 local CMD = {}                    -- marks a yield that carries a runtime command
+local WAIT = {}                   -- marks a yield that parks the task inside the kernel
 local BUDGET = { "instruction budget exceeded" }
 sys.control[BUDGET] = true
 
@@ -29,9 +30,10 @@ local K = {}
 sys.kernel = K
 
 local tasks = {}                  -- co -> task
-local runq = {}                   -- FIFO of tasks
+local runq = {}                   -- FIFO of tasks: runq[runq_head .. runq_tail]
 local runq_head = 1
-local pending = {}                -- tag -> task
+local runq_tail = 0
+local pending = {}                -- tag -> task (parked on a command) or callback function
 local next_tag = 0
 local out = {}                    -- commands emitted during the current K.run
 local main_task
@@ -64,9 +66,31 @@ function sys.yield_cmd(cmd)
     return co_yield(CMD, cmd)
 end
 
+-- A command that does not wait (timer start, timer cancel...): issued in order with the
+-- others; when Temporal resolves it, on_done(...) runs inside the kernel. Returns the tag.
+function sys.emit(cmd, on_done)
+    next_tag = next_tag + 1
+    if on_done then
+        pending[next_tag] = on_done
+    end
+    out[#out + 1] = { tag = next_tag, cmd = cmd }
+    return next_tag
+end
+
+-- Park the running task until sys.wake(task, ...) (channels, subscriptions, select).
+-- Returns the values given to wake.
+function sys.park()
+    return co_yield(WAIT)
+end
+
+function sys.current()
+    return K.current
+end
+
 local function push(task, ...)
     task.args = pack(...)
-    runq[#runq + 1] = task
+    runq_tail = runq_tail + 1
+    runq[runq_tail] = task
 end
 
 local function new_task(fn, name)
@@ -89,19 +113,36 @@ end
 function K.start(fn, args)
     main_task = new_task(fn, "main")
     main_task.args = args
-    runq[#runq + 1] = main_task
+    runq_tail = runq_tail + 1
+    runq[runq_tail] = main_task
 end
 
--- Resume a parked task with the command's result.
+function sys.wake(task, ...)
+    push(task, ...)
+end
+
+-- Resume the task parked on command `tag` with its result (or run its callback).
 function K.complete(tag, ...)
-    local task = pending[tag]
-    if task == nil then
+    local target = pending[tag]
+    if target == nil then
         return false
     end
     pending[tag] = nil
-    push(task, ...)
+    if type(target) == "function" then
+        target(...)
+    else
+        push(target, ...)
+    end
     return true
 end
+
+-- Stop waiting for a command's result (a cancelled timer will never fire).
+function sys.forget(tag)
+    pending[tag] = nil
+end
+
+-- Hooks run when the run queue drains (message dispatch); each returns true if it woke a task.
+K.idle_hooks = {}
 
 local function kill_all_but(keep)
     for co, task in next, tasks do
@@ -126,16 +167,35 @@ end
 --   "error"    a task raised; K.error / K.traceback
 --   "budget"   the instruction budget was exhausted
 --   "memory"   the state ran out of memory
+local function drain_hooks()
+    local progressed = false
+    for i = 1, #K.idle_hooks do
+        if K.idle_hooks[i]() then
+            progressed = true
+        end
+    end
+    return progressed
+end
+
 function K.run()
     out = {}
     used = 0
-    while runq_head <= #runq do
+    drain_hooks()
+    while true do
+      if runq_head > runq_tail then
+        if not drain_hooks() or runq_head > runq_tail then
+            break
+        end
+      end
+      while runq_head <= runq_tail do
         local task = runq[runq_head]
         runq[runq_head] = nil
         runq_head = runq_head + 1
         local args = task.args
         task.args = nil
+        K.current = task
         local res = pack(co_resume(task.co, unpack(args, 1, args.n)))
+        K.current = nil
         if exceeded then
             return "budget", out
         end
@@ -158,15 +218,18 @@ function K.run()
             next_tag = next_tag + 1
             pending[next_tag] = task
             out[#out + 1] = { tag = next_tag, cmd = res[3] }
+        elseif res[2] == WAIT then
+            -- parked inside the kernel; a channel or subscription holds the task
         else
             fail(task, "coroutine.yield called outside a coroutine created with coroutine.create/wrap "
                 .. "(in " .. task.name .. "); use channels or coroutine.spawn to coordinate tasks")
             return "error", out
         end
+      end
     end
-    -- compact the queue
+    -- the queue is empty: start it over
     runq = {}
-    runq_head = 1
+    runq_head, runq_tail = 1, 0
     return "blocked", out
 end
 
@@ -183,8 +246,8 @@ end
 -- The user-visible coroutine library: standard semantics, with runtime commands passed
 -- through to the kernel.
 local function passthrough(co, res)
-    while res[1] and res[2] == CMD and co_status(co) == "suspended" do
-        local answer = pack(co_yield(CMD, res[3]))
+    while res[1] and (res[2] == CMD or res[2] == WAIT) and co_status(co) == "suspended" do
+        local answer = pack(co_yield(res[2], res[3]))
         res = pack(co_resume(co, unpack(answer, 1, answer.n)))
     end
     return res

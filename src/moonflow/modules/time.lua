@@ -6,9 +6,10 @@
 -- time.sleep_until are durable Temporal timers; in activities they read and block the real
 -- clock.
 --
--- Zero and negative durations: time.sleep(d) with d <= 0 and time.sleep_until(t) with t not
--- in the future return at once without creating a timer (the same on replay, since the
--- decision depends only on workflow values).
+-- Zero and negative durations (one rule for sleep, sleep_until, after, timer and
+-- receive_timeout): a duration <= 0 is already expired. sleep returns at once, after/timer
+-- deliver their value at once, receive_timeout only polls; no Temporal timer is created. The
+-- decision depends only on workflow values, so a replay takes the same path.
 --
 -- Called with (sys) from the sandbox.
 local sys = ...
@@ -95,6 +96,9 @@ local function need_ns(d, what)
         raw.error(sys.make_error("Invalid", err, false), 3)
     end
     return ns
+end
+function sys.duration_ns_checked(d, what)
+    return need_ns(d, what)
 end
 
 -- ---- Time ------------------------------------------------------------------------------
@@ -277,6 +281,113 @@ function M.sleep(d)
     else
         host.sleep(ns)
     end
+end
+
+-- ---- timers as channels (workflow: durable Temporal timers that can be cancelled) --------
+-- A duration <= 0 is already expired: the value is delivered at once, no timer is created.
+function sys.start_timer(ns, on_fire)
+    if in_workflow then
+        return sys.emit({ op = "timer", ns = ns }, on_fire)
+    end
+    raw.error(sys.make_error("Unavailable", "timers as channels are only available in workflow code", false), 3)
+end
+
+function sys.cancel_timer(tag)
+    sys.forget(tag)
+    sys.emit({ op = "cancel_timer", timer = tag })
+end
+
+--- time.after(d) -> channel that receives the Time once d has passed.
+function M.after(d)
+    local ns = need_ns(d, "time.after")
+    local ch = sys.new_channel(1, "after")
+    if ns <= 0 then
+        sys.channel_offer(ch, M.now())
+    else
+        sys.start_timer(ns, function()
+            sys.channel_offer(ch, M.now())
+        end)
+    end
+    return ch
+end
+
+local Timer = {}
+Timer.__index = Timer
+Timer.__metatable = false
+
+local function arm(self, ns)
+    self._active = true
+    if ns <= 0 then
+        self._active = false
+        sys.channel_offer(self._ch, M.now())
+        return
+    end
+    self._tag = sys.start_timer(ns, function()
+        self._active = false
+        sys.channel_offer(self._ch, M.now())
+    end)
+end
+
+--- time.timer(d) -> Timer: :channel() / :response(), :stop() -> bool (true if it was
+--- pending), :reset(d) -> bool. Stopping cancels the Temporal timer.
+function M.timer(d)
+    local ns = need_ns(d, "time.timer")
+    local t = raw.setmetatable({ _ch = sys.new_channel(1, "timer") }, Timer)
+    arm(t, ns)
+    return t
+end
+function Timer:channel()
+    return self._ch
+end
+Timer.response = Timer.channel
+function Timer:stop()
+    if not self._active then
+        return false
+    end
+    self._active = false
+    sys.cancel_timer(self._tag)
+    return true
+end
+function Timer:reset(d)
+    local ns = need_ns(d, "timer:reset")
+    local was = self:stop()
+    arm(self, ns)
+    return was
+end
+
+local Ticker = {}
+Ticker.__index = Ticker
+Ticker.__metatable = false
+
+--- time.ticker(d) -> Ticker delivering the Time every d (a tick is dropped while the previous
+--- one is unread, as in Go); :channel() / :response(), :stop(). d must be > 0.
+function M.ticker(d)
+    local ns = need_ns(d, "time.ticker")
+    if ns <= 0 then
+        raw.error(sys.make_error("Invalid", "time.ticker: duration must be > 0", false), 2)
+    end
+    local t = raw.setmetatable({ _ch = sys.new_channel(1, "ticker"), _ns = ns, _active = true }, Ticker)
+    local function tick()
+        if not t._active then
+            return
+        end
+        sys.channel_offer(t._ch, M.now())
+        t._tag = sys.start_timer(t._ns, tick)
+    end
+    t._tag = sys.start_timer(ns, tick)
+    return t
+end
+function Ticker:channel()
+    return self._ch
+end
+Ticker.response = Ticker.channel
+function Ticker:stop()
+    if not self._active then
+        return false
+    end
+    self._active = false
+    sys.cancel_timer(self._tag)
+    return true
 end
 
 -- time.sleep_until(t): t is a Time, a number of Unix seconds or an RFC 3339 string.

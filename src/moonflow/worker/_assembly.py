@@ -20,6 +20,7 @@ from ..errors import AppError
 from ..lua import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
 from ._activity import ActivityRunner, make_activity
 from ._driver import DriverConfig
+from ._messages import MessagesInterceptor
 from ._workflow import LuaWorkflow, bind_task_queue
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         for key, value in options.items():
-            if key in _INT_OPTS and value:
+            if key == "max_cached_workflows" and value is not None:
+                out["max_cached_workflows"] = int(value)  # 0 is meaningful: no cache
+            elif key in _INT_OPTS and value:
                 out[_INT_OPTS[key]] = int(value)
             elif key in _RATE_OPTS and value:
                 out[_RATE_OPTS[key]] = float(value)
@@ -84,12 +87,16 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def build_workers(app: App, clients: dict[str, Client]) -> list[Worker]:
+def build_workers(
+    app: App, clients: dict[str, Client], *, worker_options: dict[str, Any] | None = None
+) -> list[Worker]:
     """One SDK worker per ``temporal.worker`` entry of the app.
 
     Args:
         app: the loaded app.
         clients: connected clients keyed by ``temporal.client`` entry id.
+        worker_options: overrides applied on top of every worker entry's ``worker_options``
+            (e.g. ``{"max_cached_workflows": 0}`` to replay every workflow task from history).
 
     Returns:
         Workers, not yet started (``async with worker:`` or ``await worker.run()``).
@@ -97,6 +104,7 @@ def build_workers(app: App, clients: dict[str, Client]) -> list[Worker]:
     workers = []
     for spec in app.workers():
         options = dict(spec.worker_options or {})
+        options.update(worker_options or {})
         threads = int(options.pop("activity_threads", 0) or 0) or 16
         max_memory = options.pop("lua_max_memory", DEFAULT_MAX_MEMORY)
         budget = int(options.pop("lua_instruction_budget", DEFAULT_INSTRUCTION_BUDGET))
@@ -118,6 +126,7 @@ def build_workers(app: App, clients: dict[str, Client]) -> list[Worker]:
                     max_workers=threads, thread_name_prefix=f"moonflow-{spec.entry.name}"
                 ),
                 workflow_runner=UnsandboxedWorkflowRunner(),
+                interceptors=[MessagesInterceptor()],
                 **kwargs,
             )
         )

@@ -34,6 +34,7 @@ from ..errors import ErrorInfo
 from ..lua import LuaState
 from ..lua._convert import ConversionError
 from ._failures import from_exception, to_application_error
+from ._messages import Mailbox
 from ._options import OptionError, activity_options
 from ._workflow_host import WorkflowHost
 
@@ -42,6 +43,16 @@ if TYPE_CHECKING:
     from ..registry import App
 
 _MIN_TIMER_SECONDS = 0.001
+
+
+def workflow_id_of(target: str) -> str | None:
+    """``{client@worker|id}`` -> ``id``; a bare workflow id is accepted as it is."""
+    if target.startswith("{") and target.endswith("}"):
+        inner = target[1:-1]
+        if "|" not in inner:
+            return None
+        return inner.rsplit("|", 1)[1] or None
+    return target or None
 
 
 class LuaTaskFailure(RuntimeError):
@@ -64,18 +75,22 @@ class DriverConfig:
 class WorkflowDriver:
     """Drives one workflow run (see the module docstring for the protocol)."""
 
-    def __init__(self, app: App, code: LuaCode, config: DriverConfig) -> None:
+    def __init__(
+        self, app: App, code: LuaCode, config: DriverConfig, mailbox: Mailbox | None = None
+    ) -> None:
         self.app = app
         self.code = code
         self.config = config
+        self.mailbox = mailbox or Mailbox()
         self._completions: list[tuple[int, list[Any]]] = []
         self._inflight = 0
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
         self._declared = dict(client.search_attributes) if client else {}
         self._client_id = client.entry.id if client else "?"
 
     async def run(self, raw_args: Sequence[RawValue]) -> Any:
-        host = WorkflowHost(self._declared, self._client_id)
+        host = WorkflowHost(self._declared, self._client_id, self.mailbox)
         state = LuaState(
             "workflow",
             host,
@@ -98,13 +113,20 @@ class WorkflowDriver:
             args.append(state.to_lua(value, f"input {i}"))
         kernel = state.kernel
         kernel.start(fn, state.pack(args))
+        messages = self.mailbox.messages
         while True:
+            self._deliver_messages()
             status, out = kernel.run()
             for i in range(1, len(out) + 1):
                 item = out[i]
                 self._issue(item["tag"], item["cmd"])
             if status == "blocked":
-                if not self._completions and self._inflight == 0:
+                if (
+                    not self._completions
+                    and not messages
+                    and self._inflight == 0
+                    and not kernel.listening()
+                ):
                     raise to_application_error(
                         ErrorInfo(
                             mferrors.INTERNAL,
@@ -113,7 +135,7 @@ class WorkflowDriver:
                             retryable=False,
                         )
                     )
-                await workflow.wait_condition(lambda: bool(self._completions))
+                await workflow.wait_condition(lambda: bool(self._completions or messages))
                 ready, self._completions = self._completions, []
                 for tag, values in ready:
                     kernel.complete(tag, *values)
@@ -165,6 +187,22 @@ class WorkflowDriver:
         tb = kernel.traceback
         raise to_application_error(info, stack=str(tb) if tb else None)
 
+    def _deliver_messages(self) -> None:
+        messages = self.mailbox.messages
+        if not messages:
+            return
+        state = self.state
+        deliver = state.kernel.deliver
+        batch = messages[:]
+        del messages[:]
+        for topic, values, sender in batch:
+            try:
+                lua_values = [state.to_lua(v, f"message {topic}") for v in values]
+            except ConversionError as e:
+                workflow.logger.warning("dropping message %s that cannot enter Lua: %s", topic, e)
+                continue
+            deliver(topic, state.pack(lua_values), sender)
+
     # ---- commands ------------------------------------------------------------------
     def _complete(self, tag: int, *values: Any) -> None:
         self._completions.append((tag, list(values)))
@@ -173,8 +211,12 @@ class WorkflowDriver:
         op = cmd["op"]
         if op == "activity":
             self._start_activity(tag, cmd)
-        elif op == "sleep":
+        elif op == "sleep" or op == "timer":
             self._start_timer(tag, int(cmd["ns"]))
+        elif op == "cancel_timer":
+            self._cancel_timer(int(cmd["timer"]))
+        elif op == "signal":
+            self._signal_external(tag, cmd)
         else:
             raise LuaTaskFailure(f"unknown workflow command {op!r}")
 
@@ -256,7 +298,59 @@ class WorkflowDriver:
         self._inflight += 1
 
         def fired() -> None:
+            self._timers.pop(tag, None)
             self._inflight -= 1
             self._complete(tag)
 
-        asyncio.get_running_loop().call_later(seconds, fired)
+        self._timers[tag] = asyncio.get_running_loop().call_later(seconds, fired)
+
+    def _cancel_timer(self, tag: int) -> None:
+        handle = self._timers.pop(tag, None)
+        if handle is not None:
+            handle.cancel()  # the SDK turns this into a CancelTimer command
+            self._inflight -= 1
+
+    def _signal_external(self, tag: int, cmd: Any) -> None:
+        state = self.state
+        target = str(cmd["target"])
+        topic = str(cmd["topic"])
+        packed = cmd["args"]
+        try:
+            args = [
+                state.to_python(packed[i], f"process.send({topic}) argument {i}")
+                for i in range(1, packed["n"] + 1)
+            ]
+        except ConversionError as e:
+            self._complete(tag, self._error_result(ErrorInfo(mferrors.INVALID, str(e), False)))
+            return
+        workflow_id = workflow_id_of(target)
+        if workflow_id is None:
+            self._complete(
+                tag,
+                self._error_result(
+                    ErrorInfo(
+                        mferrors.NOT_FOUND,
+                        f"could not resolve {target!r} as PID or workflow id",
+                        False,
+                    )
+                ),
+            )
+            return
+        handle = workflow.get_external_workflow_handle(workflow_id)
+        fut = asyncio.ensure_future(handle.signal(topic, args=args))
+        self._inflight += 1
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._inflight -= 1
+            exc = None if f.cancelled() else f.exception()
+            if exc is None and not f.cancelled():
+                self._complete(tag, self._result_table(True))
+                return
+            info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
+            if "not found" in info.message.lower() or info.kind == mferrors.UNKNOWN:
+                info = ErrorInfo(
+                    mferrors.NOT_FOUND, f"process.send to {target}: {info.message}", False
+                )
+            self._complete(tag, self._error_result(info))
+
+        fut.add_done_callback(done)

@@ -20,6 +20,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from ._driver import DriverConfig, WorkflowDriver
+from ._messages import Mailbox
 
 if TYPE_CHECKING:
     from ..kinds import LuaCode
@@ -54,12 +55,41 @@ def _find_binding(task_queue: str, workflow_type: str) -> _Binding | None:
 
 @workflow.defn(dynamic=True, sandboxed=False)
 class LuaWorkflow:
-    """Runs the ``workflow.lua`` entry whose type matches the started workflow type."""
+    """Runs the ``workflow.lua`` entry whose type matches the started workflow type.
+
+    Signals, updates and the built-in ``pid`` query are accepted from the first activation on;
+    messages wait in the run's mailbox until the Lua code subscribes.
+    """
+
+    def __init__(self) -> None:
+        self.mailbox = Mailbox()
+        info = workflow.info()
+        self._binding = _find_binding(info.task_queue, info.workflow_type)
+        if self._binding is not None:
+            app = self._binding.app
+            client = app.client_of(self._binding.worker_id).entry.id
+            self.mailbox.pid = "{" + f"{client}@{self._binding.worker_id}|{info.workflow_id}" + "}"
+
+    @workflow.signal(dynamic=True)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        self.mailbox.push_signal(name, args)
+
+    @workflow.update(dynamic=True)
+    async def on_update(self, name: str, args: Sequence[RawValue]) -> Any:
+        return await self.mailbox.run_update(name, args)
+
+    @workflow.query(dynamic=True)
+    def on_query(self, name: str, args: Sequence[RawValue]) -> Any:
+        if name == "pid":
+            return self.mailbox.pid
+        if name == "state":
+            return {}
+        raise ApplicationError(f"unknown query type {name!r}", type="NotFound", non_retryable=True)
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
         info = workflow.info()
-        binding = _find_binding(info.task_queue, info.workflow_type)
+        binding = self._binding
         code = binding.by_type.get(info.workflow_type) if binding else None
         if binding is None or code is None:
             known = ", ".join(sorted(binding.by_type)) if binding else ""
@@ -69,4 +99,5 @@ class LuaWorkflow:
                 type="NotFound",
                 non_retryable=True,
             )
-        return await WorkflowDriver(binding.app, code, binding.config).run(args)
+        driver = WorkflowDriver(binding.app, code, binding.config, self.mailbox)
+        return await driver.run(args)

@@ -83,7 +83,8 @@ class WorkflowHost(BaseHost):
         client_entry: id of the temporal.client entry (named in error messages).
     """
 
-    def __init__(self, declared: dict[str, str], client_entry: str) -> None:
+    def __init__(self, declared: dict[str, str], client_entry: str, mailbox: Any = None) -> None:
+        self._mailbox = mailbox
         self._declared = declared
         self._client_entry = client_entry
         self._versions: dict[str, int] = {}
@@ -101,6 +102,23 @@ class WorkflowHost(BaseHost):
 
     def _logger(self) -> Any:
         return workflow.logger
+
+    # process module
+    def pid(self) -> str:
+        return self._mailbox.pid if self._mailbox is not None else ""
+
+    def update_reply(self, pid: str, topic: str, values: Any) -> Any:
+        state = self.state
+        try:
+            value = state.to_python(values[1], "reply") if values["n"] >= 1 else None
+        except ConversionError as e:
+            return None, state.new_error("Invalid", f"process.send({pid}): {e}", False)
+        problem = self._mailbox.reply(pid, topic, value)
+        if problem is not None:
+            return None, state.new_error(
+                "Invalid", f"process.send({pid}, {topic}): {problem}", False
+            )
+        return True
 
     # workflow module
     def info(self) -> Any:

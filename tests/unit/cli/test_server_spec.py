@@ -9,7 +9,7 @@ import pytest
 from temporalio.service import TLSConfig
 
 from moonflow import devserver
-from moonflow.client import _tls_and_key
+from moonflow.client._connect import _tls_and_key
 from moonflow.devserver import (
     DevServer,
     ServerError,

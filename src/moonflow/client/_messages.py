@@ -1,0 +1,212 @@
+"""Messages to a workflow from outside: signals (with an optional sender PID) and updates.
+
+Wire contract (shared with the reference runtime):
+
+* A message is a Temporal **signal** named after the topic, one JSON payload per value.
+* The sender's PID travels in the ``wippy-context`` header: a JSON map whose key
+  ``temporal.signal.from`` holds the PID string. Without a sender the header is left out.
+* An update is a Temporal **update** named after the topic, one JSON payload per value; the
+  workflow accepts or rejects it and answers with a value or an error.
+* Topics starting with ``@`` are internal to the runtime and cannot be sent.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from moonflow.client._target import target_error, workflow_id_of
+from moonflow.errors import UsageError, WorkflowFailure
+
+if TYPE_CHECKING:
+    import temporalio.client
+
+#: Header carrying the context map (reference runtime ``wippy-context``).
+CONTEXT_HEADER = "wippy-context"
+#: Key of the sender PID inside the context map.
+SENDER_KEY = "temporal.signal.from"
+
+#: The sender PID of the signal being sent by the current task (None: no header).
+_SENDER: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "moonflow_signal_sender", default=None
+)
+
+
+def check_topic(topic: str, what: str = "topic") -> str:
+    """Validate a message topic or update name.
+
+    Args:
+        topic: the topic, e.g. ``"approve"``.
+        what: how to call it in the error (``"topic"``, ``"update name"``, ``"--signal"``).
+
+    Returns:
+        ``topic`` unchanged.
+
+    Raises:
+        UsageError: the topic is empty or starts with ``@`` (kind Invalid: reserved for the
+            runtime's own topics such as ``@pid/events``).
+    """
+    if not isinstance(topic, str) or not topic:
+        raise UsageError(f"{what}: the topic is empty; give a name such as 'approve'")
+    if topic.startswith("@"):
+        raise UsageError(
+            f"{what}: topic {topic!r} is invalid: topics starting with '@' are reserved "
+            "for the runtime"
+        )
+    return topic
+
+
+@functools.cache
+def _sender_interceptor_class() -> type:
+    import temporalio.client
+    import temporalio.converter
+
+    class _Outbound(temporalio.client.OutboundInterceptor):
+        async def signal_workflow(self, input: temporalio.client.SignalWorkflowInput) -> None:
+            sender = _SENDER.get()
+            if sender is not None:
+                converter = temporalio.converter.PayloadConverter.default
+                payload = converter.to_payloads([{SENDER_KEY: sender}])[0]
+                input.headers = {**input.headers, CONTEXT_HEADER: payload}
+            await super().signal_workflow(input)
+
+    class SenderInterceptor(temporalio.client.Interceptor):
+        """Adds the ``wippy-context`` header naming the sender to signals sent by
+        :func:`moonflow.client.signal` with ``sender=``; other signals pass unchanged."""
+
+        moonflow_sender = True
+
+        def intercept_client(
+            self, next: temporalio.client.OutboundInterceptor
+        ) -> temporalio.client.OutboundInterceptor:
+            return _Outbound(next)
+
+    return SenderInterceptor
+
+
+def sender_interceptor() -> temporalio.client.Interceptor:
+    """A client interceptor that lets :func:`signal` set the sender header."""
+    interceptor: temporalio.client.Interceptor = _sender_interceptor_class()()
+    return interceptor
+
+
+def with_sender_interceptor(
+    interceptors: Sequence[temporalio.client.Interceptor],
+) -> list[temporalio.client.Interceptor]:
+    """``interceptors`` plus the sender interceptor (unless one is there already)."""
+    out = list(interceptors)
+    if not any(getattr(i, "moonflow_sender", False) for i in out):
+        out.append(sender_interceptor())
+    return out
+
+
+_WITH_SENDER: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _client_with_sender(client: temporalio.client.Client) -> temporalio.client.Client:
+    """``client``, or a client sharing its connection plus the sender interceptor."""
+    import temporalio.client
+
+    config = client.config()
+    if any(getattr(i, "moonflow_sender", False) for i in config.get("interceptors", [])):
+        return client
+    derived = _WITH_SENDER.get(client)
+    if derived is None:
+        options: dict[str, Any] = dict(config)
+        options["interceptors"] = with_sender_interceptor(config.get("interceptors", []))
+        derived = temporalio.client.Client(**options)
+        _WITH_SENDER[client] = derived
+    return derived
+
+
+async def signal(
+    client: temporalio.client.Client,
+    target: str,
+    topic: str,
+    *values: Any,
+    sender: str | None = None,
+) -> None:
+    """Send a message to a running workflow (a Temporal signal named ``topic``).
+
+    Returns once the server recorded the signal; it does not wait for the workflow to read it.
+    The message goes to the workflow's current run.
+
+    Args:
+        client: a client of the workflow's namespace.
+        target: the workflow's PID ``"{client@worker|id}"`` or its bare workflow id.
+        topic: the topic, e.g. ``"approve"``; must not be empty or start with ``@``.
+        *values: JSON-safe values, one payload each; none = a message without payload.
+        sender: the PID the workflow sees as the sender (``msg:from()``), put in the
+            ``wippy-context`` header; None (default) sends no header and the sender is nil.
+
+    Raises:
+        UsageError: a bad topic (kind Invalid), an empty target, no workflow with that id
+            (:class:`moonflow.client.WorkflowNotFound`), or the workflow is closed.
+        temporalio.service.RPCError: any other refusal by the server.
+    """
+    import temporalio.service
+
+    check_topic(topic)
+    workflow_id = workflow_id_of(target)
+    if sender is not None:
+        if not isinstance(sender, str) or not sender.strip():
+            raise UsageError("sender: expected a PID string such as '{app:client@app:worker|id}'")
+        client = _client_with_sender(client)
+    token = _SENDER.set(sender)
+    try:
+        await client.get_workflow_handle(workflow_id).signal(topic, args=list(values))
+    except temporalio.service.RPCError as exc:
+        if exc.status != temporalio.service.RPCStatusCode.NOT_FOUND:
+            raise
+        raise await target_error(client, workflow_id, exc, f"send signal {topic!r}") from None
+    finally:
+        _SENDER.reset(token)
+
+
+async def update(
+    client: temporalio.client.Client,
+    target: str,
+    name: str,
+    *values: Any,
+) -> Any:
+    """Send a Temporal update named ``name`` to a running workflow and wait for its answer.
+
+    A moonflow workflow receives it as a message from the PID ``{update|<update id>}`` and
+    answers with ``process.send(from, "ack" | "nak" | "ok" | "error", payload)``. The call
+    waits as long as the workflow takes to answer (there is no timeout of its own; cancel
+    the task to stop waiting).
+
+    Args:
+        client: a client of the workflow's namespace.
+        target: the workflow's PID or bare workflow id.
+        name: the update name (the message topic); must not be empty or start with ``@``.
+        *values: JSON-safe arguments, one payload each.
+
+    Returns:
+        The decoded JSON result the workflow completed the update with (None for none).
+
+    Raises:
+        WorkflowFailure: the workflow rejected the update (``nak``) or completed it with an
+            error; ``.info`` holds kind, message and retryable as for a failed workflow.
+        UsageError: a bad name, an empty target, no workflow with that id
+            (:class:`moonflow.client.WorkflowNotFound`), or the workflow is closed.
+        temporalio.service.RPCError: any other refusal by the server.
+    """
+    import temporalio.client
+    import temporalio.service
+
+    from moonflow.client._run import failure_info
+
+    check_topic(name, "update name")
+    workflow_id = workflow_id_of(target)
+    try:
+        return await client.get_workflow_handle(workflow_id).execute_update(name, args=list(values))
+    except temporalio.client.WorkflowUpdateFailedError as exc:
+        raise WorkflowFailure(failure_info(exc)) from exc
+    except temporalio.service.RPCError as exc:
+        if exc.status != temporalio.service.RPCStatusCode.NOT_FOUND:
+            raise
+        raise await target_error(client, workflow_id, exc, f"send update {name!r}") from None

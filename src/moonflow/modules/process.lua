@@ -1,0 +1,271 @@
+-- The `process` module (a global) inside a workflow: identity, messages, subscriptions.
+--
+-- A workflow's PID is {<client entry>@<worker entry>|<workflow id>} (reference runtime §2.7).
+-- Incoming messages (Temporal signals named after their topic, and updates) enter a mailbox in
+-- arrival order. A message goes to the process.listen channel of its topic; failing that (and
+-- unless the topic starts with "@") to process.inbox(); with neither it is kept, in order, until
+-- someone subscribes. Nothing is dropped.
+--
+--   process.pid() -> string
+--   process.send(pid, topic, ...) -> true | nil, err   (a Temporal signal; NotFound when the
+--       target does not resolve; Invalid for a topic starting with "@")
+--   process.inbox() -> channel of Message        msg:topic(), msg:payload():data(), msg:from()
+--   process.listen(topic, {message = true}?) -> channel of decoded values (or Messages)
+--   process.unlisten(ch)
+--   process.events() -> channel of event tables (cancellation, child exits)
+--
+-- Called with (sys).
+local sys = ...
+local raw = sys.raw
+local host = sys.host
+local unpack = table.unpack
+
+local M = {}
+M.event = { EXIT = "pid.exit", CANCEL = "pid.cancel", LINK_DOWN = "pid.link_down" }
+
+-- ---- Message and Payload objects ---------------------------------------------------------
+local Message = {}
+Message.__index = Message
+Message.__metatable = false
+local Payload = {}
+Payload.__index = Payload
+Payload.__metatable = false
+
+function Payload:data()
+    return self._v, nil
+end
+function Payload:unmarshal()
+    return self._v, nil
+end
+function Payload:get_format()
+    return "json/plain"
+end
+local function new_payload(v)
+    return raw.setmetatable({ _v = v }, Payload)
+end
+sys.new_payload = new_payload
+
+function Message:topic()
+    return self._topic
+end
+function Message:from()
+    return self._from
+end
+-- One payload -> a Payload; several -> an array of Payloads; none -> a Payload of nil.
+function Message:payload()
+    local vals = self._values
+    if vals.n == 1 or vals.n == 0 then
+        return new_payload(vals[1])
+    end
+    local out = {}
+    for i = 1, vals.n do
+        out[i] = new_payload(vals[i])
+    end
+    return out
+end
+Message.__tostring = function(self)
+    return "message " .. self._topic
+end
+
+local function new_message(topic, values, from)
+    return raw.setmetatable({ _topic = topic, _values = values, _from = from }, Message)
+end
+
+-- The value a plain listen() delivers: the single value, an array for several, nil for none.
+local function plain_value(values)
+    if values.n <= 1 then
+        return values[1]
+    end
+    local out = {}
+    for i = 1, values.n do
+        out[i] = values[i]
+    end
+    return out
+end
+
+-- ---- mailbox and routing ------------------------------------------------------------------
+local mailbox = {}                -- array of {topic, values, from}
+local listeners = {}              -- topic -> {ch = channel, message = bool}
+local inbox = nil
+local events = nil
+local events_queue = {}
+
+local function route(msg)
+    local l = listeners[msg.topic]
+    if l then
+        return l.ch, l
+    end
+    if inbox and msg.topic:sub(1, 1) ~= "@" then
+        return inbox, nil
+    end
+    return nil
+end
+
+local function shaped(msg, l)
+    if l and not l.message then
+        return plain_value(msg.values)
+    end
+    return new_message(msg.topic, msg.values, msg.from)
+end
+
+-- Take the first mailbox message routed to ch (try_receive, select, receive before parking).
+local function take_for(ch)
+    for i = 1, #mailbox do
+        local msg = mailbox[i]
+        local target, l = route(msg)
+        if target == ch then
+            table.remove(mailbox, i)
+            return true, shaped(msg, l)
+        end
+    end
+    return false
+end
+
+local function subscription(name)
+    local ch = sys.new_channel(0, name)
+    ch._source = function()
+        return take_for(ch)
+    end
+    return ch
+end
+
+-- Idle hook: walk the mailbox in arrival order and hand each message to a receiver parked on
+-- its channel; a message whose channel has no waiting receiver stays (and so do later ones for
+-- the same channel, which keeps per-channel order).
+local function pump()
+    local progressed = false
+    local i = 1
+    while i <= #mailbox do
+        local msg = mailbox[i]
+        local ch, l = route(msg)
+        if ch and sys.channel_has_receiver(ch) then
+            table.remove(mailbox, i)
+            sys.channel_deliver(ch, shaped(msg, l))
+            progressed = true
+        else
+            i = i + 1
+        end
+    end
+    if events and #events_queue > 0 and sys.channel_pump(events) then
+        progressed = true
+    end
+    return progressed
+end
+sys.kernel.idle_hooks[#sys.kernel.idle_hooks + 1] = pump
+
+-- Called by the driver for every incoming signal (values packed with n).
+function sys.kernel.deliver(topic, values, from)
+    mailbox[#mailbox + 1] = { topic = topic, values = values, from = from }
+end
+
+-- Called by the driver for lifecycle events (a table).
+function sys.kernel.event(ev)
+    events_queue[#events_queue + 1] = ev
+end
+
+-- Is some task waiting for messages (so an idle workflow is waiting, not deadlocked)?
+function sys.kernel.listening()
+    if inbox or events then
+        return true
+    end
+    return next(listeners) ~= nil
+end
+
+function sys.kernel.mailbox_size()
+    return #mailbox
+end
+
+-- Messages that arrived but were never consumed (carried over by continue-as-new).
+function sys.kernel.unconsumed()
+    return mailbox
+end
+
+-- ---- API ----------------------------------------------------------------------------------
+function M.pid()
+    return host.pid()
+end
+
+function M.id()
+    return host.pid()
+end
+
+function M.inbox()
+    if inbox == nil then
+        inbox = subscription("inbox")
+    end
+    return inbox
+end
+
+function M.events()
+    if events == nil then
+        events = sys.new_channel(0, "events")
+        events._source = function()
+            if #events_queue == 0 then
+                return false
+            end
+            return true, table.remove(events_queue, 1)
+        end
+    end
+    return events
+end
+
+function M.listen(topic, opts)
+    if type(topic) ~= "string" or topic == "" then
+        raw.error(sys.make_error("Invalid", "process.listen: topic must be a non-empty string", false), 2)
+    end
+    local l = listeners[topic]
+    if l == nil then
+        l = { ch = subscription("listen " .. topic), message = type(opts) == "table" and opts.message == true }
+        listeners[topic] = l
+    end
+    return l.ch
+end
+
+function M.unlisten(ch)
+    for topic, l in next, listeners do
+        if l.ch == ch then
+            listeners[topic] = nil
+            return true
+        end
+    end
+    return false
+end
+
+local function invalid(msg)
+    return nil, sys.make_error("Invalid", msg, false)
+end
+
+function M.send(pid, topic, ...)
+    if type(pid) ~= "string" or pid == "" then
+        return invalid("process.send: the target must be a PID string like {client@worker|id}")
+    end
+    if type(topic) ~= "string" or topic == "" then
+        return invalid("process.send: topic must be a non-empty string")
+    end
+    if topic:sub(1, 1) == "@" then
+        return invalid("process.send: topics starting with @ are reserved (" .. topic .. ")")
+    end
+    local values = table.pack(...)
+    if pid:sub(1, 8) == "{update|" then
+        return host.update_reply(pid, topic, values)
+    end
+    if pid == host.pid() then
+        sys.kernel.deliver(topic, values, pid)
+        return true
+    end
+    local r = sys.yield_cmd({ op = "signal", target = pid, topic = topic, args = values })
+    if r.ok then
+        return true
+    end
+    return nil, r.err
+end
+
+-- Not available from workflow code (reference runtime §2.4): children are monitored anyway.
+for _, name in ipairs({ "monitor", "unmonitor", "link", "unlink" }) do
+    M[name] = function()
+        return nil, sys.make_error("Invalid", "process." .. name
+            .. " is not supported in workflow code: child workflows are automatically monitored", false)
+    end
+end
+
+return M

@@ -1,0 +1,161 @@
+"""Messages into and out of a workflow run: signals, updates, the sender PID header.
+
+Wire contract (reference runtime §2.7, §2.11): a message is a Temporal signal named after its
+topic with one JSON payload per value; the sender's PID travels in the header ``wippy-context``
+(a JSON map) under ``temporal.signal.from``. An update is delivered to Lua as a message whose
+sender is ``{update|<update id>}``; Lua answers with ``process.send(from, "ack" | "nak" | "ok" |
+"error", value)`` and the update caller gets the result or the rejection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import workflow
+from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    HandleSignalInput,
+    Interceptor,
+    SignalExternalWorkflowInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
+
+CONTEXT_HEADER = "wippy-context"
+FROM_KEY = "temporal.signal.from"
+
+
+def sender_from_headers(headers: Any) -> str | None:
+    """The sender PID carried in a signal's ``wippy-context`` header, if any."""
+    payload = headers.get(CONTEXT_HEADER) if headers else None
+    if payload is None:
+        return None
+    try:
+        ctx = workflow.payload_converter().from_payload(payload)
+    except Exception:  # noqa: BLE001 - a foreign header must not break delivery
+        return None
+    value = ctx.get(FROM_KEY) if isinstance(ctx, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def context_header(pid: str) -> Payload:
+    return workflow.payload_converter().to_payload({FROM_KEY: pid})
+
+
+@dataclass
+class UpdateRecord:
+    """One Temporal update waiting for Lua's reply."""
+
+    state: str = "pending"  # pending -> accepted -> done
+    result: Any = None
+    error: str | None = None
+    done: bool = False
+
+
+@dataclass
+class Mailbox:
+    """Per-run queue of incoming messages, shared by the workflow's handlers and its driver.
+
+    ``messages`` holds ``(topic, values, from_pid)`` in arrival order; ``values`` is a list of
+    JSON-like Python values (one per payload).
+    """
+
+    pid: str = ""
+    messages: list[tuple[str, list[Any], str | None]] = field(default_factory=list)
+    updates: dict[str, UpdateRecord] = field(default_factory=dict)
+    sender: str | None = None  # set by the interceptor around a signal handler
+
+    def push_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        conv = workflow.payload_converter()
+        values = [conv.from_payload(a.payload) for a in args]
+        self.messages.append((name, values, self.sender))
+
+    async def run_update(self, name: str, args: Sequence[RawValue]) -> Any:
+        info = workflow.current_update_info()
+        uid = info.id if info else workflow.uuid4().hex
+        pid = "{update|" + uid + "}"
+        rec = UpdateRecord()
+        self.updates[pid] = rec
+        conv = workflow.payload_converter()
+        self.messages.append((name, [conv.from_payload(a.payload) for a in args], pid))
+        try:
+            await workflow.wait_condition(lambda: rec.done)
+        finally:
+            self.updates.pop(pid, None)
+        if rec.error is not None:
+            raise ApplicationError(
+                rec.error,
+                type="Rejected" if rec.state == "pending" else "Internal",
+                non_retryable=True,
+            )
+        return rec.result
+
+    def reply(self, pid: str, topic: str, value: Any) -> str | None:
+        """Apply Lua's reply to an update; returns an error message or None."""
+        rec = self.updates.get(pid)
+        if rec is None or rec.done:
+            return f"no pending update {pid}"
+        if topic == "ack":
+            if rec.state != "pending":
+                return f"update {pid} was already accepted"
+            rec.state = "accepted"
+        elif topic == "nak":
+            if rec.state != "pending":
+                return f"update {pid} was already accepted; reply with ok or error"
+            rec.error = "update rejected" if value is None else str(value)
+            rec.done = True
+        elif topic == "ok":
+            rec.result = value
+            rec.state = "accepted"
+            rec.done = True
+        elif topic == "error":
+            rec.error = "update failed" if value is None else str(value)
+            rec.state = "accepted"
+            rec.done = True
+        else:
+            return f"unknown update reply {topic!r}: use ack, nak, ok or error"
+        return None
+
+
+class _Outbound(WorkflowOutboundInterceptor):
+    def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> Any:
+        mailbox = getattr(workflow.instance(), "mailbox", None)
+        if mailbox is not None and mailbox.pid:
+            headers = dict(input.headers or {})
+            headers[CONTEXT_HEADER] = context_header(mailbox.pid)
+            input.headers = headers
+        return super().signal_external_workflow(input)
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_Outbound(outbound))
+
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        return await super().execute_workflow(input)
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        mailbox = getattr(workflow.instance(), "mailbox", None)
+        if mailbox is None:
+            return await super().handle_signal(input)
+        mailbox.sender = sender_from_headers(input.headers)
+        try:
+            await super().handle_signal(input)
+        finally:
+            mailbox.sender = None
+
+
+class MessagesInterceptor(Interceptor):
+    """Worker interceptor: reads the sender PID of incoming signals and stamps ours on outgoing
+    external signals."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        return _Inbound
