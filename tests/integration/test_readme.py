@@ -35,15 +35,31 @@ def test_readme_first_app_and_python_api(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
     moonflow = [sys.executable, "-m", "moonflow"]
-    check = subprocess.run([*moonflow, "check", "app"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [*moonflow, "check", "app"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stderr
     run = subprocess.run(
-        [*moonflow, "execute", "app", "app:hello", "--input", '{"name": "ada"}', "--server", "time-skipping"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            *moonflow,
+            "execute",
+            "app",
+            "app:hello",
+            "--input",
+            '{"name": "ada"}',
+            "--server",
+            "time-skipping",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"message": "hello ada"}
-    api = subprocess.run([sys.executable, "run_hello.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    api = subprocess.run(
+        [sys.executable, "run_hello.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert api.returncode == 0, api.stderr
     pid, _, result = api.stdout.strip().partition(" ")
     assert pid.startswith("{app:temporal_client@app:worker|hello-")

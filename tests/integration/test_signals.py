@@ -12,7 +12,7 @@ import uuid
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from .conftest import activity_entry, history_events, workflow_entry
+from .conftest import history_events, workflow_entry
 
 pytestmark = pytest.mark.integration
 
