@@ -1,0 +1,142 @@
+"""The workflow kernel without Temporal: coroutines, channels, select, mailbox routing."""
+
+from __future__ import annotations
+
+from .helpers import new_state
+
+
+def run_main(src: str, deliveries=()):
+    """Run `src` (a chunk returning a main function) in a workflow state; returns (status, value).
+
+    ``deliveries`` are (topic, [values], from) messages delivered before the first step.
+    """
+    state = new_state("workflow")
+    env = state.sys.new_env()
+    env["M_time"] = state.module("time")
+    fn = state.sys.raw.load(src, "=main", "t", env)
+    assert not isinstance(fn, tuple), fn
+    ok, res, _ = state.pcall(fn)
+    assert ok, res
+    main = res[0]
+    k = state.kernel
+    for topic, values, sender in deliveries:
+        k.deliver(topic, state.pack([state.to_lua(v) for v in values]), sender)
+    k.start(main, state.pack([]))
+    status, out = k.run()
+    value = state.to_python(k.result[1], "result") if status == "done" else None
+    return status, value, state, len(out)
+
+
+def test_spawned_coroutines_run_fifo_and_channels_rendezvous():
+    status, value, *_ = run_main("""
+        return function()
+            local log = {}
+            local ch = channel.new()
+            for i = 1, 3 do
+                coroutine.spawn(function() log[#log + 1] = "start " .. i; ch:send(i) end)
+            end
+            local got = {}
+            for _ = 1, 3 do got[#got + 1] = ch:receive() end
+            return {log = log, got = got}
+        end""")
+    assert status == "done"
+    assert value == {"log": ["start 1", "start 2", "start 3"], "got": [1, 2, 3]}
+
+
+def test_buffered_channel_close_and_drain():
+    status, value, *_ = run_main("""
+        return function()
+            local ch = channel.new(2)
+            ch:send("a"); ch:send("b"); ch:close()
+            local a, ok1 = ch:receive()
+            local b, ok2 = ch:receive()
+            local c, ok3 = ch:receive()
+            local sent, err = pcall(ch.send, ch, "x")
+            return {a, ok1, b, ok2, c == nil, ok3, sent, tostring(err):find("closed") ~= nil}
+        end""")
+    assert value == ["a", True, "b", True, True, False, False, True]
+
+
+def test_select_first_ready_in_listed_order_and_default():
+    status, value, *_ = run_main("""
+        return function()
+            local a, b = channel.new(1), channel.new(1)
+            a:send("A"); b:send("B")
+            local r1 = channel.select{b:case_receive(), a:case_receive()}
+            local r2 = channel.select{b:case_receive(), default = true}
+            local r3 = channel.select{a:case_receive(), b:case_receive()}
+            return {r1.value, r1.channel == b, r2.default == true, r3.value}
+        end""")
+    assert value == ["B", True, True, "A"]
+
+
+def test_select_blocks_until_a_sender_comes():
+    status, value, *_ = run_main("""
+        return function()
+            local a, b = channel.new(), channel.new()
+            coroutine.spawn(function() b:send("late") end)
+            local r = channel.select{a:case_receive(), b:case_receive()}
+            return {r.value, r.ok, r.channel == b}
+        end""")
+    assert value == ["late", True, True]
+
+
+def test_messages_route_to_listen_then_inbox_and_keep_order():
+    status, value, *_ = run_main(
+        """
+        return function()
+            local inbox = process.inbox()
+            local orders = process.listen("order")
+            local first = inbox:receive()
+            local o1, o2 = orders:receive(), orders:receive()
+            local second = inbox:try_receive()
+            local none = inbox:try_receive()
+            return {first:topic(), first:payload():data(), first:from(), o1, o2, second:topic(), none == nil}
+        end""",
+        deliveries=[
+            ("hello", [1], "{a@b|x}"),
+            ("order", [10], None),
+            ("order", [11], None),
+            ("bye", [], None),
+        ],
+    )
+    assert status == "done"
+    assert value == ["hello", 1, "{a@b|x}", 10, 11, "bye", True]
+
+
+def test_messages_without_subscriber_wait_for_one():
+    status, value, state, _ = run_main(
+        """
+        return function()
+            local ch = channel.new()
+            return {pending = true}
+        end""",
+        deliveries=[("x", [1], None)],
+    )
+    assert status == "done"
+    assert state.kernel.mailbox_size() == 1
+
+
+def test_blocked_on_plain_channel_is_not_listening():
+    status, value, state, _ = run_main("""
+        return function()
+            local ch = channel.new()
+            ch:receive()
+        end""")
+    assert status == "blocked" and state.kernel.listening() is False
+
+
+def test_timer_commands_are_emitted_and_zero_durations_fire_at_once():
+    status, value, state, n_out = run_main(
+        """
+        local time = require_time()
+        return function()
+            local now = time.after(0):receive()
+            local t = time.timer("1h")
+            local stopped = t:stop()
+            return {zero = now ~= nil, stopped = stopped, again = t:stop()}
+        end""".replace("require_time()", "M_time")
+    )
+    assert status == "done"
+    assert value == {"zero": True, "stopped": True, "again": False}
+    assert n_out == 2  # the timer start and its cancellation
