@@ -89,11 +89,9 @@ class Mailbox:
         finally:
             self.updates.pop(pid, None)
         if rec.error is not None:
-            raise ApplicationError(
-                rec.error,
-                type="Rejected" if rec.state == "pending" else "Internal",
-                non_retryable=True,
-            )
+            # nak -> kind Invalid (the update was rejected); error -> kind Internal.
+            kind = "Invalid" if rec.state == "pending" else "Internal"
+            raise ApplicationError(rec.error, type=kind, non_retryable=True)
         return rec.result
 
     def reply(self, pid: str, topic: str, value: Any) -> str | None:
