@@ -233,6 +233,30 @@ function K.run()
     return "blocked", out
 end
 
+-- Query handlers registered with workflow.on_query (name -> function).
+K.queries = {}
+
+-- Run a query handler: read-only and synchronous. It runs in its own coroutine under the
+-- instruction budget; any attempt to wait (activity, sleep, receive) is an error for the
+-- query caller, never for the workflow. Returns ok, value_or_error.
+function K.call_query(fn, args)
+    local co = guard(co_create(fn))
+    used = 0
+    local res = pack(co_resume(co, unpack(args, 1, args.n)))
+    if exceeded then
+        exceeded = false
+        return false, "query handler ran out of its instruction budget"
+    end
+    if not res[1] then
+        return false, res[2]
+    end
+    if co_status(co) ~= "dead" then
+        co_close(co)
+        return false, "query handlers cannot wait (activities, timers, messages) or issue commands"
+    end
+    return true, res[2]
+end
+
 -- Tracebacks of every live task (for the __stack_trace query).
 function K.stacks()
     local lines = {}

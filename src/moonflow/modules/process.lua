@@ -260,6 +260,16 @@ function M.send(pid, topic, ...)
     return nil, r.err
 end
 
+--- process.upgrade(entry_id_or_nil, ...): the reference runtime's continue-as-new. With nil
+--- the same workflow continues; with an entry id, that workflow entry. Does not return.
+function M.upgrade(entry, ...)
+    if entry ~= nil and type(entry) ~= "string" then
+        raw.error(sys.make_error("Invalid", "process.upgrade: the first argument is an entry id or nil", false), 2)
+    end
+    sys.yield_cmd({ op = "continue_as_new", workflow = entry, args = table.pack(...) })
+    raw.error("process.upgrade returned", 2)
+end
+
 -- Not available from workflow code (reference runtime §2.4): children are monitored anyway.
 for _, name in ipairs({ "monitor", "unmonitor", "link", "unlink" }) do
     M[name] = function()

@@ -60,4 +60,26 @@ function M.attrs(t)
     return host.upsert_attrs(t.search, t.memo)
 end
 
+--- workflow.on_query(name, fn): answer Temporal queries named `name` with fn(args...). The
+--- handler must be read-only: it may not wait or issue commands (that fails the query, not
+--- the workflow). Built-in queries: "pid" and "__stack_trace".
+function M.on_query(name, fn)
+    if type(name) ~= "string" or name == "" or type(fn) ~= "function" then
+        raw.error(sys.make_error("Invalid", "workflow.on_query(name, fn): expected a name and a function", false), 2)
+    end
+    if name == "pid" or name:sub(1, 2) == "__" then
+        raw.error(sys.make_error("Invalid", "workflow.on_query: " .. name .. " is a built-in query", false), 2)
+    end
+    sys.kernel.queries[name] = fn
+    return true
+end
+
+--- workflow.continue_as_new(...): end this run and start a new run of the same workflow with
+--- the given input (one payload per argument). Messages that arrived but were not consumed are
+--- carried into the new run, in order. Does not return.
+function M.continue_as_new(...)
+    sys.yield_cmd({ op = "continue_as_new", args = table.pack(...) })
+    raw.error("continue_as_new returned", 2)
+end
+
 return M

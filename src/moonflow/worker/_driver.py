@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
@@ -112,6 +113,8 @@ class WorkflowDriver:
             value = converter.from_payload(raw.payload)
             args.append(state.to_lua(value, f"input {i}"))
         kernel = state.kernel
+        workflow.set_query_handler("__stack_trace", lambda: str(kernel.stacks()))
+        self.mailbox.query = self._query
         kernel.start(fn, state.pack(args))
         messages = self.mailbox.messages
         while True:
@@ -157,6 +160,23 @@ class WorkflowDriver:
                 )
             raise LuaTaskFailure(f"unexpected kernel status {status!r}")
 
+    def _query(self, name: str, args: list[Any]) -> Any:
+        """Answer a query from a ``workflow.on_query`` handler; raises KeyError if none."""
+        state = self.state
+        handler = state.kernel.queries[name]
+        if handler is None:
+            raise KeyError(name)
+        lua_args = [state.to_lua(a, f"query {name} argument") for a in args]
+        ok, value = state.kernel.call_query(handler, state.pack(lua_args))
+        if not ok:
+            raise ApplicationError(
+                f"query {name}: {state.error_text(value)}", type="Internal", non_retryable=True
+            )
+        try:
+            return state.to_python(value, f"query {name} result")
+        except ConversionError as e:
+            raise ApplicationError(str(e), type="Invalid", non_retryable=True) from None
+
     # ---- results -------------------------------------------------------------------
     def _finish(self, packed: Any) -> Any:
         state = self.state
@@ -186,6 +206,38 @@ class WorkflowDriver:
             info.retryable = False
         tb = kernel.traceback
         raise to_application_error(info, stack=str(tb) if tb else None)
+
+    def _continue_as_new(self, cmd: Any) -> None:
+        """End this run and start a new one of the same workflow with the given input, carrying
+        over every message that arrived but was not consumed (in order)."""
+        state = self.state
+        packed = cmd["args"]
+        try:
+            args = [
+                state.to_python(packed[i], f"continue_as_new argument {i}")
+                for i in range(1, packed["n"] + 1)
+            ]
+        except ConversionError as e:
+            raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
+        carry: list[list[Any]] = []
+        pending = state.kernel.unconsumed()
+        for i in range(1, len(pending) + 1):
+            msg = pending[i]
+            values = msg["values"]
+            carry.append(
+                [
+                    msg["topic"],
+                    [state.to_python(values[j], "message") for j in range(1, values["n"] + 1)],
+                    msg["from"],
+                ]
+            )
+        carry.extend([t, v, f] for t, v, f in self.mailbox.messages)
+        self.mailbox.carry = carry or None
+        target = cmd["workflow"]
+        kwargs: dict[str, Any] = {}
+        if target:
+            kwargs["workflow"] = self.app.workflow_type(str(target))
+        workflow.continue_as_new(args=args, **kwargs)
 
     def _deliver_messages(self) -> None:
         messages = self.mailbox.messages
@@ -217,6 +269,8 @@ class WorkflowDriver:
             self._cancel_timer(int(cmd["timer"]))
         elif op == "signal":
             self._signal_external(tag, cmd)
+        elif op == "continue_as_new":
+            self._continue_as_new(cmd)
         else:
             raise LuaTaskFailure(f"unknown workflow command {op!r}")
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ContinueAsNewInput,
     ExecuteWorkflowInput,
     HandleSignalInput,
     Interceptor,
@@ -29,6 +30,9 @@ from temporalio.worker import (
 
 CONTEXT_HEADER = "wippy-context"
 FROM_KEY = "temporal.signal.from"
+#: Header on a continue-as-new carrying the messages the old run received but never consumed,
+#: as a JSON list of ``[topic, [values...], from_pid]``; the new run queues them first.
+CARRY_HEADER = "moonflow-carry"
 
 
 def sender_from_headers(headers: Any) -> str | None:
@@ -68,8 +72,10 @@ class Mailbox:
 
     pid: str = ""
     messages: list[tuple[str, list[Any], str | None]] = field(default_factory=list)
+    carry: list[list[Any]] | None = None  # set just before a continue-as-new
     updates: dict[str, UpdateRecord] = field(default_factory=dict)
     sender: str | None = None  # set by the interceptor around a signal handler
+    query: Any = None  # the driver's query answerer, once the run started
 
     def push_signal(self, name: str, args: Sequence[RawValue]) -> None:
         conv = workflow.payload_converter()
@@ -130,12 +136,26 @@ class _Outbound(WorkflowOutboundInterceptor):
             input.headers = headers
         return super().signal_external_workflow(input)
 
+    def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
+        mailbox = getattr(workflow.instance(), "mailbox", None)
+        if mailbox is not None and mailbox.carry:
+            headers = dict(input.headers or {})
+            headers[CARRY_HEADER] = workflow.payload_converter().to_payload(mailbox.carry)
+            input.headers = headers
+        super().continue_as_new(input)
+
 
 class _Inbound(WorkflowInboundInterceptor):
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
         super().init(_Outbound(outbound))
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        mailbox = getattr(workflow.instance(), "mailbox", None)
+        carried = (input.headers or {}).get(CARRY_HEADER)
+        if mailbox is not None and carried is not None:
+            items = workflow.payload_converter().from_payload(carried)
+            # Carried messages came first: they go before anything that arrived since.
+            mailbox.messages[:0] = [(str(t), list(v), f) for t, v, f in items]
         return await super().execute_workflow(input)
 
     async def handle_signal(self, input: HandleSignalInput) -> None:

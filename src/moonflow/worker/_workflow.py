@@ -82,6 +82,13 @@ class LuaWorkflow:
     def on_query(self, name: str, args: Sequence[RawValue]) -> Any:
         if name == "pid":
             return self.mailbox.pid
+        query = self.mailbox.query
+        if query is not None:
+            conv = workflow.payload_converter()
+            try:
+                return query(name, [conv.from_payload(a.payload) for a in args])
+            except KeyError:
+                pass
         if name == "state":
             return {}
         raise ApplicationError(f"unknown query type {name!r}", type="NotFound", non_retryable=True)
