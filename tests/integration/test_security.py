@@ -1,0 +1,77 @@
+"""Workflow and activity code cannot reach outside the sandbox (issue 4, security tests): each
+attempt gets a clear error, and nothing changes on the machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import activity_entry, workflow_entry
+
+pytestmark = pytest.mark.integration
+
+ATTEMPTS = """\
+local M = {}
+local MARK = "{mark}"
+local attempts = {
+  python = function() return python.eval("__import__('os').system('touch ' .. MARK)") end,
+  python_eval = function() return python.eval end,
+  io_open = function() local f = io.open(MARK, "w") f:write("x") f:close() end,
+  os_execute = function() return os.execute("touch " .. MARK) end,
+  load = function() return load("return 1")() end,
+  string_dump = function() return string.dump(function() end) end,
+  debug_registry = function() return debug.getregistry() end,
+  require_unlisted = function() local name = "http_" .. "client" return require(name) end,
+  string_metatable = function()
+    local mt = getmetatable("")
+    mt.__index = function() return "pwned" end
+  end,
+}
+function M.run()
+  local out = {}
+  for name, fn in pairs(attempts) do
+    local ok, err = pcall(fn)
+    out[name] = ok and "ALLOWED" or tostring(err)
+  end
+  out.upper_still_works = ("abc"):upper()
+  return out
+end
+return M
+"""
+
+
+def _check(result, mark, context):
+    assert result.pop("upper_still_works") == "ABC"
+    for name, msg in result.items():
+        assert msg != "ALLOWED", f"{context}: {name} was allowed"
+    assert "io.open is not available" in result["io_open"]
+    assert "os.execute is not available" in result["os_execute"]
+    assert "load is not available" in result["load"]
+    assert "string.dump is not available" in result["string_dump"]
+    assert "debug.getregistry is not available" in result["debug_registry"]
+    assert (
+        "not in the modules list" in result["require_unlisted"]
+        or "not available" in result["require_unlisted"]
+    )
+    assert "undefined global 'python'" in result["python"]
+    assert "undefined global 'python'" in result["python_eval"]
+    assert "boolean" in result["string_metatable"]  # getmetatable("") is protected (false)
+    assert not mark.exists()
+
+
+async def test_sandbox_in_workflow_and_activity(ts_env, make_app, tmp_path):
+    mark = tmp_path / "escaped"
+    src = ATTEMPTS.replace("{mark}", str(mark))
+    wf = (
+        'local funcs = require("funcs")\n'
+        + src.replace("return M\n", "")
+        + "return { main = function() return {wf = M.run(), act = funcs.call('app:act')} end }\n"
+    )
+    app = make_app(
+        workflow_entry("wf", "wf.lua", "[funcs]")
+        + activity_entry("act", "act.lua", "run", "[json]"),
+        {"wf.lua": wf, "act.lua": src},
+    )
+    result = await app.execute(ts_env, "app:wf")
+    _check(result["wf"], mark, "workflow")
+    _check(result["act"], mark, "activity")
+    assert "in workflow code: move it into an activity" in result["wf"]["io_open"]
