@@ -56,6 +56,14 @@ def configure(debug: bool = False) -> None:
     Failed activity attempts are normal business results (the workflow receives the error), so
     the SDK's per-attempt traceback is shown only with ``debug``.
     """
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(name)s: %(message)s"
+    )
+    # Lua print()/logger output and moonflow's own notices are part of the app's output.
+    logging.getLogger("moonflow.lua").setLevel(logging.DEBUG if debug else logging.INFO)
     if not debug:
         logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+        # Workflow-task failures are reported by moonflow in one line (moonflow.worker).
+        logging.getLogger("temporalio.worker._workflow_instance").setLevel(logging.CRITICAL)
+        logging.getLogger("temporalio.worker._workflow").setLevel(logging.CRITICAL)
+        logging.getLogger(CORE_LOGGER).setLevel(logging.ERROR)

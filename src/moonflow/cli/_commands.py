@@ -329,8 +329,19 @@ def describe_workers(app: Any) -> list[str]:
 
 
 async def cmd_check(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
-    """``moonflow check APP_DIR``: load + validate; print what the app holds."""
+    """``moonflow check APP_DIR [--determinism [--json]]``: load + validate; print what the app
+    holds, or the determinism report (exit 0 whatever it finds; 2 only if the app fails to load).
+    """
     app = _load(args.app_dir)
+    if getattr(args, "determinism", False):
+        from moonflow.cli._output import dumps
+        from moonflow.determinism import check_app
+
+        report = check_app(app)
+        lines = [dumps(report.to_json())] if args.json else report.lines()
+        for line in lines:
+            streams.print(line)
+        return EXIT_OK
     for line in summarize(app):
         streams.print(line)
     return EXIT_OK
@@ -360,6 +371,22 @@ def summarize(app: Any) -> list[str]:
         lines.append(
             f"activity {code.entry.id} ({code.entry.kind}): worker {code.activity_worker}{local}"
         )
+    # Entries Temporal will never see (the reference runtime skips them silently).
+    served = {c.entry.id for c in app.workflows()} | {c.entry.id for c in app.activities()}
+    for entry in app.entries.values():
+        if entry.id in served:
+            continue
+        if entry.kind == "workflow.lua":
+            lines.append(
+                f"warning: {entry.where()}: {entry.id}: no meta.temporal.workflow.worker, so no "
+                "worker runs this workflow: add meta: {temporal: {workflow: {worker: <worker id>}}}"
+            )
+        elif entry.kind in ("function.lua", "process.lua"):
+            lines.append(
+                f"note: {entry.where()}: {entry.id}: no meta.temporal.activity.worker, so "
+                "workflows cannot call it with funcs.call: add meta: {temporal: {activity: "
+                "{worker: <worker id>}}} if they should"
+            )
     lines.append("ok")
     return lines
 

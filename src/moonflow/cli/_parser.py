@@ -285,6 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
     _add_app(p)
+    p.add_argument(
+        "--determinism",
+        action="store_true",
+        help="instead of the summary, scan every workflow's Lua code (and the libraries it "
+        "imports) for calls replaced or refused at run time and for global state; one line per "
+        "finding (FILE:LINE: ENTRY: note|warning: ...), then a summary. Findings do not change "
+        "the exit code",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="with --determinism: print the report as JSON"
+    )
 
     p = sub.add_parser(
         "server",
@@ -321,6 +332,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.debug = False
     if args.command == "server" and not 0 < args.port < 65536:
         raise ArgumentError("server: --port must be between 1 and 65535")
+    if args.command == "check" and args.json and not args.determinism:
+        raise ArgumentError("check: --json goes with --determinism")
     if args.command == "list" and args.limit < 1:
         raise ArgumentError(f"list: --limit must be a positive number, got {args.limit}")
     if hasattr(args, "signal") and isinstance(args.signal, list):
@@ -365,9 +378,11 @@ def parse_signal(text: str) -> tuple[str, Any]:
             f"--signal {text}: no JSON after '='; write {topic}=JSON, or {topic} for no payload"
         )
     try:
-        return topic, json.loads(data)
+        value = json.loads(data)
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"--signal {text}: invalid JSON: {exc}") from None
+    check_json_value(value, f"--signal {topic}")
+    return topic, value
 
 
 def read_data(text: str | None) -> Any:
@@ -384,9 +399,11 @@ def read_data(text: str | None) -> Any:
     if text is None:
         return NO_INPUT
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"--data: invalid JSON: {exc}") from None
+    check_json_value(value, "--data")
+    return value
 
 
 def read_input(args: argparse.Namespace) -> Any:
@@ -415,6 +432,41 @@ def read_input(args: argparse.Namespace) -> Any:
     else:
         return NO_INPUT
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"{what}: invalid JSON: {exc}") from None
+    check_json_value(value, what)
+    return value
+
+
+def check_json_value(value: Any, what: str, path: str = "") -> None:
+    """Refuse values that Lua cannot hold exactly: integers outside 64 bits, infinities, NaN.
+
+    Raises:
+        ArgumentError: naming the option and the path (``--input: .items[2]: ...``).
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ArgumentError(
+                f"{what}: {path or 'value'}: integer {value} does not fit in 64 bits "
+                "(Lua integers are 64-bit); pass it as a string"
+            )
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ArgumentError(
+                f"{what}: {path or 'value'}: {text_of(value)} is not a finite number"
+            )
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value, 1):
+            check_json_value(item, what, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            check_json_value(item, what, f"{path}.{k}")
+
+
+def text_of(value: float) -> str:
+    return "Infinity" if value > 0 else "-Infinity" if value < 0 else "NaN"

@@ -248,7 +248,14 @@ async def get_result(
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     try:
         async with time_skipping_unlocked(client):
-            return await handle.result()
+            while True:
+                try:
+                    return await handle.result()
+                except RuntimeError as exc:
+                    # The time-skipping server ends a history long poll after ~20 s without
+                    # an event; the SDK reports that as "No completion event found". Poll again.
+                    if "No completion event found" not in str(exc):
+                        raise
     except temporalio.client.WorkflowFailureError as exc:
         raise WorkflowFailure(failure_info(exc)) from exc
     except temporalio.service.RPCError as exc:

@@ -10,8 +10,9 @@ results, signal payloads, search attributes, ``json.encode``):
   (keys sorted, so the output does not depend on Lua's per-state hash order).
 * An empty table made in Lua -> ``[]``. An empty object or array that came *in* (a JSON ``{}``
   or ``[]`` converted by :meth:`Converter.to_lua`) goes back out unchanged, because the table
-  is remembered as an object; a JSON array containing ``null`` remembers its length so that it
-  round-trips too.
+  is remembered as an object; a JSON array containing ``null`` remembers its length, and an
+  object with ``null`` members remembers those keys, so both round-trip too (Lua itself cannot
+  store nil in a table).
 * A Time value -> RFC 3339 string (UTC, fractional seconds when non-zero); a Duration ->
   integer nanoseconds; an error object -> its message string.
 * Mixed or sparse tables, functions, coroutines, userdata, invalid UTF-8, non-finite floats and
@@ -62,6 +63,7 @@ class Converter:
         self._describe = sys.describe
         self._objects = sys.objects
         self._lengths = sys.lengths
+        self._nulls = sys.nulls
         self._bad_utf8 = sys.find_bad_utf8
         self._new_table = runtime.table
 
@@ -93,7 +95,12 @@ class Converter:
             raise ConversionError(
                 f"{path}: {kind.get(lt or '', 'a ' + str(lt))} cannot be converted to JSON"
             )
-        tag, extra, key = self._describe(v)
+        described = self._describe(v)
+        tag, extra = described[0], described[1]
+        key = described[2] if len(described) > 2 else None
+        nulls = described[3] if len(described) > 3 else None
+        if tag == "badutf8":
+            raise ConversionError(f"{path}: string is not valid UTF-8")
         if tag == "time" or tag == "error":
             return extra
         if tag == "duration":
@@ -111,7 +118,15 @@ class Converter:
             except UnicodeDecodeError:
                 sub = self._bad_utf8(v)
                 raise ConversionError(f"{path}{sub}: string is not valid UTF-8") from None
-            return self._table(items, tag, extra, path, depth, seen)
+            out = self._table(items, tag, extra, path, depth, seen)
+            if nulls is not None and isinstance(out, (dict, list)):
+                if isinstance(out, list) and not out:
+                    out = {}
+                if isinstance(out, dict):
+                    for i in range(1, len(nulls) + 1):
+                        out.setdefault(nulls[i], None)
+                    out = dict(sorted(out.items()))
+            return out
         finally:
             seen.discard(key)
 
@@ -185,8 +200,10 @@ class Converter:
                 self._objects[table] = True
                 return table
             count = 0
+            null_keys: list[str] = []
             for k, val in obj.items():
                 if val is None:
+                    null_keys.append(str(k))
                     continue
                 if type(k) is not str:
                     k = str(k)
@@ -194,6 +211,8 @@ class Converter:
                 count += 1
             if count == 0:
                 self._objects[table] = True
+            if null_keys:
+                self._nulls[table] = self._rt.table_from(null_keys)
             return table
         if t is list or t is tuple:
             table = self._new_table()

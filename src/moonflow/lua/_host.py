@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import durations
 
-log = logging.getLogger("moonflow.lua")
+log = logging.getLogger("moonflow.lua")  # Lua print() and the logger module
 
 
 class BaseHost:

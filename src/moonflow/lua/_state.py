@@ -89,6 +89,7 @@ class LuaState:
         self._raw_load = self.rt.eval("load")  # captured before the sandbox removes it
         lua_host = self.rt.table_from(_host_functions(host))
         self.sys = self._run_file(_HERE / "sandbox.lua", lua_host, context)
+        self._run_file(_HERE / "detpairs.lua", self.sys)  # deterministic pairs/next (workflows)
         self._run_file(_HERE / "convert.lua", self.sys)
         self.convert = Converter(self.rt, self.sys)
         kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
@@ -105,11 +106,12 @@ class LuaState:
         g.print = self._make_print()
         self._libraries: dict[str, Any] = {}
         self._pcall = self.rt.eval(
-            "function(xpcall, traceback, pack) return function(f, ...) "
+            "function(xpcall, traceback, pack, text) return function(f, ...) "
             "local tb; local ok, r = xpcall(function(...) return pack(f(...)) end, "
-            "function(e) tb = traceback(e, 2); return e end, ...) "
+            "function(e) tb = text(traceback(e, 2)); "
+            "if type(e) == 'string' then return text(e) end return e end, ...) "
             "return ok, r, tb end end"
-        )(self.sys.raw.xpcall, self.sys.raw.traceback, self.rt.eval("table.pack"))
+        )(self.sys.raw.xpcall, self.sys.raw.traceback, self.sys.guard_pack, self.sys.valid_text)
 
     # ---- loading ------------------------------------------------------------------
     def _run_file(self, path: Path, *args: Any) -> Any:
@@ -238,12 +240,12 @@ class LuaState:
         return lib
 
     def _make_print(self) -> Any:
-        host = self.host
-
-        def lua_print(*args: Any) -> None:
-            host.log("info", "\t".join(self.tostring(a) for a in args), None)
-
-        return lua_print
+        # In Lua, so that any value (even invalid UTF-8) becomes loggable text first.
+        return self.rt.eval(
+            "function(log, text) return function(...) local parts = {} "
+            "for i = 1, select('#', ...) do parts[i] = text((select(i, ...))) end "
+            "log('info', table.concat(parts, '\\t')) end end"
+        )(self.host.log, self.sys.valid_text)
 
     # ---- calling and values -------------------------------------------------------
     def pcall(self, fn: Any, *args: Any) -> tuple[bool, Any, Any]:

@@ -8,6 +8,51 @@ local utf8_len = utf8.len
 -- nulls (their declared length). Weak keys: they vanish with the tables.
 sys.objects = raw.setmetatable({}, { __mode = "k" })
 sys.lengths = raw.setmetatable({}, { __mode = "k" })
+-- Objects that came in with null members (Lua cannot store nil): table -> array of key names,
+-- so {"a": null} goes back out as {"a": null} unless the Lua code set the key meanwhile.
+sys.nulls = raw.setmetatable({}, { __mode = "k" })
+
+-- Strings that are not valid UTF-8 cannot be handed to Python as text (lupa would raise while
+-- decoding, before our converter could name the path). Top-level values are therefore passed
+-- through guard_text, which wraps such a string in a marker the converter reports by path.
+local BAD = { __metatable = false }
+function sys.guard_text(v)
+    if type(v) == "string" and not utf8_len(v) then
+        return raw.setmetatable({ _bytes = v }, BAD)
+    end
+    return v
+end
+local guard_text = sys.guard_text
+function sys.guard_pack(...)
+    local t = table.pack(...)
+    for i = 1, t.n do
+        t[i] = guard_text(t[i])
+    end
+    return t
+end
+
+-- Text for humans (error messages, logs): invalid UTF-8 bytes become U+FFFD.
+function sys.valid_text(s)
+    s = tostring(s)
+    if utf8_len(s) then
+        return s
+    end
+    local out, i, n = {}, 1, #s
+    while i <= n do
+        local ok_len = utf8_len(s, i, i)
+        local c = s:byte(i)
+        local size = c < 0x80 and 1 or c >= 0xF0 and 4 or c >= 0xE0 and 3 or c >= 0xC0 and 2 or 1
+        local chunk = s:sub(i, i + size - 1)
+        if ok_len and utf8_len(chunk) then
+            out[#out + 1] = chunk
+            i = i + size
+        else
+            out[#out + 1] = "\239\191\189"
+            i = i + 1
+        end
+    end
+    return table.concat(out)
+end
 
 -- Replaced by the time module when it loads (no Time value can exist before that).
 local function never()
@@ -19,6 +64,10 @@ sys.is_duration = sys.is_duration or never
 -- describe(v) -> tag, extra, identity
 --   "time", rfc3339 | "duration", ns | "error", message | "object" | "array", n | "table"
 function sys.describe(v)
+    local mt = raw.debug_getmetatable(v)
+    if mt == BAD then
+        return "badutf8", nil, nil
+    end
     if sys.is_time(v) then
         return "time", sys.time_to_string(v), nil
     end
@@ -29,14 +78,15 @@ function sys.describe(v)
         return "error", tostring(v), nil
     end
     local id = fmt("%p", v)
+    local nulls = sys.nulls[v]
     if sys.objects[v] then
-        return "object", nil, id
+        return "object", nil, id, nulls
     end
     local n = sys.lengths[v]
     if n then
         return "array", n, id
     end
-    return "table", nil, id
+    return "table", nil, id, nulls
 end
 
 local function key_path(k)

@@ -153,10 +153,13 @@ local function kill_all_but(keep)
 end
 
 local function fail(task, err)
+    if type(err) == "string" then
+        err = sys.valid_text(err)
+    end
     K.error = err
     K.failed_task = task.name
     if type(err) ~= "table" or not sys.is_error(err) then
-        K.traceback = raw.traceback(task.co, type(err) == "string" and err or nil)
+        K.traceback = sys.valid_text(raw.traceback(task.co, type(err) == "string" and err or nil))
     end
 end
 
@@ -210,7 +213,7 @@ function K.run()
         if co_status(task.co) == "dead" then
             tasks[task.co] = nil
             if task == main_task then
-                K.result = pack(unpack(res, 2, res.n))
+                K.result = sys.guard_pack(unpack(res, 2, res.n))
                 kill_all_but(nil)
                 return "done", out
             end
@@ -248,13 +251,13 @@ function K.call_query(fn, args)
         return false, "query handler ran out of its instruction budget"
     end
     if not res[1] then
-        return false, res[2]
+        return false, type(res[2]) == "string" and sys.valid_text(res[2]) or res[2]
     end
     if co_status(co) ~= "dead" then
         co_close(co)
         return false, "query handlers cannot wait (activities, timers, messages) or issue commands"
     end
-    return true, res[2]
+    return true, sys.guard_text(res[2])
 end
 
 -- Tracebacks of every live task (for the __stack_trace query).

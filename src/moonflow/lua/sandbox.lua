@@ -36,6 +36,10 @@ local raw = {
     math_random = math.random,
     math_randomseed = math.randomseed,
     string_dump = string.dump,
+    -- Hash-order iteration; workflow states get deterministic globals from detpairs.lua.
+    next = next,
+    pairs = pairs,
+    os_setlocale = os.setlocale,
 }
 sys.raw = raw
 sys.host = host
@@ -136,7 +140,7 @@ local NS = 1000000000
 -- Seconds since the epoch for a date table read as UTC (os.time reads it as local time).
 function sys.os_time_utc(t)
     local copy = {}
-    for k, v in next, t do
+    for k, v in raw.next, t do
         copy[k] = v
     end
     copy.isdst = false
@@ -207,7 +211,7 @@ local env_mt = {
 }
 function sys.new_env()
     local env = {}
-    for k, v in next, _G do
+    for k, v in raw.next, _G do
         env[k] = v
     end
     env._G = env

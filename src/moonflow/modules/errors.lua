@@ -44,7 +44,7 @@ M.is_error = is_error
 local function make(kind, message, retryable, details, cause)
     return raw.setmetatable({
         _kind = normalize_kind(kind),
-        _message = message,
+        _message = sys.valid_text(message),
         _retryable = retryable,
         _details = details,
         _cause = cause,

@@ -26,6 +26,9 @@ local function check_id(id)
     if type(id) ~= "string" or id == "" then
         return "funcs.call: the target must be an entry id string like \"app:charge_payment\""
     end
+    if not utf8.len(id) then
+        return "funcs.call: the target is not valid UTF-8"
+    end
     if not id:find(":", 1, true) then
         return "funcs.call: target " .. id .. " has no namespace: use the full entry id \"ns:" .. id .. "\""
     end
@@ -38,9 +41,9 @@ local function call(options, context, id, ...)
         return invalid(bad)
     end
     if not in_workflow then
-        return host.call_function(id, pack(...), context)
+        return host.call_function(id, sys.guard_pack(...), context)
     end
-    local r = sys.yield_cmd({ op = "activity", id = id, args = pack(...), options = options,
+    local r = sys.yield_cmd({ op = "activity", id = id, args = sys.guard_pack(...), options = options,
         context = context })
     if r.ok then
         return r.value, nil

@@ -245,7 +245,7 @@ function M.send(pid, topic, ...)
     if topic:sub(1, 1) == "@" then
         return invalid("process.send: topics starting with @ are reserved (" .. topic .. ")")
     end
-    local values = table.pack(...)
+    local values = sys.guard_pack(...)
     if pid:sub(1, 8) == "{update|" then
         return host.update_reply(pid, topic, values)
     end
@@ -266,7 +266,7 @@ function M.upgrade(entry, ...)
     if entry ~= nil and type(entry) ~= "string" then
         raw.error(sys.make_error("Invalid", "process.upgrade: the first argument is an entry id or nil", false), 2)
     end
-    sys.yield_cmd({ op = "continue_as_new", workflow = entry, args = table.pack(...) })
+    sys.yield_cmd({ op = "continue_as_new", workflow = entry, args = sys.guard_pack(...) })
     raw.error("process.upgrade returned", 2)
 end
 

@@ -78,7 +78,7 @@ end
 --- the given input (one payload per argument). Messages that arrived but were not consumed are
 --- carried into the new run, in order. Does not return.
 function M.continue_as_new(...)
-    sys.yield_cmd({ op = "continue_as_new", args = table.pack(...) })
+    sys.yield_cmd({ op = "continue_as_new", args = sys.guard_pack(...) })
     raw.error("continue_as_new returned", 2)
 end
 

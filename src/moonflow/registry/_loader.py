@@ -66,6 +66,11 @@ def load_app(path: str | Path, environ: Mapping[str, str] | None = None) -> App:
     for file in _yaml.discover(root):
         for entry in _file_entries(file, root):
             _add(entries, entry)
+    if not entries:
+        raise AppError(
+            f"no moonflow entries found under {root}: expected YAML files with 'namespace' and "
+            "'entries' (see the README's first app)"
+        )
     entries = {eid: _with_env(e, env) for eid, e in entries.items()}
     app = App(root, entries)
     for entry in entries.values():

@@ -34,8 +34,12 @@ if TYPE_CHECKING:
 class ActivityHost(MachineHost):
     """Host for activity code: the real clock; logs through the activity logger."""
 
-    def _logger(self) -> Any:
-        return activity.logger
+    def log(self, level: str, message: str, fields: Any = None) -> None:
+        try:
+            where = activity.info().activity_type
+        except RuntimeError:  # not inside an activity (state being built)
+            where = "activity"
+        super().log(level, f"[{where}] {message}", fields)
 
 
 class ActivityRunner:

@@ -23,6 +23,7 @@ memory fails the *workflow task* instead (Temporal retries it; the worker stays 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ..registry import App
 
 _MIN_TIMER_SECONDS = 0.001
+_log = logging.getLogger("moonflow.worker")
 
 
 def workflow_id_of(target: str) -> str | None:
@@ -109,9 +111,13 @@ class WorkflowDriver:
             ) from None
         converter = workflow.payload_converter()
         args = []
-        for i, raw in enumerate(raw_args, 1):
-            value = converter.from_payload(raw.payload)
-            args.append(state.to_lua(value, f"input {i}"))
+        try:
+            for i, raw in enumerate(raw_args, 1):
+                value = converter.from_payload(raw.payload)
+                args.append(state.to_lua(value, f"input {i}"))
+        except ConversionError as e:
+            # Bad input never gets better by retrying: fail the run, don't loop the task.
+            raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
         kernel = state.kernel
         workflow.set_query_handler("__stack_trace", lambda: str(kernel.stacks()))
         self.mailbox.query = self._query
@@ -120,6 +126,8 @@ class WorkflowDriver:
         while True:
             self._deliver_messages()
             status, out = kernel.run()
+            if host.task_failure is not None:
+                raise host.task_failure  # not a workflow failure: the task fails and is retried
             for i in range(1, len(out) + 1):
                 item = out[i]
                 self._issue(item["tag"], item["cmd"])
@@ -148,13 +156,13 @@ class WorkflowDriver:
             if status == "error":
                 self._fail_lua(kernel)
             if status == "budget":
-                raise LuaTaskFailure(
+                raise self._task_failure(
                     f"{self.code.entry.id}: the workflow ran more than "
                     f"{self.config.instruction_budget} Lua instructions without waiting "
                     "(an endless loop?); the workflow task fails and will be retried"
                 )
             if status == "memory":
-                raise LuaTaskFailure(
+                raise self._task_failure(
                     f"{self.code.entry.id}: the workflow's Lua state exceeded its memory cap "
                     f"({self.config.max_memory} bytes); the workflow task fails and will be retried"
                 )
@@ -176,6 +184,13 @@ class WorkflowDriver:
             return state.to_python(value, f"query {name} result")
         except ConversionError as e:
             raise ApplicationError(str(e), type="Invalid", non_retryable=True) from None
+
+    def _task_failure(self, message: str) -> LuaTaskFailure:
+        # One clear line for the operator (the SDK's own report is a long traceback that the
+        # CLI hides unless --debug); Temporal retries the task, so it repeats until fixed.
+        if not workflow.unsafe.is_replaying():
+            _log.error("workflow %s: %s", workflow.info().workflow_id, message)
+        return LuaTaskFailure(message)
 
     # ---- results -------------------------------------------------------------------
     def _finish(self, packed: Any) -> Any:

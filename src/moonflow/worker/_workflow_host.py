@@ -26,7 +26,11 @@ _SA_FACTORIES = {
 }
 
 
-class VersionBelowMinimum(RuntimeError):
+class VersionOutOfRange(RuntimeError):
+    """workflow.version found a version the call does not support: fails the workflow task."""
+
+
+class VersionBelowMinimum(VersionOutOfRange):
     """History recorded a version older than the code still supports: fails the workflow task."""
 
 
@@ -89,6 +93,9 @@ class WorkflowHost(BaseHost):
         self._client_entry = client_entry
         self._versions: dict[str, int] = {}
         self._random = workflow.random()
+        #: Set when a call must fail the workflow *task* (not the workflow) even if Lua code
+        #: catches the error with pcall; the driver raises it after the activation's Lua run.
+        self.task_failure: BaseException | None = None
 
     # clock and randomness
     def now_ns(self) -> int:
@@ -100,8 +107,11 @@ class WorkflowHost(BaseHost):
     def uuid4(self) -> str:
         return str(workflow.uuid4())
 
-    def _logger(self) -> Any:
-        return workflow.logger
+    def log(self, level: str, message: str, fields: Any = None) -> None:
+        # Replay-aware: a line printed by workflow code appears once, not on every replay.
+        if workflow.unsafe.is_replaying():
+            return
+        super().log(level, f"[{workflow.info().workflow_id}] {message}", fields)
 
     # process module
     def pid(self) -> str:
@@ -147,24 +157,43 @@ class WorkflowHost(BaseHost):
         return workflow.info().get_current_history_size()
 
     def version(self, change_id: str, min_v: int, max_v: int) -> Any:
-        """Go GetVersion on patch markers named ``change_id@version`` (architecture.md)."""
-        if change_id in self._versions:
-            return self._versions[change_id]
-        if workflow.patched(f"{change_id}@{max_v}"):
-            v = max_v
-        else:
-            v = -1
-            for cand in range(max_v - 1, min_v - 1, -1):
-                if workflow.patched(f"{change_id}@{cand}"):
-                    v = cand
-                    break
+        """Go GetVersion on patch markers named ``change_id@version`` (architecture.md).
+
+        A new run records ``max_v``; a replay finds the version its history recorded; a history
+        from before the call gives -1. The same ``change_id`` asked again gives the same value.
+        A value outside ``min_v..max_v`` fails the workflow task (not the workflow), even when
+        Lua code catches the error, so the run resumes once the code supports it again.
+        """
+        v = self._versions.get(change_id)
+        if v is None:
+            if workflow.patched(f"{change_id}@{max_v}"):
+                v = max_v
+            else:
+                v = -1
+                for cand in range(max_v - 1, min_v - 1, -1):
+                    if workflow.patched(f"{change_id}@{cand}"):
+                        v = cand
+                        break
+            self._versions[change_id] = v
         if v < min_v:
-            raise VersionBelowMinimum(
-                f"workflow.version({change_id!r}, {min_v}, {max_v}): this run recorded version "
-                f"{v}, older than the minimum {min_v} the code supports; keep the old branch "
-                f"(lower min) until such runs have finished"
+            why = (
+                f"version -1 for this run (its history records none of versions {min_v}..{max_v}"
+                ": it started before this call existed, or ran newer code)"
+                if v == -1
+                else f"this run has version {v}"
             )
-        self._versions[change_id] = v
+            self.task_failure = VersionBelowMinimum(
+                f"workflow.version({change_id!r}, {min_v}, {max_v}): {why}, below the minimum "
+                f"{min_v} this code supports; lower min to {v} and keep that branch until such "
+                "runs have finished, or reset them"
+            )
+            raise self.task_failure
+        if v > max_v:
+            self.task_failure = VersionOutOfRange(
+                f"workflow.version({change_id!r}, {min_v}, {max_v}): this run has version {v}, "
+                f"above the maximum {max_v} this call supports"
+            )
+            raise self.task_failure
         return v
 
     def upsert_attrs(self, search: Any, memo: Any) -> Any:
@@ -182,6 +211,14 @@ class WorkflowHost(BaseHost):
         for name, value in (s or {}).items():
             type_name = self._declared.get(name)
             if type_name is None:
+                if not workflow.unsafe.is_replaying():
+                    logging.getLogger("moonflow.worker").warning(
+                        "workflow %s: workflow.attrs: search attribute %r is not declared in "
+                        "%s; the upsert was refused (returned nil, err)",
+                        workflow.info().workflow_id,
+                        name,
+                        self._client_entry,
+                    )
                 return None, state.new_error(
                     "Invalid",
                     f"workflow.attrs: search attribute {name!r} is not declared: add "

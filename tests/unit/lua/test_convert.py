@@ -82,8 +82,22 @@ def _types(v):
     return type(v).__name__
 
 
-def test_null_in_map_is_omitted(state):
-    assert roundtrip(state, {"a": None, "b": 1}) == {"b": 1}
+def test_null_members_round_trip(state):
+    assert roundtrip(state, {"a": None, "b": 1}) == {"a": None, "b": 1}
+    assert roundtrip(state, {"a": None}) == {"a": None}
+    fn = run(state, "return function(x) x.a = 5 return x end")[0]
+    ok, res, _ = state.pcall(fn, state.to_lua({"a": None}))
+    assert state.to_python(res[0]) == {"a": 5}
+
+
+@pytest.mark.parametrize("src", ["return '\\xff\\xfe'", "return {ok = 1}, 'x', '\\xff'"])
+def test_top_level_invalid_utf8_names_the_path(state, src):
+    fn = run(state, "return function() " + src.replace("return ", "return ", 1) + " end")[0]
+    ok, res, _ = state.pcall(fn)
+    assert ok
+    bad = res[-1]
+    with pytest.raises(ConversionError, match="result: string is not valid UTF-8"):
+        state.to_python(bad, "result")
 
 
 def test_time_becomes_rfc3339(state):

@@ -184,7 +184,8 @@ def test_app_directory_must_exist(tmp_path) -> None:
         load_app(tmp_path / "file.yaml")
 
 
-def test_empty_directory_is_an_empty_app(tmp_path) -> None:
-    app = load_app(tmp_path)
-    assert app.entries == {}
-    assert app.clients() == [] and app.workflows() == []
+def test_empty_directory_is_an_error(tmp_path) -> None:
+    # A wrong directory must not pass `moonflow check` as an app with nothing in it.
+    with pytest.raises(AppError, match="no moonflow entries found under") as exc:
+        load_app(tmp_path)
+    assert "\n" not in str(exc.value)
