@@ -310,11 +310,18 @@ class LuaState:
         return mferrors.ErrorInfo(kind=mferrors.INTERNAL, message=self.error_text(value))
 
     def error_text(self, value: Any) -> str:
-        """Human text of a Lua error value."""
+        """Human text of a Lua error value (a table raised with error() is shown as JSON)."""
         if isinstance(value, str):
             return value
         if isinstance(value, BaseException):
             return f"{type(value).__name__}: {value}"
+        if lupa.lua_type(value) == "table" and not self.sys.is_error(value):
+            try:
+                import json
+
+                return "error value " + json.dumps(self.to_python(value, "error"), sort_keys=True)
+            except (ConversionError, TypeError, ValueError):
+                pass
         try:
             return self.tostring(value)
         except Exception:  # noqa: BLE001 - last resort for exotic values

@@ -193,6 +193,28 @@ end
 do
     local smt = raw.getmetatable("")
     smt.__metatable = false
+    -- The string library behind s:method() is shared by every string: user code gets a
+    -- read-only view, so `string.upper = ...` cannot rewire ("a"):upper() for the whole state.
+    local real_string = string
+    string = raw.setmetatable({}, {
+        __index = real_string,
+        __newindex = function(_, k)
+            raw.error("the string library is read-only (string." .. tostring(k) .. ")", 2)
+        end,
+        __pairs = function()
+            return next, real_string, nil
+        end,
+        __metatable = false,
+    })
+end
+
+-- "file.lua:12: " for the Lua code `level` frames up (0 = the caller of where()).
+function sys.where(level)
+    local info = raw.getinfo(level + 2, "Sl")
+    if info and info.currentline and info.currentline > 0 then
+        return info.short_src .. ":" .. info.currentline .. ": "
+    end
+    return ""
 end
 
 getmetatable = function(v)

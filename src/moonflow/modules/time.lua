@@ -93,7 +93,8 @@ sys.duration_ns = to_ns
 local function need_ns(d, what)
     local ns, err = to_ns(d, what)
     if ns == nil then
-        raw.error(sys.make_error("Invalid", err, false), 3)
+        -- error objects carry no position: name the caller's line in the message
+        raw.error(sys.make_error("Invalid", sys.where(2) .. what .. ": " .. err, false), 3)
     end
     return ns
 end
