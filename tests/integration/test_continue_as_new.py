@@ -95,6 +95,14 @@ async def test_queries_read_state_and_refuse_commands(dev_env, make_app):
         stack = await handle.query("__stack_trace")
         assert "q.lua" in stack and "main" in stack
         assert await handle.query("pid") == "{app:temporal_client@app:worker|" + handle.id + "}"
+        # The Python API answers the same, and names unknown queries.
+        from moonflow import WorkflowFailure
+        from moonflow.client import query
+
+        assert (await query(dev_env.client, handle.id, "status"))["count"] == 1
+        with pytest.raises(WorkflowFailure) as missing:
+            await query(dev_env.client, handle.id, "nope")
+        assert missing.value.info.kind == "NotFound"
         await handle.signal("go", "stop")
         # The failed query did not hurt the workflow.
         assert await handle.result() == 2

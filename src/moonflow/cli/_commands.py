@@ -235,6 +235,25 @@ async def cmd_update(args: argparse.Namespace, streams: Streams, stop: Stop) -> 
     return EXIT_OK
 
 
+async def cmd_query(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
+    """``moonflow query APP_DIR TARGET NAME [--data JSON]``: print the answer (exit 1 if none)."""
+    from moonflow.client import NO_INPUT, query, workflow_id_of
+
+    values = [] if args.data_value is NO_INPUT else [args.data_value]
+    async with _connected(args, streams, args.target) as client:
+        try:
+            result = await query(client, args.target, args.name, *values)
+        except WorkflowFailure as exc:
+            wf_id = workflow_id_of(args.target)
+            print_failure(streams, exc.info, f"query {args.name!r} of workflow {wf_id}")
+            return EXIT_FAILED
+    if isinstance(result, str) and args.name == "__stack_trace":
+        streams.print(result)
+        return EXIT_OK
+    print_result(streams, result)
+    return EXIT_OK
+
+
 async def cmd_describe(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow describe APP_DIR TARGET``: one JSON object."""
     from moonflow.client import describe
@@ -429,6 +448,7 @@ COMMANDS = {
     "result": cmd_result,
     "signal": cmd_signal,
     "update": cmd_update,
+    "query": cmd_query,
     "describe": cmd_describe,
     "list": cmd_list,
     "cancel": cmd_cancel,

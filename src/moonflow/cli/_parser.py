@@ -212,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server(p, connect_help)
 
     p = sub.add_parser(
+        "query",
+        help="ask a workflow a read-only question; print the answer as JSON",
+        description="Send the Temporal query NAME to a workflow and print the answer as one line "
+        "of JSON. Built-in queries: pid, __stack_trace (where each coroutine is waiting); others "
+        "are registered by the workflow with workflow.on_query. Exit 0 answered; 1 the query "
+        "failed; 2 bad arguments or unknown workflow.",
+    )
+    _add_common(p)
+    _add_app(p)
+    _add_target(p)
+    p.add_argument("name", metavar="NAME", help="the query name, e.g. status")
+    _add_data(p, "query")
+    _add_server(p, connect_help)
+
+    p = sub.add_parser(
         "describe",
         help="print a workflow's status, type, times, search attributes and memo as JSON",
         description="Describe a workflow's latest run as one line of JSON: workflow_id, run_id, "
@@ -340,6 +355,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.signals = [parse_signal(text) for text in args.signal]
     if args.command in ("signal", "update"):
         _check_topic(args.topic if args.command == "signal" else args.name, args.command)
+        args.data_value = read_data(args.data)
+    if args.command == "query":
         args.data_value = read_data(args.data)
     if hasattr(args, "target") and not args.target.strip():
         raise ArgumentError(f"{args.command}: TARGET is empty: give a workflow id or PID")

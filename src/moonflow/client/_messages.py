@@ -210,3 +210,44 @@ async def update(
         if exc.status != temporalio.service.RPCStatusCode.NOT_FOUND:
             raise
         raise await target_error(client, workflow_id, exc, f"send update {name!r}") from None
+
+
+async def query(
+    client: temporalio.client.Client,
+    target: str,
+    name: str,
+    *values: Any,
+) -> Any:
+    """Ask a running (or closed) workflow a read-only question.
+
+    A moonflow workflow answers queries registered with ``workflow.on_query(name, fn)`` plus
+    the built-ins ``pid`` and ``__stack_trace`` (the Lua traceback of each coroutine).
+
+    Args:
+        client: a client of the workflow's namespace.
+        target: the workflow's PID or bare workflow id.
+        name: the query name.
+        *values: JSON-safe arguments, one payload each.
+
+    Returns:
+        The decoded JSON answer.
+
+    Raises:
+        WorkflowFailure: the handler failed or does not exist (kind ``NotFound``/``Internal``).
+        UsageError: no workflow with that id.
+    """
+    import temporalio.client
+    import temporalio.service
+
+    from moonflow.errors import ErrorInfo
+
+    workflow_id = workflow_id_of(target)
+    try:
+        return await client.get_workflow_handle(workflow_id).query(name, *values)
+    except temporalio.client.WorkflowQueryFailedError as exc:
+        kind = "NotFound" if "unknown query" in str(exc) else "Internal"
+        raise WorkflowFailure(ErrorInfo(kind, str(exc), retryable=False)) from exc
+    except temporalio.service.RPCError as exc:
+        if exc.status != temporalio.service.RPCStatusCode.NOT_FOUND:
+            raise
+        raise await target_error(client, workflow_id, exc, f"query {name!r}") from None
