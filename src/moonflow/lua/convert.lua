@@ -101,7 +101,7 @@ end
 
 -- Path suffix (".name", "[3]") of the first invalid UTF-8 string key or value in t.
 function sys.find_bad_utf8(t)
-    for k, v in next, t do
+    for k, v in sys.raw.next, t do
         if type(k) == "string" and not utf8_len(k) then
             return "[<key>]"
         end

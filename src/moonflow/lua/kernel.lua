@@ -145,7 +145,7 @@ end
 K.idle_hooks = {}
 
 local function kill_all_but(keep)
-    for co, task in next, tasks do
+    for co, task in raw.next, tasks do
         if task ~= keep and co_status(co) == "suspended" then
             co_close(co)
         end
@@ -263,7 +263,7 @@ end
 -- Tracebacks of every live task (for the __stack_trace query).
 function K.stacks()
     local lines = {}
-    for co, task in next, tasks do
+    for co, task in raw.next, tasks do
         lines[#lines + 1] = raw.traceback(co, "-- " .. task.name)
     end
     return table.concat(lines, "\n\n")

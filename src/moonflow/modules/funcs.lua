@@ -58,11 +58,11 @@ end
 local function merge(a, b)
     local out = {}
     if a then
-        for k, v in next, a do
+        for k, v in sys.raw.next, a do
             out[k] = v
         end
     end
-    for k, v in next, b do
+    for k, v in sys.raw.next, b do
         out[k] = v
     end
     return out

@@ -222,7 +222,7 @@ function M.listen(topic, opts)
 end
 
 function M.unlisten(ch)
-    for topic, l in next, listeners do
+    for topic, l in sys.raw.next, listeners do
         if l.ch == ch then
             listeners[topic] = nil
             return true

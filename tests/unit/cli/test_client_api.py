@@ -49,6 +49,7 @@ def test_public_names() -> None:
         "history",
         "list_workflows",
         "parse_pid",
+        "query",
         "resolve_workflow_entry",
         "sender_interceptor",
         "signal",
