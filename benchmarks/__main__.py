@@ -1,0 +1,114 @@
+"""``python -m benchmarks [--smoke] [--only NAME[,NAME]] [--reps N]``
+
+Starts an in-memory bundled Temporal dev server on free ports, runs each workload as a pair
+(moonflow Lua vs native temporalio Python, unsandboxed, same activities) in alternation, and
+prints one JSON line per workload (after a first line with the machine info).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from ._apps import Side
+from ._stats import machine_info
+from ._workloads import (
+    run_drain,
+    run_latency,
+    run_memory,
+    run_micro,
+    run_replay,
+    run_signals,
+)
+
+ALL = ["W1", "W2", "W3", "W6", "M1", "W4", "M2", "W5"]
+
+#: (full, smoke) sizes
+SIZES: dict[str, tuple[Any, Any]] = {
+    "W1": (500, 20),
+    "W2": (100, 5),
+    "W3": (100, 3),
+    "W4": (500, 20),
+    "W5": ((10_000, 50, 2_000), (300, 2, 120)),
+    "W6": (200, 10),
+    "M2": (2_000, 50),
+}
+
+
+_OUT: Any = None
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), file=_OUT or sys.stdout, flush=True)
+
+
+def _claim_stdout() -> None:
+    """Keep stdout for the JSON lines only: anything else written to fd 1 (the dev server's
+    banner, SDK noise) goes to stderr."""
+    global _OUT
+    sys.stdout.flush()
+    _OUT = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repetition (CI)")
+    p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,M1")
+    p.add_argument("--reps", type=int, default=None, help="repetitions per side (default 3)")
+    args = p.parse_args(argv)
+    only = [w.strip().upper() for w in args.only.split(",") if w.strip()] or ALL
+    unknown = set(only) - set(ALL)
+    if unknown:
+        p.error(f"unknown workload(s): {', '.join(sorted(unknown))}; known: {', '.join(ALL)}")
+    reps = args.reps or (1 if args.smoke else 3)
+    size = {k: v[1] if args.smoke else v[0] for k, v in SIZES.items()}
+    logging.getLogger("temporalio").setLevel(logging.ERROR)
+
+    _claim_stdout()
+    temporal = str(Path(sys.executable).parent / "temporal")
+    _emit({**machine_info(temporal), "smoke": args.smoke, "reps": reps})
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal, dev_server_log_level="error"
+    )
+    try:
+        address = env.client.service_client.config.target_host
+        sides = {k: Side(k, env.client, address) for k in ("lua", "native")}
+        for name in [w for w in ALL if w in only]:
+            t0 = time.perf_counter()
+            if name == "W1":
+                line = await run_drain("W1", sides, "w1", lambda i: [{"i": i}], size["W1"], reps)
+            elif name == "W2":
+                line = await run_drain("W2", sides, "w2", lambda i: [20], size["W2"], reps)
+            elif name == "W3":
+                timers = 5 if args.smoke else 20
+                line = await run_drain("W3", sides, "w3", lambda i: [timers], size["W3"], reps)
+            elif name == "W6":
+                line = await run_latency(sides, size["W6"], reps)
+            elif name == "M1":
+                line = run_micro(address, args.smoke)
+            elif name == "W4":
+                line = await run_signals(sides, size["W4"], reps)
+            elif name == "M2":
+                line = await run_memory(address, size["M2"], 1 if args.smoke else min(reps, 2))
+            elif name == "W5":
+                ev, rn, rev = size["W5"]
+                line = await run_replay(sides, ev, rn, rev, 1 if args.smoke else min(reps, 2))
+            line["elapsed_s"] = round(time.perf_counter() - t0, 2)
+            _emit(line)
+    finally:
+        await env.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
