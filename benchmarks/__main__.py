@@ -91,7 +91,7 @@ async def main(argv: list[str] | None = None) -> int:
                 line = await run_drain("W2", sides, "w2", lambda i: [20], size["W2"], reps)
             elif name == "W3":
                 timers = 5 if args.smoke else 20
-                line = await run_drain("W3", sides, "w3", lambda i: [timers], size["W3"], reps)
+                line = await run_drain("W3", sides, "w3", lambda i, t=timers: [t], size["W3"], reps)
             elif name == "W6":
                 line = await run_latency(sides, size["W6"], reps)
             elif name == "M1":

@@ -20,7 +20,7 @@ ACTIVATIONS: list[float] = []
 
 
 class _Timed:
-    def __init__(self, inner: WorkflowInstance) -> None:
+    def __init__(self, inner: Any) -> None:  # a temporalio WorkflowInstance
         self._inner = inner
 
     def activate(self, act: Any) -> Any:

@@ -39,7 +39,7 @@ def rss_kb() -> int:
 
 
 def machine_info(temporal_bin: str) -> dict[str, Any]:
-    import lupa
+    import lupa.lua54 as lupa
     import temporalio
 
     cpu = "?"
