@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from moonflow.client._target import WorkflowNotFound, format_pid, is_not_found, workflow_id_of
@@ -101,6 +101,8 @@ async def start_workflow(
     workflow_id: str | None = None,
     task_queue: str | None = None,
     signals: Sequence[StartSignal] = (),
+    search_attributes: Mapping[str, Any] | None = None,
+    memo: Mapping[str, Any] | None = None,
 ) -> tuple[str, str, str]:
     """Start a ``workflow.lua`` entry of ``app`` as a Temporal workflow (does not wait).
 
@@ -119,6 +121,11 @@ async def start_workflow(
             as the reference runtime does. They carry no sender. With messages, an id that
             is already running is not an error: the running workflow receives them (the
             input is then unused) and its ids are returned.
+        search_attributes: initial search attributes, typed as for ``workflow.attrs``: the
+            type declared in the app's ``temporal.client`` entry wins, otherwise it is
+            inferred (string -> Keyword, boolean -> Bool, integer -> Int, float -> Double,
+            list of strings -> KeywordList); a value of the wrong type is a UsageError.
+        memo: initial memo (a JSON map).
 
     Returns:
         ``(workflow_id, run_id, pid)``; ``pid`` is ``"{client@worker|workflow_id}"``.
@@ -136,6 +143,18 @@ async def start_workflow(
     options: dict[str, Any] = {}
     if messages:
         options = {"start_signal": messages[0][0], "start_signal_args": messages[0][1]}
+    if search_attributes:
+        from moonflow.worker._workflow_host import typed_search_attributes
+
+        declared = dict(app.client_of(worker_id).search_attributes or {})
+        try:
+            options["search_attributes"] = typed_search_attributes(
+                declared, dict(search_attributes)
+            )
+        except ValueError as exc:
+            raise UsageError(f"search attributes: {exc}") from None
+    if memo:
+        options["memo"] = dict(memo)
     try:
         handle = await client.start_workflow(
             app.workflow_type(entry_id),
