@@ -54,6 +54,27 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+_compiler: Any = None
+
+
+@functools.cache
+def _bytecode(path: Path) -> bytes:
+    """Bytecode (with line info) of one of moonflow's internal Lua files."""
+    global _compiler
+    if _compiler is None:
+        # encoding=None: the dump is binary and must come back as bytes, not text.
+        rt = lupa.LuaRuntime(register_eval=False, register_builtins=False, encoding=None)
+        _compiler = rt.eval(
+            "function(src, name) local f, e = load(src, name, 't') "
+            "if not f then return nil, e end return string.dump(f) end"
+        )
+    res = _compiler(_read(path).encode("utf-8"), ("=moonflow/" + path.name).encode())
+    code = res[0] if isinstance(res, tuple) else res
+    if code is None:
+        raise RuntimeError(f"moonflow internal Lua file {path.name} failed to compile: {res[1]!r}")
+    return bytes(code)
+
+
 class LuaState:
     """A sandboxed Lua state.
 
@@ -115,9 +136,11 @@ class LuaState:
 
     # ---- loading ------------------------------------------------------------------
     def _run_file(self, path: Path, *args: Any) -> Any:
-        fn, err = _load_result(self._raw_load(_read(path), "=moonflow/" + path.name, "t"))
+        # moonflow's own Lua files are compiled once per process and loaded as bytecode
+        # (parsing them dominated state creation); user code is always loaded as text.
+        fn, err = _load_result(self._raw_load(_bytecode(path), "=moonflow/" + path.name, "b"))
         if fn is None:
-            raise RuntimeError(f"moonflow internal Lua file {path.name} failed to compile: {err}")
+            raise RuntimeError(f"moonflow internal Lua file {path.name} failed to load: {err}")
         return fn(*args)
 
     def module(self, name: str) -> Any:
@@ -335,8 +358,15 @@ def _load_result(res: Any) -> tuple[Any, Any]:
     return res, None
 
 
+_HOST_NAMES: dict[type, list[str]] = {}
+
+
 def _host_functions(host: Any) -> dict[str, Any]:
-    names = [n for n in dir(host) if not n.startswith("_") and callable(getattr(host, n))]
+    cls = type(host)
+    names = _HOST_NAMES.get(cls)
+    if names is None:
+        names = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))]
+        _HOST_NAMES[cls] = names
     return {n: getattr(host, n) for n in names}
 
 
