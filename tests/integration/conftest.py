@@ -122,16 +122,37 @@ class TestApp:
         clients = {c.entry.id: env.client for c in self.app.clients()}
         return _Workers(build_workers(self.app, clients, worker_options=opts))
 
+    async def _track(self, handle: Any) -> Any:
+        _STARTED.append(handle)
+        return handle
+
     async def start(
         self, env: WorkflowEnvironment, entry_id: str, *args: Any, **kw: Any
     ) -> WorkflowHandle:
-        return await env.client.start_workflow(
+        handle = await env.client.start_workflow(
             self.app.workflow_type(entry_id),
             args=list(args),
             id=kw.pop("id", f"test-{uuid.uuid4()}"),
             task_queue=self.task_queue,
             **kw,
         )
+        return await self._track(handle)
+
+
+# Workflows started by a test; terminated after it, so that no run left waiting (with the test
+# server's 10-year default run timeout) drags the shared time-skipping clock forward.
+_STARTED: list[Any] = []
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _terminate_leftovers() -> AsyncIterator[None]:
+    yield
+    while _STARTED:
+        handle = _STARTED.pop()
+        try:
+            await handle.terminate("test finished")
+        except Exception:  # noqa: BLE001 - already closed, or its server is gone
+            pass
 
 
 class _Workers:

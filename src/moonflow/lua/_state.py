@@ -49,8 +49,14 @@ class Host(Protocol):
     def log(self, level: str, message: str, fields: Any) -> None: ...
 
 
-@functools.cache
 def _read(path: Path) -> str:
+    """A Lua file's text, cached while the file is unchanged (size and mtime)."""
+    st = path.stat()
+    return _read_cached(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _read_cached(path: Path, mtime_ns: int, size: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
