@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from .helpers import new_state, run, run_error
 
 KEYS_50 = [f"k{i:02d}_{'xyz'[i % 3]}" for i in range(50)]
