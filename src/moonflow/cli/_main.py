@@ -77,6 +77,18 @@ async def _amain(args: object, streams: Streams) -> int:
             pass
     try:
         return await COMMANDS[command](args, streams, stop)  # type: ignore[arg-type]
+    except BrokenPipeError:
+        # stdout closed early (`moonflow history ... | head`): not an error.
+        _quiet_stdout()
+        return 0
+    except Exception as exc:
+        # Some SDK calls turn the cancellation of an interrupted command into their own error
+        # (an update's WorkflowUpdateRPCTimeoutOrCancelledError): still an interruption.
+        if stop.signum is None:
+            raise
+        del exc
+        streams.note("moonflow: interrupted")
+        return SIGNAL_EXIT.get(signal.Signals(stop.signum), 128 + stop.signum)
     except asyncio.CancelledError:
         if stop.signum is None:
             raise
@@ -88,6 +100,11 @@ async def _amain(args: object, streams: Streams) -> int:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+
+
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _flush(streams: Streams | None = None) -> None:

@@ -180,9 +180,7 @@ local function drain_hooks()
     return progressed
 end
 
-function K.run()
-    out = {}
-    used = 0
+local function run_tasks()
     drain_hooks()
     while true do
       if runq_head > runq_tail then
@@ -200,22 +198,22 @@ function K.run()
         local res = pack(co_resume(task.co, unpack(args, 1, args.n)))
         K.current = nil
         if exceeded then
-            return "budget", out
+            return "budget"
         end
         if not res[1] then
             local err = res[2]
             if err == "not enough memory" then
-                return "memory", out
+                return "memory"
             end
             fail(task, err)
-            return "error", out
+            return "error"
         end
         if co_status(task.co) == "dead" then
             tasks[task.co] = nil
             if task == main_task then
                 K.result = sys.guard_pack(unpack(res, 2, res.n))
                 kill_all_but(nil)
-                return "done", out
+                return "done"
             end
         elseif res[2] == CMD then
             next_tag = next_tag + 1
@@ -226,14 +224,24 @@ function K.run()
         else
             fail(task, "coroutine.yield called outside a coroutine created with coroutine.create/wrap "
                 .. "(in " .. task.name .. "); use channels or coroutine.spawn to coordinate tasks")
-            return "error", out
+            return "error"
         end
       end
     end
     -- the queue is empty: start it over
     runq = {}
     runq_head, runq_tail = 1, 0
-    return "blocked", out
+    return "blocked"
+end
+
+-- Commands emitted since the last call (including by callbacks run from K.complete, such as a
+-- ticker re-arming its timer) go out with this activation.
+function K.run()
+    used = 0
+    local status = run_tasks()
+    local emitted = out
+    out = {}
+    return status, emitted
 end
 
 -- Query handlers registered with workflow.on_query (name -> function).

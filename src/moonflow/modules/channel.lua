@@ -251,7 +251,10 @@ function Channel:receive_timeout(d)
     if ready then
         return v, ok
     end
-    local ns, err = sys.duration_ns_checked(d, "receive_timeout")
+    if sys.duration_ns_checked == nil then
+        sys.module("time")  -- timers live in the time module; the seed never requires it here
+    end
+    local ns = sys.duration_ns_checked(d, "receive_timeout")
     if ns <= 0 then
         return nil
     end

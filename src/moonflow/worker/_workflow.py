@@ -74,7 +74,9 @@ class LuaWorkflow:
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         self.mailbox.push_signal(name, args)
 
-    @workflow.update(dynamic=True)
+    # ABANDON: a run may end with an update Lua never answered (the caller then gets an
+    # error); the SDK's warning about it gives Python-only advice.
+    @workflow.update(dynamic=True, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def on_update(self, name: str, args: Sequence[RawValue]) -> Any:
         return await self.mailbox.run_update(name, args)
 

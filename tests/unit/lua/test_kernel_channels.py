@@ -140,3 +140,51 @@ def test_timer_commands_are_emitted_and_zero_durations_fire_at_once():
     assert status == "done"
     assert value == {"zero": True, "stopped": True, "again": False}
     assert n_out == 2  # the timer start and its cancellation
+
+
+def test_commands_emitted_by_completion_callbacks_are_not_lost():
+    # A ticker re-arms its timer from the fire callback, which runs in kernel.complete.
+    state = new_state("workflow")
+    env = state.sys.new_env()
+    env["M_time"] = state.module("time")
+    src = """
+        local time = M_time
+        return function()
+            local tk = time.ticker("1s")
+            tk:channel():receive()
+            tk:channel():receive()
+            return "two ticks"
+        end"""
+    fn = state.sys.raw.load(src, "=main", "t", env)
+    ok, res, _ = state.pcall(fn)
+    k = state.kernel
+    k.start(res[0], state.pack([]))
+    status, out = k.run()
+    assert status == "blocked" and len(out) == 1
+    k.complete(out[1]["tag"])
+    status, out = k.run()
+    assert status == "blocked" and len(out) == 1  # the re-armed timer
+    k.complete(out[1]["tag"])
+    status, out = k.run()
+    assert status == "done"
+    assert state.to_python(k.result[1]) == "two ticks"
+
+
+def test_receive_timeout_without_requiring_time():
+    state = new_state("workflow")
+    env = state.sys.new_env()
+    src = """
+        return function()
+            local inbox = process.inbox()
+            local msg = inbox:receive_timeout("30s")
+            return msg == nil and "timeout" or "message"
+        end"""
+    fn = state.sys.raw.load(src, "=main", "t", env)
+    ok, res, _ = state.pcall(fn)
+    k = state.kernel
+    k.start(res[0], state.pack([]))
+    status, out = k.run()
+    assert status == "blocked" and out[1]["cmd"]["op"] == "timer"
+    k.complete(out[1]["tag"])
+    status, out = k.run()
+    assert status == "done" and state.to_python(k.result[1]) == "timeout"
