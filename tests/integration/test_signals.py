@@ -372,3 +372,36 @@ async def test_send_to_unknown_target_and_reserved_topic(ts_env, make_app):
     app = make_app(workflow_entry("flow", "flow.lua"), {"flow.lua": src})
     got = await app.execute(ts_env, "app:flow")
     assert got[0] == "NotFound" and got[1] == "Invalid"
+
+
+async def test_signal_with_timeout_as_written_needs_no_time_module(ts_env, make_app):
+    # The seed's block uses receive_timeout without ever requiring "time".
+    src = (
+        "local function main()\n"
+        "    local inbox = process.inbox()\n"
+        "    local result\n"
+        + WITH_TIMEOUT.replace("    -- Handle message", '    result = "message"').replace(
+            "    -- Timeout expired", '    result = "timeout"'
+        )
+        + "    return result\n"
+        "end\nreturn { main = main }\n"
+    )
+    app = make_app(workflow_entry("flow", "flow.lua", "[]"), {"flow.lua": src})
+    assert await app.execute(ts_env, "app:flow") == "timeout"
+
+
+async def test_ticker_keeps_ticking(ts_env, make_app, no_cache):
+    src = """\
+    local time = require("time")
+    local function main(n)
+        local tk = time.ticker("1m")
+        local t0 = time.now()
+        for i = 1, n do tk:channel():receive() end
+        tk:stop()
+        return time.now():sub(t0):minutes()
+    end
+    return { main = main }
+    """
+    app = make_app(workflow_entry("flow", "flow.lua", "[time]"), {"flow.lua": src})
+    app.no_cache = no_cache
+    assert await app.execute(ts_env, "app:flow", 3) >= 3
