@@ -20,7 +20,6 @@ from moonflow.errors import (
     ErrorInfo,
     UsageError,
     WorkflowFailure,
-    kind_from_type,
 )
 
 if TYPE_CHECKING:
@@ -174,30 +173,10 @@ async def start_workflow(
 
 
 def _application_info(err: Any) -> ErrorInfo:
-    """ErrorInfo of an ``ApplicationError``, reading moonflow's error chain when present.
+    """ErrorInfo of an ``ApplicationError`` (the one rule set, shared with the worker)."""
+    from moonflow.worker._failures import application_error_info
 
-    moonflow (like the reference runtime) sends details ``[chain]``, chain a list of
-    ``{"msg", "kind", "retry", "details"}`` items, outermost first; the first item wins.
-    """
-    chain = err.details[0] if err.details else None
-    if isinstance(chain, list) and chain and isinstance(chain[0], dict) and "msg" in chain[0]:
-        top = chain[0]
-        retry = top.get("retry")
-        return ErrorInfo(
-            kind=str(top.get("kind") or kind_from_type(err.type)),
-            message=str(top.get("msg", err.message)),
-            retryable=retry if isinstance(retry, bool) else not err.non_retryable,
-            details=top.get("details"),
-        )
-    details: Any = None
-    if err.details:
-        details = err.details[0] if len(err.details) == 1 else list(err.details)
-    return ErrorInfo(
-        kind=kind_from_type(err.type),
-        message=err.message,
-        retryable=not err.non_retryable,
-        details=details,
-    )
+    return application_error_info(err)
 
 
 def failure_info(exc: BaseException) -> ErrorInfo:

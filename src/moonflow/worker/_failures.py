@@ -55,28 +55,35 @@ def to_application_error(info: ErrorInfo, stack: str | None = None) -> Applicati
     )
 
 
+def application_error_info(exc: ApplicationError) -> ErrorInfo:
+    """ErrorInfo of an ``ApplicationError``: from moonflow's (and the reference runtime's) error
+    chain in its details when present (the outermost item wins), else from its type, message
+    and ``non_retryable`` flag. Shared by the workflow driver and the client API."""
+    chain = exc.details[0] if exc.details else None
+    if isinstance(chain, list) and chain and isinstance(chain[0], dict) and "msg" in chain[0]:
+        top = chain[0]
+        retry = top.get("retry")
+        return ErrorInfo(
+            kind=str(top.get("kind") or mferrors.kind_from_type(exc.type)),
+            message=str(top.get("msg", exc.message)),
+            retryable=retry if isinstance(retry, bool) else (not exc.non_retryable),
+            details=top.get("details"),
+        )
+    details = exc.details[0] if len(exc.details) == 1 else (list(exc.details) or None)
+    return ErrorInfo(
+        kind=mferrors.kind_from_type(exc.type),
+        message=exc.message,
+        retryable=not exc.non_retryable,
+        details=details,
+    )
+
+
 def from_exception(exc: BaseException) -> ErrorInfo:
     """A failure raised by the SDK (activity result, child result, workflow result) -> ErrorInfo."""
     while isinstance(exc, (ActivityError, ChildWorkflowError)) and exc.cause is not None:
         exc = exc.cause
     if isinstance(exc, ApplicationError):
-        chain = exc.details[0] if exc.details else None
-        if isinstance(chain, list) and chain and isinstance(chain[0], dict) and "msg" in chain[0]:
-            top = chain[0]
-            retry = top.get("retry")
-            return ErrorInfo(
-                kind=top.get("kind") or mferrors.kind_from_type(exc.type),
-                message=str(top.get("msg", exc.message)),
-                retryable=retry if isinstance(retry, bool) else (not exc.non_retryable),
-                details=top.get("details"),
-            )
-        details = exc.details[0] if len(exc.details) == 1 else (list(exc.details) or None)
-        return ErrorInfo(
-            kind=mferrors.kind_from_type(exc.type),
-            message=exc.message,
-            retryable=not exc.non_retryable,
-            details=details,
-        )
+        return application_error_info(exc)
     if isinstance(exc, TimeoutError):
         return ErrorInfo(
             kind=mferrors.TIMEOUT,
