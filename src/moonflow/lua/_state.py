@@ -2,8 +2,11 @@
 
 A :class:`LuaState` is created per workflow run (context ``"workflow"``) or per activity entry
 per worker thread (context ``"activity"``). Creation runs ``sandbox.lua`` (removes every escape
-route and makes time/randomness deterministic in workflows), ``convert.lua``, the ``errors``
-module, and in workflows ``kernel.lua`` (the coroutine scheduler of the driver).
+route and makes time/randomness deterministic in workflows), ``convert.lua`` and in workflows
+``kernel.lua`` (the coroutine scheduler of the driver). Everything else (the ``errors``,
+``channel`` and ``process`` globals, required modules, deterministic ``pairs``) is built on
+first use, so a state pays only for what its code touches: creation is the bulk of a short
+workflow's CPU cost and a cached idle run's memory (benchmarks M1, M2, W1).
 
 Modules reach the outside world only through the *host*: a Python object implementing the
 methods listed in :class:`Host` (workflow driver, activity executor and test fakes each
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
 
 _HERE = Path(__file__).parent
 _MODULES_DIR = _HERE.parent / "modules"
+_SANDBOX = _HERE / "sandbox.lua"
+_CONVERT = _HERE / "convert.lua"
+_KERNEL = _HERE / "kernel.lua"
+_ERRORS = _MODULES_DIR / "errors.lua"
 
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
 DEFAULT_INSTRUCTION_BUDGET = 50_000_000
@@ -64,8 +71,8 @@ _compiler: Any = None
 
 
 @functools.cache
-def _bytecode(path: Path) -> bytes:
-    """Bytecode (with line info) of one of moonflow's internal Lua files."""
+def _bytecode(path: Path) -> tuple[bytes, str]:
+    """Bytecode (with line info) of one of moonflow's internal Lua files, and its chunk name."""
     global _compiler
     if _compiler is None:
         # encoding=None: the dump is binary and must come back as bytes, not text.
@@ -78,7 +85,18 @@ def _bytecode(path: Path) -> bytes:
     code = res[0] if isinstance(res, tuple) else res
     if code is None:
         raise RuntimeError(f"moonflow internal Lua file {path.name} failed to compile: {res[1]!r}")
-    return bytes(code)
+    return bytes(code), "=moonflow/" + path.name
+
+
+@functools.cache
+def _lua_module_file(name: str) -> Path | None:
+    """modules/<name>.lua if it exists (a module written in Lua), else None."""
+    path = _MODULES_DIR / f"{name}.lua"
+    return path if path.exists() else None
+
+
+# Internal files loaded on first use, by the name Lua asks for (sys.load_internal).
+_INTERNAL = {"detpairs": _HERE / "detpairs.lua"}
 
 
 class LuaState:
@@ -114,40 +132,40 @@ class LuaState:
             attribute_filter=_deny_attributes,
         )
         self._raw_load = self.rt.eval("load")  # captured before the sandbox removes it
-        lua_host = self.rt.table_from(_host_functions(host))
-        self.sys = self._run_file(_HERE / "sandbox.lua", lua_host, context)
-        self._run_file(_HERE / "detpairs.lua", self.sys)  # deterministic pairs/next (workflows)
-        self._run_file(_HERE / "convert.lua", self.sys)
-        self.convert = Converter(self.rt, self.sys)
-        kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
         self._modules: dict[str, Any] = {}
+        self._libraries: dict[str, Any] = {}
+        self.sys = self._run_file(_SANDBOX, _host_getter(host), context)
+        # Runs moonflow's own Lua files that are loaded on first use (detpairs.lua).
+        self.sys.load_internal = self._run_internal
         self.sys.module = self.module  # lets Lua modules load each other (e.g. time values)
-        self._modules["errors"] = self._run_file(_MODULES_DIR / "errors.lua", self.sys, kinds)
+        self._run_file(_CONVERT, self.sys)
+        self.convert = Converter(self.rt, self.sys)
         self.kernel = None
         if context == WORKFLOW:
-            self.kernel = self._run_file(_HERE / "kernel.lua", self.sys, instruction_budget)
-        g = self.rt.globals()
-        g.errors = self._modules["errors"]
-        g.channel = self.module("channel")
-        g.process = self.module("process")
-        g.print = self._make_print()
-        self._libraries: dict[str, Any] = {}
-        self._pcall = self.rt.eval(
-            "function(xpcall, traceback, pack, text) return function(f, ...) "
-            "local tb; local ok, r = xpcall(function(...) return pack(f(...)) end, "
-            "function(e) tb = text(traceback(e, 2)); "
-            "if type(e) == 'string' then return text(e) end return e end, ...) "
-            "return ok, r, tb end end"
-        )(self.sys.raw.xpcall, self.sys.raw.traceback, self.sys.guard_pack, self.sys.valid_text)
+            self.kernel = self._run_file(_KERNEL, self.sys, instruction_budget)
+        self.sys.seal_module_env()
+        self._module_env = self.sys.module_env
+        # errors, channel and process are globals built on first use (sandbox.lua, new_env).
+        self.rt.globals().print = self.sys.make_print(self.host.log)
+        self._pcall = self.sys.protected_call
 
     # ---- loading ------------------------------------------------------------------
-    def _run_file(self, path: Path, *args: Any) -> Any:
+    def _run_file(self, path: Path, *args: Any, env: Any = None) -> Any:
         # moonflow's own Lua files are compiled once per process and loaded as bytecode
         # (parsing them dominated state creation); user code is always loaded as text.
-        fn, err = _load_result(self._raw_load(_bytecode(path), "=moonflow/" + path.name, "b"))
+        # env: the sealed module environment for files loaded on first use (sandbox.lua).
+        code, chunk_name = _bytecode(path)
+        if env is None:
+            res = self._raw_load(code, chunk_name, "b")
+        else:
+            res = self._raw_load(code, chunk_name, "b", env)
+        fn, err = _load_result(res)
         if fn is None:
             raise RuntimeError(f"moonflow internal Lua file {path.name} failed to load: {err}")
         return fn(*args)
+
+    def _run_internal(self, name: str) -> Any:
+        return self._run_file(_INTERNAL[name], self.sys, env=self._module_env)
 
     def module(self, name: str) -> Any:
         """The module table for ``name`` (built once per state)."""
@@ -160,9 +178,12 @@ class LuaState:
     def _build_module(self, name: str) -> Any:
         if name == "process" and self.context == ACTIVITY:
             name = "process_activity"
-        lua_file = _MODULES_DIR / f"{name}.lua"
-        if lua_file.exists():
-            return self._run_file(lua_file, self.sys)
+        if name == "errors":
+            kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
+            return self._run_file(_ERRORS, self.sys, kinds, env=self._module_env)
+        lua_file = _lua_module_file(name)
+        if lua_file is not None:
+            return self._run_file(lua_file, self.sys, env=self._module_env)
         from ..modules import PYTHON_MODULES
 
         builder = PYTHON_MODULES.get(name)
@@ -251,10 +272,7 @@ class LuaState:
                 )
             return self.module(name)
 
-        return self.rt.eval(
-            "function(py) return function(name) local m, e = py(name) "
-            "if e ~= nil then error(e, 2) end return m end end"
-        )(require)
+        return self.sys.wrap_require(require)
 
     def _lua_error(self, message: str) -> tuple[None, str]:
         return None, message
@@ -267,14 +285,6 @@ class LuaState:
             lib = self._load_chunk(code)
             self._libraries[entry_id] = lib
         return lib
-
-    def _make_print(self) -> Any:
-        # In Lua, so that any value (even invalid UTF-8) becomes loggable text first.
-        return self.rt.eval(
-            "function(log, text) return function(...) local parts = {} "
-            "for i = 1, select('#', ...) do parts[i] = text((select(i, ...))) end "
-            "log('info', table.concat(parts, '\\t')) end end"
-        )(self.host.log, self.sys.valid_text)
 
     # ---- calling and values -------------------------------------------------------
     def pcall(self, fn: Any, *args: Any) -> tuple[bool, Any, Any]:
@@ -364,16 +374,23 @@ def _load_result(res: Any) -> tuple[Any, Any]:
     return res, None
 
 
-_HOST_NAMES: dict[type, list[str]] = {}
+_HOST_NAMES: dict[type, frozenset[str]] = {}
 
 
-def _host_functions(host: Any) -> dict[str, Any]:
+def _host_getter(host: Any) -> Callable[[Any], Any]:
+    """``get(name)`` -> the host's public method ``name``, or None (sandbox.lua's host table)."""
     cls = type(host)
     names = _HOST_NAMES.get(cls)
     if names is None:
-        names = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))]
+        names = frozenset(
+            n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))
+        )
         _HOST_NAMES[cls] = names
-    return {n: getattr(host, n) for n in names}
+
+    def get(name: Any) -> Any:
+        return getattr(host, name) if name in names else None
+
+    return get
 
 
 def _deny_attributes(obj: Any, attr_name: Any, is_setting: bool) -> Any:

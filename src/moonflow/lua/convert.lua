@@ -3,6 +3,8 @@ local sys = ...
 local raw = sys.raw
 local fmt = string.format
 local utf8_len = utf8.len
+-- Library functions are captured now: user code shares the library tables and may rewire them.
+local pack, concat = table.pack, table.concat
 
 -- Tables that came in as JSON {} (so they go back out as {}), and arrays that came in with
 -- nulls (their declared length). Weak keys: they vanish with the tables.
@@ -24,7 +26,7 @@ function sys.guard_text(v)
 end
 local guard_text = sys.guard_text
 function sys.guard_pack(...)
-    local t = table.pack(...)
+    local t = pack(...)
     for i = 1, t.n do
         t[i] = guard_text(t[i])
     end
@@ -51,15 +53,16 @@ function sys.valid_text(s)
             i = i + 1
         end
     end
-    return table.concat(out)
+    return concat(out)
 end
 
--- Replaced by the time module when it loads (no Time value can exist before that).
+-- Replaced by the time/errors modules when they load (no such value can exist before that).
 local function never()
     return false
 end
-sys.is_time = sys.is_time or never
-sys.is_duration = sys.is_duration or never
+sys.is_time = rawget(sys, "is_time") or never
+sys.is_duration = rawget(sys, "is_duration") or never
+sys.is_error = rawget(sys, "is_error") or never  -- errors.lua replaces it when it loads
 
 -- describe(v) -> tag, extra, identity
 --   "time", rfc3339 | "duration", ns | "error", message | "object" | "array", n | "table"

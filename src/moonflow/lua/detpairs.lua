@@ -1,10 +1,10 @@
 -- moonflow deterministic `pairs` and `next` for workflow code.
 --
--- Runs right after sandbox.lua in every Lua state, called with (sys). In workflow states it
--- replaces the globals `pairs` and `next` (before any entry environment is copied from _G by
--- sys.new_env) with versions whose order depends only on the table's contents, never on the
--- state's string-hash seed, which Lua 5.4 randomizes per state: a run and its replay in a fresh
--- state or another process would otherwise see different orders. Activity states keep the raw
+-- Loaded into a workflow state on its first traversal (sandbox.lua installs forwarding `pairs`
+-- and `next` globals), called with (sys); it sets sys.det.pairs/next: versions whose order
+-- depends only on the table's contents, never on the state's string-hash seed, which Lua 5.4
+-- randomizes per state: a run and its replay in a fresh state or another process would
+-- otherwise see different orders. Activity states keep the raw
 -- functions. The raw ones stay reachable for runtime code as sys.raw.next / sys.raw.pairs.
 --
 -- Order: integer keys ascending, then float keys ascending, then string keys in byte order,
@@ -393,5 +393,3 @@ sys.det = {
     -- The keys of t in the deterministic order (a fresh array the caller may keep).
     sorted_keys = snapshot,
 }
-next = det_next
-pairs = det_pairs

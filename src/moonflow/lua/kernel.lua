@@ -20,6 +20,7 @@ local co_create, co_resume, co_yield, co_status, co_close =
 local sethook = raw.sethook
 local pack = table.pack
 local unpack = table.unpack
+local concat = table.concat
 
 local CMD = {}                    -- marks a yield that carries a runtime command
 local WAIT = {}                   -- marks a yield that parks the task inside the kernel
@@ -245,6 +246,26 @@ function K.run()
 end
 
 -- Query handlers registered with workflow.on_query (name -> function).
+-- Messages and the mailbox live in the process module (process.lua replaces these when it
+-- loads). It loads on the first message, so a workflow that never gets one never pays for it.
+function K.deliver(...)
+    sys.module("process")
+    return K.deliver(...)
+end
+function K.event(...)
+    sys.module("process")
+    return K.event(...)
+end
+function K.listening()
+    return false
+end
+function K.mailbox_size()
+    return 0
+end
+function K.unconsumed()
+    return {}
+end
+
 K.queries = {}
 
 -- Run a query handler: read-only and synchronous. It runs in its own coroutine under the
@@ -274,7 +295,7 @@ function K.stacks()
     for co, task in raw.next, tasks do
         lines[#lines + 1] = raw.traceback(co, "-- " .. task.name)
     end
-    return table.concat(lines, "\n\n")
+    return concat(lines, "\n\n")
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -289,7 +310,7 @@ local function passthrough(co, res)
 end
 
 local user_coroutine = {}
-for k, v in next, coroutine do
+for k, v in raw.next, coroutine do
     user_coroutine[k] = v
 end
 

@@ -1,14 +1,36 @@
 -- moonflow sandbox prelude: runs first in every Lua state, before any user code.
 --
--- Called with (host, context) where host is a table of Python callables and context is
--- "workflow" or "activity". It removes every route out of the sandbox (the lupa `python`
+-- Called with (host_get, context) where host_get(name) returns the host's Python callable of
+-- that name (or nil) and context is "workflow" or "activity". It removes every route out of the sandbox (the lupa `python`
 -- bridge, io, os.execute, load*, debug, string.dump, package.loadlib, collectgarbage), swaps
 -- time and randomness for deterministic versions in workflow code, and returns a private table
 -- `sys` holding the raw functions that the kernel and the modules still need. `sys` is never
 -- reachable from user code.
-local host, context = ...
+local host_get, context = ...
 
-local sys = {}
+-- sys fields provided by modules loaded on first use (the errors module is only needed once
+-- an error is made, the channel module once a channel is). Anything else missing from sys is
+-- simply nil. (Predicates such as is_error/is_time default to "never" until their module
+-- loads: no such value can exist before.)
+local lazy_fields = {
+    make_error = "errors",
+    normalize_kind = "errors",
+    new_channel = "channel",
+    channel_offer = "channel",
+    channel_pump = "channel",
+    channel_deliver = "channel",
+    channel_has_receiver = "channel",
+}
+local sys = setmetatable({}, {
+    __index = function(t, k)
+        local module = lazy_fields[k]
+        if module then
+            t.module(module)
+            return rawget(t, k)
+        end
+        return nil
+    end,
+})
 local raw = {
     coroutine_create = coroutine.create,
     coroutine_resume = coroutine.resume,
@@ -42,8 +64,20 @@ local raw = {
     os_setlocale = os.setlocale,
 }
 sys.raw = raw
-sys.host = host
 sys.context = context
+
+-- The host's callables, fetched from Python on first use (a state typically calls a handful
+-- of them; wrapping every one up front cost more than the rest of the state's creation).
+local host = raw.setmetatable({}, {
+    __index = function(t, name)
+        local fn = host_get(name)
+        if fn ~= nil then
+            rawset(t, name, fn)
+        end
+        return fn
+    end,
+})
+sys.host = host
 
 local where_msg = context == "workflow"
     and "is not available in workflow code: move it into an activity"
@@ -196,6 +230,7 @@ do
     -- The string library behind s:method() is shared by every string: user code gets a
     -- read-only view, so `string.upper = ...` cannot rewire ("a"):upper() for the whole state.
     local real_string = string
+    sys.real_string = real_string
     string = raw.setmetatable({}, {
         __index = real_string,
         __newindex = function(_, k)
@@ -225,8 +260,17 @@ end
 -- global that was never set is an error naming it and the line (a typo such as `tx_id` or a
 -- function called before its `local function` definition fails loudly instead of reading nil);
 -- rawget(_G, name) tests for a global without the error.
+--
+-- The globals errors, channel and process are module tables built on first use, so a state
+-- pays only for the modules its code touches.
+local lazy_globals = { errors = true, channel = true, process = true }
 local env_mt = {
-    __index = function(_, name)
+    __index = function(env, name)
+        if lazy_globals[name] then
+            local m = sys.module(name)
+            rawset(env, name, m)
+            return m
+        end
         raw.error("undefined global '" .. tostring(name) .. "': define it (local " .. tostring(name)
             .. " = ...) before use, or pass it in", 2)
     end,
@@ -238,6 +282,86 @@ function sys.new_env()
     end
     env._G = env
     return raw.setmetatable(env, env_mt)
+end
+
+-- Deterministic pairs/next (detpairs.lua) are loaded on the first traversal in workflow code;
+-- until then the globals are forwarding stubs (entry environments copy them from _G).
+if context == "workflow" then
+    local det
+    local function load_det()
+        sys.load_internal("detpairs")
+        det = sys.det
+        return det
+    end
+    pairs = function(t)
+        return (det or load_det()).pairs(t)
+    end
+    next = function(t, k)
+        return (det or load_det()).next(t, k)
+    end
+end
+
+-- Modules built on first use load after user code has run, and must not see what that code
+-- did to the shared library tables (`table.remove = ...`): they run in this environment,
+-- holding copies of the standard libraries taken before any user code ran. Called once the
+-- state's eager files (this one, convert.lua, kernel.lua) have run.
+local copied_libs = { table = true, math = true, utf8 = true, coroutine = true, os = true }
+function sys.seal_module_env()
+    local env = {}
+    for k, v in raw.next, _G do
+        if copied_libs[k] then
+            local copy = {}
+            for name, fn in raw.next, v do
+                copy[name] = fn
+            end
+            env[k] = copy
+        else
+            env[k] = v
+        end
+    end
+    env.string = sys.real_string
+    env._G = env
+    sys.module_env = env
+end
+
+-- Glue the Python side calls (compiled here, with the rest of this file, once per process).
+
+-- protected_call(f, ...) -> true, {n = #results, ...} | false, error_value, traceback_text
+function sys.protected_call(f, ...)
+    local tb
+    local ok, r = raw.xpcall(function(...)
+        return sys.guard_pack(f(...))
+    end, function(e)
+        tb = sys.valid_text(raw.traceback(e, 2))
+        if type(e) == "string" then
+            return sys.valid_text(e)
+        end
+        return e
+    end, ...)
+    return ok, r, tb
+end
+
+-- print(...): any value (even invalid UTF-8) becomes loggable text first.
+local concat, select = table.concat, select
+function sys.make_print(log)
+    return function(...)
+        local parts = {}
+        for i = 1, select("#", ...) do
+            parts[i] = sys.valid_text((select(i, ...)))
+        end
+        log("info", concat(parts, "\t"))
+    end
+end
+
+-- require(name) for one entry: lookup(name) returns the module, or nil and a message.
+function sys.wrap_require(lookup)
+    return function(name)
+        local m, e = lookup(name)
+        if e ~= nil then
+            raw.error(e, 2)
+        end
+        return m
+    end
 end
 
 return sys

@@ -12,13 +12,13 @@ local Error = {}
 Error.__index = Error
 Error.__metatable = false
 
-for name, value in next, kinds do
+for name, value in raw.next, kinds do
     M[name] = value
 end
 
 -- "TIMEOUT" and "Timeout" both mean kind Timeout (the seed writes errors.new("TIMEOUT", msg)).
 local by_upper = {}
-for name, value in next, kinds do
+for name, value in raw.next, kinds do
     if value ~= "" then
         by_upper[name] = value
         by_upper[value:upper()] = value

@@ -168,7 +168,7 @@ function sys.kernel.listening()
     if inbox or events then
         return true
     end
-    return next(listeners) ~= nil
+    return raw.next(listeners) ~= nil
 end
 
 function sys.kernel.mailbox_size()

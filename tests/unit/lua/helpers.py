@@ -33,9 +33,7 @@ def run(state: LuaState, src: str, *args: Any) -> list[Any]:
 
     Returns the chunk's results as Lua values; raises AssertionError with the Lua error.
     """
-    env = state.rt.eval("function(g) return setmetatable({}, {__index = g}) end")(
-        state.rt.globals()
-    )
+    env = state.sys.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
     fn = state.sys.raw.load(src, "=snippet", "t", env)
     if isinstance(fn, tuple):
@@ -48,9 +46,7 @@ def run(state: LuaState, src: str, *args: Any) -> list[Any]:
 
 def run_error(state: LuaState, src: str) -> str:
     """Run Lua source that must raise; returns the error text."""
-    env = state.rt.eval("function(g) return setmetatable({}, {__index = g}) end")(
-        state.rt.globals()
-    )
+    env = state.sys.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
     fn = state.sys.raw.load(src, "=snippet", "t", env)
     ok, res, _ = state.pcall(fn)

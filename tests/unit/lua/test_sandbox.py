@@ -35,7 +35,9 @@ def test_workflow_message_says_move_to_activity():
 @pytest.mark.parametrize("context", ["workflow", "activity"])
 def test_no_python_bridge(context):
     state = new_state(context)
-    assert state.to_python(run(state, "return {type(python), type(package.loaded.python)}")[0]) == [
+    assert state.to_python(
+        run(state, "return {type(rawget(_G, 'python')), type(package.loaded.python)}")[0]
+    ) == [
         "nil",
         "nil",
     ]
@@ -66,3 +68,24 @@ def test_pcall_cannot_swallow_control_errors():
     k.start(fn, state.pack([]))
     status, _ = k.run()
     assert status == "budget"
+
+
+@pytest.mark.parametrize("context", ["workflow", "activity"])
+def test_modules_built_later_do_not_see_rewired_libraries(context):
+    # errors/channel/time load on first use, after user code ran: they must keep the real
+    # library functions even if that code replaced fields of the shared library tables.
+    state = new_state(context)
+    res = run(
+        state,
+        """
+        local hijacked = {}
+        math.type = function(...) hijacked[#hijacked + 1] = "math.type"; return "integer" end
+        math.floor = function(...) hijacked[#hijacked + 1] = "math.floor"; return 0 end
+        table.pack = function(...) hijacked[#hijacked + 1] = "table.pack"; return {n = 0} end
+        local ok = pcall(channel.new, 1.5)        -- a float size must still be refused
+        local e = errors.new("NOT_FOUND", "gone")
+        local d = M("time").parse_duration("1.5s")
+        return {ok, e:kind(), d:seconds(), #hijacked}
+        """,
+    )
+    assert state.to_python(res[0]) == [False, "NotFound", 1.5, 0]
