@@ -160,7 +160,7 @@ local function fail(task, err)
     K.error = err
     K.failed_task = task.name
     if type(err) ~= "table" or not sys.is_error(err) then
-        K.traceback = sys.valid_text(raw.traceback(task.co, type(err) == "string" and err or nil))
+        K.traceback = sys.valid_text(sys.traceback(task.co, type(err) == "string" and err or nil))
     end
 end
 
@@ -293,7 +293,7 @@ end
 function K.stacks()
     local lines = {}
     for co, task in raw.next, tasks do
-        lines[#lines + 1] = raw.traceback(co, "-- " .. task.name)
+        lines[#lines + 1] = sys.traceback(co, "-- " .. task.name)
     end
     return concat(lines, "\n\n")
 end

@@ -326,13 +326,25 @@ end
 
 -- Glue the Python side calls (compiled here, with the rest of this file, once per process).
 
+-- debug.traceback without the frames of moonflow's own (stripped) code, which show as "?:"
+-- lines: users see their own code and the C functions it called. Same arguments as
+-- debug.traceback ([thread,] [message [, level]]).
+local gsub = string.gsub
+function sys.traceback(...)
+    local tb = raw.traceback(...)
+    if type(tb) ~= "string" then
+        return tb
+    end
+    return (gsub(tb, "\n\t%?:[^\n]*", ""))
+end
+
 -- protected_call(f, ...) -> true, {n = #results, ...} | false, error_value, traceback_text
 function sys.protected_call(f, ...)
     local tb
     local ok, r = raw.xpcall(function(...)
         return sys.guard_pack(f(...))
     end, function(e)
-        tb = sys.valid_text(raw.traceback(e, 2))
+        tb = sys.valid_text(sys.traceback(e, 2))
         if type(e) == "string" then
             return sys.valid_text(e)
         end

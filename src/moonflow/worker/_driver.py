@@ -123,6 +123,7 @@ class WorkflowDriver:
         self.mailbox.query = self._query
         kernel.start(fn, state.pack(args))
         messages = self.mailbox.messages
+        collected = False
         while True:
             self._deliver_messages()
             status, out = kernel.run()
@@ -132,6 +133,9 @@ class WorkflowDriver:
                 item = out[i]
                 self._issue(item["tag"], item["cmd"])
             if status == "blocked":
+                if not collected:
+                    state.collect_garbage()  # before the run may sit idle in the cache
+                    collected = True
                 if (
                     not self._completions
                     and not messages

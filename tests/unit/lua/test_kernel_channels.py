@@ -188,3 +188,27 @@ def test_receive_timeout_without_requiring_time():
     k.complete(out[1]["tag"])
     status, out = k.run()
     assert status == "done" and state.to_python(k.result[1]) == "timeout"
+
+
+def test_tracebacks_show_user_frames_not_runtime_internals():
+    # moonflow's own Lua code is stripped of debug info; its frames are left out of what
+    # users see (the failure traceback and the __stack_trace query), theirs stay.
+    status, _, state, _ = run_main("""
+        local function wait_here(ch)
+            local v = ch:receive(); return v
+        end
+        return function()
+            local ch = channel.new()
+            coroutine.spawn(function() wait_here(channel.new()) end)
+            local v = wait_here(ch); return v
+        end""")
+    assert status == "blocked"
+    stacks = str(state.kernel.stacks())
+    assert "main:3: in " in stacks and "main:8: in " in stacks  # user frames, per task
+    assert "\t?:" not in stacks and "?: in" not in stacks
+    status, _, state, _ = run_main("""
+        local function boom() local t = nil; return t.x end
+        return function() local v = boom(); return v end""")
+    assert status == "error"
+    tb = str(state.kernel.traceback)
+    assert "main:2: in " in tb and "?: in" not in tb
