@@ -38,6 +38,15 @@ def rss_kb() -> int:
     return 0
 
 
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
 def machine_info(temporal_bin: str) -> dict[str, Any]:
     import lupa.lua54 as lupa
     import temporalio
@@ -71,7 +80,7 @@ def machine_info(temporal_bin: str) -> dict[str, Any]:
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "temporalio": temporalio.__version__ if hasattr(temporalio, "__version__") else "?",
-            "lupa": getattr(lupa, "__version__", "?"),
+            "lupa": _dist_version("lupa"),
             "lua": lua_version,
             "server": server,
         }

@@ -25,6 +25,7 @@ Python -> Lua is the reverse (dict -> table, list -> table, None -> nil); ints o
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -66,6 +67,7 @@ class Converter:
         self._nulls = sys.nulls
         self._bad_utf8 = sys.find_bad_utf8
         self._new_table = runtime.table
+        self._encode_json = sys.encode_json
 
     # ---- Lua -> Python --------------------------------------------------------------
     def to_python(self, value: Any, path: str = "value") -> Any:
@@ -74,6 +76,12 @@ class Converter:
         Raises:
             ConversionError: naming the path of the first value that cannot be converted.
         """
+        if lupa.lua_type(value) == "table":
+            # Fast path: Lua writes the whole value as JSON in one call. It declines (nil)
+            # anything the rules reject, and the walk below then names the offending path.
+            text = self._encode_json(value, _MAX_DEPTH)
+            if text is not None:
+                return json.loads(text, object_pairs_hook=_sorted_object)
         return self._py(value, path, 0, set())
 
     def _py(self, v: Any, path: str, depth: int, seen: set[str]) -> Any:
@@ -240,6 +248,11 @@ class Converter:
 
 def _first(item: tuple[Any, Any]) -> Any:
     return item[0]
+
+
+def _sorted_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    pairs.sort(key=_first)
+    return dict(pairs)
 
 
 def _key_kind(k: Any) -> str:

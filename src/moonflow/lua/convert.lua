@@ -92,6 +92,178 @@ function sys.describe(v)
     return "table", nil, id, nulls
 end
 
+-- ---- Fast path out: a whole value as one JSON text ------------------------------------------
+-- sys.encode_json(v, max_depth) -> JSON text, or nil when v holds anything the rules reject
+-- (or that needs a path in its error message): the Python converter then walks the value
+-- itself and reports precisely. One call instead of one crossing per table and element.
+-- Object keys come out in table order; the Python side sorts them.
+local mtype, huge, rawget = math.type, math.huge, rawget
+local gsub = string.gsub
+local ESC = { ['"'] = '\\"', ["\\"] = "\\\\" }
+for c = 0, 31 do
+    ESC[string.char(c)] = fmt("\\u%04x", c)
+end
+ESC["\127"] = "\\u007f"
+
+local function quote(s)
+    return '"' .. gsub(s, '[%c"\\]', ESC) .. '"'
+end
+
+local encode_value
+
+local function encode_table(v, out, n, depth, visiting)
+    local mt = raw.debug_getmetatable(v)
+    if mt ~= nil then
+        if sys.is_time(v) then
+            out[n + 1] = quote(sys.time_to_string(v))
+            return n + 1
+        end
+        if sys.is_duration(v) then
+            out[n + 1] = fmt("%d", v._ns)
+            return n + 1
+        end
+        if sys.is_error(v) then
+            local text = tostring(v)
+            if not utf8_len(text) then
+                return nil
+            end
+            out[n + 1] = quote(text)
+            return n + 1
+        end
+        return nil -- a marker (bad UTF-8) or some other object: the slow path explains
+    end
+    if depth <= 0 or visiting[v] then
+        return nil
+    end
+    visiting[v] = true
+    local first = raw.next(v)
+    local nulls = sys.nulls[v]
+    if first == nil and nulls == nil then
+        local length = sys.lengths[v]
+        if sys.objects[v] then
+            out[n + 1] = "{}"
+        elseif length then
+            local parts = {}
+            for i = 1, length do
+                parts[i] = "null"
+            end
+            out[n + 1] = "[" .. concat(parts, ",") .. "]"
+        else
+            out[n + 1] = "[]"
+        end
+        visiting[v] = nil
+        return n + 1
+    end
+    if type(first) == "string" or (first == nil and nulls ~= nil) then
+        out[n + 1] = "{"
+        n = n + 1
+        local sep = false
+        for k, item in raw.next, v do
+            if type(k) ~= "string" or not utf8_len(k) then
+                return nil
+            end
+            out[n + 1] = sep and "," .. quote(k) .. ":" or quote(k) .. ":"
+            sep = true
+            n = encode_value(item, out, n + 1, depth - 1, visiting)
+            if n == nil then
+                return nil
+            end
+        end
+        if nulls then
+            for i = 1, #nulls do
+                local k = nulls[i]
+                if rawget(v, k) == nil then
+                    out[n + 1] = sep and "," .. quote(k) .. ":null" or quote(k) .. ":null"
+                    sep = true
+                    n = n + 1
+                end
+            end
+        end
+        out[n + 1] = "}"
+        visiting[v] = nil
+        return n + 1
+    end
+    -- an array: integer keys 1..len (len = the remembered length when it came in with nulls)
+    local count = 0
+    for k in raw.next, v do
+        if mtype(k) ~= "integer" then
+            return nil
+        end
+        count = count + 1
+    end
+    local len = sys.lengths[v] or count
+    out[n + 1] = "["
+    n = n + 1
+    for i = 1, len do
+        local item = rawget(v, i)
+        if item == nil then
+            if not sys.lengths[v] then
+                return nil -- sparse
+            end
+            out[n + 1] = "null"
+            n = n + 1
+        else
+            n = encode_value(item, out, n, depth - 1, visiting)
+            if n == nil then
+                return nil
+            end
+        end
+        if i < len then
+            out[n + 1] = ","
+            n = n + 1
+        end
+    end
+    if count > len then
+        return nil -- keys beyond the length: sparse
+    end
+    out[n + 1] = "]"
+    visiting[v] = nil
+    return n + 1
+end
+
+encode_value = function(v, out, n, depth, visiting)
+    local t = type(v)
+    if t == "string" then
+        if not utf8_len(v) then
+            return nil
+        end
+        out[n + 1] = quote(v)
+        return n + 1
+    elseif t == "number" then
+        if mtype(v) == "integer" then
+            out[n + 1] = fmt("%d", v)
+            return n + 1
+        end
+        if v ~= v or v == huge or v == -huge then
+            return nil
+        end
+        local s = fmt("%.17g", v)
+        if not s:find("[%.eEn]") then
+            s = s .. ".0" -- stays a float on the Python side
+        end
+        out[n + 1] = s
+        return n + 1
+    elseif t == "boolean" then
+        out[n + 1] = v and "true" or "false"
+        return n + 1
+    elseif v == nil then
+        out[n + 1] = "null"
+        return n + 1
+    elseif t == "table" then
+        return encode_table(v, out, n, depth, visiting)
+    end
+    return nil
+end
+
+function sys.encode_json(v, max_depth)
+    local out = {}
+    local n = encode_value(v, out, 0, max_depth, {})
+    if n == nil then
+        return nil
+    end
+    return concat(out, "", 1, n)
+end
+
 local function key_path(k)
     if type(k) == "string" and k:match("^[%a_][%w_]*$") then
         return "." .. k

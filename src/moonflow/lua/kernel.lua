@@ -245,6 +245,12 @@ function K.run()
     return status, emitted
 end
 
+-- K.complete(tag, ...) then K.run(): the usual activation in one call from Python.
+function K.complete_and_run(tag, ...)
+    K.complete(tag, ...)
+    return K.run()
+end
+
 -- Query handlers registered with workflow.on_query (name -> function).
 -- Messages and the mailbox live in the process module (process.lua replaces these when it
 -- loads). It loads on the first message, so a workflow that never gets one never pays for it.

@@ -67,6 +67,10 @@ local function new_duration(ns)
 end
 sys.new_time = new_time
 
+-- Parsed duration strings: a workflow names few distinct durations but may wait on them in a
+-- loop, and each parse is a call into Python. Bounded, in case the texts are generated.
+local parsed, parsed_count = {}, 0
+
 -- Duration argument -> integer nanoseconds, or nil + message.
 local function to_ns(d, what)
     if is_duration(d) then
@@ -84,7 +88,17 @@ local function to_ns(d, what)
         return math.floor(d + 0.5)
     end
     if t == "string" then
-        return host.parse_duration(d)
+        local ns = parsed[d]
+        if ns then
+            return ns
+        end
+        local err
+        ns, err = host.parse_duration(d)
+        if ns ~= nil and parsed_count < 256 then
+            parsed[d] = ns
+            parsed_count = parsed_count + 1
+        end
+        return ns, err
     end
     return nil, what .. ": expected a duration (\"30s\", a number of nanoseconds or a Duration), got " .. t
 end

@@ -124,9 +124,13 @@ class WorkflowDriver:
         kernel.start(fn, state.pack(args))
         messages = self.mailbox.messages
         collected = False
+        resumed: tuple[Any, Any] | None = None
         while True:
-            self._deliver_messages()
-            status, out = kernel.run()
+            if resumed is None:
+                self._deliver_messages()
+                status, out = kernel.run()
+            else:
+                (status, out), resumed = resumed, None
             if host.task_failure is not None:
                 raise host.task_failure  # not a workflow failure: the task fails and is retried
             for i in range(1, len(out) + 1):
@@ -152,6 +156,14 @@ class WorkflowDriver:
                     )
                 await workflow.wait_condition(lambda: bool(self._completions or messages))
                 ready, self._completions = self._completions, []
+                if ready and not messages:
+                    # The usual activation (an activity or timer resolved): complete and run in
+                    # one call into Lua; each call costs a GIL hand-off on a busy worker.
+                    for tag, values in ready[:-1]:
+                        kernel.complete(tag, *values)
+                    tag, values = ready[-1]
+                    resumed = kernel.complete_and_run(tag, *values)
+                    continue
                 for tag, values in ready:
                     kernel.complete(tag, *values)
                 continue
