@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -110,5 +111,16 @@ async def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a killed CI job, `kill`) unwinds like Ctrl-C, so the finally above shuts the
+    # dev server down instead of leaving it running without its parent.
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        sys.exit(asyncio.run(main()))
+    except KeyboardInterrupt:
+        print("benchmarks: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -170,9 +170,12 @@ class Converter:
                 out[k] = self._py(val, _child(path, k), depth + 1, seen)
             return out
         n = len(items)
-        declared = int(length) if tag == "array" else n
-        arr: list[Any] = [None] * declared
-        for k, val in items:
+        # An array that came in with nulls remembers its length: 1..declared may have holes
+        # (the nulls); anything past it must be contiguous, as in any other array.
+        declared = int(length) if tag == "array" else 0
+        top = 0
+        beyond = 0
+        for k, _ in items:
             if type(k) is not int:
                 if type(k) is str:
                     raise ConversionError(
@@ -180,11 +183,23 @@ class Converter:
                         "use either an array or a map"
                     )
                 raise ConversionError(f"{path}: table key {k!r} is not a string or an index")
-            if k < 1 or k > declared:
+            if k < 1:
                 raise ConversionError(
                     f"{path}: sparse array (index {k} with {n} elements); arrays must use "
                     "keys 1..n with no holes"
                 )
+            if k > top:
+                top = k
+            if k > declared:
+                beyond += 1
+        size = max(top, declared)
+        if beyond != size - declared:
+            raise ConversionError(
+                f"{path}: sparse array (index {top} with {n} elements); arrays must use "
+                "keys 1..n with no holes"
+            )
+        arr: list[Any] = [None] * size
+        for k, val in items:
             arr[k - 1] = self._py(val, f"{path}[{k}]", depth + 1, seen)
         return arr
 

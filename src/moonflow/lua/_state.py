@@ -156,7 +156,17 @@ class LuaState:
         self._module_env = self.sys.module_env
         # errors, channel and process are globals built on first use (sandbox.lua, new_env).
         self.rt.globals().print = self.sys.make_print(self.host.log)
-        self._pcall = self.sys.protected_call
+        # Lua functions Python needs later, captured now: with lupa 2.8, reading a field of a
+        # Lua table from Python code that runs inside a Lua coroutine (a host callback, a
+        # require in a workflow function) returns garbage, while calling a function works.
+        sys = self.sys
+        self._pcall = sys.protected_call
+        self._new_env = sys.new_env
+        self._std_lib = sys.std_lib
+        self.lua_make_error = sys.make_error  # stub until the errors module loads, then real
+        self._is_error = sys.check_error
+        self._collectgarbage = sys.raw.collectgarbage
+        self._tostring = sys.raw.tostring
 
     # ---- loading ------------------------------------------------------------------
     def _run_file(self, path: Path, *args: Any, env: Any = None) -> Any:
@@ -231,11 +241,8 @@ class LuaState:
         return "@" + code.source.name
 
     def _load_chunk(self, code: LuaCode) -> Any:
-        env = self.sys.new_env()
-        env["require"] = self._make_require(code)
-        fn, err = _load_result(
-            self.sys.raw.load(_read(code.source), self._chunk_name(code), "t", env)
-        )
+        env = self._new_env(self._make_require(code))
+        fn, err = _load_result(self._raw_load(_read(code.source), self._chunk_name(code), "t", env))
         if fn is None:
             raise mferrors.AppError(str(err), file=code.entry.where(), entry_id=code.entry.id)
         ok, results, _tb = self.pcall(fn)
@@ -261,7 +268,7 @@ class LuaState:
             if name in imports:
                 return self._library(imports[name])
             if name in STD_LIBS:
-                return self.rt.globals()[name]
+                return self._std_lib(name)
             info = MODULES.get(name)
             if info is None or (not info.always and name not in allowed):
                 if info is not None and context not in info.contexts:
@@ -279,7 +286,13 @@ class LuaState:
                     f'require("{name}"): module {name} is not available in '
                     f"{context} code ({entry_id})"
                 )
-            return self.module(name)
+            try:
+                return self.module(name)
+            except KeyError:
+                return self._lua_error(
+                    f'require("{name}"): module {name} is part of the reference runtime\'s API '
+                    "but moonflow does not implement it yet"
+                )
 
         return self.sys.wrap_require(require)
 
@@ -326,6 +339,22 @@ class LuaState:
         """JSON-like Python value -> Lua value."""
         return self.convert.to_lua(value, path)
 
+    def is_error(self, value: Any) -> bool:
+        """Whether a Lua value is an error object (errors module)."""
+        return bool(self._is_error(value))
+
+    def load_lua_module(self, source: str, name: str, *args: Any) -> Any:
+        """Run the Lua source of a Python-built module in the sealed module environment.
+
+        ``name`` is the chunk name (``"=moonflow/logger"``); ``args`` are passed to the chunk.
+        Returns what the chunk returns. Safe to call from inside a Lua coroutine (a module
+        required inside a workflow function).
+        """
+        fn, err = _load_result(self._raw_load(source, name, "t", self._module_env))
+        if fn is None:
+            raise RuntimeError(f"moonflow module {name} failed to compile: {err}")
+        return fn(*args)
+
     def collect_garbage(self) -> None:
         """Run a full Lua garbage collection (~40 µs for a 100 KB state).
 
@@ -333,18 +362,18 @@ class LuaState:
         ~20 KB), and an idle state allocates nothing, so an incremental collector would never
         get to it: the driver collects once, when a run first waits.
         """
-        self.sys.raw.collectgarbage("collect")
+        self._collectgarbage("collect")
 
     def tostring(self, value: Any) -> str:
         """Lua's ``tostring`` of a value."""
-        return str(self.rt.globals().tostring(value))
+        return str(self._tostring(value))
 
     def new_error(
         self, kind: str, message: str, retryable: bool | None = None, details: Any = None
     ) -> Any:
         """A Lua error object."""
         d = self.to_lua(details) if details is not None else None
-        return self.sys.make_error(kind, message, retryable, d)
+        return self.lua_make_error(kind, message, retryable, d)
 
     def error_info(self, value: Any) -> mferrors.ErrorInfo:
         """A Lua error value (error object or anything else) -> ErrorInfo.
@@ -352,7 +381,7 @@ class LuaState:
         An error object keeps its kind (``Internal`` if it has none), message, retryable flag
         and details; any other value is kind ``Internal`` with its string form as message.
         """
-        if lupa.lua_type(value) == "table" and self.sys.is_error(value):
+        if lupa.lua_type(value) == "table" and self._is_error(value):
             details = value._details
             try:
                 details = self.to_python(details, "error.details") if details is not None else None
@@ -372,7 +401,7 @@ class LuaState:
             return value
         if isinstance(value, BaseException):
             return f"{type(value).__name__}: {value}"
-        if lupa.lua_type(value) == "table" and not self.sys.is_error(value):
+        if lupa.lua_type(value) == "table" and not self._is_error(value):
             try:
                 import json
 

@@ -63,6 +63,10 @@ end
 sys.is_time = rawget(sys, "is_time") or never
 sys.is_duration = rawget(sys, "is_duration") or never
 sys.is_error = rawget(sys, "is_error") or never  -- errors.lua replaces it when it loads
+-- A stable entry point for Python (which captures functions once, see _state.py).
+function sys.check_error(v)
+    return sys.is_error(v)
+end
 
 -- describe(v) -> tag, extra, identity
 --   "time", rfc3339 | "duration", ns | "error", message | "object" | "array", n | "table"
@@ -183,23 +187,30 @@ local function encode_table(v, out, n, depth, visiting)
         visiting[v] = nil
         return n + 1
     end
-    -- an array: integer keys 1..len (len = the remembered length when it came in with nulls)
-    local count = 0
+    -- an array: integer keys 1..len. One that came in with nulls remembers its length:
+    -- 1..remembered may have holes (the nulls), anything past it must be contiguous.
+    local remembered = sys.lengths[v] or 0
+    local top, beyond = 0, 0
     for k in raw.next, v do
-        if mtype(k) ~= "integer" then
+        if mtype(k) ~= "integer" or k < 1 then
             return nil
         end
-        count = count + 1
+        if k > top then
+            top = k
+        end
+        if k > remembered then
+            beyond = beyond + 1
+        end
     end
-    local len = sys.lengths[v] or count
+    local len = top > remembered and top or remembered
+    if beyond ~= len - remembered then
+        return nil -- sparse
+    end
     out[n + 1] = "["
     n = n + 1
     for i = 1, len do
         local item = rawget(v, i)
         if item == nil then
-            if not sys.lengths[v] then
-                return nil -- sparse
-            end
             out[n + 1] = "null"
             n = n + 1
         else
@@ -212,9 +223,6 @@ local function encode_table(v, out, n, depth, visiting)
             out[n + 1] = ","
             n = n + 1
         end
-    end
-    if count > len then
-        return nil -- keys beyond the length: sparse
     end
     out[n + 1] = "]"
     visiting[v] = nil

@@ -21,6 +21,7 @@ local sethook = raw.sethook
 local pack = table.pack
 local unpack = table.unpack
 local concat = table.concat
+local sort = table.sort
 
 local CMD = {}                    -- marks a yield that carries a runtime command
 local WAIT = {}                   -- marks a yield that parks the task inside the kernel
@@ -155,7 +156,7 @@ end
 
 local function fail(task, err)
     if type(err) == "string" then
-        err = sys.valid_text(err)
+        err = sys.valid_text(sys.locate(err, task.co))
     end
     K.error = err
     K.failed_task = task.name
@@ -297,9 +298,14 @@ end
 
 -- Tracebacks of every live task (for the __stack_trace query).
 function K.stacks()
+    local live = {}
+    for _, task in raw.next, tasks do
+        live[#live + 1] = task
+    end
+    sort(live, function(a, b) return a.id < b.id end)  -- main first, then in spawn order
     local lines = {}
-    for co, task in raw.next, tasks do
-        lines[#lines + 1] = sys.traceback(co, "-- " .. task.name)
+    for i = 1, #live do
+        lines[i] = sys.traceback(live[i].co, "-- " .. live[i].name)
     end
     return concat(lines, "\n\n")
 end

@@ -8,10 +8,12 @@
 -- reachable from user code.
 local host_get, context = ...
 
--- sys fields provided by modules loaded on first use (the errors module is only needed once
--- an error is made, the channel module once a channel is). Anything else missing from sys is
--- simply nil. (Predicates such as is_error/is_time default to "never" until their module
--- loads: no such value can exist before.)
+-- sys functions provided by modules loaded on first use (the errors module is only needed once
+-- an error is made, the channel module once a channel is): until then each is a stub that
+-- loads its module, which replaces the stub. (Predicates such as is_error/is_time default to
+-- "never" instead: no such value can exist before their module loads.) sys itself has no
+-- metatable: lupa misreads fields of a table with one when Python reads them from inside a
+-- coroutine.
 local lazy_fields = {
     make_error = "errors",
     normalize_kind = "errors",
@@ -21,16 +23,13 @@ local lazy_fields = {
     channel_deliver = "channel",
     channel_has_receiver = "channel",
 }
-local sys = setmetatable({}, {
-    __index = function(t, k)
-        local module = lazy_fields[k]
-        if module then
-            t.module(module)
-            return rawget(t, k)
-        end
-        return nil
-    end,
-})
+local sys = {}
+for name, module in next, lazy_fields do
+    sys[name] = function(...)
+        sys.module(module)
+        return sys[name](...)
+    end
+end
 local raw = {
     coroutine_create = coroutine.create,
     coroutine_resume = coroutine.resume,
@@ -62,6 +61,7 @@ local raw = {
     next = next,
     pairs = pairs,
     os_setlocale = os.setlocale,
+    tostring = tostring,
 }
 sys.raw = raw
 sys.context = context
@@ -275,13 +275,22 @@ local env_mt = {
             .. " = ...) before use, or pass it in", 2)
     end,
 }
-function sys.new_env()
+-- new_env([require_fn]): a fresh entry environment (with its own require when given).
+function sys.new_env(require_fn)
     local env = {}
     for k, v in raw.next, _G do
         env[k] = v
     end
     env._G = env
+    if require_fn ~= nil then
+        env.require = require_fn
+    end
     return raw.setmetatable(env, env_mt)
+end
+
+-- A standard library table by name (what require("string") etc. return).
+function sys.std_lib(name)
+    return _G[name]
 end
 
 -- Deterministic pairs/next (detpairs.lua) are loaded on the first traversal in workflow code;
@@ -338,6 +347,33 @@ function sys.traceback(...)
     return (gsub(tb, "\n\t%?:[^\n]*", ""))
 end
 
+-- A runtime error raised inside moonflow's own (stripped) code reads "?:-1: attempt to ...":
+-- name the innermost frame of user code instead, which is where the mistake is (say
+-- ch.send(v) written for ch:send(v)). co: the failed coroutine, or nil for the running one.
+local find, sub = string.find, string.sub
+function sys.locate(msg, co)
+    if type(msg) ~= "string" or sub(msg, 1, 2) ~= "?:" then
+        return msg
+    end
+    local rest = sub(msg, (find(msg, ": ", 1, true) or 0) + 2)
+    local level = co and 0 or 2
+    while true do
+        local info
+        if co then
+            info = raw.getinfo(co, level, "Sl")
+        else
+            info = raw.getinfo(level, "Sl")
+        end
+        if info == nil then
+            return rest
+        end
+        if info.what ~= "C" and info.source ~= "=?" and (info.currentline or 0) > 0 then
+            return info.short_src .. ":" .. info.currentline .. ": " .. rest
+        end
+        level = level + 1
+    end
+end
+
 -- protected_call(f, ...) -> true, {n = #results, ...} | false, error_value, traceback_text
 function sys.protected_call(f, ...)
     local tb
@@ -346,7 +382,7 @@ function sys.protected_call(f, ...)
     end, function(e)
         tb = sys.valid_text(sys.traceback(e, 2))
         if type(e) == "string" then
-            return sys.valid_text(e)
+            return sys.valid_text(sys.locate(e))
         end
         return e
     end, ...)

@@ -439,5 +439,13 @@ def build(state: Any) -> Any:
         except UnicodeDecodeError:
             return None, error("Invalid", f"decode_uri: {s!r} does not decode to UTF-8", False)
 
-    chunk = state.sys.raw.load(_LUA, "=moonflow/http_client", "t")
-    return chunk(state.sys, request, batch, decode_json, encode_uri, decode_uri)
+    return state.load_lua_module(
+        _LUA,
+        "=moonflow/http_client",
+        state.sys,
+        request,
+        batch,
+        decode_json,
+        encode_uri,
+        decode_uri,
+    )

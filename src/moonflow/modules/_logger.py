@@ -131,5 +131,4 @@ return new({}, nil)
 
 def build(state: Any) -> Any:
     """Build the root logger for one Lua state (see the module docstring for the API)."""
-    chunk = state.sys.raw.load(_LOGGER_LUA, "=moonflow/logger", "t")
-    return chunk(state.sys, state.sys.make_error)
+    return state.load_lua_module(_LOGGER_LUA, "=moonflow/logger", state.sys, state.lua_make_error)

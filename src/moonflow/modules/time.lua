@@ -94,11 +94,14 @@ local function to_ns(d, what)
         end
         local err
         ns, err = host.parse_duration(d)
-        if ns ~= nil and parsed_count < 256 then
+        if ns == nil then
+            return nil, what .. ": " .. tostring(err)
+        end
+        if parsed_count < 256 then
             parsed[d] = ns
             parsed_count = parsed_count + 1
         end
-        return ns, err
+        return ns
     end
     return nil, what .. ": expected a duration (\"30s\", a number of nanoseconds or a Duration), got " .. t
 end
@@ -108,7 +111,7 @@ local function need_ns(d, what)
     local ns, err = to_ns(d, what)
     if ns == nil then
         -- error objects carry no position: name the caller's line in the message
-        raw.error(sys.make_error("Invalid", sys.where(2) .. what .. ": " .. err, false), 3)
+        raw.error(sys.make_error("Invalid", sys.where(2) .. err, false), 3)  -- err names what
     end
     return ns
 end

@@ -93,13 +93,13 @@ class ActivityRunner:
             raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
         ok, results, tb = state.pcall(fn, *lua_args)
         if not ok:
-            if state.sys.is_error(results):
+            if state.is_error(results):
                 raise to_application_error(state.error_info(results), stack=tb)
             info = ErrorInfo(mferrors.INTERNAL, state.error_text(results), retryable=False)
             raise to_application_error(info, stack=tb)
         if len(results) >= 2 and results[1] is not None:
             err = results[1]
-            if isinstance(err, str) or state.sys.is_error(err):
+            if isinstance(err, str) or state.is_error(err):
                 raise to_application_error(state.error_info(err))
         value = results[0] if results else None
         try:

@@ -214,7 +214,7 @@ class WorkflowDriver:
         n = packed["n"]
         if n >= 2 and packed[2] is not None:
             err = packed[2]
-            if isinstance(err, str) or state.sys.is_error(err):
+            if isinstance(err, str) or state.is_error(err):
                 info = state.error_info(err)
                 if isinstance(err, str):
                     info.retryable = False
@@ -232,7 +232,7 @@ class WorkflowDriver:
         state = self.state
         err = kernel.error
         info = state.error_info(err)
-        if not state.sys.is_error(err):
+        if not state.is_error(err):
             info.kind = mferrors.INTERNAL
             info.retryable = False
         tb = kernel.traceback

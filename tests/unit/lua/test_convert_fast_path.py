@@ -119,3 +119,76 @@ def test_depth_limit_is_the_same_on_both_paths(state):
     assert state.sys.encode_json(too_deep, _MAX_DEPTH) is None
     with pytest.raises(ConversionError):
         state.to_python(too_deep)
+
+
+@pytest.mark.parametrize(
+    "incoming, lua, expected",
+    [
+        # an array that came in with nulls keeps its length; items past it must be contiguous
+        ([1, 2, None, 4], "a[5] = 4", [1, 2, None, 4, 4]),
+        ([1, None], "a[2] = 2; a[3] = 3", [1, 2, 3]),
+        ([1, None], "a[3] = 3", [1, None, 3]),
+        ([None, None], "", [None, None]),
+        ([1, None, 3], "a[3] = nil", [1, None, None]),
+    ],
+)
+def test_arrays_that_came_in_with_nulls_can_grow(state, incoming, lua, expected):
+    a = state.to_lua(incoming)
+    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.sys.new_env())
+    value = state.pcall(fn, a)[1][0]
+    assert state.sys.encode_json(value, _MAX_DEPTH) is not None
+    assert state.to_python(value) == expected
+    assert state.convert._py(value, "v", 0, set()) == expected
+
+
+@pytest.mark.parametrize(
+    "incoming, lua",
+    [
+        ([1, None], "a[4] = 4"),  # a hole past the remembered length
+        ([1, None], "a[0] = 0"),
+        ([1, None], "a[-1] = 0"),
+        ([1, 2, None, 4], "a[7] = 7"),
+    ],
+)
+def test_arrays_that_came_in_with_nulls_still_reject_holes_past_their_length(state, incoming, lua):
+    a = state.to_lua(incoming)
+    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.sys.new_env())
+    value = state.pcall(fn, a)[1][0]
+    assert state.sys.encode_json(value, _MAX_DEPTH) is None
+    with pytest.raises(ConversionError) as exc:
+        state.to_python(value, "result")
+    assert "sparse array" in str(exc.value)
+
+
+def test_random_tables_agree_on_both_paths(state):
+    # Seeded: inputs with nulls/empties come in, Lua code edits them at random, and both
+    # paths must then agree: same value (types included), or both refuse.
+    import random
+
+    rng = random.Random(20261129)
+    keys = ["1", "2", "3", "4", "5", "0", "-1", '"a"', '"b"', "1.5"]
+    values = ["nil", "1", "2.0", '"x"', "true", "{}", "{1}", '{k = "v"}']
+    seeds = [[1, None], [None], [], {}, {"a": None}, [1, 2, None, 4], {"a": 1, "b": None}]
+    agreed = refused = 0
+    for case in range(1500):
+        incoming = rng.choice(seeds)
+        edits = "; ".join(
+            f"t[{rng.choice(keys)}] = {rng.choice(values)}" for _ in range(rng.randint(0, 4))
+        )
+        fn = state.sys.raw.load(
+            f"local t = ... {edits} return t", "=fuzz", "t", state.sys.new_env()
+        )
+        value = state.pcall(fn, state.to_lua(incoming))[1][0]
+        text = state.sys.encode_json(value, _MAX_DEPTH)
+        try:
+            slow = state.convert._py(value, "v", 0, set())
+        except ConversionError:
+            assert text is None, f"case {case}: {incoming!r} + {edits!r} -> fast {text!r}"
+            refused += 1
+            continue
+        assert text is not None, f"case {case}: {incoming!r} + {edits!r} declined"
+        assert _typed(json.loads(str(text), object_pairs_hook=lambda p: dict(sorted(p)))) == (
+            _typed(slow)
+        ), f"case {case}: {incoming!r} + {edits!r}"
+        agreed += 1
+    assert agreed > 300 and refused > 300  # both outcomes are really exercised

@@ -205,6 +205,7 @@ def test_tracebacks_show_user_frames_not_runtime_internals():
     assert status == "blocked"
     stacks = str(state.kernel.stacks())
     assert "main:3: in " in stacks and "main:8: in " in stacks  # user frames, per task
+    assert stacks.index("-- main") < stacks.index("-- coroutine 2")  # stable order
     assert "\t?:" not in stacks and "?: in" not in stacks
     status, _, state, _ = run_main("""
         local function boom() local t = nil; return t.x end
@@ -212,3 +213,53 @@ def test_tracebacks_show_user_frames_not_runtime_internals():
     assert status == "error"
     tb = str(state.kernel.traceback)
     assert "main:2: in " in tb and "?: in" not in tb
+
+
+def test_errors_inside_runtime_code_name_the_users_line():
+    # ch.send(v) for ch:send(v) fails inside moonflow's (stripped) channel code: the message
+    # must point at the user's line, not "?:-1:".
+    status, _, state, _ = run_main("""
+        return function()
+            local ch = channel.new(1)
+            ch.send(5)
+        end""")
+    assert status == "error"
+    assert str(state.kernel.error).startswith("main:4: attempt to index a number value")
+
+
+def test_modules_required_inside_a_running_workflow_function():
+    # require() inside main runs Python code from inside a Lua coroutine; lupa 2.8 misreads
+    # table fields there, so module loading must only call into Lua (see LuaState.__init__).
+    state = new_state("workflow")
+    logged = []
+    state.host.log = lambda level, msg, fields=None: logged.append((level, msg))
+    env = state.sys.new_env()
+    env["M"] = state.module
+    env["S"] = state._std_lib
+    fn = state.sys.raw.load(
+        """
+        return function()
+            local lg = M("logger")
+            lg:info("from main")
+            local j = M("json")
+            local u = M("uuid")
+            local s = S("string")
+            local e = errors.new("NOT_FOUND", "x")
+            return {j.encode({a = 1}), s.upper("ok"), type(u.v4), e:kind(), tostring(e) ~= nil}
+        end""",
+        "=main",
+        "t",
+        env,
+    )
+    main = state.pcall(fn)[1][0]
+    state.kernel.start(main, state.pack([]))
+    status, _ = state.kernel.run()
+    assert status == "done", state.kernel.error
+    assert state.to_python(state.kernel.result[1]) == [
+        '{"a":1}',
+        "OK",
+        "userdata",
+        "NotFound",
+        True,
+    ]
+    assert ("info", "from main") in logged

@@ -89,3 +89,30 @@ def test_modules_built_later_do_not_see_rewired_libraries(context):
         """,
     )
     assert state.to_python(res[0]) == [False, "NotFound", 1.5, 0]
+
+
+def test_errors_inside_runtime_code_name_the_users_line_in_activities():
+    state = new_state("activity")
+    msg = run_error(state, "local e = errors.new('x')\nlocal k = e.kind()")
+    assert msg.startswith("snippet:2: attempt to index a nil value"), msg
+
+
+@pytest.mark.parametrize("name", ["ctx", "payload"])
+def test_require_of_an_unimplemented_catalogue_module_says_so(name, tmp_path):
+    from moonflow.registry import load_app
+
+    (tmp_path / "_index.yaml").write_text(
+        "version: '1.0'\nnamespace: app\nentries:\n"
+        "  - name: f\n    kind: function.lua\n    source: file://f.lua\n    method: f\n"
+        f"    modules: [{name}]\n"
+    )
+    (tmp_path / "f.lua").write_text(
+        f'local function f() local m = require("{name}") return m end\nreturn {{ f = f }}\n'
+    )
+    app = load_app(tmp_path)
+    code = app.spec("app:f")
+    state = new_state("activity", app=app)
+    fn = state.load_code(code)
+    ok, err, _ = state.pcall(fn)
+    assert not ok
+    assert f'require("{name}"): module {name} is part of the reference' in state.error_text(err)

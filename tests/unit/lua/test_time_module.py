@@ -103,3 +103,18 @@ def test_math_random_is_seeded_by_host():
     b = new_state("workflow", FakeWorkflowHost(seed=7))
     src = "local t = {} for i = 1, 5 do t[i] = math.random(1000000) end return t"
     assert a.to_python(run(a, src)[0]) == b.to_python(run(b, src)[0])
+
+
+@pytest.mark.parametrize(
+    "src, start",
+    [
+        ("time.sleep({})", "snippet:1: time.sleep: expected a duration"),
+        ('time.sleep("soon")', "snippet:1: time.sleep: invalid duration 'soon'"),
+        ("time.after(0/0)", "snippet:1: time.after: duration must be a finite number"),
+    ],
+)
+def test_duration_errors_name_the_call_once(src, start):
+    state = new_state("activity")
+    msg = run_error(state, 'local time = M("time") ' + src)
+    assert msg.startswith(start), msg
+    assert msg.count(src.split("(")[0] + ":") == 1, msg
