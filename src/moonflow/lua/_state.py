@@ -71,7 +71,7 @@ def _read_cached(path: Path, mtime_ns: int, size: int) -> str:
 _compiler: Any = None
 
 #: Internal bytecode is stripped of debug info (line numbers, local names): every workflow run
-#: holds its own copy of moonflow's Lua code, and debug info is ~15 KB of a ~90 KB idle state
+#: holds its own copy of moonflow's Lua code, and debug info is ~15 KB of an idle state's ~115 KB
 #: (benchmark M2). Tracebacks shown to users leave those frames out (sys.traceback). Set
 #: MOONFLOW_LUA_DEBUG=1 to keep it when working on moonflow's own Lua files.
 STRIP_INTERNAL = os.environ.get("MOONFLOW_LUA_DEBUG", "") not in ("1", "true", "yes")
