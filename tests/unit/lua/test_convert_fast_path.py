@@ -121,6 +121,12 @@ def test_depth_limit_is_the_same_on_both_paths(state):
         state.to_python(too_deep)
 
 
+def _edited(state, incoming, lua):
+    """``incoming`` converted into Lua as ``a``, then the Lua statements ``lua`` run on it."""
+    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.sys.new_env())
+    return state.pcall(fn, state.to_lua(incoming))[1][0]
+
+
 @pytest.mark.parametrize(
     "incoming, lua, expected",
     [
@@ -133,9 +139,7 @@ def test_depth_limit_is_the_same_on_both_paths(state):
     ],
 )
 def test_arrays_that_came_in_with_nulls_can_grow(state, incoming, lua, expected):
-    a = state.to_lua(incoming)
-    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.sys.new_env())
-    value = state.pcall(fn, a)[1][0]
+    value = _edited(state, incoming, lua)
     assert state.sys.encode_json(value, _MAX_DEPTH) is not None
     assert state.to_python(value) == expected
     assert state.convert._py(value, "v", 0, set()) == expected
@@ -151,9 +155,7 @@ def test_arrays_that_came_in_with_nulls_can_grow(state, incoming, lua, expected)
     ],
 )
 def test_arrays_that_came_in_with_nulls_still_reject_holes_past_their_length(state, incoming, lua):
-    a = state.to_lua(incoming)
-    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.sys.new_env())
-    value = state.pcall(fn, a)[1][0]
+    value = _edited(state, incoming, lua)
     assert state.sys.encode_json(value, _MAX_DEPTH) is None
     with pytest.raises(ConversionError) as exc:
         state.to_python(value, "result")
