@@ -162,6 +162,7 @@ class LuaState:
         sys = self.sys
         self._pcall = sys.protected_call
         self._new_env = sys.new_env
+        self._wrap_require = sys.wrap_require
         self._std_lib = sys.std_lib
         self.lua_make_error = sys.make_error  # stub until the errors module loads, then real
         self._is_error = sys.check_error
@@ -294,7 +295,7 @@ class LuaState:
                     "but moonflow does not implement it yet"
                 )
 
-        return self.sys.wrap_require(require)
+        return self._wrap_require(require)
 
     def _lua_error(self, message: str) -> tuple[None, str]:
         return None, message

@@ -11,9 +11,7 @@ local host_get, context = ...
 -- sys functions provided by modules loaded on first use (the errors module is only needed once
 -- an error is made, the channel module once a channel is): until then each is a stub that
 -- loads its module, which replaces the stub. (Predicates such as is_error/is_time default to
--- "never" instead: no such value can exist before their module loads.) sys itself has no
--- metatable: lupa misreads fields of a table with one when Python reads them from inside a
--- coroutine.
+-- "never" instead: no such value can exist before their module loads.)
 local lazy_fields = {
     make_error = "errors",
     normalize_kind = "errors",

@@ -263,3 +263,27 @@ def test_modules_required_inside_a_running_workflow_function():
         True,
     ]
     assert ("info", "from main") in logged
+
+
+def test_library_imported_inside_a_running_workflow_function(tmp_path):
+    # The import is loaded by Python code running inside main's coroutine (see above).
+    from moonflow.registry import load_app
+
+    (tmp_path / "_index.yaml").write_text(
+        "version: '1.0'\nnamespace: app\nentries:\n"
+        "  - name: lib\n    kind: library.lua\n    source: file://lib.lua\n"
+        "  - name: wf\n    kind: workflow.lua\n    source: file://wf.lua\n    method: main\n"
+        "    imports: {lib: app:lib}\n"
+    )
+    (tmp_path / "lib.lua").write_text("return { twice = function(x) return 2 * x end }\n")
+    (tmp_path / "wf.lua").write_text(
+        'local function main() local lib = require("lib") return lib.twice(21) end\n'
+        "return { main = main }\n"
+    )
+    app = load_app(tmp_path)
+    state = new_state("workflow", app=app)
+    main = state.load_code(app.spec("app:wf"))
+    state.kernel.start(main, state.pack([]))
+    status, _ = state.kernel.run()
+    assert status == "done", state.kernel.error
+    assert state.kernel.result[1] == 42
