@@ -117,10 +117,19 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _exit(code: int) -> None:
+    """Leave without interpreter teardown, as the moonflow CLI does: the SDK's Rust threads can
+    abort a normal exit (`Fatal Python error: PyGILState_Release`) after the work is done."""
+    for stream in (_OUT, sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        sys.exit(asyncio.run(main()))
+        _exit(asyncio.run(main()))
     except KeyboardInterrupt:
         print("benchmarks: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _exit(130)
