@@ -139,6 +139,8 @@ async def main():
 
 
 asyncio.run(main())
+import os
+os._exit(0)  # no interpreter teardown: the SDK's threads can crash it after the work is done
 """
 
 
