@@ -2,7 +2,9 @@
 
 Starts a worker with a cache large enough for N workflows, starts N workflows that sleep 1 h,
 waits until every one has completed its first workflow task (timer started), and prints one JSON
-line: RSS growth per workflow, and (Lua) the Lua heap per workflow from collectgarbage("count").
+line: RSS growth per workflow, and (Lua) the Lua heap per workflow: the growth of every Lua
+state's collectgarbage("count") after a full collection, divided by N (runs share a few states;
+states created meanwhile count in full).
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ async def _timer_started(h) -> bool:  # noqa: ANN001
     return any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in hist.events)
 
 
+def _lua_heap_kb() -> float:
+    """KB held by every workflow Lua state of this process, each after a full collection."""
+    from moonflow.lua import _runtime
+
+    total = 0.0
+    for pool in list(_runtime._pools.values()):
+        for runtime in list(pool):
+            runtime.collectgarbage("collect")
+            total += float(runtime.collectgarbage("count"))
+    return total
+
+
 async def main(kind: str, address: str, n: int) -> None:
     client = await Client.connect(address)
     side = Side(kind, client, address)
@@ -36,6 +50,7 @@ async def main(kind: str, address: str, n: int) -> None:
         warm = await _start_many(side, "w1", lambda i: [{"i": i}], 1)
         await warm[0].result()
         gc.collect()
+        heap_before = _lua_heap_kb() if kind == "lua" else 0.0
         before = rss_kb()
         t0 = time.perf_counter()
         handles = await _start_many(side, "idle", lambda i: [i], n)
@@ -51,21 +66,20 @@ async def main(kind: str, address: str, n: int) -> None:
         gc.collect()
         after = rss_kb()
         lua_kb = 0.0
+        live_runs = n
         if kind == "lua":
             from moonflow.lua import LuaState
 
-            states = [o for o in gc.get_objects() if isinstance(o, LuaState)]
-            lua_kb = sum(float(s.sys.raw.collectgarbage("count")) for s in states)
-            count = len(states)
-        else:
-            count = n
+            lua_kb = _lua_heap_kb() - heap_before
+            live_runs = sum(1 for o in gc.get_objects() if isinstance(o, LuaState))
         print(
             json.dumps(
                 {
                     "rss_kb_per_wf": (after - before) / n,
                     "rss_before_mb": before / 1024,
                     "rss_after_mb": after / 1024,
-                    "lua_state_kb_per_wf": lua_kb / max(count, 1),
+                    "lua_state_kb_per_wf": lua_kb / n,
+                    "live_runs": live_runs,
                     "settle_s": time.perf_counter() - t0,
                 }
             ),

@@ -187,10 +187,13 @@ async def run_memory(address: str, n: int, reps: int) -> dict[str, Any]:
                 raise RuntimeError(f"M2 {s} failed: {err.decode()[-2000:]}")
             runs[s].append(json.loads(out.decode().strip().splitlines()[-1]))
     lua_state = [r.pop("lua_state_kb_per_wf") for r in runs["lua"]]
+    live_runs = [r.pop("live_runs") for r in runs["lua"]]
     for r in runs["native"]:
         r.pop("lua_state_kb_per_wf", None)
+        r.pop("live_runs", None)
     line = _pair_line("M2", n, reps, runs)
     line["lua"]["lua_state_kb_per_wf"] = summary(lua_state)
+    line["lua"]["live_runs"] = live_runs  # LuaState objects alive at the end: n expected
     r = line["ratio"]["rss_kb_per_wf"]
     line["target"] = {
         "rss_ratio_max": 1.5,
@@ -241,7 +244,7 @@ def run_micro(address: str, smoke: bool) -> dict[str, Any]:
         create.append((time.perf_counter() - t0) * 1e6)
     # driver round trip: kernel.run -> one yielded command -> complete -> resume
     st = new_state()
-    env = st.sys.new_env()
+    env = st.new_env()
     env["T"] = st.module("time")
     fn = st.sys.raw.load(
         "return function(n) for i = 1, n do T.sleep('1s') end return n end", "=rt", "t", env

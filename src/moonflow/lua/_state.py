@@ -1,12 +1,13 @@
-"""One sandboxed Lua 5.4 state: runtime factory, module loading and ``require``.
+"""One workflow run's (or activity entry's) Lua side: its run in a shared Lua state.
 
 A :class:`LuaState` is created per workflow run (context ``"workflow"``) or per activity entry
-per worker thread (context ``"activity"``). Creation runs ``sandbox.lua`` (removes every escape
-route and makes time/randomness deterministic in workflows), ``convert.lua`` and in workflows
-``kernel.lua`` (the coroutine scheduler of the driver). Everything else (the ``errors``,
-``channel`` and ``process`` globals, required modules, deterministic ``pairs``) is built on
-first use, so a state pays only for what its code touches: creation is the bulk of a short
-workflow's CPU cost and a cached idle run's memory (benchmarks M1, M2, W1).
+per worker thread (context ``"activity"``). It is a *run* inside a :class:`~._runtime.Runtime`:
+workflow runs share a few Lua states per process, each run with its own private ``sys``,
+entry environments, kernel instance (the coroutine scheduler of the driver) and module
+instances; an activity entry has a state of its own. Everything a run uses beyond that (the
+``errors``, ``channel`` and ``process`` globals, the library tables, required modules,
+deterministic ``pairs``) is built on first use, so a run pays only for what its code touches
+(benchmarks M1, M2, W1).
 
 Modules reach the outside world only through the *host*: a Python object implementing the
 methods listed in :class:`Host` (workflow driver, activity executor and test fakes each
@@ -15,28 +16,28 @@ provide one). No module imports the driver.
 
 from __future__ import annotations
 
-import functools
-import os
+import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import lupa.lua54 as lupa
 
 from .. import errors as mferrors
 from ..modules._catalogue import ACTIVITY, MODULES, STD_LIBS, WORKFLOW
-from ._convert import ConversionError, Converter
+from ._convert import ConversionError
+from ._runtime import (
+    ERRORS,
+    KERNEL,
+    Runtime,
+    lua_module_file,
+    private_runtime,
+    read_source,
+    workflow_runtime,
+)
 
 if TYPE_CHECKING:
     from ..kinds import LuaCode
     from ..registry import App
-
-_HERE = Path(__file__).parent
-_MODULES_DIR = _HERE.parent / "modules"
-_SANDBOX = _HERE / "sandbox.lua"
-_CONVERT = _HERE / "convert.lua"
-_KERNEL = _HERE / "kernel.lua"
-_ERRORS = _MODULES_DIR / "errors.lua"
 
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
 DEFAULT_INSTRUCTION_BUDGET = 50_000_000
@@ -57,66 +58,19 @@ class Host(Protocol):
     def log(self, level: str, message: str, fields: Any) -> None: ...
 
 
-def _read(path: Path) -> str:
-    """A Lua file's text, cached while the file is unchanged (size and mtime)."""
-    st = path.stat()
-    return _read_cached(path, st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=512)
-def _read_cached(path: Path, mtime_ns: int, size: int) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-_compiler: Any = None
-
-#: Internal bytecode is stripped of debug info (line numbers, local names): every workflow run
-#: holds its own copy of moonflow's Lua code, and debug info is ~15 KB of an idle state's ~115 KB
-#: (benchmark M2). Tracebacks shown to users leave those frames out (sys.traceback). Set
-#: MOONFLOW_LUA_DEBUG=1 to keep it when working on moonflow's own Lua files.
-STRIP_INTERNAL = os.environ.get("MOONFLOW_LUA_DEBUG", "") not in ("1", "true", "yes")
-
-
-@functools.cache
-def _bytecode(path: Path) -> tuple[bytes, str]:
-    """Bytecode of one of moonflow's internal Lua files, and its chunk name."""
-    global _compiler
-    if _compiler is None:
-        # encoding=None: the dump is binary and must come back as bytes, not text.
-        rt = lupa.LuaRuntime(register_eval=False, register_builtins=False, encoding=None)
-        _compiler = rt.eval(
-            "function(src, name, strip) local f, e = load(src, name, 't') "
-            "if not f then return nil, e end return string.dump(f, strip) end"
-        )
-    res = _compiler(
-        _read(path).encode("utf-8"), ("=moonflow/" + path.name).encode(), STRIP_INTERNAL
-    )
-    code = res[0] if isinstance(res, tuple) else res
-    if code is None:
-        raise RuntimeError(f"moonflow internal Lua file {path.name} failed to compile: {res[1]!r}")
-    return bytes(code), "=moonflow/" + path.name
-
-
-@functools.cache
-def _lua_module_file(name: str) -> Path | None:
-    """modules/<name>.lua if it exists (a module written in Lua), else None."""
-    path = _MODULES_DIR / f"{name}.lua"
-    return path if path.exists() else None
-
-
-# Internal files loaded on first use, by the name Lua asks for (sys.load_internal).
-_INTERNAL = {"detpairs": _HERE / "detpairs.lua"}
-
-
 class LuaState:
-    """A sandboxed Lua state.
+    """The Lua side of one workflow run or activity entry (a run in a Lua state).
 
     Args:
         context: ``"workflow"`` or ``"activity"``.
         host: the :class:`Host` implementation.
         app: the loaded app (for ``require`` of library entries); may be None in unit tests.
-        max_memory: byte cap for the whole state (lupa's allocator limit).
+        max_memory: bytes. Activity: cap of the entry's own state. Workflow: what one
+            activation may allocate (:meth:`arm_memory`; the state is shared). None: no cap.
         instruction_budget: workflow only: Lua VM instructions one activation may run.
+
+    Nothing Lua holds refers back to this object strongly (weak references only), so when
+    the run leaves the cache its Lua values become garbage of the shared state.
     """
 
     def __init__(
@@ -133,62 +87,48 @@ class LuaState:
         self.context = context
         self.app = app
         self.host = host
-        self.rt = lupa.LuaRuntime(
-            register_eval=False,
-            register_builtins=False,
-            unpack_returned_tuples=True,
-            max_memory=max_memory,
-            attribute_filter=_deny_attributes,
-        )
-        self._raw_load = self.rt.eval("load")  # captured before the sandbox removes it
+        self.max_memory = max_memory
+        if context == WORKFLOW:
+            runtime = workflow_runtime(max_memory)
+        else:
+            runtime = private_runtime(context, max_memory)
+        self.runtime: Runtime = runtime
+        self.rt = runtime.rt
+        self.convert = runtime.convert
         self._modules: dict[str, Any] = {}
         self._libraries: dict[str, Any] = {}
-        self.sys = self._run_file(_SANDBOX, _host_getter(host), context)
-        # Runs moonflow's own Lua files that are loaded on first use (detpairs.lua).
-        self.sys.load_internal = self._run_internal
-        self.sys.module = self.module  # lets Lua modules load each other (e.g. time values)
-        self._run_file(_CONVERT, self.sys)
-        self.convert = Converter(self.rt, self.sys)
+        # The run's private sys. Lua reaches this object only through weak references (the
+        # host getter and module loader below): a strong one would make a reference cycle
+        # through the Lua registry that neither Python's nor Lua's collector can free.
+        me = weakref.ref(self)
+        run = runtime.new_run(_host_getter(host))
+        run.module = _weak_method(me, "module")
+        self.sys = run
         self.kernel = None
         if context == WORKFLOW:
-            self.kernel = self._run_file(_KERNEL, self.sys, instruction_budget)
-        self.sys.seal_module_env()
-        self._module_env = self.sys.module_env
-        # errors, channel and process are globals built on first use (sandbox.lua, new_env).
-        self.rt.globals().print = self.sys.make_print(self.host.log)
-        # Lua functions Python needs later, captured now: with lupa 2.8, reading a field of a
-        # Lua table from Python code that runs inside a Lua coroutine (a host callback, a
-        # require in a workflow function) returns garbage, while calling a function works.
-        sys = self.sys
-        self._pcall = sys.protected_call
-        self._new_env = sys.new_env
-        self._wrap_require = sys.wrap_require
-        self._std_lib = sys.std_lib
-        self.lua_make_error = sys.make_error  # stub until the errors module loads, then real
-        self._is_error = sys.check_error
-        self._collectgarbage = sys.raw.collectgarbage
-        self._tostring = sys.raw.tostring
+            self.kernel = runtime.chunk(KERNEL, runtime.module_env)(run, instruction_budget)
+        # Functions Python needs later, captured now (lupa 2.8: see _runtime.Runtime).
+        self.lua_make_error = run.make_error  # stub until the errors module loads, then real
+        self._pcall = runtime.protected_call
+        self._is_error = runtime.check_error
+        self._tostring = runtime.tostring
+
+    def arm_memory(self) -> None:
+        """Workflow runs: cap what the next activation may allocate at ``max_memory``."""
+        if self.context == WORKFLOW:
+            self.runtime.arm_memory(self.max_memory)
+
+    def new_env(self, require_fn: Any = None) -> Any:
+        """A fresh entry environment of this run (strict globals, lazy module globals)."""
+        return self.runtime.new_env(self.sys, require_fn)
+
+    def std_lib(self, name: str) -> Any:
+        """A standard library table as this run sees it (``require("table")``)."""
+        return self.runtime.std_lib(self.sys, name)
 
     # ---- loading ------------------------------------------------------------------
-    def _run_file(self, path: Path, *args: Any, env: Any = None) -> Any:
-        # moonflow's own Lua files are compiled once per process and loaded as bytecode
-        # (parsing them dominated state creation); user code is always loaded as text.
-        # env: the sealed module environment for files loaded on first use (sandbox.lua).
-        code, chunk_name = _bytecode(path)
-        if env is None:
-            res = self._raw_load(code, chunk_name, "b")
-        else:
-            res = self._raw_load(code, chunk_name, "b", env)
-        fn, err = _load_result(res)
-        if fn is None:
-            raise RuntimeError(f"moonflow internal Lua file {path.name} failed to load: {err}")
-        return fn(*args)
-
-    def _run_internal(self, name: str) -> Any:
-        return self._run_file(_INTERNAL[name], self.sys, env=self._module_env)
-
     def module(self, name: str) -> Any:
-        """The module table for ``name`` (built once per state)."""
+        """The module table for ``name`` (built once per run)."""
         mod = self._modules.get(name)
         if mod is None:
             mod = self._build_module(name)
@@ -198,18 +138,19 @@ class LuaState:
     def _build_module(self, name: str) -> Any:
         if name == "process" and self.context == ACTIVITY:
             name = "process_activity"
+        runtime = self.runtime
         if name == "errors":
             kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
-            return self._run_file(_ERRORS, self.sys, kinds, env=self._module_env)
-        lua_file = _lua_module_file(name)
+            return runtime.chunk(ERRORS, runtime.module_env)(self.sys, kinds)
+        lua_file = lua_module_file(name)
         if lua_file is not None:
-            return self._run_file(lua_file, self.sys, env=self._module_env)
+            return runtime.chunk(lua_file, runtime.module_env)(self.sys)
         from ..modules import PYTHON_MODULES
 
         builder = PYTHON_MODULES.get(name)
         if builder is None:
             raise KeyError(name)
-        return builder(self)
+        return builder(weakref.proxy(self))  # its functions live in Lua: no strong reference
 
     def load_code(self, code: LuaCode) -> Any:
         """Run an entry's Lua file in its own environment and return what it exports.
@@ -242,8 +183,8 @@ class LuaState:
         return "@" + code.source.name
 
     def _load_chunk(self, code: LuaCode) -> Any:
-        env = self._new_env(self._make_require(code))
-        fn, err = _load_result(self._raw_load(_read(code.source), self._chunk_name(code), "t", env))
+        env = self.runtime.new_env(self.sys, self._make_require(code))
+        fn, err = self.runtime.load_text(read_source(code.source), self._chunk_name(code), env)
         if fn is None:
             raise mferrors.AppError(str(err), file=code.entry.where(), entry_id=code.entry.id)
         ok, results, _tb = self.pcall(fn)
@@ -259,17 +200,21 @@ class LuaState:
 
     def _make_require(self, code: LuaCode) -> Callable[[str], Any]:
         allowed = set(code.modules)
+        me = weakref.ref(self)  # held by Lua: weak (see __init__)
         imports = dict(code.imports)
         entry_id = code.entry.id
         context = self.context
 
         def require(name: Any) -> Any:
+            self = me()
+            if self is None:
+                return None, f'require("{name}"): the workflow run has ended'
             if not isinstance(name, str):
                 return self._lua_error("require: module name must be a string")
             if name in imports:
                 return self._library(imports[name])
             if name in STD_LIBS:
-                return self._std_lib(name)
+                return self.std_lib(name)
             info = MODULES.get(name)
             if info is None or (not info.always and name not in allowed):
                 if info is not None and context not in info.contexts:
@@ -295,7 +240,7 @@ class LuaState:
                     "but moonflow does not implement it yet"
                 )
 
-        return self._wrap_require(require)
+        return self.runtime.wrap_require(require)
 
     def _lua_error(self, message: str) -> tuple[None, str]:
         return None, message
@@ -347,23 +292,20 @@ class LuaState:
     def load_lua_module(self, source: str, name: str, *args: Any) -> Any:
         """Run the Lua source of a Python-built module in the sealed module environment.
 
-        ``name`` is the chunk name (``"=moonflow/logger"``); ``args`` are passed to the chunk.
-        Returns what the chunk returns. Safe to call from inside a Lua coroutine (a module
-        required inside a workflow function).
+        ``name`` is the chunk name (``"=moonflow/logger"``); ``args`` are passed to the chunk,
+        which is compiled once per Lua state and called once per run. Returns what the chunk
+        returns. Safe to call from inside a Lua coroutine (a module required inside a
+        workflow function).
         """
-        fn, err = _load_result(self._raw_load(source, name, "t", self._module_env))
-        if fn is None:
-            raise RuntimeError(f"moonflow module {name} failed to compile: {err}")
-        return fn(*args)
+        return self.runtime.source_chunk(source, name)(*args)
 
     def collect_garbage(self) -> None:
-        """Run a full Lua garbage collection (~40 µs for a 100 KB state).
+        """Run a full collection of the Lua state (all the runs sharing it)."""
+        self.runtime.collectgarbage("collect")
 
-        Building a state leaves garbage behind (the bytecode strings of the files it loaded,
-        ~20 KB), and an idle state allocates nothing, so an incremental collector would never
-        get to it: the driver collects once, when a run first waits.
-        """
-        self._collectgarbage("collect")
+    def memory_used(self) -> int:
+        """Bytes the whole Lua state holds (shared by runs), lupa's allocator count."""
+        return self.runtime.memory_used()
 
     def tostring(self, value: Any) -> str:
         """Lua's ``tostring`` of a value."""
@@ -415,13 +357,6 @@ class LuaState:
             return repr(value)
 
 
-def _load_result(res: Any) -> tuple[Any, Any]:
-    # Lua's load returns the function alone, or nil plus a message.
-    if isinstance(res, tuple):
-        return res[0], res[1] if len(res) > 1 else None
-    return res, None
-
-
 _HOST_NAMES: dict[type, frozenset[str]] = {}
 
 
@@ -435,10 +370,26 @@ def _host_getter(host: Any) -> Callable[[Any], Any]:
         )
         _HOST_NAMES[cls] = names
 
+    # Lua keeps what this returns (sandbox.lua caches it per run): weak, so that nothing Lua
+    # holds leads back to the run's Python objects (and from them to its Lua values).
+    ref = weakref.ref(host)
+
     def get(name: Any) -> Any:
-        return getattr(host, name) if name in names else None
+        return _weak_method(ref, name) if name in names else None
 
     return get
+
+
+def _weak_method(ref: weakref.ref[Any], name: str) -> Callable[..., Any]:
+    """A function calling ``ref().name(...)``, for Lua to hold without keeping the run alive."""
+
+    def call(*args: Any) -> Any:
+        obj = ref()
+        if obj is None:
+            raise RuntimeError("the workflow run has ended")
+        return getattr(obj, name)(*args)
+
+    return call
 
 
 def _deny_attributes(obj: Any, attr_name: Any, is_setting: bool) -> Any:

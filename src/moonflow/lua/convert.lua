@@ -56,13 +56,24 @@ function sys.valid_text(s)
     return concat(out)
 end
 
--- Replaced by the time/errors modules when they load (no such value can exist before that).
-local function never()
-    return false
+-- Time, Duration and error values are recognised by their metatable, which each run's
+-- time/errors module registers here when it loads (many runs share this state, each with its
+-- own module instance). Weak keys: a metatable goes with the last run using it.
+local kinds = raw.setmetatable({}, { __mode = "k" })
+sys.kinds = kinds
+local dgetmt = raw.debug_getmetatable
+function sys.is_time(v)
+    return type(v) == "table" and kinds[dgetmt(v)] == "time"
 end
-sys.is_time = rawget(sys, "is_time") or never
-sys.is_duration = rawget(sys, "is_duration") or never
-sys.is_error = rawget(sys, "is_error") or never  -- errors.lua replaces it when it loads
+function sys.is_duration(v)
+    return type(v) == "table" and kinds[dgetmt(v)] == "duration"
+end
+function sys.is_error(v)
+    return type(v) == "table" and kinds[dgetmt(v)] == "error"
+end
+function sys.time_to_string(v)
+    return dgetmt(v).format_rfc3339_nano(v)
+end
 -- A stable entry point for Python (which captures functions once, see _state.py).
 function sys.check_error(v)
     return sys.is_error(v)

@@ -10,8 +10,9 @@
 -- User code keeps the standard coroutine library: a command yielded inside a user coroutine is
 -- passed up through the user's coroutine.resume to the kernel and the answer passed back down.
 --
--- Called with (sys, budget) where sys is the sandbox's private table and budget the maximum
--- number of Lua VM instructions one activation (one K.run) may execute.
+-- Called once per workflow run with (sys, budget): sys is the run's private table (sandbox.lua
+-- new_run; the state is shared with other runs, so everything here is per call of this chunk)
+-- and budget the maximum number of Lua VM instructions one activation (one K.run) may execute.
 local sys, budget = ...
 local raw = sys.raw
 local co_create, co_resume, co_yield, co_status, co_close =
@@ -351,6 +352,6 @@ function user_coroutine.wrap(fn)
 end
 
 user_coroutine.spawn = K.spawn
-coroutine = user_coroutine
+sys.user_coroutine = user_coroutine  -- the run's `coroutine` global (sandbox.lua run_lib)
 
 return K

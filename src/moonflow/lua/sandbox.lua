@@ -1,17 +1,23 @@
 -- moonflow sandbox prelude: runs first in every Lua state, before any user code.
 --
--- Called with (host_get, context) where host_get(name) returns the host's Python callable of
--- that name (or nil) and context is "workflow" or "activity". It removes every route out of the sandbox (the lupa `python`
--- bridge, io, os.execute, load*, debug, string.dump, package.loadlib, collectgarbage), swaps
--- time and randomness for deterministic versions in workflow code, and returns a private table
--- `sys` holding the raw functions that the kernel and the modules still need. `sys` is never
--- reachable from user code.
-local host_get, context = ...
+-- A workflow Lua state is shared by many workflow runs (benchmark M2: a state of its own per
+-- run cost ~115 KB of Lua heap per idle run). This file therefore has two halves:
+--   * once per state: remove every route out of the sandbox (the lupa `python` bridge, io,
+--     os.execute, load*, debug, string.dump, package.loadlib, collectgarbage), make the shared
+--     library tables read-only or private, and build the glue Python calls;
+--   * once per run, sys.new_run(host_get): the run's private `sys` (a table inheriting from
+--     this one) with its host, its deterministic clock and random generator, and the
+--     per-run library tables its entry environments get (built on first use).
+-- Called with (context), "workflow" or "activity". Returns the private table `sys`, holding
+-- the raw functions that the kernel and the modules still need; it is never reachable from
+-- user code.
+local context = ...
+
+local sys = {}
 
 -- sys functions provided by modules loaded on first use (the errors module is only needed once
--- an error is made, the channel module once a channel is): until then each is a stub that
--- loads its module, which replaces the stub. (Predicates such as is_error/is_time default to
--- "never" instead: no such value can exist before their module loads.)
+-- an error is made, the channel module once a channel is): until then each run has a stub that
+-- loads its module, which replaces the stub (sys.new_run).
 local lazy_fields = {
     make_error = "errors",
     normalize_kind = "errors",
@@ -21,13 +27,6 @@ local lazy_fields = {
     channel_deliver = "channel",
     channel_has_receiver = "channel",
 }
-local sys = {}
-for name, module in next, lazy_fields do
-    sys[name] = function(...)
-        sys.module(module)
-        return sys[name](...)
-    end
-end
 local raw = {
     coroutine_create = coroutine.create,
     coroutine_resume = coroutine.resume,
@@ -63,19 +62,6 @@ local raw = {
 }
 sys.raw = raw
 sys.context = context
-
--- The host's callables, fetched from Python on first use (a state typically calls a handful
--- of them; wrapping every one up front cost more than the rest of the state's creation).
-local host = raw.setmetatable({}, {
-    __index = function(t, name)
-        local fn = host_get(name)
-        if fn ~= nil then
-            rawset(t, name, fn)
-        end
-        return fn
-    end,
-})
-sys.host = host
 
 local where_msg = context == "workflow"
     and "is not available in workflow code: move it into an activity"
@@ -146,17 +132,11 @@ collectgarbage = refuse("collectgarbage")
 io = refusing_table("io")
 debug = refusing_table("debug")
 string.dump = refuse("string.dump")
-package = {
-    loaded = {},
-    loadlib = refuse("package.loadlib"),
-    searchers = {},
-    path = "",
-    cpath = "",
-}
+package = nil  -- each run gets its own (run_libs below)
 
--- os: only time functions survive; in workflows they read workflow time.
+-- os: only time functions survive; in workflows they read workflow time (per run, below).
 local real_os = os
-os = {
+local os_refusals = {
     difftime = real_os.difftime,
     execute = refuse("os.execute"),
     getenv = refuse("os.getenv"),
@@ -166,6 +146,13 @@ os = {
     tmpname = refuse("os.tmpname"),
     setlocale = refuse("os.setlocale"),
 }
+os = {}
+for k, v in raw.next, os_refusals do
+    os[k] = v
+end
+if context ~= "workflow" then
+    os.time, os.date, os.clock = real_os.time, real_os.date, real_os.clock
+end
 
 local NS = 1000000000
 
@@ -180,44 +167,6 @@ function sys.os_time_utc(t)
     local utc_parts = raw.os_date("!*t", local_guess)
     utc_parts.isdst = false
     return local_guess + (local_guess - raw.os_time(utc_parts))
-end
-
-if context == "workflow" then
-    local start_ns = host.now_ns()
-    -- Seconds of workflow time; os.time{...} is computed in UTC so every worker agrees.
-    os.time = function(t)
-        if t == nil then
-            return host.now_ns() // NS
-        end
-        return sys.os_time_utc(t)
-    end
-    os.date = function(fmt, t)
-        fmt = fmt or "%c"
-        if t == nil then
-            t = host.now_ns() // NS
-        end
-        if fmt:sub(1, 1) ~= "!" then
-            fmt = "!" .. fmt
-        end
-        return raw.os_date(fmt, t)
-    end
-    -- Seconds of workflow time since this run's state was created (deterministic on replay).
-    os.clock = function()
-        return (host.now_ns() - start_ns) / NS
-    end
-    -- math.random is Lua's own xoshiro generator, seeded from the workflow's deterministic
-    -- randomness; randomseed() without arguments reseeds from it too.
-    raw.math_randomseed(host.random_seed())
-    math.randomseed = function(...)
-        if select("#", ...) == 0 then
-            return raw.math_randomseed(host.random_seed())
-        end
-        return raw.math_randomseed(...)
-    end
-else
-    os.time = real_os.time
-    os.date = real_os.date
-    os.clock = real_os.clock
 end
 
 -- Strings: protect the shared metatable so user code cannot rewire string methods for the
@@ -254,43 +203,6 @@ getmetatable = function(v)
     return raw.getmetatable(v)
 end
 
--- Each entry's code runs in its own environment holding a copy of the globals. Reading a
--- global that was never set is an error naming it and the line (a typo such as `tx_id` or a
--- function called before its `local function` definition fails loudly instead of reading nil);
--- rawget(_G, name) tests for a global without the error.
---
--- The globals errors, channel and process are module tables built on first use, so a state
--- pays only for the modules its code touches.
-local lazy_globals = { errors = true, channel = true, process = true }
-local env_mt = {
-    __index = function(env, name)
-        if lazy_globals[name] then
-            local m = sys.module(name)
-            rawset(env, name, m)
-            return m
-        end
-        raw.error("undefined global '" .. tostring(name) .. "': define it (local " .. tostring(name)
-            .. " = ...) before use, or pass it in", 2)
-    end,
-}
--- new_env([require_fn]): a fresh entry environment (with its own require when given).
-function sys.new_env(require_fn)
-    local env = {}
-    for k, v in raw.next, _G do
-        env[k] = v
-    end
-    env._G = env
-    if require_fn ~= nil then
-        env.require = require_fn
-    end
-    return raw.setmetatable(env, env_mt)
-end
-
--- A standard library table by name (what require("string") etc. return).
-function sys.std_lib(name)
-    return _G[name]
-end
-
 -- Deterministic pairs/next (detpairs.lua) are loaded on the first traversal in workflow code;
 -- until then the globals are forwarding stubs (entry environments copy them from _G).
 if context == "workflow" then
@@ -308,20 +220,167 @@ if context == "workflow" then
     end
 end
 
--- Modules built on first use load after user code has run, and must not see what that code
--- did to the shared library tables (`table.remove = ...`): they run in this environment,
--- holding copies of the standard libraries taken before any user code ran. Called once the
--- state's eager files (this one, convert.lua, kernel.lua) have run.
+local function copy_of(t)
+    local c = {}
+    for k, v in raw.next, t do
+        c[k] = v
+    end
+    return c
+end
+
+-- Globals every run gets its own instance of, built on first use: the library tables user code
+-- may rewire (`table.unpack = table.unpack or unpack`) must not leak into other runs of the
+-- state, os and math carry the run's clock and random generator, print the run's logger, and
+-- errors/channel/process are the run's modules. (`string` stays shared and read-only.)
+local run_lib_names = {
+    table = true, math = true, utf8 = true, coroutine = true, os = true, package = true,
+    print = true, errors = true, channel = true, process = true,
+}
+local pristine = {}  -- library tables as they were before any user code (seal_module_env)
+
+-- os for one workflow run: seconds of workflow time; os.time{...} is computed in UTC so every
+-- worker agrees; os.clock counts workflow time since the run started (deterministic on replay).
+local function workflow_os(run)
+    local host = run.host
+    local o = copy_of(os_refusals)
+    o.time = function(t)
+        if t == nil then
+            return host.now_ns() // NS
+        end
+        return sys.os_time_utc(t)
+    end
+    o.date = function(fmt, t)
+        fmt = fmt or "%c"
+        if t == nil then
+            t = host.now_ns() // NS
+        end
+        if fmt:sub(1, 1) ~= "!" then
+            fmt = "!" .. fmt
+        end
+        return raw.os_date(fmt, t)
+    end
+    o.clock = function()
+        return (host.now_ns() - run.start_ns) / NS
+    end
+    return o
+end
+
+-- math for one workflow run: math.random is Lua 5.4's own xoshiro256** generator (random.lua,
+-- the same values as the C one) with a state per run, seeded from the workflow's deterministic
+-- randomness when the run started; randomseed() without arguments reseeds from it too.
+local function workflow_math(run)
+    local m = copy_of(pristine.math)
+    if sys.random == nil then
+        sys.random = sys.load_internal("random")
+    end
+    local host = run.host
+    m.random, m.randomseed = sys.random.new(run.seed, function()
+        return host.random_seed()
+    end)
+    return m
+end
+
+local function run_lib(run, name)
+    local libs = run.libs
+    local v = libs[name]
+    if v ~= nil then
+        return v
+    end
+    if name == "errors" or name == "channel" or name == "process" then
+        v = run.module(name)
+    elseif name == "print" then
+        v = sys.make_print(run.host.log)
+    elseif name == "package" then
+        v = { loaded = {}, loadlib = refuse("package.loadlib"), searchers = {}, path = "", cpath = "" }
+    elseif name == "coroutine" and run.user_coroutine ~= nil then
+        v = run.user_coroutine  -- the kernel's: runtime commands pass through user coroutines
+    elseif name == "os" and context == "workflow" then
+        v = workflow_os(run)
+    elseif name == "math" and context == "workflow" then
+        v = workflow_math(run)
+    else
+        v = copy_of(pristine[name])
+    end
+    libs[name] = v
+    return v
+end
+
+-- A new run's private sys: inherits everything from this table; holds the run's host (its
+-- Python callables, fetched by host_get(name) on first use), the stubs of functions whose
+-- module is not loaded yet, and in workflows the run's start time and random seed (taken now,
+-- in the same order on every replay).
+local run_mt = { __index = sys }
+function sys.new_run(host_get)
+    local run = raw.setmetatable({ libs = {} }, run_mt)
+    run.host = raw.setmetatable({}, {
+        __index = function(t, name)
+            local fn = host_get(name)
+            if fn ~= nil then
+                rawset(t, name, fn)
+            end
+            return fn
+        end,
+    })
+    for name, module in raw.next, lazy_fields do
+        run[name] = function(...)
+            run.module(module)
+            return run[name](...)
+        end
+    end
+    if context == "workflow" then
+        run.start_ns = run.host.now_ns()
+        run.seed = run.host.random_seed()
+    end
+    -- Each entry's code runs in its own environment holding a copy of the globals. Reading a
+    -- global that was never set is an error naming it and the line (a typo such as `tx_id` or
+    -- a function called before its `local function` definition fails loudly instead of
+    -- reading nil); rawget(_G, name) tests for a global without the error.
+    run.env_mt = {
+        __index = function(env, name)
+            if run_lib_names[name] then
+                local v = run_lib(run, name)
+                rawset(env, name, v)
+                return v
+            end
+            raw.error("undefined global '" .. tostring(name) .. "': define it (local "
+                .. tostring(name) .. " = ...) before use, or pass it in", 2)
+        end,
+    }
+    return run
+end
+
+-- new_env(run [, require_fn]): a fresh entry environment of a run (with its own require).
+function sys.new_env(run, require_fn)
+    local env = {}
+    for k, v in raw.next, _G do
+        env[k] = v
+    end
+    env._G = env
+    if require_fn ~= nil then
+        env.require = require_fn
+    end
+    return raw.setmetatable(env, run.env_mt)
+end
+
+-- A standard library table by name, as the run sees it (what require("string") etc. return).
+function sys.std_lib(run, name)
+    if run_lib_names[name] then
+        return run_lib(run, name)
+    end
+    return _G[name]
+end
+
+-- moonflow's own modules run in this environment, holding copies of the standard libraries
+-- taken before any user code ran (and the pristine copies per-run libraries are made from).
+-- Called once the state's eager files (this one, convert.lua) have run; afterwards the
+-- per-run names leave the shared globals.
 local copied_libs = { table = true, math = true, utf8 = true, coroutine = true, os = true }
 function sys.seal_module_env()
     local env = {}
     for k, v in raw.next, _G do
         if copied_libs[k] then
-            local copy = {}
-            for name, fn in raw.next, v do
-                copy[name] = fn
-            end
-            env[k] = copy
+            env[k] = copy_of(v)
+            pristine[k] = env[k]
         else
             env[k] = v
         end
@@ -329,6 +388,9 @@ function sys.seal_module_env()
     env.string = sys.real_string
     env._G = env
     sys.module_env = env
+    for name in raw.next, run_lib_names do
+        _G[name] = nil
+    end
 end
 
 -- Glue the Python side calls (compiled here, with the rest of this file, once per process).

@@ -39,6 +39,7 @@ local function is_error(v)
     return type(v) == "table" and dgetmt(v) == Error
 end
 sys.is_error = is_error
+sys.kinds[Error] = "error"  -- how errors are recognised state-wide (convert.lua)
 M.is_error = is_error
 
 local function make(kind, message, retryable, details, cause)

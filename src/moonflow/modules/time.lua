@@ -58,6 +58,8 @@ local function is_duration(v)
 end
 sys.is_time = is_time
 sys.is_duration = is_duration
+sys.kinds[Time] = "time"  -- how values are recognised state-wide (convert.lua)
+sys.kinds[Duration] = "duration"
 
 local function new_time(ns)
     return raw.setmetatable({ _ns = ns }, Time)
@@ -140,7 +142,6 @@ function Time:format_rfc3339_nano()
     local sec, nsec = floor_div(self._ns, S)
     return raw.os_date("!%Y-%m-%dT%H:%M:%S", sec) .. fraction(nsec) .. "Z"
 end
-sys.time_to_string = Time.format_rfc3339_nano
 
 local go_layouts = {
     [M.RFC3339] = "!%Y-%m-%dT%H:%M:%SZ",

@@ -103,6 +103,7 @@ class WorkflowDriver:
         )
         host.state = state
         self.state = state
+        state.arm_memory()
         try:
             fn = state.load_code(self.code)
         except mferrors.AppError as e:
@@ -123,10 +124,10 @@ class WorkflowDriver:
         self.mailbox.query = self._query
         kernel.start(fn, state.pack(args))
         messages = self.mailbox.messages
-        collected = False
         resumed: tuple[Any, Any] | None = None
         while True:
             if resumed is None:
+                state.arm_memory()
                 self._deliver_messages()
                 status, out = kernel.run()
             else:
@@ -137,9 +138,6 @@ class WorkflowDriver:
                 item = out[i]
                 self._issue(item["tag"], item["cmd"])
             if status == "blocked":
-                if not collected:
-                    state.collect_garbage()  # before the run may sit idle in the cache
-                    collected = True
                 if (
                     not self._completions
                     and not messages
@@ -162,6 +160,7 @@ class WorkflowDriver:
                     for tag, values in ready[:-1]:
                         kernel.complete(tag, *values)
                     tag, values = ready[-1]
+                    state.arm_memory()
                     resumed = kernel.complete_and_run(tag, *values)
                     continue
                 for tag, values in ready:

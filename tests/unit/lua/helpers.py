@@ -33,7 +33,7 @@ def run(state: LuaState, src: str, *args: Any) -> list[Any]:
 
     Returns the chunk's results as Lua values; raises AssertionError with the Lua error.
     """
-    env = state.sys.new_env()  # what an entry's code gets (strict, lazy module globals)
+    env = state.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
     fn = state.sys.raw.load(src, "=snippet", "t", env)
     if isinstance(fn, tuple):
@@ -46,7 +46,7 @@ def run(state: LuaState, src: str, *args: Any) -> list[Any]:
 
 def run_error(state: LuaState, src: str) -> str:
     """Run Lua source that must raise; returns the error text."""
-    env = state.sys.new_env()  # what an entry's code gets (strict, lazy module globals)
+    env = state.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
     fn = state.sys.raw.load(src, "=snippet", "t", env)
     ok, res, _ = state.pcall(fn)

@@ -123,7 +123,7 @@ def test_depth_limit_is_the_same_on_both_paths(state):
 
 def _edited(state, incoming, lua):
     """``incoming`` converted into Lua as ``a``, then the Lua statements ``lua`` run on it."""
-    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.sys.new_env())
+    fn = state.sys.raw.load(f"local a = ... {lua} return a", "=t", "t", state.new_env())
     return state.pcall(fn, state.to_lua(incoming))[1][0]
 
 
@@ -177,9 +177,7 @@ def test_random_tables_agree_on_both_paths(state):
         edits = "; ".join(
             f"t[{rng.choice(keys)}] = {rng.choice(values)}" for _ in range(rng.randint(0, 4))
         )
-        fn = state.sys.raw.load(
-            f"local t = ... {edits} return t", "=fuzz", "t", state.sys.new_env()
-        )
+        fn = state.sys.raw.load(f"local t = ... {edits} return t", "=fuzz", "t", state.new_env())
         value = state.pcall(fn, state.to_lua(incoming))[1][0]
         text = state.sys.encode_json(value, _MAX_DEPTH)
         try:

@@ -53,8 +53,9 @@ sys.path.insert(0, sys.argv[1])
 from helpers import new_state
 
 state = new_state("workflow")
-env = state.rt.eval("function(g, sys) return setmetatable({sys = sys}, {__index = g}) end")
-fn = state.sys.raw.load(sys.argv[2], "=x", "t", env(state.rt.globals(), state.sys))
+env = state.new_env()
+env["sys"] = state.sys
+fn = state.sys.raw.load(sys.argv[2], "=x", "t", env)
 print(json.dumps(list(fn())))
 """
 
@@ -276,13 +277,13 @@ def test_activity_keeps_raw_pairs_and_entries_get_deterministic_ones():
     same = act.rt.eval("rawequal")
     assert same(act.rt.globals().pairs, act.sys.raw.pairs)
     assert same(act.rt.globals().next, act.sys.raw.next)
-    assert same(act.sys.new_env().pairs, act.sys.raw.pairs)
+    assert same(act.new_env().pairs, act.sys.raw.pairs)
     wf = new_state("workflow")
     same = wf.rt.eval("rawequal")
     g = wf.rt.globals()
     assert not same(g.pairs, wf.sys.raw.pairs)
     assert not same(g.next, wf.sys.raw.next)
-    env = wf.sys.new_env()  # what every workflow entry's code runs in
+    env = wf.new_env()  # what every workflow entry's code runs in
     assert same(env.pairs, g.pairs)
     assert same(env.next, g.next)
 

@@ -11,7 +11,7 @@ def run_main(src: str, deliveries=()):
     ``deliveries`` are (topic, [values], from) messages delivered before the first step.
     """
     state = new_state("workflow")
-    env = state.sys.new_env()
+    env = state.new_env()
     env["M_time"] = state.module("time")
     fn = state.sys.raw.load(src, "=main", "t", env)
     assert not isinstance(fn, tuple), fn
@@ -145,7 +145,7 @@ def test_timer_commands_are_emitted_and_zero_durations_fire_at_once():
 def test_commands_emitted_by_completion_callbacks_are_not_lost():
     # A ticker re-arms its timer from the fire callback, which runs in kernel.complete.
     state = new_state("workflow")
-    env = state.sys.new_env()
+    env = state.new_env()
     env["M_time"] = state.module("time")
     src = """
         local time = M_time
@@ -172,7 +172,7 @@ def test_commands_emitted_by_completion_callbacks_are_not_lost():
 
 def test_receive_timeout_without_requiring_time():
     state = new_state("workflow")
-    env = state.sys.new_env()
+    env = state.new_env()
     src = """
         return function()
             local inbox = process.inbox()
@@ -233,9 +233,9 @@ def test_modules_required_inside_a_running_workflow_function():
     state = new_state("workflow")
     logged = []
     state.host.log = lambda level, msg, fields=None: logged.append((level, msg))
-    env = state.sys.new_env()
+    env = state.new_env()
     env["M"] = state.module
-    env["S"] = state._std_lib
+    env["S"] = state.std_lib
     fn = state.sys.raw.load(
         """
         return function()

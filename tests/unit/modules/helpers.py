@@ -54,7 +54,7 @@ def run(state: LuaState, src: str) -> list[Any]:
     Raises:
         AssertionError: the snippet raised (with the Lua error and traceback).
     """
-    env = state.sys.new_env()  # what an entry's code gets (strict, lazy module globals)
+    env = state.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
     fn = state.sys.raw.load(textwrap.dedent(src), "=snippet", "t", env)
     if isinstance(fn, tuple):
@@ -67,7 +67,7 @@ def run(state: LuaState, src: str) -> list[Any]:
 
 def run_error(state: LuaState, src: str) -> str:
     """Run a Lua snippet that must raise; returns the error text."""
-    env = state.sys.new_env()  # what an entry's code gets (strict, lazy module globals)
+    env = state.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
     fn = state.sys.raw.load(textwrap.dedent(src), "=snippet", "t", env)
     ok, res, _ = state.pcall(fn)

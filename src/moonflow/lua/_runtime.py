@@ -1,0 +1,225 @@
+"""Lua states and the runs that share them.
+
+A :class:`Runtime` is one sandboxed lupa ``LuaRuntime`` with moonflow's own Lua loaded once:
+``sandbox.lua`` (removes every escape route), ``convert.lua`` (value conversion) and, compiled
+but not yet run, the kernel and module files. Each workflow run (a :class:`~._state.LuaState`)
+gets a *run* inside a runtime: its private ``sys`` table, environments, kernel instance and
+module instances. Runs of one runtime share bytecode, library tables and interned strings, so
+an idle cached run costs a few KB instead of a state of its own (~115 KB; benchmark M2).
+
+Workflow runs share a small pool of runtimes per process (:func:`workflow_runtime`); an
+activity entry gets a private runtime per worker thread (:func:`private_runtime`). lupa locks a
+runtime for each call into it, so runs on different threads never run Lua code in one state at
+the same time; the pool keeps several states so that they can run in parallel.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import lupa.lua54 as lupa
+
+from ..modules._catalogue import WORKFLOW
+from ._convert import Converter
+
+_HERE = Path(__file__).parent
+MODULES_DIR = _HERE.parent / "modules"
+SANDBOX = _HERE / "sandbox.lua"
+CONVERT = _HERE / "convert.lua"
+KERNEL = _HERE / "kernel.lua"
+ERRORS = MODULES_DIR / "errors.lua"
+# Internal files loaded on first use, by the name Lua asks for (sys.load_internal).
+INTERNAL = {"detpairs": _HERE / "detpairs.lua", "random": _HERE / "random.lua"}
+
+#: Internal bytecode is stripped of debug info (line numbers, local names); users' tracebacks
+#: leave those frames out (sys.traceback). Set MOONFLOW_LUA_DEBUG=1 to keep it when working on
+#: moonflow's own Lua files.
+STRIP_INTERNAL = os.environ.get("MOONFLOW_LUA_DEBUG", "") not in ("1", "true", "yes")
+
+
+def read_source(path: Path) -> str:
+    """A Lua file's text, cached while the file is unchanged (size and mtime)."""
+    st = path.stat()
+    return _read_cached(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _read_cached(path: Path, mtime_ns: int, size: int) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+_compiler: Any = None
+_compiler_lock = threading.Lock()
+
+
+@functools.cache
+def _bytecode(path: Path) -> tuple[bytes, str]:
+    """Bytecode of one of moonflow's internal Lua files, and its chunk name."""
+    global _compiler
+    with _compiler_lock:
+        if _compiler is None:
+            # encoding=None: the dump is binary and must come back as bytes, not text.
+            rt = lupa.LuaRuntime(register_eval=False, register_builtins=False, encoding=None)
+            _compiler = rt.eval(
+                "function(src, name, strip) local f, e = load(src, name, 't') "
+                "if not f then return nil, e end return string.dump(f, strip) end"
+            )
+        res = _compiler(
+            read_source(path).encode("utf-8"), ("=moonflow/" + path.name).encode(), STRIP_INTERNAL
+        )
+    code = res[0] if isinstance(res, tuple) else res
+    if code is None:
+        raise RuntimeError(f"moonflow internal Lua file {path.name} failed to compile: {res[1]!r}")
+    return bytes(code), "=moonflow/" + path.name
+
+
+@functools.cache
+def lua_module_file(name: str) -> Path | None:
+    """modules/<name>.lua if it exists (a module written in Lua), else None."""
+    path = MODULES_DIR / f"{name}.lua"
+    return path if path.exists() else None
+
+
+def load_result(res: Any) -> tuple[Any, Any]:
+    """Lua's ``load`` returns the function alone, or nil plus a message: -> (fn, message)."""
+    if isinstance(res, tuple):
+        return res[0], res[1] if len(res) > 1 else None
+    return res, None
+
+
+class Runtime:
+    """One sandboxed Lua 5.4 state with moonflow's Lua loaded; runs are made by ``new_run``.
+
+    Args:
+        context: ``"workflow"`` or ``"activity"``.
+        max_memory: byte cap of a private runtime's whole state, or None for no cap. A shared
+            workflow runtime is created without a total cap; :meth:`arm_memory` caps what each
+            activation may allocate instead.
+    """
+
+    def __init__(self, context: str, max_memory: int | None) -> None:
+        self.context = context
+        self.rt = lupa.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            max_memory=max_memory if max_memory is not None else 0,  # 0: no cap, but settable
+            attribute_filter=_deny_attributes,
+        )
+        self._raw_load = self.rt.eval("load")  # captured before the sandbox removes it
+        self._chunks: dict[str, Any] = {}  # a lost race compiles twice, harmlessly
+        sys = self._run_file(SANDBOX, context)
+        self.sys = sys
+        sys.load_internal = self._run_internal  # detpairs.lua, random.lua: on first use
+        self._run_file(CONVERT, sys)
+        self.convert = Converter(self.rt, sys)
+        sys.seal_module_env()
+        self.module_env = sys.module_env
+        # Lua functions Python needs later, captured now: with lupa 2.8, reading a field of a
+        # Lua table from Python code that runs inside a Lua coroutine (a host callback, a
+        # require in a workflow function) returns garbage, while calling a function works.
+        self.new_run = sys.new_run
+        self.new_env = sys.new_env
+        self.std_lib = sys.std_lib
+        self.protected_call = sys.protected_call
+        self.wrap_require = sys.wrap_require
+        self.check_error = sys.check_error
+        self.collectgarbage = sys.raw.collectgarbage
+        self.tostring = sys.raw.tostring
+
+    def _run_file(self, path: Path, *args: Any, env: Any = None) -> Any:
+        return self.chunk(path, env)(*args)
+
+    def chunk(self, path: Path, env: Any = None) -> Any:
+        """The loaded (not yet called) chunk of one of moonflow's Lua files, once per state.
+
+        Calling it again for each run makes fresh closures that share its bytecode. moonflow's
+        files are compiled once per process and loaded as bytecode (parsing them dominated
+        state creation); user code is always loaded as text. env: the sealed module
+        environment for files loaded after user code may have run.
+        """
+        key = str(path)
+        fn = self._chunks.get(key)
+        if fn is None:
+            code, chunk_name = _bytecode(path)
+            if env is None:
+                res = self._raw_load(code, chunk_name, "b")
+            else:
+                res = self._raw_load(code, chunk_name, "b", env)
+            fn, err = load_result(res)
+            if fn is None:
+                raise RuntimeError(f"moonflow internal Lua file {path.name} failed to load: {err}")
+            self._chunks[key] = fn
+        return fn
+
+    def _run_internal(self, name: str) -> Any:
+        return self.chunk(INTERNAL[name], self.module_env)(self.sys)
+
+    def source_chunk(self, source: str, name: str) -> Any:
+        """A Python-built module's Lua source, compiled once per state in the module env."""
+        fn = self._chunks.get(name)
+        if fn is None:
+            fn, err = load_result(self._raw_load(source, name, "t", self.module_env))
+            if fn is None:
+                raise RuntimeError(f"moonflow module {name} failed to compile: {err}")
+            self._chunks[name] = fn
+        return fn
+
+    def load_text(self, source: str, chunk_name: str, env: Any) -> tuple[Any, Any]:
+        """Compile user code in ``env``: (function, None) or (None, message)."""
+        return load_result(self._raw_load(source, chunk_name, "t", env))
+
+    def arm_memory(self, allowance: int | None) -> None:
+        """Let the next activation allocate at most ``allowance`` bytes more than the state
+        holds now (a shared state has no per-run total: this stops a runaway run's task
+        without touching the others). None: no cap."""
+        if allowance is None:
+            return
+        used = self.rt.get_memory_used() or 0
+        self.rt.set_max_memory(used + allowance)
+
+    def memory_used(self) -> int:
+        """Bytes the Lua state holds (lupa's allocator count)."""
+        return int(self.rt.get_memory_used() or 0)
+
+
+def _pool_size() -> int:
+    raw = os.environ.get("MOONFLOW_LUA_STATES", "")
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+_pool_lock = threading.Lock()
+_pools: dict[int | None, list[Runtime]] = {}
+_round_robin = itertools.count()
+
+
+def workflow_runtime(max_memory: int | None) -> Runtime:
+    """A shared workflow runtime for a new run (one of a few per process, per memory cap).
+
+    ``MOONFLOW_LUA_STATES`` sets how many states a process keeps (default: the number of CPUs,
+    at most 4). A run stays in the state it started in.
+    """
+    with _pool_lock:
+        pool = _pools.setdefault(max_memory, [])
+        if len(pool) < _pool_size():
+            rt = Runtime(WORKFLOW, max_memory=None)
+            pool.append(rt)
+            return rt
+        return pool[next(_round_robin) % len(pool)]
+
+
+def private_runtime(context: str, max_memory: int | None) -> Runtime:
+    """A runtime of its own (activity entries: one per entry per worker thread)."""
+    return Runtime(context, max_memory)
+
+
+def _deny_attributes(obj: Any, attr_name: Any, is_setting: bool) -> Any:
+    # Lua code never gets to look inside Python objects (no python.eval-style escapes).
+    raise AttributeError("access to Python attributes is not allowed from Lua")
