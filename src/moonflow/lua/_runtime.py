@@ -24,8 +24,10 @@ from typing import Any
 
 import lupa.lua54 as lupa
 
+from .. import errors as mferrors
 from ..modules._catalogue import WORKFLOW
 from ._convert import Converter
+from ._host import BaseHost
 
 _HERE = Path(__file__).parent
 MODULES_DIR = _HERE.parent / "modules"
@@ -116,6 +118,12 @@ class Runtime:
         sys = self._run_file(SANDBOX, context)
         self.sys = sys
         sys.load_internal = self._run_internal  # detpairs.lua, random.lua: on first use
+        # State-wide parts of modules (time.lua's shared half) reach the state through these:
+        sys.base = sys
+        sys.pure_host = self.rt.table_from(
+            {n: getattr(_PURE_HOST, n) for n in ("parse_duration", "format_duration", "parse_time")}
+        )
+        sys.module = self._state_module
         self._run_file(CONVERT, sys)
         self.convert = Converter(self.rt, sys)
         sys.seal_module_env()
@@ -160,6 +168,18 @@ class Runtime:
     def _run_internal(self, name: str) -> Any:
         return self.chunk(INTERNAL[name], self.module_env)(self.sys)
 
+    def _state_module(self, name: str) -> Any:
+        """The state's own instance of a module (only ``errors``: errors raised by the
+        state-wide halves of modules, whatever run they are called from)."""
+        if name != "errors":
+            raise KeyError(name)
+        mod = self._chunks.get("errors instance")
+        if mod is None:
+            kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
+            mod = self.chunk(ERRORS, self.module_env)(self.sys, kinds)
+            self._chunks["errors instance"] = mod
+        return mod
+
     def source_chunk(self, source: str, name: str) -> Any:
         """A Python-built module's Lua source, compiled once per state in the module env."""
         fn = self._chunks.get(name)
@@ -186,6 +206,9 @@ class Runtime:
     def memory_used(self) -> int:
         """Bytes the Lua state holds (lupa's allocator count)."""
         return int(self.rt.get_memory_used() or 0)
+
+
+_PURE_HOST = BaseHost()  # its parse/format methods depend on nothing but their arguments
 
 
 def _pool_size() -> int:

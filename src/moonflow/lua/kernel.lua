@@ -322,36 +322,40 @@ local function passthrough(co, res)
     return res
 end
 
-local user_coroutine = {}
-for k, v in raw.next, coroutine do
-    user_coroutine[k] = v
-end
+-- Built when the run's code first reads the `coroutine` global (sandbox.lua run_lib).
+function sys.make_user_coroutine()
+    local user_coroutine = {}
+    for k, v in raw.next, coroutine do
+        user_coroutine[k] = v
+    end
 
-function user_coroutine.create(fn)
-    return guard(co_create(fn))
-end
+    function user_coroutine.create(fn)
+        return guard(co_create(fn))
+    end
 
-function user_coroutine.resume(co, ...)
-    local res = passthrough(co, pack(co_resume(co, ...)))
-    return unpack(res, 1, res.n)
-end
-
-function user_coroutine.wrap(fn)
-    local co = guard(co_create(fn))
-    return function(...)
+    function user_coroutine.resume(co, ...)
         local res = passthrough(co, pack(co_resume(co, ...)))
-        if not res[1] then
-            local e = res[2]
-            if type(e) == "string" then
+        return unpack(res, 1, res.n)
+    end
+
+    function user_coroutine.wrap(fn)
+        local co = guard(co_create(fn))
+        return function(...)
+            local res = passthrough(co, pack(co_resume(co, ...)))
+            if not res[1] then
+                local e = res[2]
+                if type(e) == "string" then
+                    raw.error(e, 0)
+                end
                 raw.error(e, 0)
             end
-            raw.error(e, 0)
+            return unpack(res, 2, res.n)
         end
-        return unpack(res, 2, res.n)
     end
+
+    user_coroutine.spawn = K.spawn
+    return user_coroutine
 end
 
-user_coroutine.spawn = K.spawn
-sys.user_coroutine = user_coroutine  -- the run's `coroutine` global (sandbox.lua run_lib)
 
 return K

@@ -292,8 +292,8 @@ local function run_lib(run, name)
         v = sys.make_print(run.host.log)
     elseif name == "package" then
         v = { loaded = {}, loadlib = refuse("package.loadlib"), searchers = {}, path = "", cpath = "" }
-    elseif name == "coroutine" and run.user_coroutine ~= nil then
-        v = run.user_coroutine  -- the kernel's: runtime commands pass through user coroutines
+    elseif name == "coroutine" and run.make_user_coroutine ~= nil then
+        v = run.make_user_coroutine()  -- the kernel's: commands pass through user coroutines
     elseif name == "os" and context == "workflow" then
         v = workflow_os(run)
     elseif name == "math" and context == "workflow" then
@@ -331,30 +331,34 @@ function sys.new_run(host_get)
         run.start_ns = run.host.now_ns()
         run.seed = run.host.random_seed()
     end
-    -- Each entry's code runs in its own environment holding a copy of the globals. Reading a
+    -- Each entry's code runs in its own environment (globals copied in on first read). Reading a
     -- global that was never set is an error naming it and the line (a typo such as `tx_id` or
     -- a function called before its `local function` definition fails loudly instead of
     -- reading nil); rawget(_G, name) tests for a global without the error.
     run.env_mt = {
         __index = function(env, name)
+            local v
             if run_lib_names[name] then
-                local v = run_lib(run, name)
-                rawset(env, name, v)
-                return v
+                v = run_lib(run, name)
+            else
+                v = rawget(_G, name)
+                if v == nil then
+                    raw.error("undefined global '" .. tostring(name) .. "': define it (local "
+                        .. tostring(name) .. " = ...) before use, or pass it in", 2)
+                end
             end
-            raw.error("undefined global '" .. tostring(name) .. "': define it (local "
-                .. tostring(name) .. " = ...) before use, or pass it in", 2)
+            rawset(env, name, v)
+            return v
         end,
     }
     return run
 end
 
 -- new_env(run [, require_fn]): a fresh entry environment of a run (with its own require).
+-- It starts empty and takes each global from the shared ones on first read (an environment
+-- holding a copy of every global was a tenth of an idle run's memory).
 function sys.new_env(run, require_fn)
     local env = {}
-    for k, v in raw.next, _G do
-        env[k] = v
-    end
     env._G = env
     if require_fn ~= nil then
         env.require = require_fn

@@ -35,8 +35,11 @@ local function normalize_kind(kind)
 end
 sys.normalize_kind = normalize_kind
 
+-- Any run's error (or the state's own, see time.lua) is an error: several instances of this
+-- module live in one state, and they all register their metatable in sys.kinds.
+local kinds_of = sys.kinds
 local function is_error(v)
-    return type(v) == "table" and dgetmt(v) == Error
+    return type(v) == "table" and kinds_of[dgetmt(v)] == "error"
 end
 sys.is_error = is_error
 sys.kinds[Error] = "error"  -- how errors are recognised state-wide (convert.lua)

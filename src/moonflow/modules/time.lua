@@ -11,12 +11,20 @@
 -- deliver their value at once, receive_timeout only polls; no Temporal timer is created. The
 -- decision depends only on workflow values, so a replay takes the same path.
 --
--- Called with (sys) from the sandbox.
-local sys = ...
+-- Called with (sys), the run's private table, once per run. Everything that does not depend on
+-- the run (constants, Time and Duration values and their methods, parsing) is built once per
+-- Lua state by shared() below and reached through the module table's metatable: many runs
+-- share a state, and an idle run should hold only what is its own (benchmark M2).
+local run_sys = ...
+local base = run_sys.base
+
+local function shared(sys)
 local raw = sys.raw
-local host = sys.host
+local host = sys.pure_host  -- parse_duration, format_duration, parse_time: pure functions
 local dgetmt = raw.debug_getmetatable
-local in_workflow = sys.context == "workflow"
+if rawget(sys, "make_error") == nil then
+    sys.module("errors")  -- the state's own errors instance, for errors raised from here
+end
 
 local M = {}
 local Time = {}
@@ -56,8 +64,6 @@ end
 local function is_duration(v)
     return type(v) == "table" and dgetmt(v) == Duration
 end
-sys.is_time = is_time
-sys.is_duration = is_duration
 sys.kinds[Time] = "time"  -- how values are recognised state-wide (convert.lua)
 sys.kinds[Duration] = "duration"
 
@@ -67,7 +73,6 @@ end
 local function new_duration(ns)
     return raw.setmetatable({ _ns = ns }, Duration)
 end
-sys.new_time = new_time
 
 -- Parsed duration strings: a workflow names few distinct durations but may wait on them in a
 -- loop, and each parse is a call into Python. Bounded, in case the texts are generated.
@@ -107,7 +112,6 @@ local function to_ns(d, what)
     end
     return nil, what .. ": expected a duration (\"30s\", a number of nanoseconds or a Duration), got " .. t
 end
-sys.duration_ns = to_ns
 
 local function need_ns(d, what)
     local ns, err = to_ns(d, what)
@@ -116,9 +120,6 @@ local function need_ns(d, what)
         raw.error(sys.make_error("Invalid", sys.where(2) .. err, false), 3)  -- err names what
     end
     return ns
-end
-function sys.duration_ns_checked(d, what)
-    return need_ns(d, what)
 end
 
 -- ---- Time ------------------------------------------------------------------------------
@@ -259,9 +260,6 @@ Duration.__sub = function(a, b) return new_duration(need_ns(a, "-") - need_ns(b,
 Duration.__unm = function(a) return new_duration(-a._ns) end
 
 -- ---- module functions --------------------------------------------------------------------
-function M.now()
-    return new_time(host.now_ns())
-end
 
 function M.unix(sec, nsec)
     return new_time((math.tointeger(sec) or math.floor(sec)) * S + (nsec or 0))
@@ -288,6 +286,40 @@ function M.parse(layout, value)
         return nil, sys.make_error("Invalid", err, false)
     end
     return new_time(ns)
+end
+
+return {
+    module_mt = { __index = M, __metatable = false },
+    is_time = is_time,
+    is_duration = is_duration,
+    new_time = new_time,
+    to_ns = to_ns,
+    need_ns = need_ns,
+}
+end
+
+local T = base.time_shared
+if T == nil then
+    T = shared(base)
+    base.time_shared = T
+end
+
+-- ---- the run's own part ------------------------------------------------------------------
+local sys = run_sys
+local raw = sys.raw
+local host = sys.host
+local in_workflow = sys.context == "workflow"
+local is_time, new_time, need_ns = T.is_time, T.new_time, T.need_ns
+sys.is_time = is_time
+sys.is_duration = T.is_duration
+sys.new_time = new_time
+sys.duration_ns = T.to_ns
+sys.duration_ns_checked = need_ns
+
+local M = raw.setmetatable({}, T.module_mt)
+
+function M.now()
+    return new_time(host.now_ns())
 end
 
 function M.sleep(d)
@@ -330,58 +362,85 @@ function M.after(d)
     return ch
 end
 
-local Timer = {}
-Timer.__index = Timer
-Timer.__metatable = false
+-- Timer and Ticker metatables are the run's own (their methods cancel the run's timers):
+-- built on first use, as most runs never make one.
+local Timer, arm
+local function build_timer()
+    Timer = {}
+    Timer.__index = Timer
+    Timer.__metatable = false
 
-local function arm(self, ns)
-    self._active = true
-    if ns <= 0 then
-        self._active = false
-        sys.channel_offer(self._ch, M.now())
-        return
+    function arm(self, ns)
+        self._active = true
+        if ns <= 0 then
+            self._active = false
+            sys.channel_offer(self._ch, M.now())
+            return
+        end
+        self._tag = sys.start_timer(ns, function()
+            self._active = false
+            sys.channel_offer(self._ch, M.now())
+        end)
     end
-    self._tag = sys.start_timer(ns, function()
+
+    function Timer:channel()
+        return self._ch
+    end
+    Timer.response = Timer.channel
+    function Timer:stop()
+        if not self._active then
+            return false
+        end
         self._active = false
-        sys.channel_offer(self._ch, M.now())
-    end)
+        sys.cancel_timer(self._tag)
+        return true
+    end
+    function Timer:reset(d)
+        local ns = need_ns(d, "timer:reset")
+        local was = self:stop()
+        arm(self, ns)
+        return was
+    end
 end
 
 --- time.timer(d) -> Timer: :channel() / :response(), :stop() -> bool (true if it was
 --- pending), :reset(d) -> bool. Stopping cancels the Temporal timer.
 function M.timer(d)
     local ns = need_ns(d, "time.timer")
+    if Timer == nil then
+        build_timer()
+    end
     local t = raw.setmetatable({ _ch = sys.new_channel(1, "timer") }, Timer)
     arm(t, ns)
     return t
 end
-function Timer:channel()
-    return self._ch
-end
-Timer.response = Timer.channel
-function Timer:stop()
-    if not self._active then
-        return false
-    end
-    self._active = false
-    sys.cancel_timer(self._tag)
-    return true
-end
-function Timer:reset(d)
-    local ns = need_ns(d, "timer:reset")
-    local was = self:stop()
-    arm(self, ns)
-    return was
-end
+local Ticker
+local function build_ticker()
+    Ticker = {}
+    Ticker.__index = Ticker
+    Ticker.__metatable = false
 
-local Ticker = {}
-Ticker.__index = Ticker
-Ticker.__metatable = false
+    function Ticker:channel()
+        return self._ch
+    end
+    Ticker.response = Ticker.channel
+    function Ticker:stop()
+        if not self._active then
+            return false
+        end
+        self._active = false
+        sys.cancel_timer(self._tag)
+        return true
+    end
+end
 
 --- time.ticker(d) -> Ticker delivering the Time every d (a tick is dropped while the previous
 --- one is unread, as in Go); :channel() / :response(), :stop(). d must be > 0.
 function M.ticker(d)
     local ns = need_ns(d, "time.ticker")
+    if Ticker == nil then
+        build_ticker()
+    end
     if ns <= 0 then
         raw.error(sys.make_error("Invalid", "time.ticker: duration must be > 0", false), 2)
     end
@@ -396,19 +455,6 @@ function M.ticker(d)
     t._tag = sys.start_timer(ns, tick)
     return t
 end
-function Ticker:channel()
-    return self._ch
-end
-Ticker.response = Ticker.channel
-function Ticker:stop()
-    if not self._active then
-        return false
-    end
-    self._active = false
-    sys.cancel_timer(self._tag)
-    return true
-end
-
 -- time.sleep_until(t): t is a Time, a number of Unix seconds or an RFC 3339 string.
 function M.sleep_until(t)
     local target
