@@ -66,7 +66,7 @@ class DriverConfig:
     """Per-worker settings for workflow runs.
 
     Attributes:
-        max_memory: bytes per Lua state (None = unlimited).
+        max_memory: bytes one activation of a run may allocate (None = unlimited).
         instruction_budget: Lua VM instructions one activation may run.
     """
 
@@ -178,7 +178,7 @@ class WorkflowDriver:
                 )
             if status == "memory":
                 raise self._task_failure(
-                    f"{self.code.entry.id}: the workflow's Lua state exceeded its memory cap "
+                    f"{self.code.entry.id}: the workflow activation exceeded its Lua memory cap "
                     f"({self.config.max_memory} bytes); the workflow task fails and will be retried"
                 )
             raise LuaTaskFailure(f"unexpected kernel status {status!r}")
