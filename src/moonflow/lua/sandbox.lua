@@ -15,18 +15,6 @@ local context = ...
 
 local sys = {}
 
--- sys functions provided by modules loaded on first use (the errors module is only needed once
--- an error is made, the channel module once a channel is): until then each run has a stub that
--- loads its module, which replaces the stub (sys.new_run).
-local lazy_fields = {
-    make_error = "errors",
-    normalize_kind = "errors",
-    new_channel = "channel",
-    channel_offer = "channel",
-    channel_pump = "channel",
-    channel_deliver = "channel",
-    channel_has_receiver = "channel",
-}
 local raw = {
     coroutine_create = coroutine.create,
     coroutine_resume = coroutine.resume,
@@ -62,6 +50,16 @@ local raw = {
 }
 sys.raw = raw
 sys.context = context
+
+-- Errors are made through the state's own instance of the errors module, loaded on the first
+-- error (sys.module here is the state's loader, _runtime.Runtime._state_module). Every
+-- instance's errors are alike; a run's `errors` global is its own instance, for isolation.
+for _, name in raw.next, { "make_error", "normalize_kind" } do
+    sys[name] = function(...)
+        sys.module("errors")
+        return sys[name](...)
+    end
+end
 
 local where_msg = context == "workflow"
     and "is not available in workflow code: move it into an activity"
@@ -306,27 +304,32 @@ local function run_lib(run, name)
 end
 
 -- A new run's private sys: inherits everything from this table; holds the run's host (its
--- Python callables, fetched by host_get(name) on first use), the stubs of functions whose
--- module is not loaded yet, and in workflows the run's start time and random seed (taken now,
--- in the same order on every replay).
+-- Python callables, fetched by host_get(name) on first use) and in workflows the run's start
+-- time and random seed (taken now, in the same order on every replay). Modules the run loads
+-- add their functions to it.
+-- make_channel(run, size, name): a channel of the run's (time.after, process subscriptions),
+-- loading the run's channel module first if its code has not used channels yet.
+function sys.make_channel(run, size, name)
+    if run.new_channel == nil then
+        run.module("channel")
+    end
+    return run.new_channel(size, name)
+end
+
 local run_mt = { __index = sys }
+local HOST_GET = {}  -- private key: the run's host getter, in its host table
+local host_mt = {
+    __index = function(t, name)
+        local fn = rawget(t, HOST_GET)(name)
+        if fn ~= nil then
+            rawset(t, name, fn)
+        end
+        return fn
+    end,
+}
 function sys.new_run(host_get)
     local run = raw.setmetatable({ libs = {} }, run_mt)
-    run.host = raw.setmetatable({}, {
-        __index = function(t, name)
-            local fn = host_get(name)
-            if fn ~= nil then
-                rawset(t, name, fn)
-            end
-            return fn
-        end,
-    })
-    for name, module in raw.next, lazy_fields do
-        run[name] = function(...)
-            run.module(module)
-            return run[name](...)
-        end
-    end
+    run.host = raw.setmetatable({ [HOST_GET] = host_get }, host_mt)
     if context == "workflow" then
         run.start_ns = run.host.now_ns()
         run.seed = run.host.random_seed()

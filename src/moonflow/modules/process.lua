@@ -122,7 +122,7 @@ local function take_for(ch)
 end
 
 local function subscription(name)
-    local ch = sys.new_channel(0, name)
+    local ch = sys.make_channel(sys, 0, name)
     ch._source = function()
         return take_for(ch)
     end
@@ -198,7 +198,7 @@ end
 
 function M.events()
     if events == nil then
-        events = sys.new_channel(0, "events")
+        events = sys.make_channel(sys, 0, "events")
         events._source = function()
             if #events_queue == 0 then
                 return false

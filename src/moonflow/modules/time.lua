@@ -351,7 +351,7 @@ end
 --- time.after(d) -> channel that receives the Time once d has passed.
 function M.after(d)
     local ns = need_ns(d, "time.after")
-    local ch = sys.new_channel(1, "after")
+    local ch = sys.make_channel(sys, 1, "after")
     if ns <= 0 then
         sys.channel_offer(ch, M.now())
     else
@@ -410,7 +410,7 @@ function M.timer(d)
     if Timer == nil then
         build_timer()
     end
-    local t = raw.setmetatable({ _ch = sys.new_channel(1, "timer") }, Timer)
+    local t = raw.setmetatable({ _ch = sys.make_channel(sys, 1, "timer") }, Timer)
     arm(t, ns)
     return t
 end
@@ -444,7 +444,7 @@ function M.ticker(d)
     if ns <= 0 then
         raw.error(sys.make_error("Invalid", "time.ticker: duration must be > 0", false), 2)
     end
-    local t = raw.setmetatable({ _ch = sys.new_channel(1, "ticker"), _ns = ns, _active = true }, Ticker)
+    local t = raw.setmetatable({ _ch = sys.make_channel(sys, 1, "ticker"), _ns = ns, _active = true }, Ticker)
     local function tick()
         if not t._active then
             return
