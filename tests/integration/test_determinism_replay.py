@@ -221,17 +221,23 @@ async def test_raw_pairs_history_fails_replay_in_other_processes(
 ):
     # Record with Lua's hash-order pairs (the sandbox's deterministic ones removed) ...
     original = LuaState.__init__
+    patched: dict[int, tuple[Any, Any, Any]] = {}  # runs share Lua states: put them back after
 
     def raw_init(self: LuaState, context: str, *args: Any, **kw: Any) -> None:
         original(self, context, *args, **kw)
         if context == "workflow":
             g = self.rt.globals()
+            patched.setdefault(id(self.runtime), (g, g.pairs, g.next))
             g.pairs, g.next = self.sys.raw.pairs, self.sys.raw.next
 
     app = _app(make_app)
     monkeypatch.setattr(LuaState, "__init__", raw_init)
-    result, history = await _run(dev_env, app, tmp_path, "raw")
-    monkeypatch.undo()
+    try:
+        result, history = await _run(dev_env, app, tmp_path, "raw")
+    finally:
+        monkeypatch.undo()
+        for g, pairs, next_ in patched.values():
+            g.pairs, g.next = pairs, next_
     sorted_keys = sorted(result["order"], key=lambda k: k.encode())
     assert result["order"] != sorted_keys  # hash order, not the deterministic one
 

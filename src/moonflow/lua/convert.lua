@@ -72,7 +72,7 @@ function sys.is_error(v)
     return type(v) == "table" and kinds[dgetmt(v)] == "error"
 end
 function sys.time_to_string(v)
-    return dgetmt(v).format_rfc3339_nano(v)
+    return dgetmt(v).__index.format_rfc3339_nano(v)  -- the method, whatever fields v has
 end
 -- A stable entry point for Python (which captures functions once, see _state.py).
 function sys.check_error(v)

@@ -176,16 +176,24 @@ do
     -- read-only view, so `string.upper = ...` cannot rewire ("a"):upper() for the whole state.
     local real_string = string
     sys.real_string = real_string
-    string = raw.setmetatable({}, {
+    local function string_next(_, k)  -- pairs(string) without handing out the real table
+        return raw.next(real_string, k)
+    end
+    local string_mt = {
         __index = real_string,
         __newindex = function(_, k)
             raw.error("the string library is read-only (string." .. tostring(k) .. ")", 2)
         end,
         __pairs = function()
-            return next, real_string, nil
+            return string_next, nil, nil
         end,
         __metatable = false,
-    })
+    }
+    -- Each run gets its own view (run_lib): rawset on it must not reach other runs.
+    function sys.string_view()
+        return raw.setmetatable({}, string_mt)
+    end
+    string = sys.string_view()
 end
 
 -- "file.lua:12: " for the Lua code `level` frames up (0 = the caller of where()).
@@ -199,6 +207,30 @@ end
 
 getmetatable = function(v)
     return raw.getmetatable(v)
+end
+
+-- Workflow code shares its Lua state with other runs, and so its garbage collector: a __gc
+-- finalizer would run inside whichever run's activation the collector happens to be in
+-- (beyond the reach of the instruction budget, which Lua suspends in finalizers), and what a
+-- weak table holds would depend on other runs' allocations, which a replay does not repeat.
+-- Lua marks a table for finalization only if __gc is in its metatable when it is set.
+if context == "workflow" then
+    local raw_setmetatable = raw.setmetatable
+    setmetatable = function(t, mt)
+        if type(mt) == "table" then
+            if rawget(mt, "__gc") ~= nil then
+                raw.error("setmetatable: __gc finalizers are not available in workflow code "
+                    .. "(they would run at a moment the garbage collector picks, not the "
+                    .. "workflow): release things explicitly, or with a <close> variable", 2)
+            end
+            if rawget(mt, "__mode") ~= nil then
+                raw.error("setmetatable: weak tables (__mode) are not available in workflow "
+                    .. "code (what they hold would depend on garbage collection, which a "
+                    .. "replay does not repeat): use a plain table", 2)
+            end
+        end
+        return raw_setmetatable(t, mt)
+    end
 end
 
 -- Deterministic pairs/next (detpairs.lua) are loaded on the first traversal in workflow code;
@@ -229,10 +261,13 @@ end
 -- Globals every run gets its own instance of, built on first use: the library tables user code
 -- may rewire (`table.unpack = table.unpack or unpack`) must not leak into other runs of the
 -- state, os and math carry the run's clock and random generator, print the run's logger, and
--- errors/channel/process are the run's modules. (`string` stays shared and read-only.)
+-- errors/channel/process are the run's modules. `string` is a read-only view of the shared
+-- library, and `io`/`debug` refuse every use; each run still gets its own table of them, as
+-- rawset would get past a shared one's guard.
 local run_lib_names = {
     table = true, math = true, utf8 = true, coroutine = true, os = true, package = true,
-    print = true, errors = true, channel = true, process = true,
+    print = true, errors = true, channel = true, process = true, string = true, io = true,
+    debug = true,
 }
 local pristine = {}  -- library tables as they were before any user code (seal_module_env)
 
@@ -288,6 +323,10 @@ local function run_lib(run, name)
         v = run.module(name)
     elseif name == "print" then
         v = sys.make_print(run.host.log)
+    elseif name == "string" then
+        v = sys.string_view()
+    elseif name == "io" or name == "debug" then
+        v = refusing_table(name)
     elseif name == "package" then
         v = { loaded = {}, loadlib = refuse("package.loadlib"), searchers = {}, path = "", cpath = "" }
     elseif name == "coroutine" and run.make_user_coroutine ~= nil then
@@ -393,6 +432,7 @@ function sys.seal_module_env()
         end
     end
     env.string = sys.real_string
+    env.setmetatable = raw.setmetatable  -- moonflow's own code may keep weak caches
     env._G = env
     sys.module_env = env
     for name in raw.next, run_lib_names do

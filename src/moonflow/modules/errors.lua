@@ -8,9 +8,8 @@ local raw = sys.raw
 local dgetmt = raw.debug_getmetatable
 
 local M = {}
-local Error = {}
-Error.__index = Error
-Error.__metatable = false
+local Error = {}  -- methods; a value's metatable never hands them out (`e.__index`)
+local ErrorMT = { __index = Error, __metatable = false }
 
 for name, value in raw.next, kinds do
     M[name] = value
@@ -42,7 +41,7 @@ local function is_error(v)
     return type(v) == "table" and kinds_of[dgetmt(v)] == "error"
 end
 sys.is_error = is_error
-sys.kinds[Error] = "error"  -- how errors are recognised state-wide (convert.lua)
+sys.kinds[ErrorMT] = "error"  -- how errors are recognised state-wide (convert.lua)
 M.is_error = is_error
 
 local function make(kind, message, retryable, details, cause)
@@ -52,7 +51,7 @@ local function make(kind, message, retryable, details, cause)
         _retryable = retryable,
         _details = details,
         _cause = cause,
-    }, Error)
+    }, ErrorMT)
 end
 sys.make_error = make
 
@@ -134,13 +133,13 @@ end
 function Error:unwrap()
     return self._cause
 end
-Error.__tostring = function(self)
+ErrorMT.__tostring = function(self)
     return self._message
 end
-Error.__concat = function(a, b)
+ErrorMT.__concat = function(a, b)
     return tostring(a) .. tostring(b)
 end
-Error.__eq = function(a, b)
+ErrorMT.__eq = function(a, b)
     return rawequal(a, b)
 end
 

@@ -28,11 +28,11 @@ end
 
 local M = {}
 local Time = {}
-Time.__index = Time
-Time.__metatable = false
+-- A value's metatable is not its methods table: `t.__index` must not hand any run the
+-- state-wide methods to rewire.
+local TimeMT = { __index = Time, __metatable = false }
 local Duration = {}
-Duration.__index = Duration
-Duration.__metatable = false
+local DurationMT = { __index = Duration, __metatable = false }
 
 local NS = 1
 local US = 1000
@@ -59,19 +59,19 @@ for i, name in ipairs(days) do
 end
 
 local function is_time(v)
-    return type(v) == "table" and dgetmt(v) == Time
+    return type(v) == "table" and dgetmt(v) == TimeMT
 end
 local function is_duration(v)
-    return type(v) == "table" and dgetmt(v) == Duration
+    return type(v) == "table" and dgetmt(v) == DurationMT
 end
-sys.kinds[Time] = "time"  -- how values are recognised state-wide (convert.lua)
-sys.kinds[Duration] = "duration"
+sys.kinds[TimeMT] = "time"  -- how values are recognised state-wide (convert.lua)
+sys.kinds[DurationMT] = "duration"
 
 local function new_time(ns)
-    return raw.setmetatable({ _ns = ns }, Time)
+    return raw.setmetatable({ _ns = ns }, TimeMT)
 end
 local function new_duration(ns)
-    return raw.setmetatable({ _ns = ns }, Duration)
+    return raw.setmetatable({ _ns = ns }, DurationMT)
 end
 
 -- Parsed duration strings: a workflow names few distinct durations but may wait on them in a
@@ -221,20 +221,20 @@ function Time:add_date(y, m, d)
     p.year, p.month, p.day = p.year + (y or 0), p.month + (m or 0), p.day + (d or 0)
     return M.date(p.year, p.month, p.day, p.hour, p.min, p.sec, self._ns % S)
 end
-Time.__tostring = Time.format_rfc3339_nano
-Time.__eq = function(a, b)
+TimeMT.__tostring = Time.format_rfc3339_nano
+TimeMT.__eq = function(a, b)
     return is_time(a) and is_time(b) and a._ns == b._ns
 end
-Time.__lt = function(a, b)
+TimeMT.__lt = function(a, b)
     return a._ns < b._ns
 end
-Time.__le = function(a, b)
+TimeMT.__le = function(a, b)
     return a._ns <= b._ns
 end
-Time.__sub = function(a, b)
+TimeMT.__sub = function(a, b)
     return a:sub(b)
 end
-Time.__add = function(a, b)
+TimeMT.__add = function(a, b)
     if is_time(a) then
         return a:add(b)
     end
@@ -249,15 +249,15 @@ function Duration:seconds() return self._ns / S end
 function Duration:minutes() return self._ns / M.MINUTE end
 function Duration:hours() return self._ns / M.HOUR end
 function Duration:string() return host.format_duration(self._ns) end
-Duration.__tostring = Duration.string
-Duration.__eq = function(a, b)
+DurationMT.__tostring = Duration.string
+DurationMT.__eq = function(a, b)
     return is_duration(a) and is_duration(b) and a._ns == b._ns
 end
-Duration.__lt = function(a, b) return need_ns(a, "<") < need_ns(b, "<") end
-Duration.__le = function(a, b) return need_ns(a, "<=") <= need_ns(b, "<=") end
-Duration.__add = function(a, b) return new_duration(need_ns(a, "+") + need_ns(b, "+")) end
-Duration.__sub = function(a, b) return new_duration(need_ns(a, "-") - need_ns(b, "-")) end
-Duration.__unm = function(a) return new_duration(-a._ns) end
+DurationMT.__lt = function(a, b) return need_ns(a, "<") < need_ns(b, "<") end
+DurationMT.__le = function(a, b) return need_ns(a, "<=") <= need_ns(b, "<=") end
+DurationMT.__add = function(a, b) return new_duration(need_ns(a, "+") + need_ns(b, "+")) end
+DurationMT.__sub = function(a, b) return new_duration(need_ns(a, "-") - need_ns(b, "-")) end
+DurationMT.__unm = function(a) return new_duration(-a._ns) end
 
 -- ---- module functions --------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The workflow driver: runs one ``workflow.lua`` entry as one Temporal workflow run.
 
-How durability works here, in one paragraph. A workflow run gets a fresh sandboxed Lua state.
-Lua code runs as coroutines managed by the Lua-side kernel (``lua/kernel.lua``). Whenever Lua
+How durability works here, in one paragraph. A workflow run gets a fresh sandboxed Lua run (its
+own globals, modules and coroutines in a Lua state shared with other runs, see
+``lua/_runtime.py``). Lua code runs as coroutines managed by the Lua-side kernel (``lua/kernel.lua``). Whenever Lua
 must wait for the outside world (an activity, a timer), a module function *yields a command
 table* (``{op = "activity", id = ..., args = ...}``) instead of blocking. The kernel tags the
 command and hands the batch to this driver, which turns each command into the matching Temporal
@@ -9,7 +10,7 @@ SDK call (``workflow.start_activity``, a durable timer, ...), in yield order, an
 SDK resolves one, the driver records ``(tag, result)``; on the next pass it calls
 ``kernel.complete(tag, result)`` and ``kernel.run()`` resumes the coroutine where it yielded.
 Because Temporal records each command's result in the history, a replay (cache eviction, worker
-restart) re-runs the Lua code from the top in a new state, the SDK answers each command from
+restart) re-runs the Lua code from the top in a new run, the SDK answers each command from
 history, and the code reaches the same point with the same values: that is the durability.
 Everything Lua can observe (time, randomness, versions) comes from the SDK's deterministic
 workflow APIs through :class:`~moonflow.worker._workflow_host.WorkflowHost`.
