@@ -2,9 +2,10 @@
 
 How durability works here, in one paragraph. A workflow run gets a fresh sandboxed Lua run (its
 own globals, modules and coroutines in a Lua state shared with other runs, see
-``lua/_runtime.py``). Lua code runs as coroutines managed by the Lua-side kernel (``lua/kernel.lua``). Whenever Lua
-must wait for the outside world (an activity, a timer), a module function *yields a command
-table* (``{op = "activity", id = ..., args = ...}``) instead of blocking. The kernel tags the
+``lua/_runtime.py``). Lua code runs as coroutines managed by the Lua-side kernel
+(``lua/kernel.lua``). Whenever Lua must wait for the outside world (an activity, a timer), a
+module function *yields a command table* (``{op = "activity", id = ..., args = ...}``) instead
+of blocking. The kernel tags the
 command and hands the batch to this driver, which turns each command into the matching Temporal
 SDK call (``workflow.start_activity``, a durable timer, ...), in yield order, and waits. When the
 SDK resolves one, the driver records ``(tag, result)``; on the next pass it calls
