@@ -108,7 +108,7 @@ class LuaState:
         if context == WORKFLOW:
             self.kernel = runtime.chunk(KERNEL, runtime.module_env)(run, instruction_budget)
         # Functions Python needs later, captured now (lupa 2.8: see _runtime.Runtime).
-        self.lua_make_error = run.make_error  # stub until the errors module loads, then real
+        self.lua_make_error = run.make_error  # the state's loader: makes errors once loaded
         self._pcall = runtime.protected_call
         self._is_error = runtime.check_error
         self._tostring = runtime.tostring

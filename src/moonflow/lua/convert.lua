@@ -1,9 +1,10 @@
--- Lua half of the value conversion rules (see _convert.py). Called with (sys).
+-- Lua half of the value conversion rules (see _convert.py). Called once per state with (sys),
+-- the state-wide table: every run's values are converted here.
 local sys = ...
 local raw = sys.raw
 local fmt = string.format
 local utf8_len = utf8.len
--- Library functions are captured now: user code shares the library tables and may rewire them.
+-- Library functions are captured now (quicker; nothing here depends on later lookups).
 local pack, concat = table.pack, table.concat
 
 -- Tables that came in as JSON {} (so they go back out as {}), and arrays that came in with

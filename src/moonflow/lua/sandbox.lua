@@ -12,6 +12,7 @@
 -- the raw functions that the kernel and the modules still need; it is never reachable from
 -- user code.
 local context = ...
+local G = _G  -- the state's own global table (its _G field is removed once sealed)
 
 local sys = {}
 
@@ -127,6 +128,7 @@ loadstring = refuse("loadstring")
 dofile = refuse("dofile")
 loadfile = refuse("loadfile")
 collectgarbage = refuse("collectgarbage")
+warn = nil  -- warn("@on") would switch on warnings (to stderr) for every run of the state
 io = refusing_table("io")
 debug = refusing_table("debug")
 string.dump = refuse("string.dump")
@@ -380,10 +382,12 @@ function sys.new_run(host_get)
     run.env_mt = {
         __index = function(env, name)
             local v
-            if run_lib_names[name] then
+            if name == "_G" then
+                v = env  -- never the state's own global table (shared by every run)
+            elseif run_lib_names[name] then
                 v = run_lib(run, name)
             else
-                v = rawget(_G, name)
+                v = rawget(G, name)
                 if v == nil then
                     raw.error("undefined global '" .. tostring(name) .. "': define it (local "
                         .. tostring(name) .. " = ...) before use, or pass it in", 2)
@@ -413,7 +417,7 @@ function sys.std_lib(run, name)
     if run_lib_names[name] then
         return run_lib(run, name)
     end
-    return _G[name]
+    return G[name]
 end
 
 -- moonflow's own modules run in this environment, holding copies of the standard libraries
@@ -423,7 +427,7 @@ end
 local copied_libs = { table = true, math = true, utf8 = true, coroutine = true, os = true }
 function sys.seal_module_env()
     local env = {}
-    for k, v in raw.next, _G do
+    for k, v in raw.next, G do
         if copied_libs[k] then
             env[k] = copy_of(v)
             pristine[k] = env[k]
@@ -436,8 +440,9 @@ function sys.seal_module_env()
     env._G = env
     sys.module_env = env
     for name in raw.next, run_lib_names do
-        _G[name] = nil
+        G[name] = nil
     end
+    G._G = nil  -- environments fall back to this table for names they lack: never hand it out
 end
 
 -- Glue the Python side calls (compiled here, with the rest of this file, once per process).

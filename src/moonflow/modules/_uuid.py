@@ -144,9 +144,14 @@ class Generator:
 
 
 def _generator(state: Any) -> Generator:
-    host = state.host
     if state.context == "workflow":
-        return Generator(host.now_ns, lambda: random.Random(host.random_seed()), host.uuid4)
+        # The generator lives as long as the Lua functions that use it: it reaches the host
+        # through ``state`` (a weak proxy, see LuaState._build_module), never holding it.
+        return Generator(
+            lambda: state.host.now_ns(),
+            lambda: random.Random(state.host.random_seed()),
+            lambda: state.host.uuid4(),
+        )
     return Generator(time.time_ns, random.SystemRandom, lambda: str(uuid.uuid4()))
 
 

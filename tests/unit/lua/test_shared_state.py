@@ -132,8 +132,11 @@ def test_runs_that_are_gone_leave_nothing_in_the_shared_state() -> None:
             st = _idle_run(src)
             if st.runtime is runtime:
                 st.module("json")  # Python-built modules: Python functions living in Lua
-                st.module("uuid")
                 runs.append(st)
+                uuid_env = st.new_env()
+                uuid_env["M"] = st.module("uuid")
+                gen = st.sys.raw.load("return M.v4()", "=u", "t", uuid_env)
+                assert st.pcall(gen)[0]  # a generator that reaches the host (and its state)
         assert runs
         gc.collect()
         runtime.collectgarbage("collect")

@@ -205,3 +205,26 @@ def test_a_run_at_its_memory_cap_building_a_lazy_module_does_not_hang() -> None:
     except subprocess.TimeoutExpired:
         raise AssertionError("the run hung at its memory cap") from None
     assert "returned" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_state_global_table_is_out_of_reach() -> None:
+    # An entry environment falls back to the state's own global table for names it lacks;
+    # that table must never be handed out, or one run could rewire `type`/`rawget` for the
+    # sandbox's own code and every other run.
+    a, b = _pair()
+    got = _exec(
+        a,
+        """
+        local env = _G
+        local probe = {}
+        local via_index = getmetatable(_G).__index(probe, "_G")
+        _G = nil
+        local G = _G
+        G.type = function() return "hijacked" end
+        return rawequal(via_index, probe), rawequal(G, env), type(1)
+        """,
+    )
+    assert got == [True, True, "hijacked"]  # its own environment, nothing else
+    assert _exec(b, "return type(1), rawget(_G, 'warn') == nil") == ["number", True]
+    # a fresh environment of the same run starts from the untouched state-wide table
+    assert _exec(a, "return type(1)") == ["number"]
