@@ -52,3 +52,25 @@ def run_error(state: LuaState, src: str) -> str:
     ok, res, _ = state.pcall(fn)
     assert not ok, "expected a Lua error"
     return state.error_text(res)
+
+
+def runs_sharing_a_state(**kw: Any) -> tuple[LuaState, LuaState]:
+    """Two workflow runs in the same (pooled) Lua state."""
+    first = new_state("workflow", **kw)
+    for _ in range(32):
+        other = new_state("workflow", **kw)
+        if other.runtime is first.runtime:
+            return first, other
+    raise AssertionError("the pool never gave two runs the same state")
+
+
+def exec_in_run(state: LuaState, src: str) -> list[Any]:
+    """Run ``src`` in a fresh entry environment of ``state`` (``M(name)`` loads a module);
+    returns its results, tables as Python values."""
+    env = state.new_env()
+    env["M"] = state.module
+    fn = state.sys.raw.load(src, "=snippet", "t", env)
+    assert not isinstance(fn, tuple), fn
+    ok, res, tb = state.pcall(fn)
+    assert ok, f"{state.error_text(res)}\n{tb}"
+    return [state.to_python(v) if not isinstance(v, (str, int, float, bool)) else v for v in res]

@@ -4,30 +4,13 @@ is gone must leave nothing behind in the state."""
 from __future__ import annotations
 
 import gc
-from typing import Any
 
 from moonflow.lua import LuaState
 
-from .helpers import new_state
+from .helpers import exec_in_run, new_state, runs_sharing_a_state
 
-
-def _pair() -> tuple[LuaState, LuaState]:
-    """Two workflow runs in the same Lua state."""
-    first = new_state("workflow")
-    for _ in range(32):
-        other = new_state("workflow")
-        if other.runtime is first.runtime:
-            return first, other
-    raise AssertionError("the pool never gave two runs the same state")
-
-
-def _exec(state: LuaState, src: str) -> list[Any]:
-    env = state.new_env()
-    fn = state.sys.raw.load(src, "=snippet", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, tb = state.pcall(fn)
-    assert ok, f"{state.error_text(res)}\n{tb}"
-    return [state.to_python(v) if not isinstance(v, (str, int, float, bool)) else v for v in res]
+_pair = runs_sharing_a_state
+_exec = exec_in_run
 
 
 def test_a_run_rewiring_globals_and_libraries_does_not_reach_another_run() -> None:

@@ -7,30 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from typing import Any
 
-from moonflow.lua import LuaState
+from .helpers import exec_in_run, new_state, runs_sharing_a_state
 
-from .helpers import new_state
-
-
-def _pair(**kw: Any) -> tuple[LuaState, LuaState]:
-    first = new_state("workflow", **kw)
-    for _ in range(32):
-        other = new_state("workflow", **kw)
-        if other.runtime is first.runtime:
-            return first, other
-    raise AssertionError("the pool never gave two runs the same state")
-
-
-def _exec(state: LuaState, src: str) -> list[Any]:
-    env = state.new_env()
-    env["M"] = state.module  # M("time"): what require("time") gives an entry
-    fn = state.sys.raw.load(src, "=snippet", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, tb = state.pcall(fn)
-    assert ok, f"{state.error_text(res)}\n{tb}"
-    return [state.to_python(v) if not isinstance(v, (str, int, float, bool)) else v for v in res]
+_pair = runs_sharing_a_state
+_exec = exec_in_run
 
 
 def test_pairs_on_string_does_not_hand_out_the_real_string_library() -> None:
