@@ -364,6 +364,19 @@ end
 
 -- Timer and Ticker metatables are the run's own (their methods cancel the run's timers):
 -- built on first use, as most runs never make one.
+local function channel_of(self)
+    return self._ch
+end
+-- :stop() -> true if the timer was pending (its Temporal timer is cancelled), else false.
+local function stop_timer(self)
+    if not self._active then
+        return false
+    end
+    self._active = false
+    sys.cancel_timer(self._tag)
+    return true
+end
+
 local Timer, arm
 local function build_timer()
     Timer = {}
@@ -383,18 +396,9 @@ local function build_timer()
         end)
     end
 
-    function Timer:channel()
-        return self._ch
-    end
-    Timer.response = Timer.channel
-    function Timer:stop()
-        if not self._active then
-            return false
-        end
-        self._active = false
-        sys.cancel_timer(self._tag)
-        return true
-    end
+    Timer.channel = channel_of
+    Timer.response = channel_of
+    Timer.stop = stop_timer
     function Timer:reset(d)
         local ns = need_ns(d, "timer:reset")
         local was = self:stop()
@@ -420,18 +424,9 @@ local function build_ticker()
     Ticker.__index = Ticker
     Ticker.__metatable = false
 
-    function Ticker:channel()
-        return self._ch
-    end
-    Ticker.response = Ticker.channel
-    function Ticker:stop()
-        if not self._active then
-            return false
-        end
-        self._active = false
-        sys.cancel_timer(self._tag)
-        return true
-    end
+    Ticker.channel = channel_of
+    Ticker.response = channel_of
+    Ticker.stop = stop_timer
 end
 
 --- time.ticker(d) -> Ticker delivering the Time every d (a tick is dropped while the previous
