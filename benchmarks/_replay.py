@@ -67,10 +67,11 @@ async def record_and_replay(
             )
         )
         await long_h.result()
-        # wait until every resumable workflow is parked on its signal
+        # wait until every resumable workflow is parked on its signal (describe, not
+        # fetch_history: fetching 50 long histories twice a second kept the server busy)
         while True:
-            lens = await asyncio.gather(*(h.fetch_history() for h in resume_hs))
-            if all(len(h.events) >= k_resume * _EVENTS_PER_ACTIVITY for h in lens):
+            infos = await asyncio.gather(*(h.describe() for h in resume_hs))
+            if all(i.history_length >= k_resume * _EVENTS_PER_ACTIVITY for i in infos):
                 break
             await asyncio.sleep(0.5)
     history = await long_h.fetch_history()

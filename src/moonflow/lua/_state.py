@@ -68,6 +68,8 @@ class LuaState:
         max_memory: bytes. Activity: cap of the entry's own state. Workflow: what one
             activation may allocate (:meth:`arm_memory`; the state is shared). None: no cap.
         instruction_budget: workflow only: Lua VM instructions one activation may run.
+        runtime: the runtime to create the run in (default: a shared one for workflows, see
+            :func:`~moonflow.lua._runtime.workflow_runtime`; a private one for activities).
 
     Nothing Lua holds refers back to this object strongly (weak references only), so when
     the run leaves the cache its Lua values become garbage of the shared state.
@@ -81,6 +83,7 @@ class LuaState:
         *,
         max_memory: int | None = DEFAULT_MAX_MEMORY,
         instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        runtime: Runtime | None = None,
     ) -> None:
         if context not in (WORKFLOW, ACTIVITY):
             raise ValueError(f"unknown Lua context {context!r}")
@@ -88,10 +91,11 @@ class LuaState:
         self.app = app
         self.host = host
         self.max_memory = max_memory
-        if context == WORKFLOW:
-            runtime = workflow_runtime(max_memory)
-        else:
-            runtime = private_runtime(context, max_memory)
+        if runtime is None:
+            if context == WORKFLOW:
+                runtime = workflow_runtime(max_memory)
+            else:
+                runtime = private_runtime(context, max_memory)
         self.runtime: Runtime = runtime
         self.rt = runtime.rt
         self.convert = runtime.convert
@@ -112,6 +116,12 @@ class LuaState:
         self._pcall = runtime.protected_call
         self._is_error = runtime.check_error
         self._tostring = runtime.tostring
+
+    @property
+    def lock(self) -> Any:
+        """The runtime's activation lock (a ``threading.RLock``): workflow code holds it while
+        it uses this run's Lua (see ``Runtime.lock``)."""
+        return self.runtime.lock
 
     def arm_memory(self) -> None:
         """Workflow runs: cap what the next activation may allocate at ``max_memory``."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -37,6 +37,7 @@ from .. import errors as mferrors
 from ..errors import ErrorInfo
 from ..lua import LuaState
 from ..lua._convert import ConversionError
+from ..lua._runtime import Runtime, workflow_runtime
 from ._failures import from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
@@ -87,7 +88,8 @@ class WorkflowDriver:
         self.code = code
         self.config = config
         self.mailbox = mailbox or Mailbox()
-        self._completions: list[tuple[int, list[Any]]] = []
+        # (tag, make): make() builds the completion's Lua values, called inside the lock
+        self._completions: list[tuple[int, Callable[[], list[Any]]]] = []
         self._inflight = 0
         self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
@@ -95,6 +97,22 @@ class WorkflowDriver:
         self._client_id = client.entry.id if client else "?"
 
     async def run(self, raw_args: Sequence[RawValue]) -> Any:
+        # Lua runs only inside ``with runtime.lock`` segments, one per pass between two waits
+        # (usually one per activation): see ``Runtime.lock``. Completions arrive as Python
+        # values and enter Lua inside the next segment.
+        runtime = workflow_runtime(self.config.max_memory)
+        messages = self.mailbox.messages
+        with runtime.lock:
+            self._start(runtime, raw_args)
+            finished, result = self._advance()
+        while not finished:
+            await workflow.wait_condition(lambda: bool(self._completions or messages))
+            with runtime.lock:
+                finished, result = self._advance()
+        return result
+
+    def _start(self, runtime: Runtime, raw_args: Sequence[RawValue]) -> None:
+        """Create the run, load the entry and start its main coroutine (inside the lock)."""
         host = WorkflowHost(self._declared, self._client_id, self.mailbox)
         state = LuaState(
             "workflow",
@@ -102,8 +120,10 @@ class WorkflowDriver:
             self.app,
             max_memory=self.config.max_memory,
             instruction_budget=self.config.instruction_budget,
+            runtime=runtime,
         )
         host.state = state
+        self.host = host
         self.state = state
         state.arm_memory()
         try:
@@ -122,11 +142,33 @@ class WorkflowDriver:
             # Bad input never gets better by retrying: fail the run, don't loop the task.
             raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
         kernel = state.kernel
-        workflow.set_query_handler("__stack_trace", lambda: str(kernel.stacks()))
+        workflow.set_query_handler("__stack_trace", self._stack_trace)
         self.mailbox.query = self._query
         kernel.start(fn, state.pack(args))
+
+    def _advance(self) -> tuple[bool, Any]:
+        """Hand the ready completions and messages to Lua and run it until every coroutine
+        waits (inside the lock). Returns ``(True, result)`` when the workflow returned,
+        ``(False, None)`` when it waits; raises for a failed workflow or workflow task."""
+        state = self.state
+        kernel = state.kernel
         messages = self.mailbox.messages
+        ready, self._completions = self._completions, []
         resumed: tuple[Any, Any] | None = None
+        if ready:
+            state.arm_memory()
+            if not messages:
+                # The usual activation (an activity or timer resolved): complete and run in
+                # one call into Lua; each call costs a GIL hand-off on a busy worker.
+                for tag, make in ready[:-1]:
+                    kernel.complete(tag, *make())
+                tag, make = ready[-1]
+                values = make()
+                state.arm_memory()
+                resumed = kernel.complete_and_run(tag, *values)
+            else:
+                for tag, make in ready:
+                    kernel.complete(tag, *make())
         while True:
             if resumed is None:
                 state.arm_memory()
@@ -134,8 +176,8 @@ class WorkflowDriver:
                 status, out = kernel.run()
             else:
                 (status, out), resumed = resumed, None
-            if host.task_failure is not None:
-                raise host.task_failure  # not a workflow failure: the task fails and is retried
+            if self.host.task_failure is not None:
+                raise self.host.task_failure  # not a workflow failure: the task is retried
             for i in range(1, len(out) + 1):
                 item = out[i]
                 self._issue(item["tag"], item["cmd"])
@@ -154,22 +196,9 @@ class WorkflowDriver:
                             retryable=False,
                         )
                     )
-                await workflow.wait_condition(lambda: bool(self._completions or messages))
-                ready, self._completions = self._completions, []
-                if ready and not messages:
-                    # The usual activation (an activity or timer resolved): complete and run in
-                    # one call into Lua; each call costs a GIL hand-off on a busy worker.
-                    for tag, values in ready[:-1]:
-                        kernel.complete(tag, *values)
-                    tag, values = ready[-1]
-                    state.arm_memory()
-                    resumed = kernel.complete_and_run(tag, *values)
-                    continue
-                for tag, values in ready:
-                    kernel.complete(tag, *values)
-                continue
+                return False, None
             if status == "done":
-                return self._finish(kernel.result)
+                return True, self._finish(kernel.result)
             if status == "error":
                 self._fail_lua(kernel)
             if status == "budget":
@@ -185,22 +214,29 @@ class WorkflowDriver:
                 )
             raise LuaTaskFailure(f"unexpected kernel status {status!r}")
 
+    def _stack_trace(self) -> str:
+        with self.state.lock:
+            return str(self.state.kernel.stacks())
+
     def _query(self, name: str, args: list[Any]) -> Any:
         """Answer a query from a ``workflow.on_query`` handler; raises KeyError if none."""
         state = self.state
-        handler = state.kernel.queries[name]
-        if handler is None:
-            raise KeyError(name)
-        lua_args = [state.to_lua(a, f"query {name} argument") for a in args]
-        ok, value = state.kernel.call_query(handler, state.pack(lua_args))
-        if not ok:
-            raise ApplicationError(
-                f"query {name}: {state.error_text(value)}", type="Internal", non_retryable=True
-            )
-        try:
-            return state.to_python(value, f"query {name} result")
-        except ConversionError as e:
-            raise ApplicationError(str(e), type="Invalid", non_retryable=True) from None
+        with state.lock:
+            handler = state.kernel.queries[name]
+            if handler is None:
+                raise KeyError(name)
+            lua_args = [state.to_lua(a, f"query {name} argument") for a in args]
+            ok, value = state.kernel.call_query(handler, state.pack(lua_args))
+            if not ok:
+                raise ApplicationError(
+                    f"query {name}: {state.error_text(value)}",
+                    type="Internal",
+                    non_retryable=True,
+                )
+            try:
+                return state.to_python(value, f"query {name} result")
+            except ConversionError as e:
+                raise ApplicationError(str(e), type="Invalid", non_retryable=True) from None
 
     def _task_failure(self, message: str) -> LuaTaskFailure:
         # One clear line for the operator (the SDK's own report is a long traceback that the
@@ -288,8 +324,28 @@ class WorkflowDriver:
             deliver(topic, state.pack(lua_values), sender)
 
     # ---- commands ------------------------------------------------------------------
-    def _complete(self, tag: int, *values: Any) -> None:
-        self._completions.append((tag, list(values)))
+    def _complete(self, tag: int, make: Callable[[], list[Any]] = list) -> None:
+        """Record that command ``tag`` finished; ``make()`` builds the values Lua receives
+        (called inside the lock, in the next segment; default: none)."""
+        self._completions.append((tag, make))
+
+    def _complete_ok(self, tag: int, value: Any = None, what: str = "result") -> None:
+        """Complete ``tag`` with ``{ok = true, value = <value as Lua>}``."""
+
+        def make() -> list[Any]:
+            if value is None:
+                return [self._result_table(True)]
+            try:
+                lua_value = self.state.to_lua(value, what)
+            except ConversionError as e:
+                return [self._error_result(ErrorInfo(mferrors.INVALID, str(e), False))]
+            return [self._result_table(True, value=lua_value)]
+
+        self._complete(tag, make)
+
+    def _complete_error(self, tag: int, info: ErrorInfo) -> None:
+        """Complete ``tag`` with ``{ok = false, err = <error of info>}``."""
+        self._complete(tag, lambda: [self._error_result(info)])
 
     def _issue(self, tag: int, cmd: Any) -> None:
         op = cmd["op"]
@@ -331,7 +387,7 @@ class WorkflowDriver:
             options = state.to_python(cmd["options"], "options") if cmd["options"] else None
             kwargs = activity_options(options)
         except (ConversionError, OptionError) as e:
-            self._complete(tag, self._error_result(ErrorInfo(mferrors.INVALID, str(e), False)))
+            self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
         local = kwargs.pop("local", None)
         if local is None:
@@ -361,20 +417,13 @@ class WorkflowDriver:
     def _activity_done(self, tag: int, fut: asyncio.Future[Any]) -> None:
         self._inflight -= 1
         if fut.cancelled():
-            self._complete(
-                tag, self._error_result(ErrorInfo(mferrors.CANCELED, "activity canceled", False))
-            )
+            self._complete_error(tag, ErrorInfo(mferrors.CANCELED, "activity canceled", False))
             return
         exc = fut.exception()
         if exc is not None:
-            self._complete(tag, self._error_result(from_exception(exc)))
+            self._complete_error(tag, from_exception(exc))
             return
-        try:
-            value = self.state.to_lua(fut.result(), "activity result")
-        except ConversionError as e:
-            self._complete(tag, self._error_result(ErrorInfo(mferrors.INVALID, str(e), False)))
-            return
-        self._complete(tag, self._result_table(True, value=value))
+        self._complete_ok(tag, fut.result(), "activity result")
 
     def _start_timer(self, tag: int, ns: int) -> None:
         if ns <= 0:
@@ -407,18 +456,14 @@ class WorkflowDriver:
                 for i in range(1, packed["n"] + 1)
             ]
         except ConversionError as e:
-            self._complete(tag, self._error_result(ErrorInfo(mferrors.INVALID, str(e), False)))
+            self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
         workflow_id = workflow_id_of(target)
         if workflow_id is None:
-            self._complete(
+            self._complete_error(
                 tag,
-                self._error_result(
-                    ErrorInfo(
-                        mferrors.NOT_FOUND,
-                        f"could not resolve {target!r} as PID or workflow id",
-                        False,
-                    )
+                ErrorInfo(
+                    mferrors.NOT_FOUND, f"could not resolve {target!r} as PID or workflow id", False
                 ),
             )
             return
@@ -430,13 +475,13 @@ class WorkflowDriver:
             self._inflight -= 1
             exc = None if f.cancelled() else f.exception()
             if exc is None and not f.cancelled():
-                self._complete(tag, self._result_table(True))
+                self._complete_ok(tag)
                 return
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
             if "not found" in info.message.lower() or info.kind == mferrors.UNKNOWN:
                 info = ErrorInfo(
                     mferrors.NOT_FOUND, f"process.send to {target}: {info.message}", False
                 )
-            self._complete(tag, self._error_result(info))
+            self._complete_error(tag, info)
 
         fut.add_done_callback(done)

@@ -1,0 +1,47 @@
+"""A workflow run uses Lua only while it holds its runtime's activation lock
+(``Runtime.lock`` in lua/_runtime.py): runs sharing a Lua state queue once per activation
+instead of once per call into Lua."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from moonflow.lua import DEFAULT_MAX_MEMORY
+from moonflow.lua._runtime import _pool_size, workflow_runtime
+
+from .conftest import workflow_entry
+
+pytestmark = pytest.mark.integration
+
+HELLO = "return { main = function(name) return 'hi ' .. name end }\n"
+
+
+async def test_an_activation_waits_for_its_runtime_lock(dev_env, make_app):
+    app = make_app(workflow_entry("hello", "hello.lua", "[]"), {"hello.lua": HELLO})
+    # Every runtime a run of this worker can land in (the pool fills up to its size).
+    runtimes = {id(rt): rt for rt in (workflow_runtime(DEFAULT_MAX_MEMORY) for _ in range(8))}
+    assert len(runtimes) == _pool_size()
+    async with app.workers(dev_env):
+        with contextlib.ExitStack() as held:
+            for rt in runtimes.values():
+                held.enter_context(rt.lock)
+            handle = await app.start(dev_env, "app:hello", "ada")
+            # Wait until the worker has the first workflow task, then give it time it would
+            # need a thousand times over without the lock (stay under the SDK's 2 s deadlock
+            # detector, which would fail the task; the run would still end after a retry).
+            for _ in range(50):
+                events = (await handle.fetch_history()).events
+                if any(e.HasField("workflow_task_started_event_attributes") for e in events):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                pytest.fail("the worker never started the first workflow task")
+            await asyncio.sleep(0.5)
+            events = (await handle.fetch_history()).events
+            assert not any(
+                e.HasField("workflow_task_completed_event_attributes") for e in events
+            ), "the workflow task completed while every runtime lock was held"
+        assert await asyncio.wait_for(handle.result(), 30) == "hi ada"
