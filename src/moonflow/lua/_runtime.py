@@ -10,15 +10,19 @@ an idle cached run costs a few KB instead of a state of its own (~115 KB; benchm
 Workflow runs share a small pool of runtimes per process (:func:`workflow_runtime`); an
 activity entry gets a private runtime per worker thread (:func:`private_runtime`). lupa locks a
 runtime for each call into it, so runs on different threads never run Lua code in one state at
-the same time; the pool keeps several states so that they can run in parallel.
+the same time; the pool keeps several states so that they can run in parallel. On top of that,
+a workflow activation holds :attr:`Runtime.lock` for as long as it uses Lua, so the runs of a
+busy state take turns once per activation rather than once per call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +117,7 @@ class Runtime:
         # out of 1 ms of work. With it, a run waits once per activation, and threads queued
         # here do not compete for the GIL.
         self.lock = threading.RLock()
+        self._total_cap = max_memory  # a private runtime's configured cap (see reset_cap)
         self.rt = lupa.LuaRuntime(
             register_eval=False,
             register_builtins=False,
@@ -209,6 +214,35 @@ class Runtime:
             return
         used = self.rt.get_memory_used() or 0
         self.rt.set_max_memory(used + allowance)
+
+    @contextlib.contextmanager
+    def uncapped(self) -> Iterator[None]:
+        """Lift the memory cap while Python builds Lua values (``to_lua``, result tables).
+
+        lupa builds tables through unprotected Lua API calls: an allocation refused there is a
+        Lua panic that aborts the whole process (a 1.8 MB payload did, under the default
+        64 MiB cap). What a value costs is bounded by its payload size instead. Afterwards the
+        cap is raised by what the value took, so the code that runs next has the same room as
+        before (a cap below what the state holds would make any later lupa call panic).
+        """
+        limit = self.rt.get_max_memory(total=True)
+        if not limit:
+            yield
+            return
+        before = self.rt.get_memory_used(total=True) or 0
+        self.rt.set_max_memory(0)
+        try:
+            yield
+        finally:
+            grown = (self.rt.get_memory_used(total=True) or 0) - before
+            self.rt.set_max_memory(limit + max(0, grown), total=True)
+
+    def reset_cap(self) -> None:
+        """A private runtime: bring the cap that :meth:`uncapped` raised back to its configured
+        total, unless the state already holds that much (it would then refuse every call)."""
+        cap = self._total_cap
+        if cap and (self.rt.get_memory_used() or 0) < cap:
+            self.rt.set_max_memory(cap)
 
     def memory_used(self) -> int:
         """Bytes the Lua state holds (lupa's allocator count)."""

@@ -280,11 +280,12 @@ class LuaState:
 
     def pack(self, values: list[Any]) -> Any:
         """A Lua table ``{v1, ..., n = len(values)}`` (nil-safe argument list)."""
-        t = self.rt.table()
-        for i, v in enumerate(values, 1):
-            if v is not None:
-                t[i] = v
-        t["n"] = len(values)
+        with self.runtime.uncapped():
+            t = self.rt.table()
+            for i, v in enumerate(values, 1):
+                if v is not None:
+                    t[i] = v
+            t["n"] = len(values)
         return t
 
     def to_python(self, value: Any, path: str = "value") -> Any:
@@ -292,8 +293,10 @@ class LuaState:
         return self.convert.to_python(value, path)
 
     def to_lua(self, value: Any, path: str = "value") -> Any:
-        """JSON-like Python value -> Lua value."""
-        return self.convert.to_lua(value, path)
+        """JSON-like Python value -> Lua value, built without the memory cap (see
+        ``Runtime.uncapped``: a refused allocation there would abort the process)."""
+        with self.runtime.uncapped():
+            return self.convert.to_lua(value, path)
 
     def is_error(self, value: Any) -> bool:
         """Whether a Lua value is an error object (errors module)."""

@@ -87,6 +87,7 @@ class ActivityRunner:
             state, fn = self._state_for(code)
         except mferrors.AppError as e:
             raise to_application_error(ErrorInfo(mferrors.INTERNAL, str(e), False)) from None
+        state.runtime.reset_cap()  # the previous call's arguments raised it
         try:
             lua_args = [state.to_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
         except ConversionError as e:

@@ -8,8 +8,9 @@ module function *yields a command table* (``{op = "activity", id = ..., args = .
 of blocking. The kernel tags the
 command and hands the batch to this driver, which turns each command into the matching Temporal
 SDK call (``workflow.start_activity``, a durable timer, ...), in yield order, and waits. When the
-SDK resolves one, the driver records ``(tag, result)``; on the next pass it calls
-``kernel.complete(tag, result)`` and ``kernel.run()`` resumes the coroutine where it yielded.
+SDK resolves one, the driver records ``(tag, result)`` as a Python value; on the next pass it
+makes the result a Lua value and calls ``kernel.complete(tag, result)``, and ``kernel.run()``
+resumes the coroutine where it yielded. Each pass holds the runtime's activation lock.
 Because Temporal records each command's result in the history, a replay (cache eviction, worker
 restart) re-runs the Lua code from the top in a new run, the SDK answers each command from
 history, and the code reaches the same point with the same values: that is the durability.
@@ -156,19 +157,19 @@ class WorkflowDriver:
         ready, self._completions = self._completions, []
         resumed: tuple[Any, Any] | None = None
         if ready:
+            with state.runtime.uncapped():
+                built = [(tag, make()) for tag, make in ready]
             state.arm_memory()
             if not messages:
                 # The usual activation (an activity or timer resolved): complete and run in
                 # one call into Lua; each call costs a GIL hand-off on a busy worker.
-                for tag, make in ready[:-1]:
-                    kernel.complete(tag, *make())
-                tag, make = ready[-1]
-                values = make()
-                state.arm_memory()
+                for tag, values in built[:-1]:
+                    kernel.complete(tag, *values)
+                tag, values = built[-1]
                 resumed = kernel.complete_and_run(tag, *values)
             else:
-                for tag, make in ready:
-                    kernel.complete(tag, *make())
+                for tag, values in built:
+                    kernel.complete(tag, *values)
         while True:
             if resumed is None:
                 state.arm_memory()
@@ -216,6 +217,7 @@ class WorkflowDriver:
 
     def _stack_trace(self) -> str:
         with self.state.lock:
+            self.state.arm_memory()
             return str(self.state.kernel.stacks())
 
     def _query(self, name: str, args: list[Any]) -> Any:
@@ -226,6 +228,7 @@ class WorkflowDriver:
             if handler is None:
                 raise KeyError(name)
             lua_args = [state.to_lua(a, f"query {name} argument") for a in args]
+            state.arm_memory()
             ok, value = state.kernel.call_query(handler, state.pack(lua_args))
             if not ok:
                 raise ApplicationError(
@@ -372,7 +375,14 @@ class WorkflowDriver:
         return t
 
     def _error_result(self, info: ErrorInfo) -> Any:
-        err = self.state.new_error(info.kind, info.message, info.retryable, info.details)
+        state = self.state
+        try:
+            err = state.new_error(info.kind, info.message, info.retryable, info.details)
+        except ConversionError as e:
+            # Details Lua cannot hold (an integer beyond 64 bits from a non-moonflow activity)
+            # would fail this task on every replay: keep the error, drop the details.
+            message = f"{info.message} (details dropped: {e})"
+            err = state.new_error(info.kind, message, info.retryable, None)
         return self._result_table(False, err=err)
 
     def _start_activity(self, tag: int, cmd: Any) -> None:
