@@ -45,3 +45,31 @@ async def test_an_activation_waits_for_its_runtime_lock(dev_env, make_app):
                 e.HasField("workflow_task_completed_event_attributes") for e in events
             ), "the workflow task completed while every runtime lock was held"
         assert await asyncio.wait_for(handle.result(), 30) == "hi ada"
+
+
+WAITER = """
+local time = require("time")
+local workflow = require("workflow")
+return { main = function()
+  local count = 0
+  workflow.on_query("count", function() count = count + 1 return count end)
+  time.sleep("1h")
+end }
+"""
+
+
+async def test_a_query_waits_for_its_runtime_lock(dev_env, make_app):
+    app = make_app(
+        workflow_entry("waiter", "waiter.lua", "[time, workflow]"), {"waiter.lua": WAITER}
+    )
+    runtimes = {id(rt): rt for rt in (workflow_runtime(DEFAULT_MAX_MEMORY) for _ in range(8))}
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:waiter")
+        assert await asyncio.wait_for(handle.query("count"), 30) == 1  # the run is cached
+        with contextlib.ExitStack() as held:
+            for rt in runtimes.values():
+                held.enter_context(rt.lock)
+            query = asyncio.ensure_future(handle.query("count"))
+            done, _ = await asyncio.wait({query}, timeout=0.7)  # under the 2 s detector
+            assert not done, "the query was answered while every runtime lock was held"
+        assert await asyncio.wait_for(query, 30) == 2
