@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,15 +20,22 @@ pytestmark = pytest.mark.integration
 HELLO = "return { main = function(name) return 'hi ' .. name end }\n"
 
 
-async def test_an_activation_waits_for_its_runtime_lock(dev_env, make_app):
-    app = make_app(workflow_entry("hello", "hello.lua", "[]"), {"hello.lua": HELLO})
-    # Every runtime a run of this worker can land in (the pool fills up to its size).
+@contextlib.contextmanager
+def _every_runtime_lock() -> Iterator[None]:
+    """Hold the lock of every runtime a run of the worker can land in (the pool fills up to
+    its size)."""
     runtimes = {id(rt): rt for rt in (workflow_runtime(DEFAULT_MAX_MEMORY) for _ in range(8))}
     assert len(runtimes) == _pool_size()
+    with contextlib.ExitStack() as held:
+        for rt in runtimes.values():
+            held.enter_context(rt.lock)
+        yield
+
+
+async def test_an_activation_waits_for_its_runtime_lock(dev_env, make_app):
+    app = make_app(workflow_entry("hello", "hello.lua", "[]"), {"hello.lua": HELLO})
     async with app.workers(dev_env):
-        with contextlib.ExitStack() as held:
-            for rt in runtimes.values():
-                held.enter_context(rt.lock)
+        with _every_runtime_lock():
             handle = await app.start(dev_env, "app:hello", "ada")
             # Wait until the worker has the first workflow task, then give it time it would
             # need a thousand times over without the lock (stay under the SDK's 2 s deadlock
@@ -62,13 +70,10 @@ async def test_a_query_waits_for_its_runtime_lock(dev_env, make_app):
     app = make_app(
         workflow_entry("waiter", "waiter.lua", "[time, workflow]"), {"waiter.lua": WAITER}
     )
-    runtimes = {id(rt): rt for rt in (workflow_runtime(DEFAULT_MAX_MEMORY) for _ in range(8))}
     async with app.workers(dev_env):
         handle = await app.start(dev_env, "app:waiter")
         assert await asyncio.wait_for(handle.query("count"), 30) == 1  # the run is cached
-        with contextlib.ExitStack() as held:
-            for rt in runtimes.values():
-                held.enter_context(rt.lock)
+        with _every_runtime_lock():
             query = asyncio.ensure_future(handle.query("count"))
             done, _ = await asyncio.wait({query}, timeout=0.7)  # under the 2 s detector
             assert not done, "the query was answered while every runtime lock was held"
