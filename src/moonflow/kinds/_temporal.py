@@ -61,6 +61,7 @@ WORKER_OPTIONS: tuple[str, ...] = (
     "activity_threads",
     "lua_max_memory",
     "lua_instruction_budget",
+    "lua_activity_instruction_budget",
 )
 
 

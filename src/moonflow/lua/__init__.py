@@ -2,9 +2,17 @@
 
 from ._convert import ConversionError, Converter
 from ._host import BaseHost, MachineHost
-from ._state import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY, LuaState
+from ._outcome import Outcome
+from ._state import (
+    DEFAULT_ACTIVITY_INSTRUCTION_BUDGET,
+    DEFAULT_INSTRUCTION_BUDGET,
+    DEFAULT_MAX_MEMORY,
+    LuaState,
+    RunStopped,
+)
 
 __all__ = [
+    "DEFAULT_ACTIVITY_INSTRUCTION_BUDGET",
     "DEFAULT_INSTRUCTION_BUDGET",
     "DEFAULT_MAX_MEMORY",
     "BaseHost",
@@ -12,4 +20,6 @@ __all__ = [
     "Converter",
     "LuaState",
     "MachineHost",
+    "Outcome",
+    "RunStopped",
 ]

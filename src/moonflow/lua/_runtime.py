@@ -7,10 +7,11 @@ gets a *run* inside a runtime: its private ``sys`` table, environments, kernel i
 module instances. Runs of one runtime share bytecode, library tables and interned strings, so
 an idle cached run costs a few KB instead of a state of its own (~115 KB; benchmark M2).
 
-Workflow runs share a small pool of runtimes per process (:func:`workflow_runtime`); an
-activity entry gets a private runtime per worker thread (:func:`private_runtime`). lupa locks a
-runtime for each call into it, so runs on different threads never run Lua code in one state at
-the same time; the pool keeps several states so that they can run in parallel. On top of that,
+Workflow runs share a small pool of runtimes per process (:func:`workflow_runtime`); each
+activity call gets a fresh run in its worker thread's runtime (:func:`activity_runtime`), so
+nothing one call leaves in its globals reaches the next call. lupa locks a runtime for each call
+into it, so runs on different threads never run Lua code in one state at the same time; the
+pool keeps several states so that they can run in parallel. On top of that,
 a workflow activation holds :attr:`Runtime.lock` for as long as it uses Lua, so the runs of a
 busy state take turns once per activation rather than once per call.
 """
@@ -29,7 +30,7 @@ from typing import Any
 import lupa.lua54 as lupa
 
 from .. import errors as mferrors
-from ..modules._catalogue import WORKFLOW
+from ..modules._catalogue import ACTIVITY, WORKFLOW
 from ._convert import Converter
 from ._host import BaseHost
 
@@ -103,9 +104,9 @@ class Runtime:
 
     Args:
         context: ``"workflow"`` or ``"activity"``.
-        max_memory: byte cap of a private runtime's whole state, or None for no cap. A shared
-            workflow runtime is created without a total cap; :meth:`arm_memory` caps what each
-            activation may allocate instead.
+        max_memory: byte cap of the whole state, or None for no cap. The runtimes moonflow
+            makes are shared by runs and created without a total cap: :meth:`arm_memory` caps
+            what each activation (workflow) or call (activity) may allocate instead.
     """
 
     def __init__(self, context: str, max_memory: int | None) -> None:
@@ -117,7 +118,6 @@ class Runtime:
         # out of 1 ms of work. With it, a run waits once per activation, and threads queued
         # here do not compete for the GIL.
         self.lock = threading.RLock()
-        self._total_cap = max_memory  # a private runtime's configured cap (see reset_cap)
         self.rt = lupa.LuaRuntime(
             register_eval=False,
             register_builtins=False,
@@ -149,6 +149,12 @@ class Runtime:
         self.protected_call = sys.protected_call
         self.wrap_require = sys.wrap_require
         self.check_error = sys.check_error
+        self.new_guard = sys.new_guard
+        self.stop = sys.STOP  # raised by require when a library's load was stopped
+        self.raised = sys.RAISED  # what a guarded Python function returns for an exception
+        self.wrap_py = sys.wrap_py
+        self.guarded_call = sys.guarded_call
+        self._load_code = sys.load_code
         self.collectgarbage = sys.raw.collectgarbage
         self.tostring = sys.raw.tostring
 
@@ -203,8 +209,11 @@ class Runtime:
         return fn
 
     def load_text(self, source: str, chunk_name: str, env: Any) -> tuple[Any, Any]:
-        """Compile user code in ``env``: (function, None) or (None, message)."""
-        return load_result(self._raw_load(source, chunk_name, "t", env))
+        """Compile user code in ``env``: (function, None) or (None, message).
+
+        The bytecode is kept per state by source text (sandbox.lua ``load_code``): the next run
+        that loads the same file skips the parser."""
+        return load_result(self._load_code(source, chunk_name, env))
 
     def arm_memory(self, allowance: int | None) -> None:
         """Let the next activation allocate at most ``allowance`` bytes more than the state
@@ -236,13 +245,6 @@ class Runtime:
         finally:
             grown = (self.rt.get_memory_used(total=True) or 0) - before
             self.rt.set_max_memory(limit + max(0, grown), total=True)
-
-    def reset_cap(self) -> None:
-        """A private runtime: bring the cap that :meth:`uncapped` raised back to its configured
-        total, unless the state already holds that much (it would then refuse every call)."""
-        cap = self._total_cap
-        if cap and (self.rt.get_memory_used() or 0) < cap:
-            self.rt.set_max_memory(cap)
 
     def memory_used(self) -> int:
         """Bytes the Lua state holds (lupa's allocator count)."""
@@ -279,9 +281,17 @@ def workflow_runtime(max_memory: int | None) -> Runtime:
         return pool[next(_round_robin) % len(pool)]
 
 
-def private_runtime(context: str, max_memory: int | None) -> Runtime:
-    """A runtime of its own (activity entries: one per entry per worker thread)."""
-    return Runtime(context, max_memory)
+_thread_runtimes = threading.local()
+
+
+def activity_runtime() -> Runtime:
+    """The calling thread's activity runtime: every activity call on this thread makes a run
+    in it (a thread of the worker's activity pool runs one call at a time, and lupa would
+    serialise the threads sharing one state)."""
+    rt = getattr(_thread_runtimes, "activity", None)
+    if rt is None:
+        rt = _thread_runtimes.activity = Runtime(ACTIVITY, max_memory=None)
+    return rt
 
 
 def _deny_attributes(obj: Any, attr_name: Any, is_setting: bool) -> Any:

@@ -1,10 +1,10 @@
-"""One workflow run's (or activity entry's) Lua side: its run in a shared Lua state.
+"""One workflow run's (or activity call's) Lua side: its run in a shared Lua state.
 
-A :class:`LuaState` is created per workflow run (context ``"workflow"``) or per activity entry
-per worker thread (context ``"activity"``). It is a *run* inside a :class:`~._runtime.Runtime`:
-workflow runs share a few Lua states per process, each run with its own private ``sys``,
-entry environments, kernel instance (the coroutine scheduler of the driver) and module
-instances; an activity entry has a state of its own. Everything a run uses beyond that (the
+A :class:`LuaState` is created per workflow run (context ``"workflow"``) or per activity call
+(context ``"activity"``). It is a *run* inside a :class:`~._runtime.Runtime`: workflow runs
+share a few Lua states per process, activity calls the state of their worker thread; each run
+has its own private ``sys``, entry environments, kernel instance (workflows: the coroutine
+scheduler of the driver) and module instances. Everything a run uses beyond that (the
 ``errors``, ``channel`` and ``process`` globals, the library tables, required modules,
 deterministic ``pairs``) is built on first use, so a run pays only for what its code touches
 (benchmarks M1, M2, W1).
@@ -16,8 +16,10 @@ provide one). No module imports the driver.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import lupa.lua54 as lupa
@@ -25,12 +27,13 @@ import lupa.lua54 as lupa
 from .. import errors as mferrors
 from ..modules._catalogue import ACTIVITY, MODULES, STD_LIBS, WORKFLOW
 from ._convert import ConversionError
+from ._outcome import Outcome, raised, returned
 from ._runtime import (
     ERRORS,
     KERNEL,
     Runtime,
+    activity_runtime,
     lua_module_file,
-    private_runtime,
     read_source,
     workflow_runtime,
 )
@@ -41,6 +44,26 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
 DEFAULT_INSTRUCTION_BUDGET = 50_000_000
+#: Lua VM instructions one activity call may run (worker option ``lua_activity_instruction_budget``;
+#: 0: none, the activity's timeouts alone bound it). About 10 s of plain Lua on a 2026 laptop
+#: core: far above what a workflow activation may run, since activities are where work happens.
+DEFAULT_ACTIVITY_INSTRUCTION_BUDGET = 2_000_000_000
+#: How often (in count hooks of 10,000 instructions) a call without a kernel asks its stop
+#: check (an activity's deadline and cancellation): about every millisecond of Lua.
+STOP_CHECK_EVERY = 10
+
+
+class RunStopped(Exception):
+    """The run's code was stopped by moonflow, not by its own error.
+
+    Attributes:
+        reason: ``"budget"`` (instruction budget), ``"memory"`` (memory cap), or the reason
+            the stop check gave (``"timeout"``, ``"cancelled"``).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Host(Protocol):
@@ -65,11 +88,16 @@ class LuaState:
         context: ``"workflow"`` or ``"activity"``.
         host: the :class:`Host` implementation.
         app: the loaded app (for ``require`` of library entries); may be None in unit tests.
-        max_memory: bytes. Activity: cap of the entry's own state. Workflow: what one
-            activation may allocate (:meth:`arm_memory`; the state is shared). None: no cap.
-        instruction_budget: workflow only: Lua VM instructions one activation may run.
+        max_memory: bytes one workflow activation or one activity call may allocate
+            (:meth:`arm_memory`; the state is shared). None: no cap.
+        instruction_budget: Lua VM instructions one workflow activation, or one activity call
+            (loading its file included), may run; 0: no budget.
+        stop_check: runs without a kernel (activity calls): a callable asked about every
+            millisecond of Lua (:data:`STOP_CHECK_EVERY`) that returns None to go on or a
+            reason (``"timeout"``, ``"cancelled"``) to stop the code.
         runtime: the runtime to create the run in (default: a shared one for workflows, see
-            :func:`~moonflow.lua._runtime.workflow_runtime`; a private one for activities).
+            :func:`~moonflow.lua._runtime.workflow_runtime`; the calling thread's for
+            activities, :func:`~moonflow.lua._runtime.activity_runtime`).
 
     Nothing Lua holds refers back to this object strongly (weak references only), so when
     the run leaves the cache its Lua values become garbage of the shared state.
@@ -83,6 +111,7 @@ class LuaState:
         *,
         max_memory: int | None = DEFAULT_MAX_MEMORY,
         instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        stop_check: Callable[[], str | None] | None = None,
         runtime: Runtime | None = None,
     ) -> None:
         if context not in (WORKFLOW, ACTIVITY):
@@ -95,22 +124,29 @@ class LuaState:
             if context == WORKFLOW:
                 runtime = workflow_runtime(max_memory)
             else:
-                runtime = private_runtime(context, max_memory)
+                runtime = activity_runtime()
         self.runtime: Runtime = runtime
         self.rt = runtime.rt
         self.convert = runtime.convert
         self._modules: dict[str, Any] = {}
         self._libraries: dict[str, Any] = {}
+        self._closers: list[Callable[[], None]] = []
         # The run's private sys. Lua reaches this object only through weak references (the
         # host getter and module loader below): a strong one would make a reference cycle
         # through the Lua registry that neither Python's nor Lua's collector can free.
         me = weakref.ref(self)
-        run = runtime.new_run(_host_getter(host))
+        run = runtime.new_run(_host_getter(host, runtime.raised))
         run.module = _weak_method(me, "module")
         self.sys = run
         self.kernel = None
         if context == WORKFLOW:
             self.kernel = runtime.chunk(KERNEL, runtime.module_env)(run, instruction_budget)
+            stop_check = None  # workflow code waits through the kernel, never on a thread
+        # Code outside the kernel's tasks (file top levels; activity calls) runs under this.
+        self._guard = runtime.new_guard(
+            run, int(instruction_budget or 0), stop_check, STOP_CHECK_EVERY
+        )
+        self._guarded_call = runtime.guarded_call
         # Functions Python needs later, captured now (lupa 2.8: see _runtime.Runtime).
         self.lua_make_error = run.make_error  # the state's loader: makes errors once loaded
         self._pcall = runtime.protected_call
@@ -124,9 +160,38 @@ class LuaState:
         return self.runtime.lock
 
     def arm_memory(self) -> None:
-        """Workflow runs: cap what the next activation may allocate at ``max_memory``."""
-        if self.context == WORKFLOW:
-            self.runtime.arm_memory(self.max_memory)
+        """Cap what the next workflow activation or activity call may allocate at
+        ``max_memory`` (the state is shared: the cap is relative to what it holds now)."""
+        self.runtime.arm_memory(self.max_memory)
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the run's guarded code was stopped (``"budget"``, ``"memory"``, the stop
+        check's reason), or None while it was not."""
+        return self._guard["stopped"] or None
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Have :meth:`close` call ``fn`` (modules release what they hold, e.g. HTTP clients)."""
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        """Release what the run holds: its modules' resources, and every Python reference to
+        its Lua values, now, on the calling thread (the thread that owns the state). Left to
+        Python's cyclic collector, those references would be released on whatever thread it
+        runs on, possibly while another thread runs Lua in the same state: lupa then touches
+        the state from two threads at once (a segfault in ``luaL_unref`` was seen). The run
+        must not be used afterwards. Idempotent."""
+        closers, self._closers = self._closers, []
+        for fn in closers:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - one module's cleanup must not block the others
+                pass
+        self._modules.clear()
+        self._libraries.clear()
+        self.sys = self.kernel = self._guard = self.lua_make_error = None
+        if getattr(self.host, "state", None) is self:
+            self.host.state = None  # the host <-> run cycle
 
     def new_env(self, require_fn: Any = None) -> Any:
         """A fresh entry environment of this run (strict globals, lazy module globals)."""
@@ -141,7 +206,11 @@ class LuaState:
         """The module table for ``name`` (built once per run)."""
         mod = self._modules.get(name)
         if mod is None:
-            mod = self._build_module(name)
+            # Without the cap: lupa builds a Python module's tables through unprotected Lua API
+            # calls, and an allocation refused there (a run near its cap) hangs or aborts the
+            # process. A module's size is moonflow's, not the user code's.
+            with self.runtime.uncapped():
+                mod = self._build_module(name)
             self._modules[name] = mod
         return mod
 
@@ -169,6 +238,7 @@ class LuaState:
 
         Raises:
             mferrors.AppError: the file fails at load time or does not export ``method``.
+            RunStopped: loading ran out of the instruction budget or memory (or was stopped).
         """
         exported = self._load_chunk(code)
         if code.method is None:
@@ -185,19 +255,14 @@ class LuaState:
         return fn
 
     def _chunk_name(self, code: LuaCode) -> str:
-        if self.app is not None:
-            try:
-                return "@" + str(code.source.relative_to(self.app.root))
-            except ValueError:
-                pass
-        return "@" + code.source.name
+        return _chunk_name(self.app.root if self.app is not None else None, code.source)
 
     def _load_chunk(self, code: LuaCode) -> Any:
         env = self.runtime.new_env(self.sys, self._make_require(code))
         fn, err = self.runtime.load_text(read_source(code.source), self._chunk_name(code), env)
         if fn is None:
             raise mferrors.AppError(str(err), file=code.entry.where(), entry_id=code.entry.id)
-        ok, results, _tb = self.pcall(fn)
+        ok, results, _tb = self.guarded_pcall(fn)
         value = results[0] if ok and results else None
         if not ok:
             value = results
@@ -222,7 +287,12 @@ class LuaState:
             if not isinstance(name, str):
                 return self._lua_error("require: module name must be a string")
             if name in imports:
-                return self._library(imports[name])
+                try:
+                    return self._library(imports[name])
+                except RunStopped:
+                    return None, self.runtime.stop  # raised as the control error: uncatchable
+                except mferrors.AppError as e:
+                    return self._lua_error(f'require("{name}"): {e.message}')
             if name in STD_LIBS:
                 return self.std_lib(name)
             info = MODULES.get(name)
@@ -265,6 +335,45 @@ class LuaState:
         return lib
 
     # ---- calling and values -------------------------------------------------------
+    def _guarded(self, fn: Any, *args: Any) -> tuple[bool, Any, Any]:
+        ok, r, tb = self._guarded_call(self._guard, fn, *args)
+        if not ok:
+            stopped = self._guard["stopped"]
+            if stopped:
+                raise RunStopped(str(stopped))
+            if r == "not enough memory":
+                raise RunStopped("memory")
+        return ok, r, tb
+
+    def guarded_pcall(self, fn: Any, *args: Any) -> tuple[bool, Any, Any]:
+        """Like :meth:`pcall`, with the code running under the run's instruction budget and
+        stop check (a coroutine of its own with a count hook; coroutines it creates too).
+
+        Raises:
+            RunStopped: the budget ran out, the stop check said stop, or the memory cap was
+                reached.
+        """
+        ok, r, tb = self._guarded(fn, *args)
+        if not ok:
+            return False, r, tb
+        n = r["n"]
+        return True, [r[i] for i in range(1, n + 1)], None
+
+    def call(self, fn: Any, args: list[Any], what: str) -> Outcome:
+        """Call an entry's Lua function (kernel-less runs: activity calls) and read how it
+        ended by the shared result rules (:mod:`moonflow.lua._outcome`).
+
+        Args:
+            fn: the Lua function (:meth:`load_code`).
+            args: Lua values, one per argument.
+            what: names the result in messages (``"activity app:charge result"``).
+
+        Raises:
+            RunStopped: see :meth:`guarded_pcall`.
+        """
+        ok, r, tb = self._guarded(fn, *args)
+        return returned(self, r, what) if ok else raised(self, r, tb)
+
     def pcall(self, fn: Any, *args: Any) -> tuple[bool, Any, Any]:
         """Call a Lua function in protected mode.
 
@@ -302,14 +411,35 @@ class LuaState:
         """Whether a Lua value is an error object (errors module)."""
         return bool(self._is_error(value))
 
+    def lua_function(self, fn: Callable[..., Any], name: str) -> Any:
+        """A Lua function calling the Python callable ``fn``: what Lua code may hold instead
+        of a Python object. A Python exception in ``fn`` becomes a moonflow error of kind
+        ``Internal`` whose message starts with ``name`` (Lua never sees the exception object,
+        and ``tostring`` shows a Lua function, not a Python repr)."""
+        return self.runtime.wrap_py(_guard_py(fn, name, self.runtime.raised))
+
+    def module_table(self, name: str, functions: dict[str, Callable[..., Any]]) -> Any:
+        """A module table of Python functions, each made a Lua function by
+        :meth:`lua_function` (``name.key`` names it in errors)."""
+        with self.runtime.uncapped():
+            return self.rt.table_from(
+                {k: self.lua_function(fn, f"{name}.{k}") for k, fn in functions.items()}
+            )
+
     def load_lua_module(self, source: str, name: str, *args: Any) -> Any:
         """Run the Lua source of a Python-built module in the sealed module environment.
 
         ``name`` is the chunk name (``"=moonflow/logger"``); ``args`` are passed to the chunk,
-        which is compiled once per Lua state and called once per run. Returns what the chunk
+        which is compiled once per Lua state and called once per run; Python callables among
+        them reach the chunk as Lua functions (:meth:`lua_function`). Returns what the chunk
         returns. Safe to call from inside a Lua coroutine (a module required inside a
         workflow function).
         """
+        module = name.removeprefix("=moonflow/")
+        args = tuple(
+            self.lua_function(a, module) if lupa.lua_type(a) is None and callable(a) else a
+            for a in args
+        )
         return self.runtime.source_chunk(source, name)(*args)
 
     def collect_garbage(self) -> None:
@@ -370,10 +500,42 @@ class LuaState:
             return repr(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _chunk_name(root: Path | None, source: Path) -> str:
+    """Lua's name for a file's chunk: its path in the app (``@workflows/order.lua``)."""
+    if root is not None:
+        try:
+            return "@" + str(source.relative_to(root))
+        except ValueError:
+            pass
+    return "@" + source.name
+
+
 _HOST_NAMES: dict[type, frozenset[str]] = {}
 
 
-def _host_getter(host: Any) -> Callable[[Any], Any]:
+def _guard_py(fn: Callable[..., Any], name: str, raised: Any) -> Callable[..., Any]:
+    """``fn`` reporting a Python exception as ``(raised, kind, message)`` for sandbox.lua's
+    ``wrap_py`` (a Lua error passing through, e.g. from Lua code ``fn`` called, is raised
+    on unchanged)."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except lupa.LuaError:
+            raise
+        except RecursionError:
+            return raised, mferrors.INVALID, f"{name}: the value is nested too deeply"
+        except Exception as e:  # noqa: BLE001 - nothing Python may reach Lua as an object
+            text = " ".join(str(e).split())
+            if len(text) > 300:
+                text = text[:297] + "..."
+            return raised, mferrors.INTERNAL, f"{name}: {type(e).__name__}: {text}"
+
+    return call
+
+
+def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
     """``get(name)`` -> the host's public method ``name``, or None (sandbox.lua's host table)."""
     cls = type(host)
     names = _HOST_NAMES.get(cls)
@@ -388,7 +550,9 @@ def _host_getter(host: Any) -> Callable[[Any], Any]:
     ref = weakref.ref(host)
 
     def get(name: Any) -> Any:
-        return _weak_method(ref, name) if name in names else None
+        if name not in names:
+            return None
+        return _guard_py(_weak_method(ref, name), f"host.{name}", raised)
 
     return get
 

@@ -15,6 +15,7 @@ local context = ...
 local G = _G  -- the state's own global table (its _G field is removed once sealed)
 
 local sys = {}
+local pack, unpack = table.pack, table.unpack
 
 local raw = {
     coroutine_create = coroutine.create,
@@ -211,21 +212,24 @@ getmetatable = function(v)
     return raw.getmetatable(v)
 end
 
--- Workflow code shares its Lua state with other runs, and so its garbage collector: a __gc
--- finalizer would run inside whichever run's activation the collector happens to be in
--- (beyond the reach of the instruction budget, which Lua suspends in finalizers), and what a
--- weak table holds would depend on other runs' allocations, which a replay does not repeat.
--- Lua marks a table for finalization only if __gc is in its metatable when it is set.
-if context == "workflow" then
+-- Every run shares its Lua state with other runs (workflow runs, activity calls), and so its
+-- garbage collector: a __gc finalizer would run inside whichever run the collector happens to
+-- be in, and Lua runs finalizers with hooks off, beyond the reach of the instruction budget and
+-- of the stop at an activity's timeout (`__gc = function() while true do end end` would hold
+-- the thread forever). In workflow code, what a weak table holds would also depend on other
+-- runs' allocations, which a replay does not repeat. Lua marks a table for finalization only
+-- if __gc is in its metatable when it is set.
+do
     local raw_setmetatable = raw.setmetatable
+    local where = context == "workflow" and "workflow code" or "moonflow Lua code"
     setmetatable = function(t, mt)
         if type(mt) == "table" then
             if rawget(mt, "__gc") ~= nil then
-                raw.error("setmetatable: __gc finalizers are not available in workflow code "
-                    .. "(they would run at a moment the garbage collector picks, not the "
-                    .. "workflow): release things explicitly, or with a <close> variable", 2)
+                raw.error("setmetatable: __gc finalizers are not available in " .. where
+                    .. " (they would run at a moment the garbage collector picks, in another "
+                    .. "run): release things explicitly, or with a <close> variable", 2)
             end
-            if rawget(mt, "__mode") ~= nil then
+            if context == "workflow" and rawget(mt, "__mode") ~= nil then
                 raw.error("setmetatable: weak tables (__mode) are not available in workflow "
                     .. "code (what they hold would depend on garbage collection, which a "
                     .. "replay does not repeat): use a plain table", 2)
@@ -272,6 +276,7 @@ local run_lib_names = {
     debug = true,
 }
 local pristine = {}  -- library tables as they were before any user code (seal_module_env)
+local guarded_coroutine  -- the coroutine library of a run without a kernel (defined below)
 
 -- os for one workflow run: seconds of workflow time; os.time{...} is computed in UTC so every
 -- worker agrees; os.clock counts workflow time since the run started (deterministic on replay).
@@ -333,6 +338,8 @@ local function run_lib(run, name)
         v = { loaded = {}, loadlib = refuse("package.loadlib"), searchers = {}, path = "", cpath = "" }
     elseif name == "coroutine" and run.make_user_coroutine ~= nil then
         v = run.make_user_coroutine()  -- the kernel's: commands pass through user coroutines
+    elseif name == "coroutine" then
+        v = guarded_coroutine(run)
     elseif name == "os" and context == "workflow" then
         v = workflow_os(run)
     elseif name == "math" and context == "workflow" then
@@ -363,6 +370,7 @@ local host_mt = {
     __index = function(t, name)
         local fn = rawget(t, HOST_GET)(name)
         if fn ~= nil then
+            fn = sys.wrap_py(fn)
             rawset(t, name, fn)
         end
         return fn
@@ -499,6 +507,155 @@ function sys.protected_call(f, ...)
         return e
     end, ...)
     return ok, r, tb
+end
+
+-- Python functions reach Lua only wrapped: wrap_py(fn) is a Lua function (so tostring shows
+-- no Python repr) calling fn, whose Python half (_state._guard_py) reports an exception as
+-- (RAISED, kind, message); that becomes a moonflow error, never a Python object in Lua.
+local RAISED = { "moonflow: a Python exception" }
+sys.RAISED = RAISED
+local function checked(first, ...)
+    if first == RAISED then
+        local kind, message = ...
+        raw.error(sys.make_error(kind, message, false), 0)
+    end
+    return first, ...
+end
+function sys.wrap_py(fn)
+    return function(...)
+        return checked(fn(...))
+    end
+end
+
+-- Guarded calls. Code that runs outside the workflow kernel (an entry file's top level, an
+-- activity call) runs in a coroutine of its own under a count hook, as the kernel's tasks do:
+-- past `budget` VM instructions (0: no budget), or as soon as check() returns a reason (a
+-- Python callable asked every `check_every` hooks: an activity's deadline or cancellation),
+-- the code is stopped with a control error that user pcall cannot catch. Once stopped, every
+-- later hook raises again, so code that swallows the error some other way (a coroutine that
+-- died of it) cannot run on. Coroutines the code creates get the same hook (user_coroutine).
+local HOOK_EVERY = 10000
+local STOP = { "moonflow: the call was stopped" }
+control[STOP] = true
+sys.STOP = STOP
+
+-- new_guard(run, budget, check, check_every) -> guard {used, stopped, guard = fn(co)}; the run's
+-- user coroutines get its hook from then on.
+function sys.new_guard(run, budget, check, check_every)
+    local g = { used = 0, stopped = false }
+    local since = 0
+    local function hook()
+        local used = g.used + HOOK_EVERY
+        g.used = used
+        if g.stopped then
+            raw.error(STOP, 0)
+        end
+        if budget > 0 and used > budget then
+            g.stopped = "budget"
+            raw.error(STOP, 0)
+        end
+        if check ~= nil then
+            since = since + 1
+            if since >= check_every then
+                since = 0
+                local why = check()
+                if why then
+                    g.stopped = why
+                    raw.error(STOP, 0)
+                end
+            end
+        end
+    end
+    g.hook = hook
+    function g.guard(co)
+        raw.sethook(co, hook, "", HOOK_EVERY)
+        return co
+    end
+    run.guard = g
+    return g
+end
+
+-- guarded_call(g, f, ...) -> true, {n = #results, ...} | false, error_value, traceback_text.
+-- A stopped call's error value is the STOP sentinel (g.stopped says why). The call runs on the
+-- calling Lua thread with the guard's hook set for its duration (the hook it replaces, e.g.
+-- the kernel's on a task requiring a library, is put back after). Not in a coroutine of its
+-- own: lupa keeps the Lua thread a value crossed into Python on, and a value kept past the
+-- death of that coroutine made a later release crash.
+local co_create, co_resume, co_close = raw.coroutine_create, raw.coroutine_resume, raw.coroutine_close
+local gethook = raw.gethook
+function sys.guarded_call(g, f, ...)
+    local old_hook, old_mask, old_count = gethook()
+    local tb
+    raw.sethook(g.hook, "", HOOK_EVERY)
+    local ok, r = raw.xpcall(function(...)
+        return sys.guard_pack(f(...))
+    end, function(e)
+        if type(e) == "table" and control[e] then
+            return e
+        end
+        tb = sys.valid_text(sys.traceback(e, 2))
+        if type(e) == "string" then
+            return sys.valid_text(sys.locate(e))
+        end
+        return e
+    end, ...)
+    if old_hook ~= nil then
+        raw.sethook(old_hook, old_mask, old_count)
+    else
+        raw.sethook()
+    end
+    return ok, r, tb
+end
+
+-- The coroutine library of a run without a kernel (activity calls): coroutines it creates run
+-- under the run's guard, and resume hands a stop back up instead of returning it as a value.
+guarded_coroutine = function(run)
+    local lib = copy_of(pristine.coroutine)
+    local function create(fn)
+        local co = co_create(fn)
+        local g = run.guard
+        if g ~= nil then
+            g.guard(co)
+        end
+        return co
+    end
+    lib.create = create
+    lib.resume = function(co, ...)
+        return rethrow_control(co_resume(co, ...))
+    end
+    lib.wrap = function(fn)
+        local co = create(fn)
+        return function(...)
+            local res = pack(co_resume(co, ...))
+            if not res[1] then
+                co_close(co)
+                raw.error(res[2], 0)
+            end
+            return unpack(res, 2, res.n)
+        end
+    end
+    return lib
+end
+
+-- Compiled user code, by source text: a run per activity call loads its entry's file on every
+-- call, and loading bytecode (string.dump keeps the line info) is quicker than parsing. The
+-- cache is per state and bounded (an edited file adds an entry).
+local code_cache, code_cached = {}, 0
+function sys.load_code(source, chunk_name, env)
+    local key = chunk_name .. "\0" .. source
+    local code = code_cache[key]
+    if code ~= nil then
+        return raw.load(code, chunk_name, "b", env)
+    end
+    local fn, err = raw.load(source, chunk_name, "t", env)
+    if fn ~= nil then
+        if code_cached >= 256 then
+            code_cache, code_cached = {}, 0
+        end
+        code_cache[key] = raw.string_dump(fn)
+        code_cached = code_cached + 1
+    end
+    return fn, err
 end
 
 -- print(...): any value (even invalid UTF-8) becomes loggable text first.

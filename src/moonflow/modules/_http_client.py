@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
+import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,7 +73,13 @@ _LUA = r"""
 local sys, py_request, py_batch, py_json, encode_uri, decode_uri = ...
 local raw = sys.raw
 local ipairs, type, utf8_len = ipairs, type, utf8.len
-local responses = raw.setmetatable({}, { __mode = "k" })
+-- Responses of every run of the state (weak keys): resp:body() goes through the string
+-- metatable's __call, which is state-wide and set by the first run that loads this module.
+local responses = sys.base.http_responses
+if responses == nil then
+    responses = raw.setmetatable({}, { __mode = "k" })
+    sys.base.http_responses = responses
+end
 
 local Response = {}
 Response.__index = Response
@@ -343,13 +351,34 @@ def _response_table(state: Any, r: _Result) -> Any:
     return t
 
 
+_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def _tls() -> ssl.SSLContext:
+    """The process's one TLS context (loading the CA bundle takes milliseconds; a context is
+    safe to share between threads and clients)."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
+
 def build(state: Any) -> Any:
-    """Build the module table for one Lua state (see the module docstring for the API)."""
+    """Build the module table for one run (see the module docstring for the API).
+
+    Each run (one activity call) has its own client and connections, closed with the run: a
+    cookie a response sets, or a connection a server left in a bad state, never reaches
+    another call. The TLS context is shared.
+    """
     clients: list[httpx.Client] = []
 
     def client() -> httpx.Client:
-        if not clients:  # one connection pool per Lua state, made on first use
-            clients.append(httpx.Client(follow_redirects=True, timeout=DEFAULT_TIMEOUT_S))
+        if not clients:  # made on first use
+            c = httpx.Client(follow_redirects=True, timeout=DEFAULT_TIMEOUT_S, verify=_tls())
+            clients.append(c)
+            state.on_close(c.close)
         return clients[0]
 
     def error(kind: str, message: str, retryable: bool) -> Any:

@@ -29,9 +29,11 @@ def build(state: Any) -> Any:
             data = json.loads(text)
         except ValueError as e:
             return None, state.new_error("Internal", f"json.decode: {e}", False)
+        except RecursionError:
+            return None, state.new_error("Invalid", "json.decode: nested too deeply", False)
         try:
             return state.to_lua(data), None
         except ConversionError as e:
             return None, state.new_error("Invalid", f"json.decode: {e}", False)
 
-    return state.rt.table_from({"encode": encode, "decode": decode})
+    return state.module_table("json", {"encode": encode, "decode": decode})

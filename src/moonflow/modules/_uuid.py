@@ -234,7 +234,8 @@ def build(state: Any) -> Any:
             return u.urn, None
         return invalid(f"uuid.format: unknown format {_show(form)}: use one of {_FORMATS}")
 
-    return state.rt.table_from(
+    return state.module_table(
+        "uuid",
         {
             "v1": generate("v1"),
             "v4": generate("v4"),
@@ -246,7 +247,7 @@ def build(state: Any) -> Any:
             "variant": variant,
             "parse": parse,
             "format": fmt,
-        }
+        },
     )
 
 

@@ -3,8 +3,10 @@
 Each worker entry gets one SDK ``Worker`` on its task queue (client ``tq_prefix`` + ``task_queue``)
 with the dynamic Lua workflow and the dynamic Lua activity. ``worker_options`` keys of the
 reference runtime (lua-api.md §1.6) are mapped onto the SDK's where one exists; moonflow adds
-``max_cached_workflows``, ``activity_threads``, ``lua_max_memory`` (bytes per Lua state) and
-``lua_instruction_budget`` (VM instructions per workflow activation).
+``max_cached_workflows``, ``activity_threads``, ``lua_max_memory`` (bytes one workflow
+activation or one activity call may allocate), ``lua_instruction_budget`` (VM instructions per
+workflow activation) and ``lua_activity_instruction_budget`` (VM instructions per activity
+call; 0: none, its timeouts alone stop it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ..durations import DurationError, option_duration
 from ..errors import AppError
-from ..lua import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
+from ..lua import (
+    DEFAULT_ACTIVITY_INSTRUCTION_BUDGET,
+    DEFAULT_INSTRUCTION_BUDGET,
+    DEFAULT_MAX_MEMORY,
+)
 from ._activity import ActivityRunner, make_activity
 from ._driver import DriverConfig
 from ._messages import MessagesInterceptor
@@ -108,12 +114,15 @@ def build_workers(
         threads = int(options.pop("activity_threads", 0) or 0) or 16
         max_memory = options.pop("lua_max_memory", DEFAULT_MAX_MEMORY)
         budget = int(options.pop("lua_instruction_budget", DEFAULT_INSTRUCTION_BUDGET))
+        activity_budget = int(
+            options.pop("lua_activity_instruction_budget", DEFAULT_ACTIVITY_INSTRUCTION_BUDGET)
+        )
         kwargs = sdk_worker_kwargs(options, spec.entry.where())
         config = DriverConfig(
             max_memory=int(max_memory) if max_memory else None, instruction_budget=budget
         )
         entries = {c.entry.id: c for c in app.activities(spec.entry.id)}
-        runner = ActivityRunner(app, entries, config.max_memory)
+        runner = ActivityRunner(app, entries, config.max_memory, activity_budget)
         task_queue = app.task_queue(spec.entry.id)
         bind_task_queue(task_queue, app, spec.entry.id, config)
         workers.append(

@@ -36,8 +36,9 @@ from temporalio.exceptions import ApplicationError
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
-from ..lua import LuaState
+from ..lua import LuaState, Outcome, RunStopped
 from ..lua._convert import ConversionError
+from ..lua._outcome import raised, returned
 from ..lua._runtime import Runtime, workflow_runtime
 from ._failures import from_exception, to_application_error
 from ._messages import Mailbox
@@ -133,6 +134,8 @@ class WorkflowDriver:
             raise to_application_error(
                 ErrorInfo(mferrors.INTERNAL, str(e), retryable=False)
             ) from None
+        except RunStopped as e:
+            raise self._stopped(e.reason, "loading its file") from None
         converter = workflow.payload_converter()
         args = []
         try:
@@ -199,21 +202,28 @@ class WorkflowDriver:
                     )
                 return False, None
             if status == "done":
-                return True, self._finish(kernel.result)
+                return True, self._finish(returned(state, kernel.result, "workflow result"))
             if status == "error":
-                self._fail_lua(kernel)
-            if status == "budget":
-                raise self._task_failure(
-                    f"{self.code.entry.id}: the workflow ran more than "
-                    f"{self.config.instruction_budget} Lua instructions without waiting "
-                    "(an endless loop?); the workflow task fails and will be retried"
-                )
-            if status == "memory":
-                raise self._task_failure(
-                    f"{self.code.entry.id}: the workflow activation exceeded its Lua memory cap "
-                    f"({self.config.max_memory} bytes); the workflow task fails and will be retried"
-                )
+                if state.stopped:  # a library required mid-run was stopped while loading
+                    raise self._stopped(state.stopped, "loading a library")
+                self._finish(raised(state, kernel.error, kernel.traceback))
+            if status in ("budget", "memory"):
+                raise self._stopped(status, "without waiting")
             raise LuaTaskFailure(f"unexpected kernel status {status!r}")
+
+    def _stopped(self, reason: str, doing: str) -> LuaTaskFailure:
+        """The task failure for code moonflow stopped (instruction budget, memory cap)."""
+        entry = self.code.entry.id
+        if reason == "memory":
+            return self._task_failure(
+                f"{entry}: the workflow activation exceeded its Lua memory cap "
+                f"({self.config.max_memory} bytes); the workflow task fails and will be retried"
+            )
+        return self._task_failure(
+            f"{entry}: the workflow ran more than {self.config.instruction_budget} Lua "
+            f"instructions {doing} (an endless loop?); the workflow task fails and will be "
+            "retried"
+        )
 
     def _stack_trace(self) -> str:
         with self.state.lock:
@@ -249,34 +259,12 @@ class WorkflowDriver:
         return LuaTaskFailure(message)
 
     # ---- results -------------------------------------------------------------------
-    def _finish(self, packed: Any) -> Any:
-        state = self.state
-        n = packed["n"]
-        if n >= 2 and packed[2] is not None:
-            err = packed[2]
-            if isinstance(err, str) or state.is_error(err):
-                info = state.error_info(err)
-                if isinstance(err, str):
-                    info.retryable = False
-                raise to_application_error(info)
-        if n == 0:
-            return None
-        try:
-            return state.to_python(packed[1], "result")
-        except ConversionError as e:
-            raise to_application_error(
-                ErrorInfo(mferrors.INTERNAL, f"workflow result cannot be encoded: {e}", False)
-            ) from None
-
-    def _fail_lua(self, kernel: Any) -> None:
-        state = self.state
-        err = kernel.error
-        info = state.error_info(err)
-        if not state.is_error(err):
-            info.kind = mferrors.INTERNAL
-            info.retryable = False
-        tb = kernel.traceback
-        raise to_application_error(info, stack=str(tb) if tb else None)
+    def _finish(self, outcome: Outcome) -> Any:
+        """The run's result, or raise its failure (the shared rules: ``lua/_outcome.py``)."""
+        if outcome.ok:
+            return outcome.value
+        assert outcome.error is not None
+        raise to_application_error(outcome.error, stack=outcome.stack)
 
     def _continue_as_new(self, cmd: Any) -> None:
         """End this run and start a new one of the same workflow with the given input, carrying

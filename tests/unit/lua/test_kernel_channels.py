@@ -258,7 +258,7 @@ def test_modules_required_inside_a_running_workflow_function():
     assert state.to_python(state.kernel.result[1]) == [
         '{"a":1}',
         "OK",
-        "userdata",
+        "function",  # Python functions reach Lua as Lua functions (issue 11)
         "NotFound",
         True,
     ]
