@@ -9,8 +9,12 @@ moonflow never downloads anything at run time. Two servers ship as PyPI wheels:
   for tests, on which a one-hour durable sleep takes no wall time while a client waits.
 
 Both run as child processes that die with moonflow, even on ``kill -9`` (Linux
-``PR_SET_PDEATHSIG``), so no orphan keeps a port. The one entry point is :func:`open_server`,
-which understands the CLI's ``--server SPEC``:
+``PR_SET_PDEATHSIG``), so no orphan keeps a port. Both listen on loopback only unless the user
+asks for another address (``moonflow server --ip``): the dev server through ``--ip``, the test
+server, which cannot be told, through moonflow's loopback shim (:mod:`moonflow._loopback`);
+after a start, a server found listening on another address is stopped and reported.
+
+The one entry point is :func:`open_server`, which understands the CLI's ``--server SPEC``:
 
 * ``embedded`` (default): the app's client address if something listens there, otherwise the
   bundled dev server started on that (local) address with state in ``APP_DIR/.moonflow/``;
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from moonflow import _loopback
 from moonflow.client import ConnectionFailed, connect, connect_entry
 from moonflow.errors import MoonflowError, UsageError
 
@@ -194,10 +199,11 @@ class _ChildServer:
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def _launch(self, argv: list[str]) -> None:
+    def _launch(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self._log = tempfile.TemporaryFile(prefix="moonflow-server-")
         self.process = subprocess.Popen(
             argv,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
@@ -252,6 +258,29 @@ class _ChildServer:
                     f" ({last}): {self.log_tail() or 'no output'}"
                 )
             await asyncio.sleep(0.1)
+
+    async def _ensure_loopback(self) -> None:
+        """Stop the server and raise unless every socket it listens on is loopback.
+
+        Skipped where ``/proc`` cannot tell (not Linux).
+        """
+        if self.pid is None:
+            return
+        try:
+            listening = _loopback.listening_addresses(self.pid)
+        except OSError:
+            return
+        exposed = [
+            f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            for host, port in listening
+            if not _loopback.is_loopback(host)
+        ]
+        if exposed:
+            await self.stop()
+            raise ServerError(
+                f"the {self.name} listened on {', '.join(exposed)}, not on loopback only; "
+                "moonflow stopped it (please report this with `--debug` output)"
+            )
 
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the server: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
@@ -360,7 +389,6 @@ class DevServer(_ChildServer):
             self._launch(self.argv())
             try:
                 await self._wait_ready(self.address, self.namespaces, timeout)
-                return
             except _EarlyExit as exc:
                 # A previous server on the same SQLite file may still be shutting down (e.g.
                 # after its parent was killed): try again until the file is free.
@@ -368,6 +396,10 @@ class DevServer(_ChildServer):
                     raise
                 await self.stop()
                 await asyncio.sleep(0.5)
+                continue
+            if _loopback.is_loopback(self.ip):  # else the user asked for that address
+                await self._ensure_loopback()
+            return
 
 
 class TestServer(_ChildServer):
@@ -391,10 +423,30 @@ class TestServer(_ChildServer):
         return f"127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Launch the server and wait until it answers (see :meth:`DevServer.start`)."""
+        """Launch the server on 127.0.0.1 and wait until it answers.
+
+        The binary itself listens on every interface; it runs with moonflow's loopback shim
+        preloaded (:mod:`moonflow._loopback`), so it binds 127.0.0.1 only.
+
+        Raises:
+            ServerError: the binary or the shim is missing (never started on all interfaces
+                instead), the server did not get ready within ``timeout`` seconds, or it
+                listened on a non-loopback address anyway (it is stopped).
+        """
         binary = self.binary or find_binary("temporal-test-server")
-        self._launch([str(binary), str(self.port)])
+        shim = _loopback.find_shim()
+        if shim is None:
+            raise ServerError(
+                f"cannot start the {self.name}: it listens on all network interfaces unless "
+                f"moonflow restricts it to 127.0.0.1, and {_loopback.shim_missing_reason()}"
+            )
+        try:
+            env = _loopback.preload_env(shim)
+        except ValueError as exc:
+            raise ServerError(f"cannot start the {self.name}: {exc}") from None
+        self._launch([str(binary), str(self.port)], env=env)
         await self._wait_ready(self.address, [], timeout)
+        await self._ensure_loopback()
 
 
 # --------------------------------------------------------------------------------------------
@@ -735,7 +787,12 @@ async def _embedded(
 
 
 def _bind_ip(host: str) -> str:
-    return "127.0.0.1" if host.lower() == "localhost" else host.strip("[]")
+    """The address an embedded dev server binds for a client address's host: loopback, also
+    for a wildcard host (``0.0.0.0``, ``::``); only ``moonflow server --ip`` exposes a server."""
+    host = host.lower().strip("[]")
+    if host in ("localhost", "0.0.0.0"):
+        return "127.0.0.1"
+    return "::1" if host == "::" else host
 
 
 async def _prepare_namespaces(

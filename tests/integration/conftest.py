@@ -4,6 +4,7 @@ that write a small app into a temp dir (with a random task queue) and run a work
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -11,17 +12,21 @@ import textwrap
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from google.protobuf.empty_pb2 import Empty
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from moonflow import _logging
+from moonflow.devserver import Server, TestServer, time_skipping_unlocked
 from moonflow.registry import App, load_app
 from moonflow.worker import build_workers
 
@@ -57,12 +62,62 @@ async def _register(client: Client) -> None:
 _logging.configure()
 
 
+class TimeSkippingEnv(WorkflowEnvironment):
+    """A ``WorkflowEnvironment`` on moonflow's own :class:`TestServer` (loopback only, as
+    ``--server time-skipping`` starts it), not ``WorkflowEnvironment.start_time_skipping``,
+    which would run the bundled binary listening on every interface.
+
+    Its client comes from :meth:`moonflow.devserver.Server.connect`: handles it starts unlock
+    time skipping while ``result()`` waits, as the SDK's time-skipping environment does.
+    """
+
+    def __init__(self, client: Client, server: TestServer) -> None:
+        super().__init__(client)
+        self.server = server
+
+    @classmethod
+    async def start(cls) -> TimeSkippingEnv:
+        server = TestServer(binary=BIN / "temporal-test-server")
+        await server.start()
+        try:
+            client = await Server("time-skipping", server.address, time_skipping=True).connect()
+        except BaseException:
+            await server.stop()
+            raise
+        return cls(client, server)
+
+    async def shutdown(self) -> None:
+        await self.server.stop()
+
+    @property
+    def supports_time_skipping(self) -> bool:
+        return True
+
+    @property
+    def supports_time_skipping_v1(self) -> bool:
+        return True
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        req = SleepRequest()
+        req.duration.FromTimedelta(
+            duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
+        )
+        await self.client.test_service.unlock_time_skipping_with_sleep(req)
+
+    async def get_current_time(self, handle: Any = None) -> datetime:
+        resp = await self.client.test_service.get_current_time(Empty())
+        return resp.time.ToDatetime().replace(tzinfo=UTC)
+
+    @contextlib.asynccontextmanager
+    async def time_skipping_unlocked(self) -> AsyncIterator[None]:
+        async with time_skipping_unlocked(self.client):
+            yield
+
+
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The bundled time-skipping test server."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server")
-    )
+    """The bundled time-skipping test server (on 127.0.0.1 only, see TimeSkippingEnv)."""
+    env = await TimeSkippingEnv.start()
     await _register(env.client)
     yield env
     await env.shutdown()
