@@ -285,11 +285,29 @@ def run_micro(address: str, smoke: bool) -> dict[str, Any]:
         to_lua.append((t1 - t0) * 1e6)
         to_py.append((t2 - t1) * 1e6)
     assert back == payload
+    # one activity call through the activity runner (a fresh Lua run per call, issue 11):
+    # the noop entry, argument in and result out, no server
+    from moonflow.worker._activity import ActivityRunner
+
+    worker_id = next(iter(app.workers())).entry.id
+    runner = ActivityRunner(app, {c.entry.id: c for c in app.activities(worker_id)}, 64 << 20)
+    for i in range(50):
+        runner.call("app:noop", [i])
+    calls = []
+    for i in range(300 if smoke else 5000):
+        t0 = time.perf_counter()
+        runner.call("app:noop", [{"i": i}])
+        calls.append((time.perf_counter() - t0) * 1e6)
     create_line = _percentile_line("create", create)
     trip_line = _percentile_line("trip", trips)
     return {
         "workload": "M1",
-        "n": {"states": k, "round_trips": rounds, "conversions": len(to_lua)},
+        "n": {
+            "states": k,
+            "round_trips": rounds,
+            "conversions": len(to_lua),
+            "activity_calls": len(calls),
+        },
         "reps": 1,
         "lua": {
             "state_create_us": create_line,
@@ -297,6 +315,7 @@ def run_micro(address: str, smoke: bool) -> dict[str, Any]:
             "round_trip_mean_us": round(t_all * 1e6 / rounds, 3),
             "to_lua_1000_keys_us": _percentile_line("to_lua", to_lua),
             "to_python_1000_keys_us": _percentile_line("to_py", to_py),
+            "activity_call_us": _percentile_line("activity_call", calls),
         },
         "native": None,
         "ratio": None,

@@ -97,11 +97,15 @@ async def test_a_global_set_by_one_call_is_not_seen_by_the_next(ts_env, make_app
     # One activity thread: every call runs in the same Lua state.
     async with _workers(app, ts_env, activity_threads=1):
         a = await ts_env.client.execute_workflow(
-            app.app.workflow_type("app:wf"), args=["A", 3], id=f"a-{uuid.uuid4()}",
+            app.app.workflow_type("app:wf"),
+            args=["A", 3],
+            id=f"a-{uuid.uuid4()}",
             task_queue=app.task_queue,
         )
         b = await ts_env.client.execute_workflow(
-            app.app.workflow_type("app:wf"), args=["B", 3], id=f"b-{uuid.uuid4()}",
+            app.app.workflow_type("app:wf"),
+            args=["B", 3],
+            id=f"b-{uuid.uuid4()}",
             task_queue=app.task_queue,
         )
     # Not even a workflow's own earlier call leaks into its next one.

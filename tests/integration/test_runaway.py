@@ -20,16 +20,31 @@ LOOPS = {
         "  while true do local n = #t for i = 1, n do t[n + i] = t[i] .. 'y' end end\n"
         "end }\n"
     ),
+    # issue 11: an entry file's top level runs under the budget too (it used to hang the state).
+    # `moonflow check` (load_app) already refuses a file whose top level never finishes, so the
+    # test writes the loop after the app was loaded, as an edit on disk would.
+    "toplevel.lua": "return { main = function() return 1 end }\n",
     "ok.lua": "local time = require('time')\nreturn { main = function() time.sleep('1s') return 'fine' end }\n",
 }
 
 
-@pytest.mark.parametrize("bad, needle", [("spin", "Lua instructions"), ("grow", "memory cap")])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ("spin", "Lua instructions"),
+        ("grow", "memory cap"),
+        ("toplevel", "Lua instructions loading its file"),
+    ],
+)
 async def test_runaway_fails_its_task_not_the_worker(dev_env, make_app, bad, needle):
     app = make_app(
         workflow_entry(bad, f"{bad}.lua", "[]") + workflow_entry("ok", "ok.lua", "[time]"),
         {f"{bad}.lua": LOOPS[f"{bad}.lua"], "ok.lua": LOOPS["ok.lua"]},
     )
+    if bad == "toplevel":
+        (app.root / "toplevel.lua").write_text(
+            "while true do end\nreturn { main = function() return 1 end }\n"
+        )
     async with app.workers(dev_env):
         runaway = await app.start(dev_env, f"app:{bad}", id=f"{bad}-{uuid.uuid4()}")
         good = await app.start(dev_env, "app:ok")

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.integration
 
 ATTEMPTS = """\
 local M = {}
+local json = require("json")
 local MARK = "{mark}"
 local attempts = {
   python = function() return python.eval("__import__('os').system('touch ' .. MARK)") end,
@@ -25,6 +26,17 @@ local attempts = {
     local mt = getmetatable("")
     mt.__index = function() return "pwned" end
   end,
+  -- issue 11: finalizers run with hooks off, in whatever run the collector is in
+  gc_finalizer = function() setmetatable({}, { __gc = function() while true do end end }) end,
+  -- issue 11: a Python exception inside a module function reaches Lua as a moonflow error
+  python_exception = function()
+    local v, e = json.decode(string.rep("[", 200000))
+    error(e:kind() .. ": " .. e:message())
+  end,
+  -- issue 11: Python callables look like Lua functions (no Python repr)
+  python_repr = function() error(type(json.encode) .. " " .. tostring(json.encode)) end,
+  string_rep_bomb = function() return string.rep("x", 2^40) end,
+  sethook = function() debug.sethook(function() end, "", 1) end,
 }
 function M.run()
   local out = {}
@@ -55,6 +67,11 @@ def _check(result, mark, context):
     assert "undefined global 'python'" in result["python"]
     assert "undefined global 'python'" in result["python_eval"]
     assert "boolean" in result["string_metatable"]  # getmetatable("") is protected (false)
+    assert "__gc finalizers are not available" in result["gc_finalizer"]
+    assert "Invalid: json.decode: nested too deeply" in result["python_exception"]
+    assert "function function: 0x" in result["python_repr"], result["python_repr"]
+    assert "resulting string too large" in result["string_rep_bomb"]
+    assert "debug.sethook is not available" in result["sethook"]
     assert not mark.exists()
 
 
@@ -67,7 +84,7 @@ async def test_sandbox_in_workflow_and_activity(ts_env, make_app, tmp_path):
         + "return { main = function() return {wf = M.run(), act = funcs.call('app:act')} end }\n"
     )
     app = make_app(
-        workflow_entry("wf", "wf.lua", "[funcs]")
+        workflow_entry("wf", "wf.lua", "[funcs, json]")
         + activity_entry("act", "act.lua", "run", "[json]"),
         {"wf.lua": wf, "act.lua": src},
     )
