@@ -289,3 +289,68 @@ async def test_cancelling_the_workflow_stops_its_running_call(dev_env, make_app)
                 break
     print(f"cancelled call stopped {stopped_at} s after the cancellation")
     assert stopped_at is not None and stopped_at < 5, stopped_at
+
+
+HTTP_ACT = """\
+local http_client = require("http_client")
+local function slow(url)
+  local resp, err = http_client.get(url)
+  return resp and resp.status_code or err:message()
+end
+local function quick(x) return x end
+return { slow = slow, quick = quick }
+"""
+
+HTTP_WF = """\
+local funcs = require("funcs")
+local function main(url)
+  local _, err = funcs.new():with_options({
+    ["activity.start_to_close_timeout"] = "2s",
+    ["activity.retry_policy"] = { maximum_attempts = 1 },
+  }):call("app:slow", url)
+  return { kind = err and err:kind() or "none", after = funcs.call("app:quick", "after") }
+end
+return { main = main }
+"""
+
+
+async def test_a_slow_http_request_ends_by_the_deadline(dev_env, make_app):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            time.sleep(10)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = make_app(
+            workflow_entry("wf", "wf.lua", "[funcs]")
+            + activity_entry("slow", "http.lua", "slow", "[http_client]")
+            + activity_entry("quick", "http.lua", "quick", "[http_client]"),
+            {"wf.lua": HTTP_WF, "http.lua": HTTP_ACT},
+        )
+        async with _workers(app, dev_env, activity_threads=1):
+            t0 = time.monotonic()
+            result = await asyncio.wait_for(
+                dev_env.client.execute_workflow(
+                    app.app.workflow_type("app:wf"),
+                    args=[f"http://127.0.0.1:{server.server_address[1]}/"],
+                    id=f"http-{uuid.uuid4()}",
+                    task_queue=app.task_queue,
+                ),
+                30,
+            )
+            elapsed = time.monotonic() - t0
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(f"slow request: workflow done in {elapsed:.2f} s")
+    assert result == {"kind": "Timeout", "after": "after"}
+    assert elapsed < 5.0, elapsed  # the 10 s request did not hold the only thread

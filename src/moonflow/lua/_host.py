@@ -80,6 +80,10 @@ class MachineHost(BaseHost):
     def random_seed(self) -> int:
         return random.getrandbits(63)
 
+    def time_left(self) -> float | None:
+        """Seconds until the current activity attempt's deadline, or None without one."""
+        return None
+
     def sleep(self, ns: int) -> None:
         if ns > 0:
             time.sleep(ns / durations.SECOND)

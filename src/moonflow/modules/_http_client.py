@@ -391,7 +391,13 @@ def build(state: Any) -> Any:
                 o = {}
             if not isinstance(o, dict):
                 raise _Invalid(f"{path} must be a map table like {{headers = {{...}}}}")
-            return _prepare(method, url, o)
+            p = _prepare(method, url, o)
+            left = state.host.time_left()
+            if left is not None:
+                # each wait of the request ends by the activity's deadline (httpx timeouts are
+                # per connect/read/write, so a server trickling bytes can still run past it)
+                p.timeout = max(0.001, min(p.timeout, left))
+            return p
         except (_Invalid, ConversionError) as e:
             return error("Invalid", str(e), False)
 

@@ -92,10 +92,18 @@ class ActivityHost(MachineHost):
 
     Args:
         check: the call's stop check (:func:`stop_check`), or None.
+        deadline: the attempt's deadline, or None.
     """
 
-    def __init__(self, check: Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self, check: Callable[[], str | None] | None = None, deadline: Deadline | None = None
+    ) -> None:
         self.check = check
+        self.deadline = deadline
+
+    def time_left(self) -> float | None:
+        """Seconds until the attempt's deadline (http_client caps its timeouts with it)."""
+        return self.deadline.remaining() if self.deadline is not None else None
 
     def log(self, level: str, message: str, fields: Any = None) -> None:
         try:
@@ -199,8 +207,9 @@ class ActivityRunner:
                 type=mferrors.NOT_FOUND,
                 non_retryable=True,
             )
-        check = stop_check(deadline or Deadline(None))
-        host = ActivityHost(check)
+        deadline = deadline or Deadline(None)
+        check = stop_check(deadline)
+        host = ActivityHost(check, deadline)
         state = LuaState(
             "activity",
             host,
