@@ -41,7 +41,11 @@ CONVERT = _HERE / "convert.lua"
 KERNEL = _HERE / "kernel.lua"
 ERRORS = MODULES_DIR / "errors.lua"
 # Internal files loaded on first use, by the name Lua asks for (sys.load_internal).
-INTERNAL = {"detpairs": _HERE / "detpairs.lua", "random": _HERE / "random.lua"}
+INTERNAL = {
+    "detpairs": _HERE / "detpairs.lua",
+    "random": _HERE / "random.lua",
+    "patterns": _HERE / "patterns.lua",
+}
 
 #: Internal bytecode is stripped of debug info (line numbers, local names); users' tracebacks
 #: leave those frames out (sys.traceback). Set MOONFLOW_LUA_DEBUG=1 to keep it when working on

@@ -175,6 +175,26 @@ end
 do
     local smt = raw.getmetatable("")
     smt.__metatable = false
+    -- find/match/gmatch/gsub backtrack in C, out of the instruction budget's reach: a pattern
+    -- such as ("a-"):rep(3) .. "b" on 2 KB would hold the state (every run in it) for hours.
+    -- patterns.lua replaces them in the real table with guarded versions (C while a bound on
+    -- its work is small, else a Lua port the budget counts). These stubs load it on the first
+    -- call, once internal files can load (moonflow's own start-up code gets the C functions).
+    local c_string = {
+        find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub,
+    }
+    sys.c_string = c_string
+    for name, c_fn in raw.next, c_string do
+        string[name] = function(...)
+            if sys.patterns == nil then
+                if sys.module_env == nil then
+                    return c_fn(...)
+                end
+                sys.load_internal("patterns")
+            end
+            return sys.real_string[name](...)
+        end
+    end
     -- The string library behind s:method() is shared by every string: user code gets a
     -- read-only view, so `string.upper = ...` cannot rewire ("a"):upper() for the whole state.
     local real_string = string
