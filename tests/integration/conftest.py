@@ -62,6 +62,10 @@ async def _register(client: Client) -> None:
 _logging.configure()
 
 
+#: The year past which the session's time-skipping server is replaced (see renew_if_old).
+RENEW_AFTER_YEAR = 2150
+
+
 class TimeSkippingEnv(WorkflowEnvironment):
     """A ``WorkflowEnvironment`` on moonflow's own :class:`TestServer` (loopback only, as
     ``--server time-skipping`` starts it), not ``WorkflowEnvironment.start_time_skipping``,
@@ -88,6 +92,25 @@ class TimeSkippingEnv(WorkflowEnvironment):
 
     async def shutdown(self) -> None:
         await self.server.stop()
+
+    async def renew_if_old(self) -> None:
+        """Start a fresh server once this one's clock is past :data:`RENEW_AFTER_YEAR`.
+
+        The test server's clock only goes forward, and a client waiting on a result lets it
+        skip to the next pending timer: for most workflows with an activity that is their
+        10-year default run timeout, so the shared clock gains ~10 years per such test. Past
+        2262 nanosecond timestamps overflow 64 bits and workflow tasks stop completing (seen:
+        task timeouts over and over at year 2266). Tests that hold ``ts_env.client`` get the
+        new one from the next test on.
+        """
+        if (await self.get_current_time()).year < RENEW_AFTER_YEAR:
+            return
+        await self.server.stop()
+        server = TestServer(binary=BIN / "temporal-test-server")
+        await server.start()
+        self.server = server
+        self._client = await Server("time-skipping", server.address, time_skipping=True).connect()
+        await _register(self._client)
 
     @property
     def supports_time_skipping(self) -> bool:
@@ -121,6 +144,14 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     await _register(env.client)
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _fresh_time_skipping_clock(request: pytest.FixtureRequest) -> None:
+    """Before a test that uses ``ts_env``: a new server if the shared clock ran far ahead."""
+    if "ts_env" in request.fixturenames:
+        env = request.getfixturevalue("ts_env")
+        await env.renew_if_old()
 
 
 @pytest_asyncio.fixture(scope="session")
