@@ -150,8 +150,9 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def _fresh_time_skipping_clock(request: pytest.FixtureRequest) -> None:
     """Before a test that uses ``ts_env``: a new server if the shared clock ran far ahead."""
     if "ts_env" in request.fixturenames:
-        env = request.getfixturevalue("ts_env")
-        await env.renew_if_old()
+        renew = getattr(request.getfixturevalue("ts_env"), "renew_if_old", None)
+        if renew is not None:  # a module may give ts_env a server of its own
+            await renew()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -60,6 +60,7 @@ async def test_a_pattern_bomb_fails_its_task_and_other_runs_keep_completing(dev_
         )
         assert failures, "the bomb's workflow task never failed"
         assert "app:bomb" in failures[0] and "Lua instructions" in failures[0], failures[0]
+        assert "at bomb.lua:2" in failures[0], failures[0]  # the line of the string.find
         # Each failed attempt held a Lua state for the budget's time (~0.3 s here), not hours:
         # a run sharing that state waits at most about that long.
         assert max(latencies) < 5, latencies

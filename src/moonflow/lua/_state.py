@@ -59,11 +59,13 @@ class RunStopped(Exception):
     Attributes:
         reason: ``"budget"`` (instruction budget), ``"memory"`` (memory cap), or the reason
             the stop check gave (``"timeout"``, ``"cancelled"``).
+        where: ``"file.lua:LINE"`` of the user code that was running, or None.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, where: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.where = where
 
 
 class Host(Protocol):
@@ -169,6 +171,11 @@ class LuaState:
         """Why the run's guarded code was stopped (``"budget"``, ``"memory"``, the stop
         check's reason), or None while it was not."""
         return self._guard["stopped"] or None
+
+    @property
+    def stopped_where(self) -> str | None:
+        """``"file.lua:LINE"`` of the user code running when it was stopped, or None."""
+        return self._guard["where"] or None
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Have :meth:`close` call ``fn`` (modules release what they hold, e.g. HTTP clients)."""
@@ -340,7 +347,7 @@ class LuaState:
         if not ok:
             stopped = self._guard["stopped"]
             if stopped:
-                raise RunStopped(str(stopped))
+                raise RunStopped(str(stopped), self._guard["where"] or None)
             if r == "not enough memory":
                 raise RunStopped("memory")
         return ok, r, tb

@@ -51,13 +51,27 @@ K.failed_task = nil
 local HOOK_EVERY = 10000
 local used = 0
 local exceeded = false
+K.budget_where = nil              -- "file:line" where the budget ran out
+local function over_budget()
+    exceeded = true
+    K.budget_where = sys.user_where(2)
+    raw.error(BUDGET, 0)
+end
 local function budget_hook()
     used = used + HOOK_EVERY
     if used > budget then
-        exceeded = true
-        raw.error(BUDGET, 0)
+        over_budget()
     end
 end
+-- C work done for the run (patterns.lua charges its C calls through sys.charge, which is this
+-- function while the run's code runs: K.run and K.call_query).
+local function charge(n)
+    used = used + n
+    if budget and budget > 0 and used > budget and not exceeded then
+        over_budget()
+    end
+end
+local base = sys.base
 local function guard(co)
     if budget and budget > 0 then
         sethook(co, budget_hook, "", HOOK_EVERY)
@@ -241,7 +255,9 @@ end
 -- ticker re-arming its timer) go out with this activation.
 function K.run()
     used = 0
+    base.charge = charge
     local status = run_tasks()
+    base.charge = nil
     local emitted = out
     out = {}
     return status, emitted
@@ -282,7 +298,9 @@ K.queries = {}
 function K.call_query(fn, args)
     local co = guard(co_create(fn))
     used = 0
+    base.charge = charge
     local res = pack(co_resume(co, unpack(args, 1, args.n)))
+    base.charge = nil
     if exceeded then
         exceeded = false
         return false, "query handler ran out of its instruction budget"

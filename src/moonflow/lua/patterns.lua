@@ -318,6 +318,44 @@ local function plain_ok(ls, lp)
     return (ls + 1) * (lp + PLAIN_EXTRA) <= PLAIN_LIMIT + PLAIN_PER_BYTE * ls
 end
 
+-- C work is charged to the running budget (sys.charge: the kernel's during an activation, a
+-- guarded call's during an activity call), in instructions. One C call is bounded (a few ms at
+-- most) but costs only a handful of counted instructions, so without this a loop of such calls
+-- would run for hours within the budget. A call is charged its bound, fitted once per pattern
+-- as steps(n) = k * (n + 1)^d (d from the bound at lim and lim / 2); calls under CHARGE_MIN
+-- steps are free (their loop's own instructions bound them).
+local STEPS_PER_INSTRUCTION, CHARGE_MIN = 4, 1024
+local FINDC, MATCHC, GMATCHC, GSUBC = {}, {}, {}, {}
+local log = math.log
+local function fit(items, mode, lim)
+    if lim < 0 then return nil end
+    local n1 = lim < (1 << 20) and lim or (1 << 20)
+    local b1 = bound(items, n1, mode)
+    if n1 < 2 then return { b1, 0 } end
+    local n0 = n1 // 2
+    local d = log(b1 / bound(items, n0, mode)) / log((n1 + 1) / (n0 + 1))
+    d = d < 1 and 1 or d > 8 and 8 or d
+    return { b1 / (n1 + 1) ^ d, d }
+end
+local function charge(c, n)
+    local ch = sys.charge
+    if ch ~= nil and c then
+        local steps = c[1] * (n + 1) ^ c[2]
+        if steps >= CHARGE_MIN then ch(steps // STEPS_PER_INSTRUCTION) end
+    end
+end
+local function charge_plain(ls, lp) -- lmemfind: byte comparisons, about 4 to a step
+    local ch = sys.charge
+    if ch ~= nil then
+        local steps = (ls + 1) * (lp + PLAIN_EXTRA) // 4
+        if steps >= CHARGE_MIN then ch(steps // STEPS_PER_INSTRUCTION) end
+    end
+end
+local function charge_find(p, ls) -- a find's C call: fitted, or plain (FINDC[p] false)
+    local c = FINDC[p]
+    if c then charge(c, ls) elseif c == false then charge_plain(ls, #p) end
+end
+
 -- Caches, per pattern: the longest subject each function hands to C; its captures (gsub); the
 -- parsed items (with and without a leading anchor); per replacement string: the highest
 -- capture it names (10 if it is invalid).
@@ -338,12 +376,14 @@ local function analyse(fname, p)
     if cached >= CACHE_MAX then -- start over rather than grow without end
         FIND, MATCH, GMATCH, GSUB, CAPS, ITEMS, GITEMS, TEMPLATE, SETS = {}, {}, {}, {}, {}, {}, {},
             {}, {}
+        FINDC, MATCHC, GMATCHC, GSUBC = {}, {}, {}, {}
         cached = 0
     end
     cached = cached + 1
     if fname == "find" and c_find(p, SPECIALS) == nil then
         local per = #p + PLAIN_EXTRA -- solve plain_ok for ls
         FIND[p] = per <= PLAIN_PER_BYTE and NMAX or (PLAIN_LIMIT - per) // (per - PLAIN_PER_BYTE)
+        FINDC[p] = false
         return FIND[p]
     end
     local anchored = fname ~= "gmatch" and byte(p, 1) == 94 -- a plain char in gmatch
@@ -351,14 +391,15 @@ local function analyse(fname, p)
     local lim
     if fname == "gmatch" then
         lim = max_len(items, ITERATE)
-        GMATCH[p] = lim
+        GMATCH[p], GMATCHC[p] = lim, fit(items, ITERATE, lim)
     elseif fname == "gsub" then
         lim = max_len(items, anchored and ANCHORED or ITERATE)
         GSUB[p], CAPS[p] = lim, items.captures
+        GSUBC[p] = fit(items, anchored and ANCHORED or ITERATE, lim)
     else
         lim = max_len(items, anchored and ANCHORED or SEARCH)
-        MATCH[p] = lim
-        if fname == "find" then FIND[p] = lim end
+        MATCH[p], MATCHC[p] = lim, fit(items, anchored and ANCHORED or SEARCH, lim)
+        if fname == "find" then FIND[p], FINDC[p] = lim, MATCHC[p] end
     end
     return lim
 end
@@ -804,10 +845,14 @@ end
 
 local function route_find(s, p, init, plain, find, lua)
     if find and (plain or c_find(p, SPECIALS) == nil) then
-        if not lua and plain_ok(#s, #p) then return c_find(s, p, init, true) end
+        if not lua and plain_ok(#s, #p) then
+            charge_plain(#s, #p)
+            return c_find(s, p, init, true)
+        end
         return lua_plain(s, p, init)
     end
     if not lua and #s <= (MATCH[p] or analyse("match", p)) then
+        charge(MATCHC[p], #s)
         return (find and c_find or c_match)(s, p, init)
     end
     return lua_search(s, p, init, find)
@@ -816,9 +861,14 @@ end
 route_gsub = function(s, p, repl, max_n, lua)
     if not lua and #s <= (GSUB[p] or analyse("gsub", p)) then
         local tr = type(repl)
-        if tr == "function" or tr == "table" then return c_gsub_with(s, p, repl, tr, max_n) end
-        local need = tr == "number" and 0 or template(repl)
-        if need <= 1 or need <= CAPS[p] then return c_gsub(s, p, repl, max_n) end
+        local need = (tr == "function" or tr == "table" or tr == "number") and 0 or template(repl)
+        if need <= 1 or need <= CAPS[p] then
+            charge(GSUBC[p], #s)
+            if tr == "function" or tr == "table" then
+                return c_gsub_with(s, p, repl, tr, max_n)
+            end
+            return c_gsub(s, p, repl, max_n)
+        end
     end
     return lua_gsub(s, p, repl, max_n)
 end
@@ -830,10 +880,14 @@ local function make(lua)
         if not lua and type(s) == "string" and (init == nil or mtype(init) == "integer") then
             if not plain then
                 local lim = FIND[p]
-                if lim and #s <= lim then return c_find(s, p, init) end
+                if lim and #s <= lim then
+                    charge_find(p, #s)
+                    return c_find(s, p, init)
+                end
             elseif type(p) == "string" then -- plain_ok, inline
                 local ls, per = #s, #p + PLAIN_EXTRA
                 if per <= PLAIN_PER_BYTE or (ls + 1) * per <= PLAIN_LIMIT + PLAIN_PER_BYTE * ls then
+                    charge_plain(ls, #p)
                     return c_find(s, p, init, true)
                 end
             end
@@ -847,7 +901,10 @@ local function make(lua)
         local s, p, init = ...
         if not lua and type(s) == "string" and (init == nil or mtype(init) == "integer") then
             local lim = MATCH[p]
-            if lim and #s <= lim then return c_match(s, p, init) end
+            if lim and #s <= lim then
+                charge(MATCHC[p], #s)
+                return c_match(s, p, init)
+            end
         end
         local nargs = select("#", ...)
         s, p, init = check_str(s, 1, nargs), check_str(p, 2, nargs), opt_int(init, 3)
@@ -857,11 +914,15 @@ local function make(lua)
         local s, p, init = ...
         if not lua and type(s) == "string" and (init == nil or mtype(init) == "integer") then
             local lim = GMATCH[p]
-            if lim and #s <= lim then return c_gmatch(s, p, init) end
+            if lim and #s <= lim then
+                charge(GMATCHC[p], #s)
+                return c_gmatch(s, p, init)
+            end
         end
         local nargs = select("#", ...)
         s, p, init = check_str(s, 1, nargs), check_str(p, 2, nargs), opt_int(init, 3)
         if not lua and #s <= (GMATCH[p] or analyse("gmatch", p)) then
+            charge(GMATCHC[p], #s)
             return c_gmatch(s, p, init)
         end
         return lua_gmatch(s, p, init)
@@ -875,11 +936,14 @@ local function make(lua)
                 if tr == "string" then
                     local need = TEMPLATE[repl]
                     if need and (need <= 1 or need <= CAPS[p]) then
+                        charge(GSUBC[p], #s)
                         return c_gsub(s, p, repl, max_n)
                     end
                 elseif tr == "number" then
+                    charge(GSUBC[p], #s)
                     return c_gsub(s, p, repl, max_n)
                 elseif tr == "function" or tr == "table" then
+                    charge(GSUBC[p], #s)
                     return c_gsub_with(s, p, repl, tr, max_n)
                 end
             end

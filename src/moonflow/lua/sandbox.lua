@@ -514,6 +514,23 @@ function sys.locate(msg, co)
     end
 end
 
+-- "file.lua:12" of the innermost frame of user code, starting `level` frames above the caller
+-- of user_where (1: the caller's caller), or nil: where a budget ran out, for its message.
+-- moonflow's own frames (stripped, "=?") and C functions are skipped.
+function sys.user_where(level)
+    level = level + 2
+    while true do
+        local info = raw.getinfo(level, "Sl")
+        if info == nil then
+            return nil
+        end
+        if info.what ~= "C" and info.source ~= "=?" and (info.currentline or 0) > 0 then
+            return info.short_src .. ":" .. info.currentline
+        end
+        level = level + 1
+    end
+end
+
 -- protected_call(f, ...) -> true, {n = #results, ...} | false, error_value, traceback_text
 function sys.protected_call(f, ...)
     local tb
@@ -562,7 +579,7 @@ sys.STOP = STOP
 -- new_guard(run, budget, check, check_every) -> guard {used, stopped, guard = fn(co)}; the run's
 -- user coroutines get its hook from then on.
 function sys.new_guard(run, budget, check, check_every)
-    local g = { used = 0, stopped = false }
+    local g = { used = 0, stopped = false, where = false }
     local since = 0
     local function hook()
         local used = g.used + HOOK_EVERY
@@ -572,6 +589,7 @@ function sys.new_guard(run, budget, check, check_every)
         end
         if budget > 0 and used > budget then
             g.stopped = "budget"
+            g.where = sys.user_where(1) or false
             raw.error(STOP, 0)
         end
         if check ~= nil then
@@ -581,12 +599,23 @@ function sys.new_guard(run, budget, check, check_every)
                 local why = check()
                 if why then
                     g.stopped = why
+                    g.where = sys.user_where(1) or false
                     raw.error(STOP, 0)
                 end
             end
         end
     end
     g.hook = hook
+    -- C work done for the call (patterns.lua charges its C calls through sys.charge)
+    function g.charge(n)
+        local used = g.used + n
+        g.used = used
+        if budget > 0 and used > budget and not g.stopped then
+            g.stopped = "budget"
+            g.where = sys.user_where(1) or false
+            raw.error(STOP, 0)
+        end
+    end
     function g.guard(co)
         raw.sethook(co, hook, "", HOOK_EVERY)
         return co
@@ -605,7 +634,9 @@ local co_create, co_resume, co_close = raw.coroutine_create, raw.coroutine_resum
 local gethook = raw.gethook
 function sys.guarded_call(g, f, ...)
     local old_hook, old_mask, old_count = gethook()
+    local old_charge = sys.charge
     local tb
+    sys.charge = g.charge
     raw.sethook(g.hook, "", HOOK_EVERY)
     local ok, r = raw.xpcall(function(...)
         return sys.guard_pack(f(...))
@@ -624,6 +655,7 @@ function sys.guarded_call(g, f, ...)
     else
         raw.sethook()
     end
+    sys.charge = old_charge
     return ok, r, tb
 end
 

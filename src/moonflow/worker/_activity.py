@@ -231,7 +231,7 @@ class ActivityRunner:
                 raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
             outcome = state.call(fn, lua_args, f"activity {entry_id} result")
         except RunStopped as e:
-            raise self._stopped(entry_id, e.reason) from None
+            raise self._stopped(entry_id, e.reason, e.where) from None
         finally:
             state.close()
         if outcome.ok:
@@ -239,20 +239,21 @@ class ActivityRunner:
         assert outcome.error is not None
         raise to_application_error(outcome.error, stack=outcome.stack)
 
-    def _stopped(self, entry_id: str, reason: str) -> BaseException:
+    def _stopped(self, entry_id: str, reason: str, where: str | None) -> BaseException:
+        at = f" (at {where})" if where else ""
         if reason == "cancelled":
             return CancelledError(f"activity {entry_id} was cancelled; its Lua code was stopped")
         if reason == "timeout":
             info = ErrorInfo(
                 mferrors.TIMEOUT,
-                f"activity {entry_id} ran past its timeout; its Lua code was stopped",
+                f"activity {entry_id} ran past its timeout; its Lua code was stopped{at}",
                 retryable=True,
             )
         elif reason == "budget":
             info = ErrorInfo(
                 RESOURCE_EXHAUSTED,
-                f"activity {entry_id} ran more than {self.instruction_budget} Lua instructions "
-                "(worker option lua_activity_instruction_budget; an endless loop?)",
+                f"activity {entry_id} ran more than {self.instruction_budget} Lua instructions"
+                f"{at} (worker option lua_activity_instruction_budget; an endless loop?)",
                 retryable=False,
             )
         else:

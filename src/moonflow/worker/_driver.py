@@ -135,7 +135,7 @@ class WorkflowDriver:
                 ErrorInfo(mferrors.INTERNAL, str(e), retryable=False)
             ) from None
         except RunStopped as e:
-            raise self._stopped(e.reason, "loading its file") from None
+            raise self._stopped(e.reason, "loading its file", e.where) from None
         converter = workflow.payload_converter()
         args = []
         try:
@@ -205,15 +205,18 @@ class WorkflowDriver:
                 return True, self._finish(returned(state, kernel.result, "workflow result"))
             if status == "error":
                 if state.stopped:  # a library required mid-run was stopped while loading
-                    raise self._stopped(state.stopped, "loading a library")
+                    raise self._stopped(state.stopped, "loading a library", state.stopped_where)
                 self._finish(raised(state, kernel.error, kernel.traceback))
             if status in ("budget", "memory"):
-                raise self._stopped(status, "without waiting")
+                raise self._stopped(status, "without waiting", kernel.budget_where)
             raise LuaTaskFailure(f"unexpected kernel status {status!r}")
 
-    def _stopped(self, reason: str, doing: str) -> LuaTaskFailure:
-        """The task failure for code moonflow stopped (instruction budget, memory cap)."""
+    def _stopped(self, reason: str, doing: str, where: str | None) -> LuaTaskFailure:
+        """The task failure for code moonflow stopped (instruction budget, memory cap);
+        ``where`` is the user code's ``file:line`` when the budget ran out."""
         entry = self.code.entry.id
+        if where and reason != "memory":
+            doing = f"{doing}, at {where}"
         if reason == "memory":
             return self._task_failure(
                 f"{entry}: the workflow activation exceeded its Lua memory cap "

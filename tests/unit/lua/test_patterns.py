@@ -504,6 +504,58 @@ def test_a_bomb_in_activity_code_ends_at_the_budget(src):
     assert elapsed < 5
 
 
+def _longest_c(lib: dict[str, Any], fname: str, p: str, plain: bool = False) -> int:
+    """The longest subject of a's that ``fname`` hands to C for pattern ``p``."""
+    lo, hi = 0, 1 << 20
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if lib["M"].route(fname, "a" * mid, p, plain) == "C":
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+# Each call goes to C, just under its limit (a few ms), for a handful of counted instructions:
+# without charging C work to the budget, these loops ran for hours within it.
+LOOPS = [
+    ("find", "a-a-b", False, 'local s = ("a"):rep({n})\nfor i = 1, 1e9 do s:find("a-a-b") end'),
+    ("match", "a-a-b", False, 'local s = ("a"):rep({n})\nfor i = 1, 1e9 do s:match("a-a-b") end'),
+    ("gsub", "a*a-b", False, 'local s = ("a"):rep({n})\nfor i = 1, 1e9 do s:gsub("a*a-b", "") end'),
+    (
+        "find",
+        "a" * 200 + "b",
+        True,
+        'local s, p = ("a"):rep({n}), ("a"):rep(200) .. "b"\n'
+        "for i = 1, 1e9 do s:find(p, 1, true) end",
+    ),
+]
+
+
+@pytest.mark.parametrize("fname, p, plain, src", LOOPS, ids=[f"{x[0]}-{x[2]}" for x in LOOPS])
+def test_a_loop_of_costly_c_calls_ends_at_the_budget(lib, fname, p, plain, src):
+    code = src.format(n=_longest_c(lib, fname, p, plain))
+    state = new_state("workflow")
+    chunk = state.sys.raw.load(f"return function()\n{code}\nend", "=loop.lua", "t", state.new_env())
+    kernel = state.kernel
+    kernel.start(state.pcall(chunk)[1][0], state.pack([]))
+    t = time.perf_counter()
+    status, _ = kernel.run()
+    elapsed = time.perf_counter() - t
+    print(f"\nworkflow: a loop of {fname} calls stopped after {elapsed:.3f} s")
+    assert status == "budget"
+    assert kernel.budget_where == "loop.lua:3"  # the line of the call, for the task's message
+    assert elapsed < 5
+    act = new_state("activity", instruction_budget=50_000_000)
+    fn = act.sys.raw.load(code, "=loop.lua", "t", act.new_env())
+    t = time.perf_counter()
+    with pytest.raises(RunStopped) as stopped:
+        act.guarded_pcall(fn)
+    print(f"activity: stopped after {time.perf_counter() - t:.3f} s")
+    assert (stopped.value.reason, stopped.value.where) == ("budget", "loop.lua:2")
+    assert time.perf_counter() - t < 5
+
+
 def test_a_plain_find_with_a_long_needle_is_linear(lib):
     # lmemfind compares the needle at every candidate: 4.7 s in C for this one (measured). Past
     # the plain limit a Knuth-Morris-Pratt search in Lua does it, within the budget.
