@@ -39,14 +39,16 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from moonflow import _loopback
 from moonflow.client import ConnectionFailed, connect, connect_entry
 from moonflow.errors import MoonflowError, UsageError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import temporalio.client
@@ -58,6 +60,7 @@ __all__ = [
     "Server",
     "ServerError",
     "TestServer",
+    "await_skipping_time",
     "find_binary",
     "open_server",
     "parse_server_spec",
@@ -453,14 +456,17 @@ class TestServer(_ChildServer):
 # Time skipping
 
 
+#: Seconds ``result()`` on a time-skipping server waits before it lets time skip.
+LOCKED_WAIT_S = 0.25
+
+
 @functools.cache
 def _time_skipping_interceptor_class() -> type:
     import temporalio.client
 
     class _Handle(temporalio.client.WorkflowHandle):  # type: ignore[type-arg]
         async def result(self, **kwargs: Any) -> Any:
-            async with time_skipping_unlocked(self._client):
-                return await super().result(**kwargs)
+            return await await_skipping_time(self._client, super().result(**kwargs))
 
     class _Outbound(temporalio.client.OutboundInterceptor):
         async def start_workflow(self, input: Any) -> Any:
@@ -484,6 +490,28 @@ def _time_skipping_interceptor_class() -> type:
 def _time_skipping_interceptor() -> Any:
     """A client interceptor marking a time-skipping client (see :func:`time_skipping_unlocked`)."""
     return _time_skipping_interceptor_class()()
+
+
+async def await_skipping_time(client: temporalio.client.Client, aw: Awaitable[T]) -> T:
+    """Await ``aw`` (a wait for a workflow's result), letting a time-skipping server skip time
+    while it waits, but only after :data:`LOCKED_WAIT_S` seconds with time locked.
+
+    Once unlocked, the server skips to its next pending timer: for a run with an activity,
+    its 10-year default run timeout, even when the run was about to finish. A run that
+    finishes in real time therefore moves the clock by nothing; without the locked moment,
+    every such run moved it ten years, and past 2262 (nanosecond timestamps overflow 64
+    bits) the server's workflow tasks stop completing. Other clients: just ``await aw``.
+    """
+    task = asyncio.ensure_future(aw)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=LOCKED_WAIT_S)
+        if task in done:
+            return task.result()
+        async with time_skipping_unlocked(client):
+            return await task
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 @contextlib.asynccontextmanager

@@ -354,3 +354,19 @@ async def test_a_slow_http_request_ends_by_the_deadline(dev_env, make_app):
     print(f"slow request: workflow done in {elapsed:.2f} s")
     assert result == {"kind": "Timeout", "after": "after"}
     assert elapsed < 5.0, elapsed  # the 10 s request did not hold the only thread
+
+
+async def test_time_skipping_results_do_not_push_the_clock_ahead(ts_env, make_app):
+    # A run with an activity that finishes in real time must not let the test server skip to
+    # its 10-year run timeout while the client waits (each run moved the clock ten years, and
+    # past 2262 workflow tasks stop completing). Timers still skip (test_seed_basic & co.).
+    app = make_app(
+        workflow_entry("wf", "wf.lua", "[funcs]") + activity_entry("leak", "leak.lua", "main"),
+        {"wf.lua": LEAK_WF, "leak.lua": LEAK_ACT},
+    )
+    before = await ts_env.get_current_time()
+    for i in range(3):
+        assert await app.execute(ts_env, "app:wf", f"R{i}", 2) == ["nil", "nil"]
+    moved = await ts_env.get_current_time() - before
+    print(f"3 runs with activities moved the time-skipping clock by {moved}")
+    assert moved.days < 1, moved

@@ -240,20 +240,23 @@ async def get_result(
     import temporalio.client
     import temporalio.service
 
-    from moonflow.devserver import time_skipping_unlocked
+    from moonflow.devserver import await_skipping_time
 
     workflow_id = workflow_id_of(workflow_id)
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+
+    async def poll() -> Any:
+        while True:
+            try:
+                return await handle.result()
+            except RuntimeError as exc:
+                # The time-skipping server ends a history long poll after ~20 s without
+                # an event; the SDK reports that as "No completion event found". Poll again.
+                if "No completion event found" not in str(exc):
+                    raise
+
     try:
-        async with time_skipping_unlocked(client):
-            while True:
-                try:
-                    return await handle.result()
-                except RuntimeError as exc:
-                    # The time-skipping server ends a history long poll after ~20 s without
-                    # an event; the SDK reports that as "No completion event found". Poll again.
-                    if "No completion event found" not in str(exc):
-                        raise
+        return await await_skipping_time(client, poll())
     except temporalio.client.WorkflowFailureError as exc:
         raise WorkflowFailure(failure_info(exc)) from exc
     except temporalio.service.RPCError as exc:
