@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,13 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import moonflow.cli
 from moonflow.client import ConnectionFailed, get_result
-from moonflow.devserver import Server, is_listening, open_server, register_search_attributes
+from moonflow.devserver import (
+    Server,
+    free_port,
+    is_listening,
+    open_server,
+    register_search_attributes,
+)
 from moonflow.errors import UsageError
 
 pytestmark = pytest.mark.integration
@@ -40,16 +45,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     return env
-
-
-def _free_port() -> int:
-    """A free port whose +1000 neighbour (the Web UI) is free too."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 1000 < 65536 and not is_listening("127.0.0.1", port + 1000, 0.2):
-            return port
 
 
 def _fake_app(
@@ -172,7 +167,7 @@ async def test_time_skipping_server(tmp_path: Path) -> None:
 
 
 async def test_embedded_starts_then_reuses_a_server(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     address = f"localhost:{port}"
     app = _fake_app(tmp_path, address, attrs={"mf_status": "Keyword"})
     notes: list[str] = []
@@ -190,7 +185,7 @@ async def test_embedded_starts_then_reuses_a_server(tmp_path: Path) -> None:
 
 
 async def test_connect_only_and_unreachable_addresses(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     app = _fake_app(tmp_path, f"127.0.0.1:{port}")
     with pytest.raises(ConnectionFailed, match="moonflow run APP_DIR"):
         async with open_server("embedded", app, allow_start=False):
@@ -246,7 +241,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_server_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     proc, line = _start_server_cli(port, tmp_path)
     try:
         assert f"127.0.0.1:{port}" in line and f"http://localhost:{port + 1000}" in line, line
@@ -263,7 +258,7 @@ def test_server_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 def test_dev_server_dies_with_its_parent_on_sigkill(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     proc, line = _start_server_cli(port, tmp_path)
     try:
         assert f"127.0.0.1:{port}" in line, line + (proc.stderr.read() if proc.stderr else "")
@@ -279,7 +274,7 @@ def test_dev_server_dies_with_its_parent_on_sigkill(tmp_path: Path) -> None:
 
 
 def test_unreachable_host_port_is_exit_2_and_one_line(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     app = tmp_path / "app"
     app.mkdir()
     (app / "app.yaml").write_text(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import moonflow.cli
 from moonflow._loopback import is_loopback, listening_addresses
-from moonflow.devserver import TestServer, is_listening, open_server
+from moonflow.devserver import TestServer, free_port, is_listening, open_server
 
 from .conftest import workflow_entry
 
@@ -31,16 +30,6 @@ pytestmark = [
 ]
 
 SRC = str(Path(moonflow.cli.__file__).resolve().parents[2])
-
-
-def _free_port() -> int:
-    """A free port whose +1000 neighbour (the Web UI) is free too."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 1000 < 65536 and not is_listening("127.0.0.1", port + 1000, 0.2):
-            return port
 
 
 def _assert_loopback_only(pid: int, *ports: int) -> list[tuple[str, int]]:
@@ -158,7 +147,7 @@ async def test_memory_dev_server_and_its_web_ui_are_loopback_only() -> None:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "0.0.0.0"])
 async def test_embedded_dev_server_is_loopback_only(tmp_path: Path, host: str) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     app = _fake_app(tmp_path, f"{host}:{port}")
     async with open_server("embedded", app, log=lambda _line: None) as server:
         assert server.kind == "dev"
@@ -197,14 +186,14 @@ def _run_server_cli(tmp_path: Path, port: int, *extra: str) -> list[tuple[str, i
 
 
 def test_moonflow_server_is_loopback_only_by_default(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     listening = _run_server_cli(tmp_path, port)
     assert ("127.0.0.1", port) in listening and ("127.0.0.1", port + 1000) in listening
     assert all(is_loopback(h) for h, _ in listening), listening
 
 
 def test_moonflow_server_ip_exposes_what_the_user_asked_for(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port(with_ui=True)
     listening = _run_server_cli(tmp_path, port, "--ip", "0.0.0.0", "--headless")
     # Go listens on the dual-stack wildcard "::" for 0.0.0.0: all interfaces, as asked.
     assert {h for h, p in listening if p == port} & {"0.0.0.0", "::"}, listening
