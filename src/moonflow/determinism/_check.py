@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..dialect import DialectError, erase
 from ._lexer import LexError
 from ._rules import NOTE, WARNING, classify_assign, classify_ref, classify_require
 from ._scan import ParseError, scan
@@ -155,6 +157,8 @@ def check_app(app: App) -> Report:
                 continue
             seen.add(current.source)
             source = current.source.read_text(encoding="utf-8", errors="replace")
+            with contextlib.suppress(DialectError):  # the app loader reports it
+                source = erase(source, _file_name(current))
             report.findings.extend(
                 check_source(
                     source,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moonflow.dialect import DialectError, erase
 from moonflow.errors import AppError
 from moonflow.modules._catalogue import ACTIVITY, MODULES, STD_LIBS, WORKFLOW, module_error
 
@@ -207,6 +208,12 @@ def _check_source(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise entry.error(f"cannot read source file {path}: {exc}", "source") from None
+    try:
+        text = erase(text, chunkname)
+    except DialectError as exc:
+        raise _lua_error(
+            chunkname, entry, f"Lua syntax error: {exc.what}: fix the Lua code", exc.line
+        ) from None
     info = _checked(text, chunkname)
     if isinstance(info, LuaCheckError):
         if info.what == "syntax":

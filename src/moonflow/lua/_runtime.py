@@ -54,14 +54,18 @@ STRIP_INTERNAL = os.environ.get("MOONFLOW_LUA_DEBUG", "") not in ("1", "true", "
 
 
 def read_source(path: Path) -> str:
-    """A Lua file's text, cached while the file is unchanged (size and mtime)."""
+    """A Lua file's text with the typed dialect erased (:func:`moonflow.dialect.erase`), cached
+    while the file is unchanged (size and mtime). Raises ``DialectError`` for a syntax error in
+    annotated code (the app loader reports it first, as an ``AppError``)."""
     st = path.stat()
     return _read_cached(path, st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=512)
 def _read_cached(path: Path, mtime_ns: int, size: int) -> str:
-    return path.read_text(encoding="utf-8")
+    from ..dialect import erase
+
+    return erase(path.read_text(encoding="utf-8"), path.name)
 
 
 _compiler: Any = None
