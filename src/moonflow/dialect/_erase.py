@@ -340,8 +340,9 @@ class _Eraser(TypeSkipper):
                     return
                 if nxt.kind == "keyword" and nxt.value not in ("nil", "true", "false", "function"):
                     return
-                if nxt.value == "(" and t.line != self.toks[self.pos - 1].line:
-                    return
+                call_args = nxt.kind == "string" or nxt.value in ("(", "{")
+                if call_args and t.line != self.toks[self.pos - 1].line:
+                    return  # ``as (x)``, ``as "s"``, ``as {...}`` starting a line: a call
                 marker = self.next()
                 type_start = self.tok.start
                 self.skip_type()

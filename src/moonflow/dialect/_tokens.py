@@ -109,7 +109,7 @@ def _skip_string(src: str, i: int) -> int:
         if c == "\\":
             # An escape: skip the next character (\z, \x.., \u{..}, digits are harmless,
             # only an escaped quote or newline matters here).
-            j += 2
+            j += 3 if src.startswith("\r\n", j + 1) else 2
             continue
         if c == "\n":
             return -1

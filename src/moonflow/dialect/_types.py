@@ -111,7 +111,7 @@ class TypeSkipper:
         while self.at("|") or self.at("&"):
             self.next()
             self.skip_postfix_type()
-        if self.at_name("extends"):
+        if self.at_name("extends") and self.tok.line == self.toks[self.pos - 1].line:
             self.next()
             self.skip_postfix_type(optional=False)
             while self.at("|") or self.at("&"):
@@ -232,11 +232,13 @@ class TypeSkipper:
                 self.next()
                 self.skip_type()
             return
-        if self.at_name("is") and t.kind == "name":
+        if self.at_name("is") and t.kind == "name" and self.tok.line == t.line:
             self.next()
             self.skip_type()
             return
-        while self.at(".") and self.peek().kind == "name":
+        # A qualified name and its type arguments stay on one line: ``local x: T`` followed by
+        # ``T.y = 1`` on the next line is a new statement.
+        while self.at(".") and self.peek().kind == "name" and self.tok.line == t.line:
             self.next()
             self.next()
         if self.at("<") and self.tok.line == t.line:

@@ -219,8 +219,15 @@ SECTION_2 = {
         8,
     ),
     "as is still a name where it cannot be a cast": (
-        "local as = 1\nas = as + 1\nlocal t = {as = as}\nreturn t.as",
-        2,
+        "local n = 0\nlocal function as(v) n = n + (type(v) == 'table' and v[1] or v) end\n"
+        "local x: number = 1\nlocal y = x\nas(1)\nlocal z = y\nas {2}\nlocal t = {as = 3}\n"
+        "local f = as\nas = nil\nas = f\nreturn n + t.as",
+        6,
+    ),
+    "a type ends at the end of its line before a new statement": (
+        "local T = {}\nlocal x: T\nT.y = 1\nlocal function f(): T\n  T.z = 2\nend\nf()\n"
+        "return T.y + T.z",
+        3,
     ),
 }
 
@@ -356,6 +363,11 @@ local e = "q\\"x: y" .. 'it\\'s'
 return {s, h, e}
 """
     assert run(src) == [" a: b ]] as T ", 126.5, "q\"x: yit's"]
+
+
+def test_crlf_lines_and_escaped_newlines():
+    src = 'local s: string = "a\\\r\nb"\r\nlocal n: number = 2\r\nreturn {s, n}\r\n'
+    assert run(src) == ["a\nb", 2]
 
 
 def test_method_calls_are_not_annotations():
