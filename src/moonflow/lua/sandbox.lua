@@ -210,6 +210,14 @@ do
         __pairs = function()
             return string_next, nil, nil
         end,
+        -- string(x): the reference runtime's dialect calls a type name to convert (x's string
+        -- form, as tostring gives it)
+        __call = function(_, ...)
+            if select("#", ...) == 0 then
+                raw.error("bad argument #1 to 'string' (value expected)", 2)
+            end
+            return tostring((...))
+        end,
         __metatable = false,
     }
     -- Each run gets its own view (run_lib): rawset on it must not reach other runs.
@@ -217,6 +225,56 @@ do
         return raw.setmetatable({}, string_mt)
     end
     string = sys.string_view()
+end
+
+-- The reference runtime's run-time forms (lua-dialect.md §4): calling a type name converts
+-- or validates, and two Lua 5.1 names its apps still use. Shared functions, read-only to runs.
+do
+    local tonumber, tointeger, mtype, select = tonumber, math.tointeger, math.type, select
+    local function show(v)
+        return type(v) == "string" and ("'" .. v .. "'") or tostring(v)
+    end
+    local function needs(name, n)
+        if n == 0 then
+            raw.error("bad argument #1 to '" .. name .. "' (value expected)", 3)
+        end
+    end
+    -- number(x): a number, or a numeric string converted; anything else is an error
+    G.number = function(...)
+        needs("number", select("#", ...))
+        local v = ...
+        local n = tonumber(v)
+        if n == nil or (type(v) ~= "number" and type(v) ~= "string") then
+            raw.error("number: cannot convert " .. show(v) .. " to a number", 2)
+        end
+        return n
+    end
+    -- integer(x): an integer, or a number or numeric string with an integral value
+    G.integer = function(...)
+        needs("integer", select("#", ...))
+        local v = ...
+        local n = (type(v) == "number" or type(v) == "string") and tonumber(v)
+        local i = n and tointeger(n)
+        if not i then
+            raw.error("integer: cannot convert " .. show(v) .. " to an integer", 2)
+        end
+        return i
+    end
+    -- boolean(x): a boolean, or the strings "true" / "false"; anything else is an error
+    G.boolean = function(...)
+        needs("boolean", select("#", ...))
+        local v = ...
+        if v == true or v == "true" then
+            return true
+        elseif v == false or v == "false" then
+            return false
+        end
+        raw.error("boolean: cannot convert " .. show(v) .. " to a boolean", 2)
+    end
+    G.unpack = table.unpack
+    table.getn = function(t)
+        return #t
+    end
 end
 
 -- "file.lua:12: " for the Lua code `level` frames up (0 = the caller of where()).

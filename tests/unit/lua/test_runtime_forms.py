@@ -1,0 +1,61 @@
+"""The reference runtime's run-time forms (lua-dialect.md §4, issue 12 item 2): calling a type
+name converts or validates; the Lua 5.1 names ``unpack`` and ``table.getn``."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import new_state, run
+
+
+@pytest.mark.parametrize("context", ["workflow", "activity"])
+def test_type_names_convert(context):
+    state = new_state(context)
+    assert run(
+        state,
+        """
+        local t = setmetatable({}, {__tostring = function() return "T!" end})
+        return string(12), string(nil), string(true), string(t), string(1.5),
+               integer("42"), integer(3.0), integer(-7), math.type(integer("8")),
+               number("1.5"), number(" 0x10 "), number(3),
+               boolean(true), boolean("false")
+        """,
+    ) == ["12", "nil", "true", "T!", "1.5", 42, 3, -7, "integer", 1.5, 16, 3, True, False]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        ("integer('x1')", "integer: cannot convert 'x1' to an integer"),
+        ("integer(2.5)", "integer: cannot convert 2.5 to an integer"),
+        ("integer({})", "integer: cannot convert table"),
+        ("number('abc')", "number: cannot convert 'abc' to a number"),
+        ("number(true)", "number: cannot convert true to a number"),
+        ("boolean(1)", "boolean: cannot convert 1 to a boolean"),
+        ("boolean('yes')", "boolean: cannot convert 'yes' to a boolean"),
+        ("integer()", "bad argument #1 to 'integer' (value expected)"),
+        ("string()", "bad argument #1 to 'string' (value expected)"),
+    ],
+)
+def test_bad_conversions_are_errors_naming_the_line(call, message):
+    state = new_state("workflow")
+    [err] = run(state, f"local ok, e = pcall(function()\nlocal v = {call}\nreturn v\nend) return e")
+    assert message in err and err.startswith("snippet:2:"), err
+
+
+@pytest.mark.parametrize("context", ["workflow", "activity"])
+def test_lua_51_names(context):
+    state = new_state(context)
+    assert run(
+        state,
+        "local t = {1, 2, 3} local a, b = unpack(t, 2) return a, b, table.getn(t), "
+        "select('#', unpack({1, nil, 3}, 1, 3))",
+    ) == [2, 3, 3, 3]
+
+
+def test_the_string_library_is_still_a_library():
+    state = new_state("activity")
+    assert run(
+        state,
+        "return string.upper('a'), ('b'):upper(), type(string), pcall(function() string.x = 1 end)",
+    )[:4] == ["A", "B", "table", False]
