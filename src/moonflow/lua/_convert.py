@@ -33,6 +33,17 @@ from typing import Any
 import lupa.lua54 as lupa
 
 _MAX_DEPTH = 128
+#: Tables one conversion may visit: a table reached along many paths (``t = {t, t}`` twenty
+#: times) is converted once per path, which took seconds and hundreds of MB outside every cap.
+_MAX_TABLES = 200_000
+
+
+class _Walk(set[str]):
+    """The tables on the current path (for cycles), and how many tables were visited."""
+
+    visited = 0
+
+
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -82,9 +93,14 @@ class Converter:
             text = self._encode_json(value, _MAX_DEPTH)
             if text is not None:
                 return json.loads(text, object_pairs_hook=_sorted_object)
-        return self._py(value, path, 0, set())
+        return self.walk(value, path)
 
-    def _py(self, v: Any, path: str, depth: int, seen: set[str]) -> Any:
+    def walk(self, value: Any, path: str = "value") -> Any:
+        """:meth:`to_python` without the fast path: the walk that names the offending path
+        (the fallback, and what tests compare the fast path with)."""
+        return self._py(value, path, 0, _Walk())
+
+    def _py(self, v: Any, path: str, depth: int, seen: _Walk) -> Any:
         t = type(v)
         if v is None or t is bool or t is str or t is int:
             return v
@@ -119,6 +135,12 @@ class Converter:
         # identity (its address, from describe()).
         if key in seen:
             raise ConversionError(f"{path}: recursive table cannot be converted to JSON")
+        seen.visited += 1
+        if seen.visited > _MAX_TABLES:
+            raise ConversionError(
+                f"{path}: the value has more than {_MAX_TABLES} tables (counting a table once "
+                "for every path that reaches it)"
+            )
         seen.add(key)
         try:
             try:
@@ -145,7 +167,7 @@ class Converter:
         length: Any,
         path: str,
         depth: int,
-        seen: set[str],
+        seen: _Walk,
     ) -> Any:
         if not items:
             if tag == "object":

@@ -23,13 +23,14 @@ import functools
 import itertools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import lupa.lua54 as lupa
 
 from .. import errors as mferrors
+from ..errors import INVALID
 from ..modules._catalogue import ACTIVITY, WORKFLOW
 from ._convert import Converter
 from ._host import BaseHost
@@ -141,7 +142,10 @@ class Runtime:
         # State-wide parts of modules (time.lua's shared half) reach the state through these:
         sys.base = sys
         sys.pure_host = self.rt.table_from(
-            {n: getattr(_PURE_HOST, n) for n in ("parse_duration", "format_duration", "parse_time")}
+            {
+                n: sys.wrap_py(guard_py(getattr(_PURE_HOST, n), f"time.{n}", sys.RAISED, INVALID))
+                for n in ("parse_duration", "format_duration", "parse_time")
+            }
         )
         sys.module = self._state_module
         self._run_file(CONVERT, sys)
@@ -257,6 +261,29 @@ class Runtime:
     def memory_used(self) -> int:
         """Bytes the Lua state holds (lupa's allocator count)."""
         return int(self.rt.get_memory_used() or 0)
+
+
+def guard_py(
+    fn: Callable[..., Any], name: str, raised: Any, kind: str = mferrors.INTERNAL
+) -> Callable[..., Any]:
+    """``fn`` reporting a Python exception as ``(raised, kind, message)`` for sandbox.lua's
+    ``wrap_py`` (a Lua error passing through, e.g. from Lua code ``fn`` called, is raised
+    on unchanged). ``kind``: the kind of the error an exception becomes."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except lupa.LuaError:
+            raise
+        except RecursionError:
+            return raised, mferrors.INVALID, f"{name}: the value is nested too deeply"
+        except Exception as e:  # noqa: BLE001 - nothing Python may reach Lua as an object
+            text = " ".join(str(e).split())
+            if len(text) > 300:
+                text = text[:297] + "..."
+            return raised, kind, f"{name}: {type(e).__name__}: {text}"
+
+    return call
 
 
 _PURE_HOST = BaseHost()  # its parse/format methods depend on nothing but their arguments

@@ -33,6 +33,7 @@ from ._runtime import (
     KERNEL,
     Runtime,
     activity_runtime,
+    guard_py,
     lua_module_file,
     read_source,
     workflow_runtime,
@@ -422,8 +423,19 @@ class LuaState:
         """A Lua function calling the Python callable ``fn``: what Lua code may hold instead
         of a Python object. A Python exception in ``fn`` becomes a moonflow error of kind
         ``Internal`` whose message starts with ``name`` (Lua never sees the exception object,
-        and ``tostring`` shows a Lua function, not a Python repr)."""
-        return self.runtime.wrap_py(_guard_py(fn, name, self.runtime.raised))
+        and ``tostring`` shows a Lua function, not a Python repr). ``fn`` runs without the
+        memory cap (see ``Runtime.uncapped``)."""
+        runtime = self.runtime
+
+        def call(*args: Any) -> Any:
+            # Without the cap: the values a module builds in Lua (an HTTP response, a decoded
+            # document) go through lupa's unprotected table building, where a refused
+            # allocation froze the worker (a 70 MB response under the 64 MiB cap). Their size
+            # is the payload's, as for inputs.
+            with runtime.uncapped():
+                return fn(*args)
+
+        return runtime.wrap_py(guard_py(call, name, runtime.raised))
 
     def module_table(self, name: str, functions: dict[str, Callable[..., Any]]) -> Any:
         """A module table of Python functions, each made a Lua function by
@@ -521,27 +533,6 @@ def _chunk_name(root: Path | None, source: Path) -> str:
 _HOST_NAMES: dict[type, frozenset[str]] = {}
 
 
-def _guard_py(fn: Callable[..., Any], name: str, raised: Any) -> Callable[..., Any]:
-    """``fn`` reporting a Python exception as ``(raised, kind, message)`` for sandbox.lua's
-    ``wrap_py`` (a Lua error passing through, e.g. from Lua code ``fn`` called, is raised
-    on unchanged)."""
-
-    def call(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except lupa.LuaError:
-            raise
-        except RecursionError:
-            return raised, mferrors.INVALID, f"{name}: the value is nested too deeply"
-        except Exception as e:  # noqa: BLE001 - nothing Python may reach Lua as an object
-            text = " ".join(str(e).split())
-            if len(text) > 300:
-                text = text[:297] + "..."
-            return raised, mferrors.INTERNAL, f"{name}: {type(e).__name__}: {text}"
-
-    return call
-
-
 def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
     """``get(name)`` -> the host's public method ``name``, or None (sandbox.lua's host table)."""
     cls = type(host)
@@ -559,7 +550,7 @@ def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
     def get(name: Any) -> Any:
         if name not in names:
             return None
-        return _guard_py(_weak_method(ref, name), f"host.{name}", raised)
+        return guard_py(_weak_method(ref, name), f"host.{name}", raised)
 
     return get
 

@@ -126,6 +126,8 @@ local function quote(s)
 end
 
 local encode_value
+local COUNT = {} -- key of the tables-written count in `visiting`
+local MAX_TABLES = 200000 -- _convert.py's _MAX_TABLES (Temporal payloads are a few MB)
 
 local function encode_table(v, out, n, depth, visiting)
     local mt = raw.debug_getmetatable(v)
@@ -151,6 +153,13 @@ local function encode_table(v, out, n, depth, visiting)
     if depth <= 0 or visiting[v] then
         return nil
     end
+    -- a table reached along many paths (t = {t, t} repeated) is written once per path: count
+    -- the tables written and decline past MAX_TABLES (the slow path then names the problem)
+    local count = (visiting[COUNT] or 0) + 1
+    if count > MAX_TABLES then
+        return nil
+    end
+    visiting[COUNT] = count
     visiting[v] = true
     local first = raw.next(v)
     local nulls = sys.nulls[v]

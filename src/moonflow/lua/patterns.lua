@@ -34,6 +34,7 @@ local LIMIT, PER_BYTE = 2e6, 8
 local PLAIN_LIMIT, PLAIN_PER_BYTE, PLAIN_EXTRA = 12000000, 24, 8
 local NMAX = 1 << 40 -- longer than any string
 local MAXCCALLS, MAXCAPTURES, CACHE_MAX = 200, 32, 1000
+local CACHE_MAX_LEN = 4096 -- longer patterns and replacements are not kept (memory per state)
 local CAP_UNFINISHED, CAP_POSITION = -1, -2
 local SPECIALS = "[%^%$%*%+%?%.%(%[%%%-]" -- a pattern without these is a plain find
 
@@ -351,6 +352,13 @@ local function charge_plain(ls, lp) -- lmemfind: byte comparisons, about 4 to a 
         if steps >= CHARGE_MIN then ch(steps // STEPS_PER_INSTRUCTION) end
     end
 end
+local function charge_repl(ls, repl) -- gsub copies (and scans) repl once per match
+    local ch = sys.charge
+    if ch ~= nil and type(repl) == "string" then
+        local steps = (ls + 1) * #repl
+        if steps >= CHARGE_MIN then ch(steps // 8) end
+    end
+end
 local function charge_find(p, ls) -- a find's C call: fitted, or plain (FINDC[p] false)
     local c = FINDC[p]
     if c then charge(c, ls) elseif c == false then charge_plain(ls, #p) end
@@ -373,6 +381,9 @@ local function items_of(p, anchored)
 end
 
 local function analyse(fname, p)
+    if #p > CACHE_MAX_LEN then -- a long pattern empties the caches: at most one is ever kept
+        cached = CACHE_MAX
+    end
     if cached >= CACHE_MAX then -- start over rather than grow without end
         FIND, MATCH, GMATCH, GSUB, CAPS, ITEMS, GITEMS, TEMPLATE, SETS = {}, {}, {}, {}, {}, {}, {},
             {}, {}
@@ -412,7 +423,7 @@ local function template(repl)
             local d = c ~= "" and byte(c) - 48
             need = (c == "%" or d and d >= 0 and d <= 9) and (d and d > need and d or need) or 10
         end
-        TEMPLATE[repl] = need
+        if #repl <= CACHE_MAX_LEN then TEMPLATE[repl] = need end
     end
     return need
 end
@@ -864,6 +875,7 @@ route_gsub = function(s, p, repl, max_n, lua)
         local need = (tr == "function" or tr == "table" or tr == "number") and 0 or template(repl)
         if need <= 1 or need <= CAPS[p] then
             charge(GSUBC[p], #s)
+            charge_repl(#s, repl)
             if tr == "function" or tr == "table" then
                 return c_gsub_with(s, p, repl, tr, max_n)
             end
@@ -937,6 +949,7 @@ local function make(lua)
                     local need = TEMPLATE[repl]
                     if need and (need <= 1 or need <= CAPS[p]) then
                         charge(GSUBC[p], #s)
+                        charge_repl(#s, repl)
                         return c_gsub(s, p, repl, max_n)
                     end
                 elseif tr == "number" then

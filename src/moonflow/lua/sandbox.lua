@@ -227,6 +227,73 @@ do
     string = sys.string_view()
 end
 
+-- C library functions whose loops run without a single Lua instruction: the budget's count hook
+-- never sees them (string.rep("", 1 << 40) or table.move over 2^40 slots copy nothing, so no
+-- memory cap stops them either). Their work is charged to the running budget first
+-- (sys.charge: the kernel's during an activation, a guarded call's during an activity call;
+-- patterns.lua charges pattern calls the same way), in instructions, about what the same loop
+-- would cost in Lua; a charge past the budget stops the code before the C call starts.
+do
+    local floor, log, mtype, tointeger = math.floor, math.log, math.type, math.tointeger
+    local c_rep, c_move, c_insert, c_remove, c_sort =
+        string.rep, table.move, table.insert, table.remove, table.sort
+    local function charge(n)
+        local ch = sys.charge
+        if ch ~= nil and n >= 1024 then
+            ch(n)
+        end
+    end
+    local function count(a, b) -- elements from a to b, when both are integral numbers
+        a = type(a) == "number" and tointeger(a) or a
+        b = type(b) == "number" and tointeger(b) or b
+        if mtype(a) == "integer" and mtype(b) == "integer" and b >= a then
+            return b - a + 1
+        end
+        return 0
+    end
+    sys.real_string.rep = function(s, n, sep)
+        if mtype(n) == "float" then
+            n = tointeger(n) or n -- C takes 4e6 as 4000000
+        end
+        if mtype(n) == "integer" and n > 0 and type(s) == "string"
+            and (sep == nil or type(sep) == "string") then
+            local piece = #s + (sep and #sep or 0)
+            if piece == 0 then
+                return "" -- C would loop n times copying nothing
+            end
+            charge(n * piece // 8) -- allocating, copying, collecting: ~8 bytes an instruction
+        end
+        return c_rep(s, n, sep)
+    end
+    table.move = function(a1, f, e, t, a2)
+        charge(2 * count(f, e))
+        return c_move(a1, f, e, t, a2)
+    end
+    table.insert = function(t, ...)
+        if select("#", ...) == 2 and type(t) == "table" then -- shifts #t - pos + 1 slots
+            charge(2 * count((...), #t))
+        end
+        return c_insert(t, ...)
+    end
+    table.remove = function(t, ...)
+        if select("#", ...) >= 1 and type(t) == "table" then
+            charge(2 * count((...), #t))
+        end
+        return c_remove(t, ...)
+    end
+    table.sort = function(t, comp)
+        if type(t) == "table" then -- n log n comparisons; a long string compares in ~#s / 200
+            local n = #t
+            if mtype(n) == "integer" and n > 1 then
+                local first = rawget(t, 1)
+                local weight = type(first) == "string" and 1 + #first // 200 or 1
+                charge(floor(2 * n * log(n, 2)) * weight)
+            end
+        end
+        return c_sort(t, comp)
+    end
+end
+
 -- The reference runtime's run-time forms (lua-dialect.md §4): calling a type name converts
 -- or validates, and two Lua 5.1 names its apps still use. Shared functions, read-only to runs.
 do
@@ -383,11 +450,16 @@ local function workflow_os(run)
     return o
 end
 
--- math for one workflow run: math.random is Lua 5.4's own xoshiro256** generator (random.lua,
--- the same values as the C one) with a state per run, seeded from the workflow's deterministic
--- randomness when the run started; randomseed() without arguments reseeds from it too.
-local function workflow_math(run)
+-- math for one run: math.random is Lua 5.4's own xoshiro256** generator (random.lua, the same
+-- values as the C one) with a state per run (the C one is shared by the whole Lua state: a seed
+-- one activity call set would reach the next), seeded from the workflow's deterministic
+-- randomness when the run started, or in activity calls the machine's; randomseed() without
+-- arguments reseeds from the same source.
+local function run_math(run)
     local m = copy_of(pristine.math)
+    if run.seed == nil then -- activity calls: seeded from the machine's randomness
+        run.seed = run.host.random_seed()
+    end
     if sys.random == nil then
         sys.random = sys.load_internal("random")
     end
@@ -420,8 +492,8 @@ local function run_lib(run, name)
         v = guarded_coroutine(run)
     elseif name == "os" and context == "workflow" then
         v = workflow_os(run)
-    elseif name == "math" and context == "workflow" then
-        v = workflow_math(run)
+    elseif name == "math" then
+        v = run_math(run)
     else
         v = copy_of(pristine[name])
     end
@@ -630,6 +702,7 @@ end
 -- later hook raises again, so code that swallows the error some other way (a coroutine that
 -- died of it) cannot run on. Coroutines the code creates get the same hook (user_coroutine).
 local HOOK_EVERY = 10000
+local os_clock = raw.os_clock
 local STOP = { "moonflow: the call was stopped" }
 control[STOP] = true
 sys.STOP = STOP
@@ -638,7 +711,7 @@ sys.STOP = STOP
 -- user coroutines get its hook from then on.
 function sys.new_guard(run, budget, check, check_every)
     local g = { used = 0, stopped = false, where = false }
-    local since = 0
+    local since, last_check = 0, os_clock()
     local function hook()
         local used = g.used + HOOK_EVERY
         g.used = used
@@ -652,8 +725,11 @@ function sys.new_guard(run, budget, check, check_every)
         end
         if check ~= nil then
             since = since + 1
-            if since >= check_every then
-                since = 0
+            -- also after 5 ms of CPU: C work (long string compares, big copies) can make
+            -- 10,000 instructions take far longer than usual
+            local now = os_clock()
+            if since >= check_every or now - last_check > 0.005 then
+                since, last_check = 0, now
                 local why = check()
                 if why then
                     g.stopped = why

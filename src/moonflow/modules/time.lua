@@ -104,7 +104,7 @@ local function to_ns(d, what)
         if ns == nil then
             return nil, what .. ": " .. tostring(err)
         end
-        if parsed_count < 256 then
+        if parsed_count < 256 and #d <= 64 then -- long texts are not kept: memory per state
             parsed[d] = ns
             parsed_count = parsed_count + 1
         end

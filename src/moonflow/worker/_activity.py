@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import lupa.lua54 as lupa
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -229,7 +230,10 @@ class ActivityRunner:
                 lua_args = [state.to_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
             except ConversionError as e:
                 raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
-            outcome = state.call(fn, lua_args, f"activity {entry_id} result")
+            try:
+                outcome = state.call(fn, lua_args, f"activity {entry_id} result")
+            except lupa.LuaMemoryError:  # converting the result passed the memory cap
+                raise RunStopped("memory") from None
         except RunStopped as e:
             raise self._stopped(entry_id, e.reason, e.where) from None
         finally:

@@ -25,7 +25,7 @@ def state():
 
 def _both(state, value):
     fast_text = state.sys.encode_json(value, _MAX_DEPTH)
-    slow = state.convert._py(value, "value", 0, set())
+    slow = state.convert.walk(value, "value")
     return fast_text, slow
 
 
@@ -67,7 +67,7 @@ def test_markers_round_trip_through_the_fast_path(state):
     lua_value = state.to_lua(incoming)
     assert state.sys.encode_json(lua_value, _MAX_DEPTH) is not None
     assert state.to_python(lua_value) == incoming
-    assert _typed(state.to_python(lua_value)) == _typed(state.convert._py(lua_value, "v", 0, set()))
+    assert _typed(state.to_python(lua_value)) == _typed(state.convert.walk(lua_value, "v"))
 
 
 def test_time_duration_and_error_values(state):
@@ -142,7 +142,7 @@ def test_arrays_that_came_in_with_nulls_can_grow(state, incoming, lua, expected)
     value = _edited(state, incoming, lua)
     assert state.sys.encode_json(value, _MAX_DEPTH) is not None
     assert state.to_python(value) == expected
-    assert state.convert._py(value, "v", 0, set()) == expected
+    assert state.convert.walk(value, "v") == expected
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_random_tables_agree_on_both_paths(state):
         value = state.pcall(fn, state.to_lua(incoming))[1][0]
         text = state.sys.encode_json(value, _MAX_DEPTH)
         try:
-            slow = state.convert._py(value, "v", 0, set())
+            slow = state.convert.walk(value, "v")
         except ConversionError:
             assert text is None, f"case {case}: {incoming!r} + {edits!r} -> fast {text!r}"
             refused += 1
