@@ -38,10 +38,17 @@ _MAX_DEPTH = 128
 _MAX_TABLES = 200_000
 
 
+#: Bytes of text one conversion may produce (Temporal payloads are a few MB; a string held by
+#: many table slots was copied once per slot, gigabytes outside every cap).
+_MAX_BYTES = 64 * 1024 * 1024
+
+
 class _Walk(set[str]):
-    """The tables on the current path (for cycles), and how many tables were visited."""
+    """The tables on the current path (for cycles), and how many tables and string bytes
+    were visited."""
 
     visited = 0
+    size = 0
 
 
 _INT_MIN = -(2**63)
@@ -92,6 +99,8 @@ class Converter:
             # anything the rules reject, and the walk below then names the offending path.
             text = self._encode_json(value, _MAX_DEPTH)
             if text is not None:
+                if len(text) > _MAX_BYTES:
+                    raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
                 return json.loads(text, object_pairs_hook=_sorted_object)
         return self.walk(value, path)
 
@@ -102,6 +111,10 @@ class Converter:
 
     def _py(self, v: Any, path: str, depth: int, seen: _Walk) -> Any:
         t = type(v)
+        if t is str or t is bytes:
+            seen.size += len(v)
+            if seen.size > _MAX_BYTES:
+                raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
         if v is None or t is bool or t is str or t is int:
             return v
         if t is float:

@@ -235,7 +235,8 @@ end
 -- would cost in Lua; a charge past the budget stops the code before the C call starts.
 do
     local floor, log, mtype, tointeger = math.floor, math.log, math.type, math.tointeger
-    local c_rep, c_move, c_insert, c_remove, c_sort =
+    -- named as the functions: a C error names the function it was called as
+    local rep, move, insert, remove, sort =
         string.rep, table.move, table.insert, table.remove, table.sort
     local function charge(n)
         local ch = sys.charge
@@ -243,54 +244,105 @@ do
             ch(n)
         end
     end
-    local function count(a, b) -- elements from a to b, when both are integral numbers
-        a = type(a) == "number" and tointeger(a) or a
-        b = type(b) == "number" and tointeger(b) or b
-        if mtype(a) == "integer" and mtype(b) == "integer" and b >= a then
+    local function int(v) -- an integer the way C reads one (4e6 and "4000000" included), or nil
+        if type(v) == "string" then
+            v = tonumber(v)
+        end
+        return type(v) == "number" and tointeger(v) or nil
+    end
+    local function len(v) -- a string argument's length the way C reads it (numbers too)
+        local t = type(v)
+        return t == "string" and #v or t == "number" and #tostring(v) or nil
+    end
+    local function count(a, b) -- elements from a to b
+        a, b = int(a), int(b)
+        if a and b and b >= a then
             return b - a + 1
         end
         return 0
     end
+    local function plain(t) -- a table whose length C reads as its raw length
+        return type(t) == "table" and raw.getmetatable(t) == nil
+    end
     sys.real_string.rep = function(s, n, sep)
-        if mtype(n) == "float" then
-            n = tointeger(n) or n -- C takes 4e6 as 4000000
-        end
-        if mtype(n) == "integer" and n > 0 and type(s) == "string"
-            and (sep == nil or type(sep) == "string") then
-            local piece = #s + (sep and #sep or 0)
+        local k, ls, lsep = int(n), len(s), sep == nil and 0 or len(sep)
+        if k and k > 0 and ls and lsep then
+            local piece = ls + lsep
             if piece == 0 then
                 return "" -- C would loop n times copying nothing
             end
-            charge(n * piece // 8) -- allocating, copying, collecting: ~8 bytes an instruction
+            if piece <= 0x7fffffff // k then -- past that C says "resulting string too large"
+                charge(k * piece // 8) -- allocating, copying, collecting: ~8 bytes an instruction
+            end
         end
-        return c_rep(s, n, sep)
+        local r = rep(s, n, sep)
+        return r
     end
     table.move = function(a1, f, e, t, a2)
         charge(2 * count(f, e))
-        return c_move(a1, f, e, t, a2)
+        local r = move(a1, f, e, t, a2)
+        return r
     end
+    -- insert/remove at a position shift #t - pos slots. A table with a metatable may answer
+    -- #t differently each time (C reads it again), so its shifting runs in Lua, where the
+    -- budget counts it; the same checks and errors as C.
     table.insert = function(t, ...)
-        if select("#", ...) == 2 and type(t) == "table" then -- shifts #t - pos + 1 slots
+        local nargs = select("#", ...)
+        if nargs == 2 and type(t) == "table" and not plain(t) then
+            local pos, v = ...
+            local e = #t + 1
+            pos = int(pos)
+            if pos == nil or pos < 1 or pos > e then
+                raw.error("bad argument #2 to 'insert' (position out of bounds)", 2)
+            end
+            for i = e, pos + 1, -1 do
+                t[i] = t[i - 1]
+            end
+            t[pos] = v
+            return
+        end
+        if nargs == 2 and plain(t) then
             charge(2 * count((...), #t))
         end
-        return c_insert(t, ...)
+        insert(t, ...)
     end
     table.remove = function(t, ...)
-        if select("#", ...) >= 1 and type(t) == "table" then
+        if type(t) == "table" and not plain(t) then
+            local size = #t
+            local pos = select("#", ...) >= 1 and ... or size
+            pos = int(pos)
+            if pos == nil or (pos ~= size and (pos < 1 or pos > size + 1)) then
+                raw.error("bad argument #2 to 'remove' (position out of bounds)", 2)
+            end
+            local v = t[pos]
+            while pos < size do
+                t[pos] = t[pos + 1]
+                pos = pos + 1
+            end
+            t[pos] = nil
+            return v
+        end
+        if select("#", ...) >= 1 and plain(t) then
             charge(2 * count((...), #t))
         end
-        return c_remove(t, ...)
+        local v = remove(t, ...)
+        return v
     end
     table.sort = function(t, comp)
-        if type(t) == "table" then -- n log n comparisons; a long string compares in ~#s / 200
+        if type(t) == "table" then -- n log n comparisons; comparing long strings ~#s / 200
             local n = #t
             if mtype(n) == "integer" and n > 1 then
-                local first = rawget(t, 1)
-                local weight = type(first) == "string" and 1 + #first // 200 or 1
-                charge(floor(2 * n * log(n, 2)) * weight)
+                local bytes = 0
+                for i = 1, n do -- counted by the budget: a few instructions an element
+                    local v = rawget(t, i)
+                    if type(v) == "string" then
+                        bytes = bytes + #v
+                    end
+                end
+                charge(floor(2 * log(n, 2) * (n + bytes // 200)))
             end
         end
-        return c_sort(t, comp)
+        sort(t, comp)
     end
 end
 

@@ -25,6 +25,11 @@ BOMBS = [
     "for i = 1, 1e9 do local s = string.rep('x', 4e6) end",
     "local r = string.gsub(string.rep('x', 3000), '', string.rep('%0', 2e6))",
     "local s = string.rep('a', 1e6) local t = {} for i = 1, 20000 do t[i] = s end\ntable.sort(t)",
+    # a second review: counts as numeric strings, a number to repeat, one long string late
+    "table.move({}, '1', '1099511627776', 1, {})",
+    "for i = 1, 1e9 do local s = string.rep(1, 4e6) end",
+    "for i = 1, 1e9 do local s = string.rep('x', '4000000') end",
+    "local s = string.rep('a', 1e6) local t = {'a'} for i = 2, 20000 do t[i] = s end\ntable.sort(t)",
 ]
 
 
@@ -149,3 +154,66 @@ def test_a_big_http_response_under_the_memory_cap_does_not_freeze_the_worker(tmp
     except subprocess.TimeoutExpired:
         raise AssertionError("the worker froze on a big HTTP response") from None
     assert "got [20000000]" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_length_that_changes_does_not_escape_the_budget():
+    # C reads #t again after the wrapper charged it: tables with a metatable shift in Lua
+    state = new_state("activity", instruction_budget=50_000_000)
+    [r] = run(
+        state,
+        """
+        local n = 0
+        local t = setmetatable({}, {__len = function() n = n + 1 return n == 1 and 1 or 1 << 40 end})
+        table.insert(t, 1, 5)
+        local m = setmetatable({1, 2, 3}, {})
+        table.insert(m, 2, 9)
+        local v = table.remove(m, 1)
+        return t[1] .. ":" .. table.concat(m, ",") .. ":" .. v
+        """,
+    )
+    assert r == "5:9,2,3:1"
+
+
+def test_ordinary_sorts_and_rep_errors_are_not_spurious_stops():
+    state = new_state("workflow")
+    assert run(
+        state,
+        """
+        local t = {string.rep('z', 1e6)} for i = 2, 10000 do t[i] = tostring(i) end
+        table.sort(t)
+        local ok, e = pcall(function() local s = string.rep('x', 1 << 40) end)
+        return #t, e
+        """,
+    ) == [10000, "resulting string too large"]
+
+
+def test_json_decode_refuses_lone_surrogates_and_huge_documents():
+    state = new_state("workflow")
+    assert run(
+        state,
+        r"""
+        local json = M("json")
+        local v1, e1 = json.decode('"\\ud800"')
+        local v2, e2 = json.decode('["\\ud800"]')
+        local v3, e3 = json.decode('[' .. string.rep('[],', 300000) .. '[]]')
+        return v1, e1:kind(), e2:message(), e3:message()
+        """,
+    ) == [
+        None,
+        "Invalid",
+        "json.decode: invalid \\u escape (a lone UTF-16 surrogate)",
+        "json.decode: the document has more than 200000 objects and arrays",
+    ]
+
+
+def test_a_string_in_many_slots_is_not_copied_without_end():
+    state = new_state("activity")
+    fn = state.sys.raw.load(
+        "local s = string.rep('x', 1e6) local t = {} for i = 1, 200 do t[i] = s end return t",
+        "=x",
+        "t",
+        state.new_env(),
+    )
+    value = state.pcall(fn)[1][0]
+    with pytest.raises(ConversionError, match="larger than 67108864 bytes"):
+        state.convert.walk(value)
