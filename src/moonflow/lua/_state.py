@@ -232,9 +232,9 @@ class LuaState:
         lua_file = lua_module_file(name)
         if lua_file is not None:
             return runtime.chunk(lua_file, runtime.module_env)(self.sys)
-        from ..modules import PYTHON_MODULES
+        from ..modules import python_builder
 
-        builder = PYTHON_MODULES.get(name)
+        builder = python_builder(name)
         if builder is None:
             raise KeyError(name)
         return builder(weakref.proxy(self))  # its functions live in Lua: no strong reference

@@ -49,6 +49,11 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("logger", _BOTH),
         ModuleInfo("ctx", _BOTH),
         ModuleInfo("http_client", _ACT),
+        ModuleInfo("crypto", _BOTH),
+        ModuleInfo("hash", _BOTH),
+        ModuleInfo("base64", _BOTH),
+        ModuleInfo("yaml", _BOTH),
+        ModuleInfo("env", _ACT),
     )
 }
 
