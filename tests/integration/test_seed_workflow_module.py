@@ -180,7 +180,7 @@ async def test_determinism_dont_is_refused_where_unsafe(ts_env, make_app):
     with pytest.raises(WorkflowFailureError) as exc:
         await app.execute(ts_env, "app:flow")
     msg = exc.value.cause.message
-    assert "flow.lua:9:" in msg and "io.open is not available in workflow code" in msg, msg
+    assert "flow.lua:9:" in msg and "io.open is not supported in workflow context" in msg, msg
 
 
 async def test_determinism_dont_global_counter(ts_env, make_app):

@@ -115,7 +115,7 @@ def test_seed_dont_block():
         (11, WARNING),
     ]
     assert str(found[0]).startswith("wf.lua:2: app:wf: note: os.time()")
-    assert "io.open is not available in workflow code" in found[2].message
+    assert "io.open is not supported in workflow context" in found[2].message
     assert "move it into an activity" in found[2].message
     assert "global 'counter'" in found[3].message
 
@@ -255,7 +255,7 @@ def test_requires():
     by_line = {f.line: f for f in found}
     assert sorted(by_line) == [2, 3, 4, 9]
     assert "not in the modules list of app:wf" in by_line[2].message
-    assert "not available in workflow code" in by_line[3].message
+    assert "not supported in workflow context" in by_line[3].message
     assert "no module nope" in by_line[4].message
     assert by_line[9].severity == NOTE and "computed" in by_line[9].message
     assert all(f.severity == WARNING for f in found if f.line != 9)
@@ -352,8 +352,8 @@ def test_cli_check_determinism(tmp_path: Path):
     assert lines == [
         "lib/helpers.lua:3: app:helpers (imported by app:wf): note: math.random is seeded from "
         "the workflow's deterministic randomness: the same numbers on replay (not for secrets)",
-        "lib/helpers.lua:4: app:helpers (imported by app:wf): warning: io.open is not available "
-        "in workflow code (an error at run time): move it into an activity",
+        "lib/helpers.lua:4: app:helpers (imported by app:wf): warning: io.open is not supported "
+        "in workflow context (an error at run time): move it into an activity",
         "wf.lua:4: app:wf: note: os.time() reads workflow time in workflow code (the same on "
         "replay), not the machine clock",
         "determinism: 1 warning, 2 notes in 2 files (1 workflow entry)",

@@ -318,7 +318,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
         async with running_workers(workers) as failed:
             where = f"{server.address} ({server.kind} server"
             where += f", Web UI {server.ui_url})" if server.ui_url else ")"
-            for line in describe_workers(app):
+            for line in [*describe_workers(app), *app.skipped_notes()]:
                 streams.print(f"moonflow: {line}")
             streams.print(f"moonflow: running on {where}; Ctrl-C to stop")
             waiter = asyncio.ensure_future(stop.wait())
@@ -370,7 +370,8 @@ def summarize(app: Any) -> list[str]:
     """The lines ``moonflow check`` prints for a valid app."""
     kinds = Counter(e.kind for e in app.entries.values())
     by_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    lines = [f"app {app.root}: {len(app.entries)} entries ({by_kind or 'none'})"]
+    skipped = f", {len(app.skipped)} skipped" if app.skipped else ""
+    lines = [f"app {app.root}: {len(app.entries)} entries ({by_kind or 'none'}){skipped}"]
     for c in app.clients():
         extra = f", tq_prefix {c.tq_prefix!r}" if c.tq_prefix else ""
         attrs = c.search_attributes or {}
@@ -406,6 +407,17 @@ def summarize(app: Any) -> list[str]:
                 "workflows cannot call it with funcs.call: add meta: {temporal: {activity: "
                 "{worker: <worker id>}}} if they should"
             )
+    from moonflow.determinism import check_globals
+    from moonflow.kinds import LuaCode
+
+    lines.extend(app.skipped_notes())
+    for entry_id in sorted(app.entries):
+        code = app.spec(entry_id)
+        if isinstance(code, LuaCode):
+            for file, line, message in code.warnings:
+                where = f"{file}:{line}" if line else file
+                lines.append(f"warning: {where}: {entry_id}: {message}")
+    lines.extend(str(w) for w in check_globals(app))
     lines.append("ok")
     return lines
 

@@ -11,6 +11,9 @@ local named ``io`` shadows the global), and reports, as ``file:line: entry: seve
   ``require`` of a module not available to that code in workflows) and for assignments to
   global variables (mutable global state).
 
+The same parser gives the unknown-globals warnings plain ``moonflow check`` prints for every Lua
+file (:mod:`._globals`).
+
 Iteration order of ``pairs`` over tables keyed by tables or functions (the one order the sandbox
 cannot make deterministic) cannot be known statically and is not checked.
 """
@@ -18,6 +21,7 @@ cannot make deterministic) cannot be known statically and is not checked.
 from __future__ import annotations
 
 from ._check import Finding, Report, check_app, check_source, workflow_codes
+from ._globals import GlobalWarning, check_globals, sandbox_globals, unknown_globals
 from ._lexer import LexError, Token, tokenize
 from ._rules import NOTE, WARNING
 from ._scan import ParseError, ScanResult, scan
@@ -26,14 +30,18 @@ __all__ = [
     "NOTE",
     "WARNING",
     "Finding",
+    "GlobalWarning",
     "LexError",
     "ParseError",
     "Report",
     "ScanResult",
     "Token",
     "check_app",
+    "check_globals",
     "check_source",
+    "sandbox_globals",
     "scan",
     "tokenize",
+    "unknown_globals",
     "workflow_codes",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from ..modules._catalogue import MODULES, STD_LIBS, WORKFLOW
+from ..modules._catalogue import MODULES, NOT_IMPLEMENTED, STD_LIBS, WORKFLOW, module_note
 
 NOTE = "note"
 WARNING = "warning"
@@ -30,7 +30,7 @@ REPLACED: dict[str, str] = {
     "per run; a fixed seed makes every run draw the same numbers",
 }
 
-#: Refused at run time in workflow code ("X is not available in workflow code").
+#: Refused at run time in workflow code ("X is not supported in workflow context").
 REFUSED_PREFIXES = ("io", "debug", "python")
 REFUSED: frozenset[str] = frozenset(
     {
@@ -58,13 +58,16 @@ def classify_ref(path: tuple[str, ...]) -> tuple[str, str] | None:
         name = ".".join(path[:2])
         if path[0] == "python":
             return WARNING, f"{name}: the Python bridge does not exist in moonflow Lua code"
-        return WARNING, f"{name} is not available in workflow code (an error at run time): {MOVE}"
+        return (
+            WARNING,
+            f"{name} is not supported in workflow context (an error at run time): {MOVE}",
+        )
     for n in (2, 1):
         head = ".".join(path[:n])
         if len(path) >= n and head in REFUSED:
             return (
                 WARNING,
-                f"{head} is not available in workflow code (an error at run time): {MOVE}",
+                f"{head} is not supported in workflow context (an error at run time): {MOVE}",
             )
         if len(path) >= n and head in REPLACED:
             return NOTE, REPLACED[head]
@@ -86,6 +89,8 @@ def classify_require(
         return NOTE, "require with a computed module name: cannot be checked statically"
     if name in imports or name in STD_LIBS:
         return None
+    if name in NOT_IMPLEMENTED:
+        return WARNING, f"{module_note(name)} (an error at run time)"
     info = MODULES.get(name)
     if info is None:
         return (
@@ -96,7 +101,7 @@ def classify_require(
     if WORKFLOW not in info.contexts:
         return (
             WARNING,
-            f'require("{name}"): module {name} is not available in workflow code '
+            f'require("{name}"): module {name} is not supported in workflow context '
             f"(an error at run time): {MOVE}",
         )
     if not info.always and name not in modules:

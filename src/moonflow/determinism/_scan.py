@@ -37,10 +37,15 @@ class ParseError(ValueError):
 
 @dataclass(frozen=True)
 class GlobalRef:
-    """A read of a global: ``path`` is the static field path, e.g. ``("io", "open")``."""
+    """A read of a global: ``path`` is the static field path, e.g. ``("io", "open")``.
+
+    ``explicit`` is True when the code named the global table (``_G.x``, ``_ENV["x"]``): a
+    deliberate dynamic lookup (or an assignment target), not a bare name that may be a typo.
+    """
 
     path: tuple[str, ...]
     line: int
+    explicit: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class ScanResult:
     refs: list[GlobalRef] = field(default_factory=list)
     assigns: list[GlobalAssign] = field(default_factory=list)
     requires: list[Require] = field(default_factory=list)
+    #: every name declared local anywhere in the chunk (parameters, for variables included)
+    locals: set[str] = field(default_factory=set)
 
 
 class _Walker:
@@ -119,6 +126,7 @@ class _Walker:
     # ---- scopes ------------------------------------------------------------------------
     def declare(self, *names: str) -> None:
         self.scopes[-1].update(names)
+        self.result.locals.update(names)
 
     def is_local(self, name: str) -> bool:
         return any(name in scope for scope in self.scopes)
@@ -132,6 +140,7 @@ class _Walker:
 
     def block(self, names: tuple[str, ...] = (), *, keep_scope: bool = False) -> None:
         self.scopes.append(set(names))
+        self.result.locals.update(names)
         self.statements()
         if not keep_scope:
             self.scopes.pop()
@@ -366,9 +375,10 @@ class _Walker:
         return literal
 
     def _record(self, path: list[str], line: int) -> None:
-        if path and path[0] in _ENV_NAMES and len(path) > 1:
+        explicit = bool(path) and path[0] in _ENV_NAMES and len(path) > 1
+        if explicit:
             path = path[1:]
-        self.result.refs.append(GlobalRef(tuple(path), line))
+        self.result.refs.append(GlobalRef(tuple(path), line, explicit))
 
     def suffixedexp(self) -> GlobalRef | None:
         """Parse a suffixed expression and record the global it reads, if any.

@@ -2,12 +2,14 @@
 
 Kinds registered: ``temporal.client``, ``temporal.worker``, ``workflow.lua``, ``function.lua``,
 ``process.lua``, ``library.lua``. The registry loader validates every entry against
-:data:`KINDS` when the app loads.
+:data:`KINDS` when the app loads; entries of the reference runtime's other kinds
+(:data:`SKIPPED_KINDS`) are skipped.
 """
 
 from __future__ import annotations
 
 from ._lua import LuaCode
+from ._skipped import SKIPPED_KINDS, skip_reason
 from ._spec import (
     COMMON_REFERENCES,
     KINDS,
@@ -24,6 +26,7 @@ __all__ = [
     "COMMON_REFERENCES",
     "KINDS",
     "SEARCH_ATTRIBUTE_TYPES",
+    "SKIPPED_KINDS",
     "WORKER_OPTIONS",
     "AppView",
     "KindSpec",
@@ -34,4 +37,5 @@ __all__ = [
     "get_kind",
     "known_kinds",
     "register",
+    "skip_reason",
 ]

@@ -2,8 +2,11 @@
 
 ``build`` checks everything that can be checked before a server exists (lua-api.md §1.3, §1.4):
 the source file exists and compiles, its top level runs and exports ``method``, every ``modules:``
-name exists and is allowed where the code runs, every literal ``require("x")`` is allowed, and the
-``meta.temporal`` registration is well-formed.
+name exists and is allowed where the code runs, and the ``meta.temporal`` registration is
+well-formed. What loads but fails if the code runs it (a literal ``require("x")`` of a module the
+entry does not list, a library listing a module the importer cannot use, a listed module of the
+reference runtime moonflow lacks) becomes a warning on :attr:`LuaCode.warnings`, not an error: a
+file shared by entries with different ``modules:`` lists is valid.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from moonflow.dialect import DialectError, erase
 from moonflow.errors import AppError
-from moonflow.modules._catalogue import ACTIVITY, MODULES, STD_LIBS, WORKFLOW, module_error
+from moonflow.modules._catalogue import (
+    ACTIVITY,
+    MODULES,
+    NOT_IMPLEMENTED,
+    STD_LIBS,
+    WORKFLOW,
+    module_error,
+    module_note,
+)
 
 from ._luacheck import ChunkInfo, LuaCheckError, check_chunk, scan_requires
 from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
@@ -49,6 +60,9 @@ class LuaCode:
         activity_local: ``meta.temporal.activity.local`` (run as a Temporal local activity).
         exports: names of the functions the file's returned table holds (empty when the file
             returns a single function or a stubbed module).
+        warnings: ``(file, line or None, message)`` for what loads but will fail if the code
+            runs it (a ``require`` of a module this entry does not list, a listed module
+            moonflow lacks); ``moonflow check`` prints them.
     """
 
     entry: Entry
@@ -62,6 +76,7 @@ class LuaCode:
     activity_worker: str | None = None
     activity_local: bool = False
     exports: tuple[str, ...] = ()
+    warnings: tuple[tuple[str, int | None, str], ...] = ()
 
     @property
     def context(self) -> str:
@@ -118,6 +133,16 @@ def _modules(entry: Entry, context: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _module_notes(entry: Entry) -> list[tuple[str, int | None, str]]:
+    """Warnings for listed modules of the reference runtime that moonflow lacks."""
+    notes = []
+    for i, name in enumerate(entry.data.get("modules") or ()):
+        note = module_note(name)
+        if note:
+            notes.append((entry.relfile, entry.line_of(f"modules.{i}"), f"modules: {note}"))
+    return notes
+
+
 def _imports(entry: Entry, app: AppView) -> dict[str, str]:
     raw = opt_map(entry, "imports") or {}
     out: dict[str, str] = {}
@@ -130,8 +155,11 @@ def _imports(entry: Entry, app: AppView) -> dict[str, str]:
 
 def _check_imported_modules(
     entry: Entry, app: AppView, imports: dict[str, str], context: str
-) -> None:
-    """Libraries imported (directly or not) must only use modules allowed in ``context``."""
+) -> list[tuple[str, int | None, str]]:
+    """Warnings for libraries imported (directly or not) that list modules not allowed in
+    ``context``. Not an error: a library shared by workflows and activities may list a module
+    only its activity-side functions use; a ``require`` of it from a workflow fails when run."""
+    warnings = []
     seen: set[str] = set()
     stack = [(alias, lib_id) for alias, lib_id in imports.items()]
     while stack:
@@ -143,13 +171,18 @@ def _check_imported_modules(
         for name in lib.data.get("modules") or ():
             problem = module_error(name, context) if isinstance(name, str) else None
             if problem:
-                raise entry.error(
-                    f"imports.{alias}: library {lib_id} uses a module this entry cannot: {problem}",
-                    f"imports.{alias}",
+                warnings.append(
+                    (
+                        entry.relfile,
+                        entry.line_of(f"imports.{alias}"),
+                        f"imports.{alias}: library {lib_id} lists a module this entry cannot "
+                        f"use: {problem} (a require of it from here fails when it runs)",
+                    )
                 )
         nested = lib.data.get("imports")
         if isinstance(nested, dict):
             stack.extend((alias, app.resolve(r, lib.namespace)) for r in nested.values())
+    return warnings
 
 
 def _temporal_meta(entry: Entry, app: AppView) -> dict[str, Any]:
@@ -202,8 +235,17 @@ def _lua_error(code_file: str, entry: Entry, message: str, line: int | None) -> 
 
 
 def _check_source(
-    entry: Entry, path: Path, chunkname: str, method: str | None, allowed: set[str], context: str
+    entry: Entry,
+    path: Path,
+    chunkname: str,
+    method: str | None,
+    allowed: set[str],
+    context: str,
+    warnings: list[tuple[str, int | None, str]],
 ) -> ChunkInfo:
+    """Compile the file, run its top level, check ``method`` is exported; appends to
+    ``warnings`` each literal ``require`` that would fail at run time (not an error: the file
+    may be shared by entries with different ``modules:`` lists, see issue #12)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -239,7 +281,9 @@ def _check_source(
         info_mod = MODULES.get(name)
         if name in allowed or name in STD_LIBS or (info_mod is not None and info_mod.always):
             continue
-        if info_mod is None:
+        if name in NOT_IMPLEMENTED:
+            what = module_note(name) or ""
+        elif info_mod is None:
             what = (
                 f'require("{name}") but "{name}" is neither a module nor an imports alias: '
                 f"{module_error(name, context)}; or import a library.lua entry: "
@@ -249,10 +293,10 @@ def _check_source(
             what = f'require("{name}") but {module_error(name, context)}'
         else:
             what = (
-                f'require("{name}") but "{name}" is not in this entry\'s modules: '
-                "add it to modules:"
+                f'require("{name}") but "{name}" is not in the modules list of {entry.id}: '
+                "add it under modules: if this entry runs that code"
             )
-        raise _lua_error(chunkname, entry, what, line)
+        warnings.append((chunkname, line, f"{what} (it fails if it runs)"))
     return info
 
 
@@ -266,9 +310,10 @@ def build_lua(entry: Entry, app: AppView) -> LuaCode:
     else:
         method = opt_str(entry, "method")
     modules = _modules(entry, context)
+    warnings = _module_notes(entry)
     imports = _imports(entry, app)
     if entry.kind != LIBRARY_KIND:
-        _check_imported_modules(entry, app, imports, context)
+        warnings += _check_imported_modules(entry, app, imports, context)
     temporal = _temporal_meta(entry, app)
     code = LuaCode(
         entry=entry,
@@ -280,11 +325,9 @@ def build_lua(entry: Entry, app: AppView) -> LuaCode:
         **temporal,
     )
     info = _check_source(
-        entry, source, code.chunkname, method, set(modules) | set(imports), context
+        entry, source, code.chunkname, method, set(modules) | set(imports), context, warnings
     )
-    if info.exports:
-        code = dataclasses.replace(code, exports=info.exports)
-    return code
+    return dataclasses.replace(code, exports=info.exports, warnings=tuple(warnings))
 
 
 def _spec(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import lupa.lua54 as lupa
 
 from .. import errors as mferrors
-from ..modules._catalogue import ACTIVITY, MODULES, STD_LIBS, WORKFLOW
+from ..modules._catalogue import ACTIVITY, MODULES, NOT_IMPLEMENTED, STD_LIBS, WORKFLOW
 from ._convert import ConversionError
 from ._outcome import Outcome, raised, returned
 from ._runtime import (
@@ -303,13 +303,23 @@ class LuaState:
                     return self._lua_error(f'require("{name}"): {e.message}')
             if name in STD_LIBS:
                 return self.std_lib(name)
+            if name in NOT_IMPLEMENTED:
+                return self._lua_error(
+                    f'require("{name}"): module {name} is part of the reference runtime\'s API '
+                    "but moonflow does not implement it: run that code where it exists, or "
+                    "do without it"
+                )
             info = MODULES.get(name)
             if info is None or (not info.always and name not in allowed):
                 if info is not None and context not in info.contexts:
-                    where = "workflow code" if context == WORKFLOW else "activity code"
+                    fix = (
+                        "move that code into an activity"
+                        if context == WORKFLOW
+                        else "only workflow code may use it"
+                    )
                     return self._lua_error(
-                        f'require("{name}"): module {name} is not available in {where} '
-                        f"({entry_id}): move that code into an activity"
+                        f'require("{name}"): module {name} is not supported in {context} '
+                        f"context ({entry_id}): {fix}"
                     )
                 return self._lua_error(
                     f'require("{name}"): module {name} is not in the modules list of '

@@ -64,7 +64,7 @@ for _, name in raw.next, { "make_error", "normalize_kind" } do
 end
 
 local where_msg = context == "workflow"
-    and "is not available in workflow code: move it into an activity"
+    and "is not supported in workflow context: move it into an activity"
     or "is not available in moonflow Lua code"
 
 local function refuse(name)
@@ -585,10 +585,10 @@ function sys.new_run(host_get)
         run.start_ns = run.host.now_ns()
         run.seed = run.host.random_seed()
     end
-    -- Each entry's code runs in its own environment (globals copied in on first read). Reading a
-    -- global that was never set is an error naming it and the line (a typo such as `tx_id` or
-    -- a function called before its `local function` definition fails loudly instead of
-    -- reading nil); rawget(_G, name) tests for a global without the error.
+    -- Each entry's code runs in its own environment (globals copied in on first read). A
+    -- global that was never set reads nil, as in stock Lua and the reference runtime (apps rely
+    -- on `counter = (counter or 0) + 1`); typos are caught before run time by `moonflow check`
+    -- (unknown-global warnings), and calling one names it ("global 'name'").
     run.env_mt = {
         __index = function(env, name)
             local v
@@ -599,8 +599,7 @@ function sys.new_run(host_get)
             else
                 v = rawget(G, name)
                 if v == nil then
-                    raw.error("undefined global '" .. tostring(name) .. "': define it (local "
-                        .. tostring(name) .. " = ...) before use, or pass it in", 2)
+                    return nil
                 end
             end
             rawset(env, name, v)
@@ -620,6 +619,21 @@ function sys.new_env(run, require_fn)
         env.require = require_fn
     end
     return raw.setmetatable(env, run.env_mt)
+end
+
+-- The global names a run's code finds without defining them (`moonflow check` warns about
+-- reads of any other global that the file never assigns). Returns an array of strings.
+function sys.global_names()
+    local names = {}
+    for k in raw.next, G do
+        if type(k) == "string" then
+            names[#names + 1] = k
+        end
+    end
+    for k in raw.next, run_lib_names do
+        names[#names + 1] = k
+    end
+    return names
 end
 
 -- A standard library table by name, as the run sees it (what require("string") etc. return).

@@ -6,6 +6,7 @@ Lua ``require`` loader enforces it again at run time (lua-api.md §1.3, §2.0).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 WORKFLOW = "workflow"
@@ -60,20 +61,76 @@ MODULES: dict[str, ModuleInfo] = {
 #: Standard Lua libraries that are globals everywhere; listing them in ``modules:`` is harmless.
 STD_LIBS: frozenset[str] = frozenset({"os", "table", "math", "string", "coroutine", "utf8"})
 
+#: Modules of the reference runtime that moonflow does not implement (yet), mapped to whether
+#: that runtime lets workflow code list them (reference-runtime.md §3.1). An app listing one
+#: still loads, so apps written there run here as far as they do not call it; ``require`` of
+#: one fails at run time naming it, and ``moonflow check`` warns.
+NOT_IMPLEMENTED: dict[str, bool] = {
+    **dict.fromkeys(
+        ("compress", "expr", "expression", "html", "template", "text", "treesitter", "contract"),
+        True,
+    ),
+    **dict.fromkeys(
+        (
+            "http",
+            "fs",
+            "io",
+            "sql",
+            "store",
+            "queue",
+            "exec",
+            "events",
+            "system",
+            "websocket",
+            "security",
+            "registry",
+            "metrics",
+            "pg",
+            "stream",
+            "tty",
+            "cloudstorage",
+            "excel",
+            "hub",
+            "cdc",
+            "future",
+        ),
+        False,
+    ),
+}
+
 
 def module_error(name: str, context: str) -> str | None:
     """Why ``name`` cannot be listed by code running in ``context``; None when it can."""
     if name in STD_LIBS:
         return None
+    if name in NOT_IMPLEMENTED:
+        if context == WORKFLOW and not NOT_IMPLEMENTED[name]:
+            return (
+                f"module {name!r} is not supported in workflow context: "
+                "move the code that needs it into an activity (function.lua)"
+            )
+        return None
     info = MODULES.get(name)
     if info is None:
+        close = difflib.get_close_matches(name, [*MODULES, *NOT_IMPLEMENTED], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         known = ", ".join(sorted(MODULES))
-        return f"unknown module {name!r}: available modules are {known}"
+        return f"unknown module {name!r}: {hint}available modules are {known}"
     if context not in info.contexts:
         if context == WORKFLOW:
             return (
-                f"module {name!r} is not available in workflow code: "
+                f"module {name!r} is not supported in workflow context: "
                 "move the code that needs it into an activity (function.lua)"
             )
         return f"module {name!r} is only available in workflow code"
+    return None
+
+
+def module_note(name: str) -> str | None:
+    """A warning for listing ``name`` (a reference-runtime module moonflow lacks), or None."""
+    if name in NOT_IMPLEMENTED:
+        return (
+            f"module {name!r} is part of the reference runtime but moonflow does not implement "
+            f'it: the app loads, and require("{name}") fails when the code runs'
+        )
     return None

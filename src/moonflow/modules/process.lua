@@ -270,11 +270,18 @@ function M.upgrade(entry, ...)
     raw.error("process.upgrade returned", 2)
 end
 
--- Not available from workflow code (reference runtime §2.4): children are monitored anyway.
-for _, name in ipairs({ "monitor", "unmonitor", "link", "unlink" }) do
+-- Not available from workflow code; the wording is the reference runtime's (reference-runtime.md
+-- §2.8), which its own tests check.
+local UNSUPPORTED = {
+    monitor = "child workflows are automatically monitored",
+    unmonitor = "child workflows are automatically monitored",
+    link = "Temporal doesn't support bidirectional linking",
+    unlink = "Temporal doesn't support bidirectional linking",
+}
+for name, why in raw.next, UNSUPPORTED do
     M[name] = function()
         return nil, sys.make_error("Invalid", "process." .. name
-            .. " is not supported in workflow code: child workflows are automatically monitored", false)
+            .. " not supported in workflow context: " .. why, false)
     end
 end
 

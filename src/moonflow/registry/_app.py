@@ -21,11 +21,16 @@ class App:
         root: absolute path of the app directory.
         entries: entry id -> :class:`Entry`, in dependency (start) order: every entry comes after
             the entries it references or lists in ``lifecycle.depends_on``; ties keep file order.
+        skipped: entry id -> :class:`Entry` of the entries whose kind moonflow does not run
+            (:data:`moonflow.kinds.SKIPPED_KINDS`); looking one up raises an error naming it.
     """
 
-    def __init__(self, root: Path, entries: dict[str, Entry]) -> None:
+    def __init__(
+        self, root: Path, entries: dict[str, Entry], skipped: dict[str, Entry] | None = None
+    ) -> None:
         self.root = root
         self.entries = entries
+        self.skipped = skipped or {}
         self._specs: dict[str, Any] = {}
         self._deps: dict[str, tuple[str, ...]] = {}
         self._by_type: dict[str, LuaCode] = {}
@@ -144,6 +149,34 @@ class App:
         """The ``workflow.lua`` entry whose workflow type is ``type_name``, or None."""
         return self._by_type.get(type_name)
 
+    def why_skipped(self, entry_id: str) -> str | None:
+        """``"<id> is a <kind> entry, which moonflow skips (<reason>)"`` for a skipped entry,
+        None for any other id."""
+        from moonflow.kinds import skip_reason
+
+        other = self.skipped.get(entry_id)
+        if other is None:
+            return None
+        reason = skip_reason(other.kind)
+        return f"{entry_id} is a {other.kind} entry, which moonflow skips ({reason})"
+
+    def skipped_notes(self) -> list[str]:
+        """One note per reason entries were skipped (empty when none), e.g. ``note: skipped 2
+        entries (app:api http.service, app:admin http.router): an HTTP server part; moonflow
+        does not serve HTTP``. ``check`` and ``run`` print them."""
+        from moonflow.kinds import skip_reason
+
+        by_reason: dict[str, list[str]] = {}
+        for entry in self.skipped.values():
+            reason = skip_reason(entry.kind) or entry.kind
+            by_reason.setdefault(reason, []).append(f"{entry.id} {entry.kind}")
+        lines = []
+        for reason, items in by_reason.items():
+            shown = ", ".join(items[:5]) + (f", {len(items) - 5} more" if len(items) > 5 else "")
+            what = f"{len(items)} entr{'ies' if len(items) != 1 else 'y'}"
+            lines.append(f"note: skipped {what} ({shown}): {reason}")
+        return lines
+
     # --- internals ---------------------------------------------------------------------------
 
     def _in_order(self) -> list[Any]:
@@ -159,6 +192,10 @@ class App:
         return worker
 
     def _unknown(self, entry_id: str) -> AppError:
+        other = self.skipped.get(entry_id)
+        if other is not None:
+            why = self.why_skipped(entry_id) or ""
+            return AppError(why, file=other.relfile, line=other.line, entry_id=entry_id)
         close = difflib.get_close_matches(entry_id, list(self.entries), n=3)
         hint = f": did you mean {', '.join(close)}?" if close else ": check the entry id (ns:name)"
         return AppError(f"no entry {entry_id!r} in the app at {self.root}{hint}")

@@ -26,7 +26,15 @@ from typing import Any
 import yaml
 
 from moonflow.errors import AppError
-from moonflow.kinds import COMMON_REFERENCES, KINDS, LuaCode, get_kind, known_kinds
+from moonflow.kinds import (
+    COMMON_REFERENCES,
+    KINDS,
+    SKIPPED_KINDS,
+    LuaCode,
+    get_kind,
+    known_kinds,
+    skip_reason,
+)
 from moonflow.kinds._spec import iter_refs, ref_type_error
 
 from . import _yaml
@@ -71,11 +79,20 @@ def load_app(path: str | Path, environ: Mapping[str, str] | None = None) -> App:
             f"no moonflow entries found under {root}: expected YAML files with 'namespace' and "
             "'entries' (see the README's first app)"
         )
-    entries = {eid: _with_env(e, env) for eid, e in entries.items()}
-    app = App(root, entries)
+    # Kinds moonflow does not run are set aside before anything else reads them (their
+    # placeholders may name variables only the reference runtime's env system defines).
+    skipped = {eid: e for eid, e in entries.items() if skip_reason(e.kind)}
+    entries = {eid: _with_env(e, env) for eid, e in entries.items() if eid not in skipped}
+    if not entries:
+        raise AppError(
+            f"every entry under {root} is of a kind moonflow does not run "
+            f"({', '.join(sorted({e.kind for e in skipped.values()}))}): moonflow runs "
+            "temporal.client, temporal.worker and Lua code entries"
+        )
+    app = App(root, entries, skipped)
     for entry in entries.values():
         _check_required(entry)
-    deps = {eid: _references(entry, entries) for eid, entry in entries.items()}
+    deps = {eid: _references(entry, entries, skipped) for eid, entry in entries.items()}
     order = _toposort(entries, deps)
     app.entries = {eid: entries[eid] for eid in order}
     app._deps = {eid: tuple(d for d, _ in deps[eid]) for eid in order}
@@ -216,8 +233,8 @@ def _entry(item: Any, node: yaml.Node, ns: str, file: Path, root: Path, single: 
         root=root,
         field_lines=lines,
     )
-    if kind not in KINDS:
-        close = difflib.get_close_matches(kind, known_kinds(), n=1)
+    if kind not in KINDS and not skip_reason(kind):
+        close = difflib.get_close_matches(kind, [*known_kinds(), *SKIPPED_KINDS], n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         raise entry.error(
             f"unknown kind {kind!r}: {hint}known kinds are {', '.join(known_kinds())}", "kind"
@@ -257,8 +274,14 @@ def _check_required(entry: Entry) -> None:
             )
 
 
-def _references(entry: Entry, entries: dict[str, Entry]) -> list[tuple[str, str]]:
-    """``[(target id, field path), ...]`` of an entry's references, checked, without duplicates."""
+def _references(
+    entry: Entry, entries: dict[str, Entry], skipped: Mapping[str, Entry]
+) -> list[tuple[str, str]]:
+    """``[(target id, field path), ...]`` of an entry's references, checked, without duplicates.
+
+    A reference to a skipped entry is dropped from ``lifecycle.depends_on``/``requires`` (there
+    is nothing to wait for) and is an error naming it anywhere else.
+    """
     spec = KINDS[entry.kind]
     out: list[tuple[str, str]] = []
     for ref_field in (*spec.references, *COMMON_REFERENCES):
@@ -271,6 +294,15 @@ def _references(entry: Entry, entries: dict[str, Entry]) -> list[tuple[str, str]
         for sub, ref in iter_refs(value):
             path = f"{ref_field.path}.{sub}" if sub else ref_field.path
             target_id = resolve_ref(ref, entry.namespace)
+            if isinstance(ref, str) and target_id in skipped:
+                if ref_field in COMMON_REFERENCES:
+                    continue
+                other = skipped[target_id]
+                raise entry.error(
+                    f"{path} refers to {target_id}, a {other.kind} entry, which moonflow skips "
+                    f"({skip_reason(other.kind)})",
+                    path,
+                )
             _check_target(entry, path, ref, target_id, ref_field.kinds, entries)
             if target_id not in (t for t, _ in out):
                 out.append((target_id, path))

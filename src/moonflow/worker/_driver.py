@@ -390,6 +390,11 @@ class WorkflowDriver:
         except (ConversionError, OptionError) as e:
             self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
+        skipped = self.app.why_skipped(activity_id)
+        if skipped:  # a kind moonflow does not run: say so at once instead of waiting
+            message = f"funcs.call({activity_id}): {skipped}"
+            self._complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
+            return
         local = kwargs.pop("local", None)
         if local is None:
             target = self.app.entries.get(activity_id)

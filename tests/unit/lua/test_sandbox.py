@@ -23,6 +23,10 @@ from .helpers import new_state, run, run_error
     ],
 )
 def test_escape_routes_refuse(context, src, needle):
+    if context == "workflow":  # the reference runtime's wording for workflow code
+        needle = needle.replace("is not available", "is not supported in workflow context")
+    else:
+        needle += " in moonflow Lua code"
     state = new_state(context)
     assert needle in run_error(state, src)
 
@@ -116,3 +120,25 @@ def test_require_of_an_unimplemented_catalogue_module_says_so(name, tmp_path):
     ok, err, _ = state.pcall(fn)
     assert not ok
     assert f'require("{name}"): module {name} is part of the reference' in state.error_text(err)
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("link", "Temporal doesn't support bidirectional linking"),
+        ("unlink", "Temporal doesn't support bidirectional linking"),
+        ("monitor", "child workflows are automatically monitored"),
+        ("unmonitor", "child workflows are automatically monitored"),
+    ],
+)
+def test_process_calls_workflows_cannot_make_use_the_reference_wording(name, why):
+    # The reference runtime's own tests check this text (reference-runtime.md §2.8).
+    state = new_state("workflow")
+    kind, message, retryable = run(
+        state,
+        f"local ok, err = process.{name}('wf-1')\n"
+        "assert(ok == nil)\n"
+        "return err:kind(), err:message(), err:retryable()",
+    )
+    assert (kind, retryable) == ("Invalid", False)
+    assert message == f"process.{name} not supported in workflow context: {why}"

@@ -223,7 +223,7 @@ def test_module_not_allowed_in_workflow(load_err) -> None:
         "app.yaml",
         line_of(yaml, "modules:"),
         "app:code",
-        "module 'http_client' is not available in workflow code",
+        "module 'http_client' is not supported in workflow context",
         "move the code",
     )
 
@@ -239,8 +239,9 @@ def test_modules_must_be_a_list(load_err) -> None:
     assert_error(err, "app.yaml", 14, "app:code", "modules must be a list")
 
 
-def test_require_not_in_modules(load_err) -> None:
-    """The brief's example, verbatim."""
+def test_require_not_in_modules_loads_with_a_warning(load_ok) -> None:
+    """The brief's example: not a load error any more (the file may be shared by entries with
+    different modules: lists, issue #12); a warning `moonflow check` prints."""
     yaml = BASE_YAML + more(
         """
         - name: validate_order
@@ -257,37 +258,63 @@ def test_require_not_in_modules(load_err) -> None:
         'local json = require("json")\n'
         "return { validate = function() end }\n"
     )
-    err = load_err({"app.yaml": yaml, "order.lua": lua})
-    assert str(err) == (
-        'order.lua:3: app:validate_order: require("json") but "json" is not in this entry\'s '
-        "modules: add it to modules: (entry at app.yaml:10)"
+    app = load_ok({"app.yaml": yaml, "order.lua": lua})
+    assert app.spec("app:validate_order").warnings == (
+        (
+            "order.lua",
+            3,
+            'require("json") but "json" is not in the modules list of app:validate_order: '
+            "add it under modules: if this entry runs that code (it fails if it runs)",
+        ),
     )
-    assert_error(err, "order.lua", 3, "app:validate_order")
 
 
-def test_require_of_module_not_allowed_in_workflow(load_err) -> None:
+def test_require_of_module_not_allowed_in_workflow_is_a_warning(load_ok) -> None:
     lua = "local function main()\n  local h = require 'http_client'\nend\nreturn { main = main }\n"
-    err = load_err({"app.yaml": code_app(), "code.lua": lua})
-    assert_error(
-        err,
-        "code.lua",
-        2,
-        "app:code",
-        "require(\"http_client\") but module 'http_client' is not available in workflow code",
+    app = load_ok({"app.yaml": code_app(), "code.lua": lua})
+    [(file, line, message)] = app.spec("app:code").warnings
+    assert (file, line) == ("code.lua", 2)
+    assert "require(\"http_client\") but module 'http_client' is not supported in workflow " in (
+        message
     )
 
 
-def test_require_of_unknown_name(load_err) -> None:
+def test_require_of_unknown_name_is_a_warning(load_ok) -> None:
     lua = 'local x = require "mystery"\n' + MAIN_LUA
-    err = load_err({"app.yaml": code_app(), "code.lua": lua})
-    assert_error(
-        err,
-        "code.lua",
-        1,
-        "app:code",
-        'require("mystery") but "mystery" is neither a module nor',
-        "imports: {mystery: ns:entry}",
+    app = load_ok({"app.yaml": code_app(), "code.lua": lua})
+    [(file, line, message)] = app.spec("app:code").warnings
+    assert (file, line) == ("code.lua", 1)
+    assert 'require("mystery") but "mystery" is neither a module nor' in message
+    assert "imports: {mystery: ns:entry}" in message
+
+
+def test_file_shared_by_entries_with_different_modules_loads(load_ok) -> None:
+    """A require inside a function the entry never calls does not stop the app (issue #12)."""
+    yaml = BASE_YAML + more(
+        """
+        - name: fetch
+          kind: function.lua
+          source: file://shared.lua
+          method: fetch
+          modules: [http_client]
+        - name: pure
+          kind: function.lua
+          source: file://shared.lua
+          method: pure
+        """
     )
+    lua = (
+        "local function fetch(url)\n"
+        "  local http = require('http_client')\n"
+        "  return http.get(url)\n"
+        "end\n"
+        "local function pure(x) return x * 2 end\n"
+        "return { fetch = fetch, pure = pure }\n"
+    )
+    app = load_ok({"app.yaml": yaml, "shared.lua": lua})
+    assert app.spec("app:fetch").warnings == ()
+    [(_, line, message)] = app.spec("app:pure").warnings
+    assert line == 2 and "not in the modules list of app:pure" in message
 
 
 def test_allowed_requires(load_ok) -> None:
@@ -312,20 +339,36 @@ def test_allowed_requires(load_ok) -> None:
     assert app.spec("app:lib").context == "activity"
 
 
-def test_workflow_importing_library_with_activity_only_module(load_err) -> None:
+def test_workflow_importing_library_with_activity_only_module_warns(load_ok) -> None:
     yaml = code_app(extra="  imports:\n    fmt: lib\n") + more(
         "- name: lib\n  kind: library.lua\n  source: file://lib.lua\n  imports: {inner: inner}\n"
         "- name: inner\n  kind: library.lua\n  source: file://lib.lua\n  modules: [http_client]\n"
     )
-    err = load_err({"app.yaml": yaml, "code.lua": MAIN_LUA, "lib.lua": "return {}\n"})
-    assert_error(
-        err,
-        "app.yaml",
-        line_of(yaml, "fmt: lib"),
-        "app:code",
-        "imports.fmt: library app:inner uses a module this entry cannot",
-        "'http_client' is not available in workflow code",
-    )
+    app = load_ok({"app.yaml": yaml, "code.lua": MAIN_LUA, "lib.lua": "return {}\n"})
+    [(file, line, message)] = app.spec("app:code").warnings
+    assert (file, line) == ("app.yaml", line_of(yaml, "fmt: lib"))
+    assert "imports.fmt: library app:inner lists a module this entry cannot use" in message
+    assert "'http_client' is not supported in workflow context" in message
+
+
+def test_reference_runtime_module_moonflow_lacks_loads_with_a_warning(load_ok) -> None:
+    yaml = code_app(extra="  modules: [funcs, compress]\n")
+    app = load_ok({"app.yaml": yaml, "code.lua": MAIN_LUA})
+    [(file, line, message)] = app.spec("app:code").warnings
+    assert (file, line) == ("app.yaml", line_of(yaml, "modules:"))
+    assert "module 'compress' is part of the reference runtime but moonflow does not" in message
+
+
+def test_reference_runtime_module_not_for_workflows_stays_an_error(load_err) -> None:
+    yaml = code_app(extra="  modules: [sql]\n")
+    err = load_err({"app.yaml": yaml, "code.lua": MAIN_LUA})
+    assert_error(err, "app.yaml", line_of(yaml, "modules:"), "app:code", "'sql' is not supported")
+
+
+def test_unknown_module_suggests_a_close_name(load_err) -> None:
+    yaml = code_app(extra="  modules: [cryto]\n")
+    err = load_err({"app.yaml": yaml, "code.lua": MAIN_LUA})
+    assert_error(err, "app.yaml", line_of(yaml, "modules:"), "app:code", "did you mean 'crypto'?")
 
 
 def test_library_modules_must_exist(load_err) -> None:
@@ -334,10 +377,12 @@ def test_library_modules_must_exist(load_err) -> None:
     assert_error(err, "app.yaml", 13, "app:code", "unknown module 'nope'")
 
 
-def test_library_require_needs_listing(load_err) -> None:
+def test_library_require_not_listed_is_a_warning(load_ok) -> None:
     yaml = code_app("library.lua", extra="  modules: [json]\n")
-    err = load_err({"app.yaml": yaml, "code.lua": 'local t = require("time")\nreturn {}\n'})
-    assert_error(err, "code.lua", 1, "app:code", '"time" is not in this entry\'s modules')
+    app = load_ok({"app.yaml": yaml, "code.lua": 'local t = require("time")\nreturn {}\n'})
+    [(file, line, message)] = app.spec("app:code").warnings
+    assert (file, line) == ("code.lua", 1)
+    assert '"time" is not in the modules list of app:code' in message
 
 
 # --- meta.temporal -------------------------------------------------------------------------------
