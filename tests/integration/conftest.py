@@ -187,6 +187,8 @@ _CLIENT_YAML = """\
 class TestApp:
     """An app written to disk for one test."""
 
+    __test__ = False  # not a test class, whatever its name
+
     root: Path
     task_queue: str
     app: App

@@ -139,6 +139,7 @@ class Runtime:
         sys = self._run_file(SANDBOX, context)
         self.sys = sys
         sys.load_internal = self._run_internal  # detpairs.lua, random.lua: on first use
+        sys.argument_failure = _argument_failure  # wrap_py: a call lupa failed before Python ran
         # State-wide parts of modules (time.lua's shared half) reach the state through these:
         sys.base = sys
         sys.pure_host = self.rt.table_from(
@@ -284,6 +285,19 @@ def guard_py(
             return raised, kind, f"{name}: {type(e).__name__}: {text}"
 
     return call
+
+
+def _argument_failure(error: Any) -> Any:
+    """``(kind, message)`` when a wrapped Python function failed before it ran because lupa
+    could not convert an argument (a Lua string that is not UTF-8 cannot become a Python
+    ``str``), else None: any other error goes on unchanged."""
+    if isinstance(error, UnicodeDecodeError):
+        return (
+            INVALID,
+            "a string argument is not valid UTF-8 text: binary data (crypto.random.bytes, "
+            "an encrypted string) must be encoded first, e.g. with base64.encode or hash.*",
+        )
+    return None
 
 
 _PURE_HOST = BaseHost()  # its parse/format methods depend on nothing but their arguments

@@ -754,9 +754,24 @@ local function checked(first, ...)
     end
     return first, ...
 end
+-- A Lua string argument that is not UTF-8 makes lupa fail before the Python function runs,
+-- with a Python exception as the Lua error value: sys.argument_failure (set by _runtime.py)
+-- turns that into a moonflow error; any other error passes on unchanged.
+local function passed(ok, first, ...)
+    if ok then
+        return checked(first, ...)
+    end
+    if type(first) == "userdata" then
+        local kind, message = sys.argument_failure(first)
+        if kind ~= nil then
+            raw.error(sys.make_error(kind, message, false), 0)
+        end
+    end
+    raw.error(first, 0)
+end
 function sys.wrap_py(fn)
     return function(...)
-        return checked(fn(...))
+        return passed(raw.pcall(fn, ...))
     end
 end
 

@@ -8,12 +8,12 @@ import pytest
 from .helpers import new_state, run
 
 CONTEXTS = ["workflow", "activity"]
-PY_MODULES = ["json", "uuid", "logger", "http_client"]
+PY_MODULES = ["json", "uuid", "logger", "http_client", "crypto", "hash", "base64", "yaml", "env"]
 
 
 def _modules_for(context: str) -> list[str]:
-    # http_client is an activity-only module
-    return [m for m in PY_MODULES if context == "activity" or m != "http_client"]
+    # http_client and env are activity-only modules
+    return [m for m in PY_MODULES if context == "activity" or m not in ("http_client", "env")]
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
@@ -92,3 +92,24 @@ def test_json_decode_of_a_deeply_nested_text_is_an_invalid_error():
         state,
         "local v, e = M('json').decode(string.rep('[', 200000)) return v, e:kind(), e:message()",
     ) == [None, "Invalid", "json.decode: nested too deeply"]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize(
+    "call",
+    [
+        'M("json").decode("\\255")',
+        'M("uuid").v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "\\255\\254")',
+        'M("yaml").decode("a: \\255")',
+    ],
+)
+def test_a_binary_string_argument_is_a_moonflow_error_not_a_python_object(context, call):
+    # lupa fails to make a Python str of it before the function runs
+    kind, message = run(
+        new_state(context),
+        f"local ok, e = pcall(function() return {call} end)\n"
+        "assert(not ok)\n"
+        "return type(e) == 'table' and e:kind(), tostring(e)",
+    )
+    assert kind == "Invalid"
+    assert "a string argument is not valid UTF-8 text" in message
