@@ -57,7 +57,8 @@ async def test_runaway_fails_its_task_not_the_worker(dev_env, make_app, bad, nee
                 e for e in history.events if e.HasField("workflow_task_failed_event_attributes")
             ]
             if failed:
-                failure = failed[0].workflow_task_failed_event_attributes.failure.message
+                attrs = failed[0].workflow_task_failed_event_attributes
+                failure = attrs.failure.message or f"(no message) {attrs}"
                 break
             await asyncio.sleep(0.25)
         assert failure is not None, "the runaway workflow task never failed"
