@@ -72,7 +72,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from ._base64 import arg_bytes, arg_data, binary_module, describe
+from ._binary import arg_bytes, arg_data, binary_module, describe
 
 #: The largest ``n`` of ``crypto.random.bytes`` / ``crypto.random.string``.
 MAX_RANDOM = 1 << 20

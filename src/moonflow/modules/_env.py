@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import lupa.lua54 as lupa
+from ._binary import describe
 
 
 def build(state: Any) -> Any:
@@ -41,7 +41,7 @@ def build(state: Any) -> Any:
         if isinstance(key, bytes):
             return error("Invalid", "env.get: the key is not valid UTF-8")
         if not isinstance(key, str):
-            return error("Invalid", f"env.get: key must be a string, got {_show(key)}")
+            return error("Invalid", f"env.get: key must be a string, got {describe(key)}")
         if not key or "=" in key or "\0" in key:
             return error("Invalid", f"env.get: {key!r} is not a variable name")
         value = os.environ.get(key)
@@ -78,13 +78,3 @@ def _text(value: str) -> str:
         return value
     except UnicodeEncodeError:
         return os.fsencode(value).decode("utf-8", "replace")
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return f"a {lupa.lua_type(value) or type(value).__name__}"

@@ -40,7 +40,7 @@ from typing import Any
 
 import fnvhash  # type: ignore[import-untyped]
 
-from ._base64 import arg_bytes, arg_data, binary_module, describe
+from ._binary import arg_bytes, arg_data, binary_module, describe
 
 _DIGESTS = ("md5", "sha1", "sha256", "sha512")
 #: name -> (function of bytes -> int, digest size in bytes)

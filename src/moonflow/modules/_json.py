@@ -58,6 +58,7 @@ import referencing
 import referencing.exceptions
 
 from ..lua._convert import ConversionError
+from ._binary import describe
 from ._documents import MAX_CONTAINERS, containers, decoded_to_lua
 
 __all__ = ["MAX_CONTAINERS", "CACHE_SIZE", "ValidatorCache", "build"]
@@ -216,7 +217,7 @@ def build(state: Any) -> Any:
             except ConversionError as e:
                 raise SchemaInvalid(str(e)) from None
             return {} if data == [] else data  # an empty Lua table is the empty schema
-        raise SchemaInvalid(f"expected a table or a JSON string, got {_show(schema)}")
+        raise SchemaInvalid(f"expected a table or a JSON string, got {describe(schema)}")
 
     def check(name: str, schema: Any, instance: Any, problem: str | None) -> Any:
         try:
@@ -249,7 +250,7 @@ def build(state: Any) -> Any:
     def validate_string(schema: Any = None, text: Any = None, *_: Any) -> Any:
         instance, problem = None, None
         if not isinstance(text, str):
-            problem = f"expected a JSON string, got {_show(text)}"
+            problem = f"expected a JSON string, got {describe(text)}"
         else:
             try:
                 instance = json.loads(text)
@@ -268,16 +269,3 @@ def build(state: Any) -> Any:
             "validate_string": validate_string,
         },
     )
-
-
-def _show(value: Any) -> str:
-    """A short description of a Lua argument for error messages."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a {lupa.lua_type(value) or type(value).__name__}"

@@ -42,10 +42,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import lupa.lua54 as lupa
 import yaml
 
 from ..lua._convert import ConversionError
+from ._binary import describe
 from ._documents import MAX_CONTAINERS, decoded_to_lua
 
 #: Longest text ``yaml.decode`` reads, in UTF-8 bytes.
@@ -262,7 +262,7 @@ def build(state: Any) -> Any:
             except UnicodeDecodeError:
                 return invalid("yaml.decode: the text is not valid UTF-8")
         if not isinstance(text, str):
-            return invalid(f"yaml.decode: expected a string, got {_show(text)}")
+            return invalid(f"yaml.decode: expected a string, got {describe(text)}")
         if len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
             return invalid(f"yaml.decode: the text is longer than {MAX_TEXT_BYTES} bytes")
         try:
@@ -278,13 +278,3 @@ def build(state: Any) -> Any:
         return decoded_to_lua(state, data, "yaml.decode")
 
     return state.module_table("yaml", {"encode": encode, "decode": decode})
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return f"a {lupa.lua_type(value) or type(value).__name__}"
