@@ -123,3 +123,12 @@ def test_moonflow_check_prints_the_warning_with_file_and_line(tmp_path: Path) ->
         "nil: did you mean 'total'?"
     ) in out.getvalue().splitlines()
     assert out.getvalue().splitlines()[-1] == "ok"
+
+
+def test_a_reference_runtime_global_moonflow_lacks_is_named_as_such() -> None:
+    [warning] = unknown_globals("local p = payload.new(1)\n", file="f.lua", entry="app:f")
+    assert str(warning) == (
+        "warning: f.lua:1: app:f: global 'payload' (message payloads: payload.new, "
+        "payload.format) is part of the reference runtime but moonflow does not provide it yet, "
+        "so it reads nil"
+    )

@@ -34,6 +34,14 @@ if TYPE_CHECKING:
     from ..registry import App
 
 
+#: Globals of the reference runtime moonflow does not provide yet (a read is not a typo).
+REFERENCE_GLOBALS: dict[str, str] = {
+    "payload": "message payloads: payload.new, payload.format",
+    "subscribe": "event bus subscriptions",
+    "unsubscribe": "event bus subscriptions",
+}
+
+
 @dataclass(frozen=True, order=True)
 class GlobalWarning:
     """A read of a global nothing defines.
@@ -53,6 +61,12 @@ class GlobalWarning:
     suggestion: str = ""
 
     def __str__(self) -> str:
+        if self.name in REFERENCE_GLOBALS:
+            return (
+                f"warning: {self.file}:{self.line}: {self.entry}: global '{self.name}' "
+                f"({REFERENCE_GLOBALS[self.name]}) is part of the reference runtime but moonflow "
+                "does not provide it yet, so it reads nil"
+            )
         hint = (
             f": did you mean '{self.suggestion}'?"
             if self.suggestion

@@ -167,6 +167,13 @@ def _check_imported_modules(
         if lib_id in seen:
             continue
         seen.add(lib_id)
+        skipped = app.why_skipped(lib_id)
+        if skipped:
+            where = entry.line_of(f"imports.{alias}")
+            warnings.append(
+                (entry.relfile, where, f'imports.{alias}: {skipped}: require("{alias}") fails')
+            )
+            continue
         lib = app.get(lib_id)
         for name in lib.data.get("modules") or ():
             problem = module_error(name, context) if isinstance(name, str) else None

@@ -11,8 +11,11 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import lupa.lua54 as lupa
+
+_FORMS = Path(__file__).resolve().parent.parent / "lua" / "forms.lua"
 
 #: Instructions the top level of a file may run at load time.
 INSTRUCTION_BUDGET = 20_000_000
@@ -20,6 +23,7 @@ INSTRUCTION_BUDGET = 20_000_000
 MAX_MEMORY = 64 * 1024 * 1024
 
 _CHECKER = r"""
+local forms_source = ...
 local load, pcall, type, tostring, pairs, rawequal = load, pcall, type, tostring, pairs, rawequal
 local setmetatable, error, sort, concat = setmetatable, error, table.sort, table.concat
 local sethook = debug.sethook
@@ -49,6 +53,9 @@ require = function() return stub end
 process, channel, payload, errors = stub, stub, stub, stub
 print = function() end
 subscribe, unsubscribe = give, give
+-- the run-time forms (integer(x), unpack, string(x), ...) exist at the top level too
+local string_call = load(forms_source, "=moonflow/forms", "t")(_G, table, error)
+setmetatable(string, { __call = function(_, ...) return string_call(...) end })
 
 return function(src, chunkname, budget)
   local fn, err = load(src, chunkname, "t")
@@ -128,7 +135,7 @@ def check_chunk(source: str, chunkname: str) -> ChunkInfo:
         unpack_returned_tuples=True,
         max_memory=MAX_MEMORY,
     )
-    checker = runtime.execute(_CHECKER)
+    checker = runtime.execute(_CHECKER, _FORMS.read_text(encoding="utf-8"))
     try:
         kind, detail = checker(source, "@" + chunkname, INSTRUCTION_BUDGET)
     except lupa.LuaMemoryError:

@@ -27,6 +27,8 @@ class AppView(Protocol):
 
     def resolve(self, ref: str, namespace: str) -> str: ...
 
+    def why_skipped(self, entry_id: str) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class RefField:

@@ -5,7 +5,8 @@ The seed and the reference runtime (lua-api.md §3.8) give Lua code three ways t
 * ``return value`` (or nothing): success with that value (``nil`` when nothing);
 * ``return nil, err`` with ``err`` an error object or a string: failure with err's kind,
   message, retryable flag and details. A plain string carries no kind (``Internal``) and is
-  not retryable, in workflows and activities alike;
+  not retryable, in workflows and activities alike; so does any other non-nil ``err`` after a
+  ``nil`` (``nil, 42``, ``nil, {code = 1}``: its text, a table as JSON);
 * an uncaught Lua error: an error object raised with ``error(e)`` keeps its kind; any other
   value is kind ``Internal``, not retryable, with the Lua ``file:line`` message and traceback.
 
@@ -54,10 +55,12 @@ def returned(state: Any, packed: Any, what: str) -> Outcome:
     n = packed["n"]
     if n >= 2 and packed[2] is not None:
         err = packed[2]
-        if isinstance(err, str) or state.is_error(err):
+        if isinstance(err, str) or state.is_error(err) or packed[1] is None:
             info = state.error_info(err)
-            if isinstance(err, str):
-                info.retryable = False  # a plain message: the same input fails the same way
+            if not state.is_error(err):
+                # a plain message (or `nil, 42`, `nil, {...}`): no kind, and the same input
+                # fails the same way; never a success that drops the error
+                info.retryable = False
             return Outcome(False, error=info)
     if n == 0:
         return Outcome(True)

@@ -39,6 +39,7 @@ _HERE = Path(__file__).parent
 MODULES_DIR = _HERE.parent / "modules"
 SANDBOX = _HERE / "sandbox.lua"
 CONVERT = _HERE / "convert.lua"
+FORMS = _HERE / "forms.lua"
 KERNEL = _HERE / "kernel.lua"
 ERRORS = MODULES_DIR / "errors.lua"
 # Internal files loaded on first use, by the name Lua asks for (sys.load_internal).
@@ -136,7 +137,7 @@ class Runtime:
         )
         self._raw_load = self.rt.eval("load")  # captured before the sandbox removes it
         self._chunks: dict[str, Any] = {}  # a lost race compiles twice, harmlessly
-        sys = self._run_file(SANDBOX, context)
+        sys = self._run_file(SANDBOX, context, self.chunk(FORMS))
         self.sys = sys
         sys.load_internal = self._run_internal  # detpairs.lua, random.lua: on first use
         sys.argument_failure = _argument_failure  # wrap_py: a call lupa failed before Python ran
@@ -150,6 +151,7 @@ class Runtime:
         )
         sys.module = self._state_module
         self._run_file(CONVERT, sys)
+        self.wrapped_text = sys.wrapped_text
         self.convert = Converter(self.rt, sys)
         sys.seal_module_env()
         self.module_env = sys.module_env

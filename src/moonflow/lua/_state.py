@@ -310,25 +310,20 @@ class LuaState:
                     "do without it"
                 )
             info = MODULES.get(name)
+            if info is not None and context not in info.contexts:
+                fix = (
+                    "move that code into an activity"
+                    if context == WORKFLOW
+                    else "only workflow code may use it"
+                )
+                return self._lua_error(
+                    f'require("{name}"): module {name} is not supported in {context} '
+                    f"context ({entry_id}): {fix}"
+                )
             if info is None or (not info.always and name not in allowed):
-                if info is not None and context not in info.contexts:
-                    fix = (
-                        "move that code into an activity"
-                        if context == WORKFLOW
-                        else "only workflow code may use it"
-                    )
-                    return self._lua_error(
-                        f'require("{name}"): module {name} is not supported in {context} '
-                        f"context ({entry_id}): {fix}"
-                    )
                 return self._lua_error(
                     f'require("{name}"): module {name} is not in the modules list of '
                     f"{entry_id}: add it under modules: in the entry's YAML"
-                )
-            if context not in info.contexts:
-                return self._lua_error(
-                    f'require("{name}"): module {name} is not available in '
-                    f"{context} code ({entry_id})"
                 )
             try:
                 return self.module(name)
@@ -517,6 +512,9 @@ class LuaState:
         if isinstance(value, BaseException):
             return f"{type(value).__name__}: {value}"
         if lupa.lua_type(value) == "table" and not self._is_error(value):
+            text = self.runtime.wrapped_text(value)  # a string that is not UTF-8
+            if text is not None:
+                return str(text)
             try:
                 import json
 

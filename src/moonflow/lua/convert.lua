@@ -34,6 +34,15 @@ function sys.guard_pack(...)
     return t
 end
 
+-- The text of a string guard_text wrapped (invalid bytes as U+FFFD), nil for anything else:
+-- a `return nil, <bytes>` is still a failure with a message.
+function sys.wrapped_text(v)
+    if type(v) == "table" and raw.debug_getmetatable(v) == BAD then
+        return sys.valid_text(v._bytes)
+    end
+    return nil
+end
+
 -- Text for humans (error messages, logs): invalid UTF-8 bytes become U+FFFD.
 function sys.valid_text(s)
     s = tostring(s)

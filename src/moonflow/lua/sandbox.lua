@@ -8,11 +8,12 @@
 --   * once per run, sys.new_run(host_get): the run's private `sys` (a table inheriting from
 --     this one) with its host, its deterministic clock and random generator, and the
 --     per-run library tables its entry environments get (built on first use).
--- Called with (context), "workflow" or "activity". Returns the private table `sys`, holding
+-- Called with (context, install_forms): "workflow" or "activity", and forms.lua's chunk. Returns the private table `sys`, holding
 -- the raw functions that the kernel and the modules still need; it is never reachable from
 -- user code.
-local context = ...
+local context, install_forms = ...
 local G = _G  -- the state's own global table (its _G field is removed once sealed)
+local string_call  -- what string(x) does (forms.lua), set below
 
 local sys = {}
 local pack, unpack = table.pack, table.unpack
@@ -213,10 +214,7 @@ do
         -- string(x): the reference runtime's dialect calls a type name to convert (x's string
         -- form, as tostring gives it)
         __call = function(_, ...)
-            if select("#", ...) == 0 then
-                raw.error("bad argument #1 to 'string' (value expected)", 2)
-            end
-            return tostring((...))
+            return string_call(...)  -- a tail call: errors name the caller's line
         end,
         __metatable = false,
     }
@@ -346,55 +344,9 @@ do
     end
 end
 
--- The reference runtime's run-time forms (lua-dialect.md §4): calling a type name converts
--- or validates, and two Lua 5.1 names its apps still use. Shared functions, read-only to runs.
-do
-    local tonumber, tointeger, mtype, select = tonumber, math.tointeger, math.type, select
-    local function show(v)
-        return type(v) == "string" and ("'" .. v .. "'") or tostring(v)
-    end
-    local function needs(name, n)
-        if n == 0 then
-            raw.error("bad argument #1 to '" .. name .. "' (value expected)", 3)
-        end
-    end
-    -- number(x): a number, or a numeric string converted; anything else is an error
-    G.number = function(...)
-        needs("number", select("#", ...))
-        local v = ...
-        local n = tonumber(v)
-        if n == nil or (type(v) ~= "number" and type(v) ~= "string") then
-            raw.error("number: cannot convert " .. show(v) .. " to a number", 2)
-        end
-        return n
-    end
-    -- integer(x): an integer, or a number or numeric string with an integral value
-    G.integer = function(...)
-        needs("integer", select("#", ...))
-        local v = ...
-        local n = (type(v) == "number" or type(v) == "string") and tonumber(v)
-        local i = n and tointeger(n)
-        if not i then
-            raw.error("integer: cannot convert " .. show(v) .. " to an integer", 2)
-        end
-        return i
-    end
-    -- boolean(x): a boolean, or the strings "true" / "false"; anything else is an error
-    G.boolean = function(...)
-        needs("boolean", select("#", ...))
-        local v = ...
-        if v == true or v == "true" then
-            return true
-        elseif v == false or v == "false" then
-            return false
-        end
-        raw.error("boolean: cannot convert " .. show(v) .. " to a boolean", 2)
-    end
-    G.unpack = table.unpack
-    table.getn = function(t)
-        return #t
-    end
-end
+-- The reference runtime's run-time forms (forms.lua): number(x), integer(x), boolean(x),
+-- unpack, table.getn, and the conversion string(x) calls. Shared, read-only to runs.
+string_call = install_forms(G, table, raw.error)
 
 -- "file.lua:12: " for the Lua code `level` frames up (0 = the caller of where()).
 function sys.where(level)
@@ -713,6 +665,7 @@ end
 -- "file.lua:12" of the innermost frame of user code, starting `level` frames above the caller
 -- of user_where (1: the caller's caller), or nil: where a budget ran out, for its message.
 -- moonflow's own frames (stripped, "=?") and C functions are skipped.
+local sfind = string.find
 function sys.user_where(level)
     level = level + 2
     while true do
@@ -720,7 +673,9 @@ function sys.user_where(level)
         if info == nil then
             return nil
         end
-        if info.what ~= "C" and info.source ~= "=?" and (info.currentline or 0) > 0 then
+        -- "=?": moonflow's own files (stripped); "=moonflow/x": the Lua half of a module
+        if info.what ~= "C" and info.source ~= "=?" and (info.currentline or 0) > 0
+            and sfind(info.source, "=moonflow/", 1, true) ~= 1 then
             return info.short_src .. ":" .. info.currentline
         end
         level = level + 1

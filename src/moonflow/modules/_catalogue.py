@@ -40,7 +40,6 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("errors", _BOTH, always=True),
         ModuleInfo("process", _BOTH, always=True),
         ModuleInfo("channel", _BOTH, always=True),
-        ModuleInfo("payload", _BOTH, always=True),
         # Listed modules.
         ModuleInfo("funcs", _BOTH),
         ModuleInfo("time", _BOTH),
@@ -48,7 +47,6 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("json", _BOTH),
         ModuleInfo("uuid", _BOTH),
         ModuleInfo("logger", _BOTH),
-        ModuleInfo("ctx", _BOTH),
         ModuleInfo("http_client", _ACT),
         ModuleInfo("crypto", _BOTH),
         ModuleInfo("hash", _BOTH),
@@ -67,7 +65,18 @@ STD_LIBS: frozenset[str] = frozenset({"os", "table", "math", "string", "coroutin
 #: one fails at run time naming it, and ``moonflow check`` warns.
 NOT_IMPLEMENTED: dict[str, bool] = {
     **dict.fromkeys(
-        ("compress", "expr", "expression", "html", "template", "text", "treesitter", "contract"),
+        (
+            "compress",
+            "expr",
+            "expression",
+            "html",
+            "template",
+            "text",
+            "treesitter",
+            "contract",
+            "ctx",
+            "payload",
+        ),
         True,
     ),
     **dict.fromkeys(

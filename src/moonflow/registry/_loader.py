@@ -280,7 +280,8 @@ def _references(
     """``[(target id, field path), ...]`` of an entry's references, checked, without duplicates.
 
     A reference to a skipped entry is dropped from ``lifecycle.depends_on``/``requires`` (there
-    is nothing to wait for) and is an error naming it anywhere else.
+    is nothing to wait for) and from ``imports`` (a ``require`` of it fails when it runs,
+    naming it); anywhere else it is an error naming it.
     """
     spec = KINDS[entry.kind]
     out: list[tuple[str, str]] = []
@@ -295,7 +296,8 @@ def _references(
             path = f"{ref_field.path}.{sub}" if sub else ref_field.path
             target_id = resolve_ref(ref, entry.namespace)
             if isinstance(ref, str) and target_id in skipped:
-                if ref_field in COMMON_REFERENCES:
+                # nothing to wait for; an import of it fails only when required (kinds/_lua.py)
+                if ref_field in COMMON_REFERENCES or ref_field.path == "imports":
                     continue
                 other = skipped[target_id]
                 raise entry.error(

@@ -217,3 +217,29 @@ def test_a_string_in_many_slots_is_not_copied_without_end():
     value = state.pcall(fn)[1][0]
     with pytest.raises(ConversionError, match="larger than 67108864 bytes"):
         state.convert.walk(value)
+
+
+def test_a_costly_module_call_is_charged_and_named_by_the_users_line(tmp_path):
+    # The budget stop names the user's line, not the Lua half of the module (moonflow/crypto).
+    from moonflow.registry import load_app
+
+    (tmp_path / "_index.yaml").write_text(
+        "version: '1.0'\nnamespace: app\nentries:\n"
+        "  - name: f\n    kind: function.lua\n    source: file://f.lua\n    method: main\n"
+        "    modules: [crypto]\n"
+    )
+    (tmp_path / "f.lua").write_text(
+        'local crypto = require("crypto")\n'
+        "local function main()\n"
+        '  local key = crypto.pbkdf2("pw", "salt", 2000000, 32)\n'
+        "  return key\n"
+        "end\n"
+        "return { main = main }\n"
+    )
+    app = load_app(tmp_path)
+    state = new_state("activity", app=app, instruction_budget=50_000_000)
+    fn = state.load_code(app.spec("app:f"))
+    with pytest.raises(RunStopped) as stopped:
+        state.guarded_pcall(fn)
+    assert stopped.value.reason == "budget"
+    assert stopped.value.where == "f.lua:3"

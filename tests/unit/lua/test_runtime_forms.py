@@ -59,3 +59,31 @@ def test_the_string_library_is_still_a_library():
         state,
         "return string.upper('a'), ('b'):upper(), type(string), pcall(function() string.x = 1 end)",
     )[:4] == ["A", "B", "table", False]
+
+
+@pytest.mark.parametrize("kind", ["workflow.lua", "function.lua"])
+def test_the_forms_work_in_a_files_top_level(kind, tmp_path):
+    # The load-time check runs the top level too: it must know the forms (a reviewer found
+    # `local PREFIX = string(42) .. ":"` refused there while the runtime accepts it).
+    from moonflow.registry import load_app
+
+    (tmp_path / "_index.yaml").write_text(
+        "version: '1.0'\nnamespace: app\nentries:\n"
+        f"  - name: f\n    kind: {kind}\n    source: file://f.lua\n    method: main\n"
+    )
+    (tmp_path / "f.lua").write_text(
+        'local PREFIX = string(42) .. ":"\n'
+        'local N = integer("5") + number("0.5")\n'
+        "local A, B = unpack({1, 2})\n"
+        "local G = table.getn({1, 2, 3})\n"
+        'local T = boolean("true")\n'
+        "local function main() return {PREFIX, N, A + B, G, T} end\n"
+        "return { main = main }\n"
+    )
+    app = load_app(tmp_path)
+    context = "workflow" if kind == "workflow.lua" else "activity"
+    state = new_state(context, app=app)
+    fn = state.load_code(app.spec("app:f"))
+    ok, res, tb = state.pcall(fn)
+    assert ok, tb
+    assert state.to_python(res[0], "r") == ["42:", 5.5, 3, 3, True]

@@ -97,5 +97,5 @@ def test_env_is_refused_in_workflow_code(tmp_path):
     assert ok is False
     assert 'require("env")' in message and "not supported in workflow context" in message
     # even listed (the registry refuses that at load, see the integration test), require fails
-    with pytest.raises(Exception, match=r"module env is not available in workflow code"):
+    with pytest.raises(Exception, match=r"module env is not supported in workflow context"):
         load_entry(wf, tmp_path, "local env = require('env') return function() end", ("env",))

@@ -75,13 +75,48 @@ def test_a_typo_in_a_kind_stays_a_load_error_with_a_did_you_mean(load_err) -> No
     assert err.line == line_of(yaml, "kind: http.servce")
 
 
-def test_a_real_reference_to_a_skipped_entry_is_an_error_naming_it(load_err) -> None:
+def test_a_worker_reference_to_a_skipped_entry_is_an_error_naming_it(load_err) -> None:
     yaml = REFERENCE_APP + more(
         "- name: wf\n  kind: workflow.lua\n  source: file://code.lua\n  method: main\n"
-        "  imports: {lib: api}\n"
+        "  meta: {temporal: {workflow: {worker: api}}}\n"
     )
     err = load_err({"app.yaml": yaml, "code.lua": MAIN_LUA})
-    assert "imports.lib refers to app:api, a http.service entry, which moonflow skips" in str(err)
+    assert "meta.temporal.workflow.worker refers to app:api, a http.service entry, which " in (
+        str(err)
+    )
+
+
+def test_an_import_of_a_skipped_entry_fails_only_when_required(load_ok) -> None:
+    yaml = REFERENCE_APP + more(
+        """
+        - name: page
+          kind: template.jet
+        - name: render
+          kind: function.lua
+          source: file://render.lua
+          method: main
+          imports: {tpl: page}
+        """
+    )
+    render = (
+        "local function main()\n"
+        '  local ok, err = pcall(require, "tpl")\n'
+        "  return tostring(err)\n"
+        "end\n"
+        "return { main = main }\n"
+    )
+    app = load_ok({"app.yaml": yaml, "code.lua": MAIN_LUA, "render.lua": render})
+    [(file, line, message)] = app.spec("app:render").warnings
+    assert (file, line) == ("app.yaml", line_of(yaml, "imports: {tpl: page}"))
+    assert message.startswith("imports.tpl: app:page is a template.jet entry, which moonflow ")
+    from moonflow.lua import LuaState, MachineHost
+
+    host = MachineHost()
+    state = LuaState("activity", host, app=app)
+    host.state = state
+    ok, res, tb = state.pcall(state.load_code(app.spec("app:render")))
+    assert ok, tb
+    assert 'require("tpl"): app:page is a template.jet entry, which moonflow skips' in res[0]
 
 
 def test_an_app_of_only_skipped_kinds_says_what_moonflow_runs(load_err) -> None:
