@@ -70,9 +70,9 @@ async def test_typed_app_and_plain_twin_return_the_same_result(ts_env, tmp_path)
     assert typed["label"] == "3 items, first tea, then cup"
     canonical = "o-42|" + ",".join(i["sku"] for i in ORDER["items"])
     assert typed["check"] == hashlib.sha256(canonical.encode()).hexdigest()
-    # the activity read REFERENCE_APP_REGION (unset here) through env.get, and hashed
-    # string(total), which Lua writes with %.14g
-    assert typed["ref"] == base64.urlsafe_b64encode(b"o-42@local").decode()
+    # the activity read REFERENCE_APP_REGION (unset here) through env.get: the default of
+    # its env.variable entry; and it hashed string(total), which Lua writes with %.14g
+    assert typed["ref"] == base64.urlsafe_b64encode(b"o-42@eu-west").decode()
     assert typed["digest"] == hashlib.md5(f"o-42:{total:.14g}".encode()).hexdigest()
     # AES-GCM: 12-byte nonce + ciphertext + 16-byte tag, decrypted after a replay
     assert typed["opened"] == "o-42"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 _HTTP = "an HTTP server part; moonflow does not serve HTTP"
 _ENV = (
-    "an env storage or variable; moonflow's env is the OS environment "
-    "(${env:NAME} placeholders, env.get)"
+    "env storages do not run in moonflow; ${env:NAME} and env.get read a declared variable "
+    "from the OS environment (or a static storage's values), else its default"
 )
 _QUEUE = "a message queue; moonflow does not run queues"
 _DB = "a database or store; moonflow does not manage databases"

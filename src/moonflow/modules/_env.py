@@ -1,10 +1,11 @@
 """The ``env`` Lua module (activity code only: function.lua, process.lua, library.lua run as an
 activity), lua-api.md §2.12.
 
-moonflow's environment is the **OS environment of the worker process** (``os.environ``), the
-same source the ``${env:NAME}`` placeholders of entry YAML read
-(:mod:`moonflow.registry._env`). moonflow has no env registry (``env.variable`` /
-``env.storage.*`` entries of the reference runtime), so a key is the OS variable's name.
+moonflow's environment is the **OS environment of the worker process** (``os.environ``), read
+the way the ``${env:NAME}`` placeholders of entry YAML read it: a key that an ``env.variable``
+entry of the app declares (its public name or its entry id) gives that variable's value (the
+OS variable of its public name, or its ``env.storage.static`` value), else its ``default:``;
+any other key is the OS variable of that name (:mod:`moonflow.registry._variables`).
 
 * ``env.get(key)`` -> ``string, err``: the variable's value (an empty string when it is set
   empty). Not set -> ``nil, err`` kind ``NotFound`` naming the key; ``key`` not a non-empty
@@ -44,7 +45,7 @@ def build(state: Any) -> Any:
             return error("Invalid", f"env.get: key must be a string, got {describe(key)}")
         if not key or "=" in key or "\0" in key:
             return error("Invalid", f"env.get: {key!r} is not a variable name")
-        value = os.environ.get(key)
+        value = _environment(state).get(key)
         if value is None:
             return error(
                 "NotFound", f"env.get: variable {key!r} is not set in the worker's environment"
@@ -56,7 +57,7 @@ def build(state: Any) -> Any:
         return value, None
 
     def get_all(*_: Any) -> Any:
-        variables = {_text(k): _text(v) for k, v in sorted(os.environ.items())}
+        variables = {_text(k): _text(v) for k, v in sorted(_environment(state).items())}
         return state.to_lua(variables), None
 
     def set_(key: Any = None, value: Any = None, *_: Any) -> Any:
@@ -69,6 +70,13 @@ def build(state: Any) -> Any:
         )
 
     return state.module_table("env", {"get": get, "get_all": get_all, "set": set_})
+
+
+def _environment(state: Any) -> Any:
+    """The app's environment (declared env variables, then the OS), or the OS environment
+    for a state without an app."""
+    app = getattr(state, "app", None)
+    return getattr(app, "environment", None) or os.environ
 
 
 def _text(value: str) -> str:

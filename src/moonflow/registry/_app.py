@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ class App:
         self.root = root
         self.entries = entries
         self.skipped = skipped or {}
+        #: what ``${env:NAME}`` and ``env.get`` read (declared env variables, then the OS)
+        self.environment: Mapping[str, str] = os.environ
         self._specs: dict[str, Any] = {}
         self._deps: dict[str, tuple[str, ...]] = {}
         self._by_type: dict[str, LuaCode] = {}

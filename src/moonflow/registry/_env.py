@@ -2,7 +2,9 @@
 
 Forms, in any string value (mapping keys are left alone):
 
-* ``${env:NAME}`` - the OS environment variable ``NAME``; unset is an error.
+* ``${env:NAME}`` - the OS environment variable ``NAME``; unset is an error. ``NAME`` may
+  also be an ``env.variable`` entry's public name or id (``${env:app:region}``): see
+  :mod:`._variables` for how those are read.
 * ``${env:NAME|default}`` - ``default`` when ``NAME`` is unset.
 * ``${NAME|default}`` - shorthand, only for ``NAME`` made of ``[A-Z0-9_]``; a bare ``${VAR}`` is
   left untouched.
@@ -23,7 +25,8 @@ import yaml
 
 _TOKEN = re.compile(
     r"\$\$\{"
-    r"|\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\|(?P<default>[^}]*))?\}"
+    r"|\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_.]*(?::[A-Za-z_][A-Za-z0-9_.]*)?)"
+    r"(?:\|(?P<default>[^}]*))?\}"
     r"|\$\{(?P<short>[A-Z0-9_]+)\|(?P<sdefault>[^}]*)\}"
     r"|(?P<bad>\$\{env:[^}]*\}?)"
 )
@@ -78,7 +81,7 @@ def _resolve_str(text: str, environ: Mapping[str, str], path: str) -> Any:
             raise PlaceholderError(
                 path,
                 f"malformed placeholder {m.group('bad')!r} in {field}: "
-                "write ${env:NAME} or ${env:NAME|default} (NAME of letters, digits and _)",
+                "write ${env:NAME} or ${env:NAME|default} (NAME of letters, digits and _, or an entry id)",
             )
         name = m.group("name") or m.group("short")
         default = m.group("default") if m.group("name") else m.group("sdefault")
@@ -86,6 +89,14 @@ def _resolve_str(text: str, environ: Mapping[str, str], path: str) -> Any:
             return environ[name]
         if default is not None:
             return default
+        declared = getattr(environ, "declared", lambda _: None)(name)
+        if declared is not None:
+            raise PlaceholderError(
+                path,
+                f"variable {name} (env.variable {declared.entry_id} at {declared.where}) has no "
+                f"value (used in {field}): set {declared.name} in the environment, give the "
+                f"entry a default:, or the placeholder one: ${{env:{name}|value}}",
+            )
         raise PlaceholderError(
             path,
             f"environment variable {name} is not set (used in {field}): "

@@ -41,6 +41,8 @@ from . import _yaml
 from ._app import App
 from ._entry import NAME_RE, NAMESPACE_RE, Entry, rel, resolve_ref
 from ._env import PlaceholderError, resolve
+from ._variables import Environment
+from ._variables import collect as collect_variables
 
 _RESERVED = ("name", "kind", "meta")
 _EXAMPLES = {
@@ -82,7 +84,8 @@ def load_app(path: str | Path, environ: Mapping[str, str] | None = None) -> App:
     # Kinds moonflow does not run are set aside before anything else reads them (their
     # placeholders may name variables only the reference runtime's env system defines).
     skipped = {eid: e for eid, e in entries.items() if skip_reason(e.kind)}
-    entries = {eid: _with_env(e, env) for eid, e in entries.items() if eid not in skipped}
+    environment = Environment(env, collect_variables(skipped))
+    entries = {eid: _with_env(e, environment) for eid, e in entries.items() if eid not in skipped}
     if not entries:
         raise AppError(
             f"every entry under {root} is of a kind moonflow does not run "
@@ -90,6 +93,7 @@ def load_app(path: str | Path, environ: Mapping[str, str] | None = None) -> App:
             "temporal.client, temporal.worker and Lua code entries"
         )
     app = App(root, entries, skipped)
+    app.environment = environment
     for entry in entries.values():
         _check_required(entry)
     deps = {eid: _references(entry, entries, skipped) for eid, entry in entries.items()}
