@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 

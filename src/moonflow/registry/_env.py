@@ -81,7 +81,8 @@ def _resolve_str(text: str, environ: Mapping[str, str], path: str) -> Any:
             raise PlaceholderError(
                 path,
                 f"malformed placeholder {m.group('bad')!r} in {field}: "
-                "write ${env:NAME} or ${env:NAME|default} (NAME of letters, digits and _, or an entry id)",
+                "write ${env:NAME} or ${env:NAME|default} "
+                "(NAME of letters, digits and _, or an entry id)",
             )
         name = m.group("name") or m.group("short")
         default = m.group("default") if m.group("name") else m.group("sdefault")
