@@ -49,6 +49,8 @@ class _Walk(set[str]):
 
     visited = 0
     size = 0
+    #: Non-finite floats become ``None`` instead of an error (``json.encode`` only).
+    nonfinite_null = False
 
 
 _INT_MIN = -(2**63)
@@ -88,8 +90,11 @@ class Converter:
         self._encode_json = sys.encode_json
 
     # ---- Lua -> Python --------------------------------------------------------------
-    def to_python(self, value: Any, path: str = "value") -> Any:
+    def to_python(self, value: Any, path: str = "value", *, nonfinite_null: bool = False) -> Any:
         """Convert a Lua value (as lupa hands it over) to a JSON-safe Python value.
+
+        ``nonfinite_null=True`` turns NaN and infinities into ``None`` instead of an error
+        (``json.encode``'s rule; everything else keeps them an error).
 
         Raises:
             ConversionError: naming the path of the first value that cannot be converted.
@@ -102,12 +107,14 @@ class Converter:
                 if len(text) > _MAX_BYTES:
                     raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
                 return json.loads(text, object_pairs_hook=_sorted_object)
-        return self.walk(value, path)
+        return self.walk(value, path, nonfinite_null=nonfinite_null)
 
-    def walk(self, value: Any, path: str = "value") -> Any:
+    def walk(self, value: Any, path: str = "value", *, nonfinite_null: bool = False) -> Any:
         """:meth:`to_python` without the fast path: the walk that names the offending path
         (the fallback, and what tests compare the fast path with)."""
-        return self._py(value, path, 0, _Walk())
+        seen = _Walk()
+        seen.nonfinite_null = nonfinite_null
+        return self._py(value, path, 0, seen)
 
     def _py(self, v: Any, path: str, depth: int, seen: _Walk) -> Any:
         t = type(v)
@@ -119,6 +126,8 @@ class Converter:
             return v
         if t is float:
             if math.isnan(v) or math.isinf(v):
+                if seen.nonfinite_null:
+                    return None
                 raise ConversionError(f"{path}: {v} cannot be encoded as JSON")
             return v
         if t is bytes:

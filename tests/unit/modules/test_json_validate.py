@@ -8,9 +8,10 @@ import socket
 
 import pytest
 
+from moonflow.lua import LuaState, RunStopped
 from moonflow.modules import _json
 
-from .helpers import FakeWorkflowHost, new_state, run
+from .helpers import FakeWorkflowHost, RecordingHost, new_state, run
 
 ORDER_SCHEMA = """{
   "type": "object",
@@ -234,3 +235,119 @@ def test_validation_is_the_same_in_workflow_and_activity_code():
         results.append(check(st, f"json.validate(SCHEMA, {bad})"))
     assert results[0] == results[1]
     assert results[0][0] is False
+
+
+# ---- bounded regular expressions, schema size, charge, deduplicated messages -------------
+
+#: ``^(a|aa)+$`` backtracks exponentially on a run of ``a`` that ends badly, with Python's ``re``
+#: and with the ``regex`` package alike (minutes for 40 characters); ``^(a+)+$`` too with ``re``.
+SLOW = "'^(a|aa)+$'"
+BAD_VALUE = "string.rep('a', 40) .. '!'"
+
+
+def test_a_catastrophic_pattern_is_stopped_and_named(state):
+    ok, kind, msg, retryable = check(
+        state,
+        f"json.validate({{properties = {{name = {{type = 'string', pattern = {SLOW}}}}}}}, {{name = {BAD_VALUE}}})",
+    )
+    assert ok is None and kind == "Invalid" and retryable is False
+    assert "$.properties.name.pattern" in msg and "^(a|aa)+$" in msg, msg
+    assert "takes too long on this value" in msg and "catastrophic backtracking" in msg
+
+
+def test_the_reviewers_pattern_returns(state):
+    # Python's re needs minutes for this; the bounded search answers at once (or times out).
+    ok, kind, msg, _ = check(
+        state, "json.validate({type = 'string', pattern = '^(a+)+$'}, string.rep('a', 30) .. '!')"
+    )
+    assert ok in (False, None) and kind == "Invalid" and "^(a+)+$" in msg
+
+
+def test_a_catastrophic_pattern_property_is_stopped_and_named(state):
+    schema = f"{{type = 'object', patternProperties = {{[{SLOW}] = {{type = 'integer'}}}}}}"
+    ok, kind, msg, _ = check(state, f"json.validate({schema}, {{[{BAD_VALUE}] = 1}})")
+    assert ok is None and kind == "Invalid"
+    assert '$.patternProperties["^(a|aa)+$"]' in msg and "takes too long" in msg, msg
+    # additionalProperties consults the same patterns
+    schema = f"{{patternProperties = {{[{SLOW}] = true}}, additionalProperties = false}}"
+    ok, kind, msg, _ = check(state, f"json.validate({schema}, {{[{BAD_VALUE}] = 1}})")
+    assert ok is None and kind == "Invalid" and "takes too long" in msg, msg
+
+
+def test_a_catastrophic_pattern_is_stopped_everywhere(state):
+    # under anyOf/not (whose errors are otherwise swallowed) and under a subschema that names
+    # its own $schema (where jsonschema switches validator class)
+    for schema in (
+        f"{{anyOf = {{{{pattern = {SLOW}}}, {{type = 'integer'}}}}}}",
+        f"{{['not'] = {{pattern = {SLOW}}}}}",
+        f"{{['$defs'] = {{x = {{['$schema'] = 'http://json-schema.org/draft-07/schema#', pattern = {SLOW}}}}}, ['$ref'] = '#/$defs/x'}}",
+        f"{{['$schema'] = 'http://json-schema.org/draft-04/schema#', pattern = {SLOW}}}",
+    ):
+        ok, kind, msg, _ = check(state, f"json.validate({schema}, {BAD_VALUE})")
+        assert ok is None and kind == "Invalid" and "takes too long" in msg, (schema, msg)
+
+
+def test_ordinary_patterns_still_search(state):
+    assert check(state, "json.validate({pattern = 'b'}, 'abc')")[:2] == [True, None]  # search
+    assert check(state, "json.validate({pattern = '^ab'}, 'abc')")[:2] == [True, None]
+    ok, kind, msg, _ = check(state, "json.validate({pattern = '^b'}, 'abc')")
+    assert ok is False and kind == "Invalid" and "$: 'abc' does not match '^b'" in msg
+    schema = "{patternProperties = {['^x_'] = {type = 'integer'}}, additionalProperties = false}"
+    assert check(state, f"json.validate({schema}, {{x_a = 1}})")[:2] == [True, None]
+    ok, _, msg, _ = check(state, f"json.validate({schema}, {{x_a = 'no'}})")
+    assert ok is False and "$.x_a: 'no' is not of type 'integer'" in msg
+    ok, _, msg, _ = check(state, f"json.validate({schema}, {{y = 1}})")
+    assert ok is False and "'y' does not match any of the regexes" in msg
+
+
+def big_schema(n):
+    return (
+        f"(function() local p = {{}} for i = 1, {n} do p['p' .. i] = {{type = 'integer'}} end "
+        "return {type = 'object', properties = p} end)()"
+    )
+
+
+def test_a_schema_over_the_size_limit_is_refused(state):
+    n = _json.MAX_SCHEMA_CONTAINERS  # n properties + the properties object + the root
+    ok, kind, msg, _ = check(state, f"json.validate({big_schema(n)}, {{}})")
+    assert ok is None and kind == "Invalid"
+    assert f"more than {_json.MAX_SCHEMA_CONTAINERS} objects and arrays" in msg, msg
+    ok, kind, msg, _ = check(state, f"json.validate_string(json.encode({big_schema(n)}), '1')")
+    assert ok is None and "the limit" in msg
+    huge = "string.rep('x', 2 * 1024 * 1024)"
+    ok, kind, msg, _ = check(state, f"json.validate({{description = {huge}}}, 1)")
+    assert ok is None and kind == "Invalid" and f"larger than {_json.MAX_SCHEMA_BYTES}" in msg
+    # just under the limit is fine
+    assert check(state, f"json.validate({big_schema(100)}, {{p1 = 1}})")[:2] == [True, None]
+
+
+def test_validation_is_charged_to_the_instruction_budget():
+    # 100 validations against a cached 1,000-property schema run few Lua instructions but
+    # ~1 s of Python: the charge stops them at the 50M-instruction budget.
+    src = (
+        f"local json = M('json') local s = {big_schema(1000)}\n"
+        "for i = 1, 100 do json.validate(s, {}) end"
+    )
+    host = RecordingHost()
+    st = LuaState("activity", host, instruction_budget=50_000_000)
+    host.state = st
+    env = st.new_env()
+    env["M"] = st.module
+    fn = st.sys.raw.load(src, "=v.lua", "t", env)
+    with pytest.raises(RunStopped) as stopped:
+        st.guarded_pcall(fn)
+    assert stopped.value.reason == "budget"
+
+
+def test_identical_error_lines_are_listed_once(state):
+    meta = "{['$ref'] = 'https://json-schema.org/draft/2020-12/schema'}"
+    # jsonschema reports this one 8 times (once per meta-schema vocabulary reaching it)
+    ok, kind, msg, _ = check(state, f"json.validate({meta}, {{items = 5}})")
+    assert ok is False and kind == "Invalid"
+    assert msg == "json.validate: $.items: 5 is not of type 'object', 'boolean'"
+    ok, kind, msg, _ = check(state, f"json.validate({meta}, {{items = 5, minimum = 'x'}})")
+    assert ok is False
+    assert sorted(msg.removeprefix("json.validate: ").split("; ")) == [
+        "$.items: 5 is not of type 'object', 'boolean'",
+        "$.minimum: 'x' is not of type 'number'",
+    ]
