@@ -58,6 +58,9 @@ _INT_MAX = 2**63 - 1
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_NOT_UTF8 = "string is not valid UTF-8 (binary data must be encoded first, e.g. base64.encode)"
+
+
 class ConversionError(ValueError):
     """A value cannot cross the Lua/JSON boundary; the message names the path."""
 
@@ -134,7 +137,7 @@ class Converter:
             try:
                 return v.decode("utf-8")
             except UnicodeDecodeError:
-                raise ConversionError(f"{path}: string is not valid UTF-8") from None
+                raise ConversionError(f"{path}: {_NOT_UTF8}") from None
         lt = lupa.lua_type(v)
         if lt != "table":
             kind = {"function": "a function", "thread": "a coroutine", "userdata": "a userdata"}
@@ -146,7 +149,7 @@ class Converter:
         key = described[2] if len(described) > 2 else None
         nulls = described[3] if len(described) > 3 else None
         if tag == "badutf8":
-            raise ConversionError(f"{path}: string is not valid UTF-8")
+            raise ConversionError(f"{path}: {_NOT_UTF8}")
         if tag == "time" or tag == "error":
             return extra
         if tag == "duration":
@@ -169,7 +172,7 @@ class Converter:
                 items = list(v.items())
             except UnicodeDecodeError:
                 sub = self._bad_utf8(v)
-                raise ConversionError(f"{path}{sub}: string is not valid UTF-8") from None
+                raise ConversionError(f"{path}{sub}: {_NOT_UTF8}") from None
             out = self._table(items, tag, extra, path, depth, seen)
             if nulls is not None and isinstance(out, (dict, list)):
                 if isinstance(out, list) and not out:
