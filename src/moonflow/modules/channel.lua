@@ -235,6 +235,18 @@ function Channel:receive()
     return sys.park()
 end
 
+-- Seed form: `for v in ch:iter() do ... end` receives until the channel is closed (a break
+-- leaves the rest queued). Each step blocks like receive().
+function Channel:iter()
+    return function()
+        local v, ok = self:receive()
+        if ok == false then
+            return nil
+        end
+        return v
+    end
+end
+
 -- Seed form: the next value, or nil when none is ready (never blocks).
 function Channel:try_receive()
     local ready, v, ok = try_take(self)

@@ -163,9 +163,11 @@ function sys.kernel.event(ev)
     events_queue[#events_queue + 1] = ev
 end
 
--- Is some task waiting for messages (so an idle workflow is waiting, not deadlocked)?
+-- Is some task waiting for messages (so an idle workflow is waiting, not deadlocked)? The
+-- events channel does not count: its events come from children, which the driver counts as
+-- in flight while they run, so a workflow waiting on events with no child left is deadlocked.
 function sys.kernel.listening()
-    if inbox or events then
+    if inbox then
         return true
     end
     return raw.next(listeners) ~= nil
@@ -268,6 +270,65 @@ function M.upgrade(entry, ...)
     end
     sys.yield_cmd({ op = "continue_as_new", workflow = entry, args = sys.guard_pack(...) })
     raw.error("process.upgrade returned", 2)
+end
+
+-- ---- child workflows (reference-runtime.md §2.8) --------------------------------------------
+-- process.spawn(entry_id, host, ...) -> pid | nil, err: starts a child workflow and returns its
+-- PID once it has started. host: a temporal.worker entry id (its task queue) or a task queue
+-- name; nil or "" for the child entry's own worker (else the parent's task queue). Each further
+-- argument is one input payload. Children are always monitored: their exit arrives as an EXIT
+-- event on process.events(), so every spawn variant behaves the same.
+-- process.exec(entry_id, host, ...) -> result | nil, err: starts a child and waits for its result
+-- (no EXIT event for it).
+local function start_child(fname, wait, id, host_id, ...)
+    if type(id) ~= "string" or id == "" then
+        return nil, sys.make_error("Invalid", fname .. ": the first argument must be a workflow entry id (ns:name)", false)
+    end
+    if host_id ~= nil and type(host_id) ~= "string" then
+        return nil, sys.make_error("Invalid", fname .. ": host must be a temporal.worker entry id, a task queue name or nil", false)
+    end
+    local r = sys.yield_cmd({ op = "child", workflow = id, host = host_id, wait = wait, fname = fname,
+        args = sys.guard_pack(...) })
+    if r.ok then
+        return r.value
+    end
+    return nil, r.err
+end
+sys.start_child = start_child
+
+for _, name in raw.next, { "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" } do
+    M[name] = function(id, host_id, ...)
+        return start_child("process." .. name, "start", id, host_id, ...)
+    end
+end
+function M.exec(id, host_id, ...)
+    return start_child("process.exec", "result", id, host_id, ...)
+end
+
+-- The EXIT event of a child (built by the driver): honours the seed's shape and the later one.
+--   event.type == "EXIT", event.pid (seed); event.kind == process.event.EXIT, event.from (later)
+--   event.result: the seed's `results.x = event.result` is the child's own value. When that is a
+--     table, `event.result.value` / `.error` work too (the table itself / nil) unless the table
+--     has its own `value` / `error` keys, which win. A scalar or nil result, or a failure, gives
+--     {value = v, error = err} instead.
+--   event.value, event.error: the child's value, or its error object (nil on success).
+local result_mt = {
+    __index = function(t, k)
+        if k == "value" then
+            return t
+        end
+        return nil
+    end,
+}
+function sys.exit_event(pid, ok, value, err, at)
+    local result
+    if ok and type(value) == "table" and raw.getmetatable(value) == nil then
+        result = raw.setmetatable(value, result_mt)
+    else
+        result = { value = value, error = err }
+    end
+    return { type = "EXIT", kind = M.event.EXIT, pid = pid, from = pid, at = at,
+        result = result, value = value, error = err }
 end
 
 -- Not available from workflow code; the wording is the reference runtime's (reference-runtime.md

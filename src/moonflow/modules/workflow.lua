@@ -9,6 +9,19 @@ local host = sys.host
 
 local M = {}
 
+--- workflow.exec(entry_id, ...) -> result | nil, err: runs a child workflow (on the child
+--- entry's own worker, else the parent's task queue) and waits for its result. The first
+--- argument may also be a table {workflow = entry_id, host = worker id or task queue}.
+function M.exec(first, ...)
+    if sys.start_child == nil then
+        sys.module("process")  -- defines it
+    end
+    if type(first) == "table" then
+        return sys.start_child("workflow.exec", "result", first.workflow or first[1], first.host, ...)
+    end
+    return sys.start_child("workflow.exec", "result", first, nil, ...)
+end
+
 --- workflow.info() -> map table: workflow_id, run_id, workflow_type, task_queue, namespace,
 --- attempt (integer), history_length, history_size (integers), start_time (a Time value).
 function M.info()
