@@ -161,18 +161,23 @@ def _check_imported_modules(
     only its activity-side functions use; a ``require`` of it from a workflow fails when run."""
     warnings = []
     seen: set[str] = set()
-    stack = [(alias, lib_id) for alias, lib_id in imports.items()]
-    while stack:
-        alias, lib_id = stack.pop()
+    # (this entry's alias, the library's own alias or None when direct, library id); direct
+    # imports first, so a library reached both ways is reported as the direct import
+    queue = [(alias, None, lib_id) for alias, lib_id in imports.items()]
+    while queue:
+        alias, inner, lib_id = queue.pop(0)
         if lib_id in seen:
             continue
         seen.add(lib_id)
         skipped = app.why_skipped(lib_id)
         if skipped:
             where = entry.line_of(f"imports.{alias}")
-            warnings.append(
-                (entry.relfile, where, f'imports.{alias}: {skipped}: require("{alias}") fails')
+            what = (
+                f'imports.{alias}: {skipped}: require("{alias}") fails'
+                if inner is None
+                else f'imports.{alias}: the library imports {skipped}: its require("{inner}") fails'
             )
+            warnings.append((entry.relfile, where, what))
             continue
         lib = app.get(lib_id)
         for name in lib.data.get("modules") or ():
@@ -188,7 +193,7 @@ def _check_imported_modules(
                 )
         nested = lib.data.get("imports")
         if isinstance(nested, dict):
-            stack.extend((alias, app.resolve(r, lib.namespace)) for r in nested.values())
+            queue.extend((alias, a, app.resolve(r, lib.namespace)) for a, r in nested.items())
     return warnings
 
 

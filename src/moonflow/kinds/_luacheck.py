@@ -63,7 +63,14 @@ return function(src, chunkname, budget)
   sethook(function() error("top-level code did not finish (runaway loop?)", 2) end, "", budget)
   local ok, res = pcall(fn)
   sethook()
-  if not ok then return "runtime", tostring(res) end
+  if not ok then
+    if rawequal(res, stub) then
+      return "runtime", "the top level raised an error object (errors.new or a module's error)"
+    elseif type(res) == "table" then
+      return "runtime", "the top level raised a table as its error"
+    end
+    return "runtime", tostring(res)
+  end
   if rawequal(res, stub) then return "stub", "" end
   if type(res) == "function" then return "function", "" end
   if type(res) ~= "table" then return "value", type(res) end

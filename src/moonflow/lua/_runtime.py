@@ -296,8 +296,8 @@ def _argument_failure(error: Any) -> Any:
     if isinstance(error, UnicodeDecodeError):
         return (
             INVALID,
-            "a string argument is not valid UTF-8 text: binary data (crypto.random.bytes, "
-            "an encrypted string) must be encoded first, e.g. with base64.encode or hash.*",
+            "a string argument is not valid UTF-8 text: encode binary data (crypto.random.bytes, "
+            "an encrypted string) first, e.g. with base64.encode",
         )
     return None
 

@@ -440,7 +440,7 @@ class LuaState:
             with runtime.uncapped():
                 return fn(*args)
 
-        return runtime.wrap_py(guard_py(call, name, runtime.raised))
+        return runtime.wrap_py(guard_py(call, name, runtime.raised), name, True)
 
     def module_table(self, name: str, functions: dict[str, Callable[..., Any]]) -> Any:
         """A module table of Python functions, each made a Lua function by

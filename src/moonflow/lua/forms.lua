@@ -50,8 +50,21 @@ G.boolean = function(...)
     raise("boolean: cannot convert " .. show(v) .. " to a boolean", 2)
 end
 
-G.unpack = tbl.unpack
+-- unpack / table.unpack / table.getn check their table first: Lua's own unpack fails on a
+-- non-table with a message that has no position ("attempt to get length of a nil value")
+local tunpack = tbl.unpack
+local function unpack(t, ...)
+    if type(t) ~= "table" then
+        raise("bad argument #1 to 'unpack' (table expected, got " .. type(t) .. ")", 2)
+    end
+    return tunpack(t, ...)
+end
+G.unpack = unpack
+tbl.unpack = unpack
 tbl.getn = function(t)
+    if type(t) ~= "table" then
+        raise("bad argument #1 to 'getn' (table expected, got " .. type(t) .. ")", 2)
+    end
     return #t
 end
 

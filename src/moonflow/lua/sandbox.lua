@@ -524,7 +524,7 @@ local host_mt = {
     __index = function(t, name)
         local fn = rawget(t, HOST_GET)(name)
         if fn ~= nil then
-            fn = sys.wrap_py(fn)
+            fn = sys.wrap_py(fn, "host." .. tostring(name))
             rawset(t, name, fn)
         end
         return fn
@@ -711,22 +711,32 @@ local function checked(first, ...)
 end
 -- A Lua string argument that is not UTF-8 makes lupa fail before the Python function runs,
 -- with a Python exception as the Lua error value: sys.argument_failure (set by _runtime.py)
--- turns that into a moonflow error; any other error passes on unchanged.
-local function passed(ok, first, ...)
+-- turns that into a moonflow error naming the function and the user's line; a module function
+-- (`soft`) returns it as `nil, err`, others raise it. Any other error passes on unchanged.
+local function passed(name, soft, ok, first, ...)
     if ok then
         return checked(first, ...)
     end
     if type(first) == "userdata" then
         local kind, message = sys.argument_failure(first)
         if kind ~= nil then
-            raw.error(sys.make_error(kind, message, false), 0)
+            local where = sys.user_where(1)
+            message = (name or "a moonflow function") .. (where and (" (" .. where .. ")") or "")
+                .. ": " .. message
+            local err = sys.make_error(kind, message, false)
+            if soft then
+                return nil, err
+            end
+            raw.error(err, 0)
         end
     end
     raw.error(first, 0)
 end
-function sys.wrap_py(fn)
+-- wrap_py(fn [, name [, soft]]): name is what messages call it ("json.encode"); soft: a
+-- function of the `value, err` convention (module functions), which returns such a failure.
+function sys.wrap_py(fn, name, soft)
     return function(...)
-        return passed(raw.pcall(fn, ...))
+        return passed(name, soft, raw.pcall(fn, ...))
     end
 end
 

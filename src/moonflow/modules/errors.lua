@@ -55,8 +55,8 @@ local function make(kind, message, retryable, details, cause)
 end
 sys.make_error = make
 
---- errors.new("message") | errors.new(kind, "message") | errors.new{kind=, message=, retryable=, details=}
-function M.new(a, b)
+--- errors.new("message") | errors.new(kind, "message"[, retryable[, details]]) | errors.new{kind=, message=, retryable=, details=}
+function M.new(a, b, retryable, details)
     if type(a) == "table" and not is_error(a) then
         local message = a.message
         if message == nil then
@@ -72,7 +72,11 @@ function M.new(a, b)
         return a
     end
     if type(a) == "string" and type(b) == "string" then
-        return make(a, b)
+        -- errors.new(kind, message[, retryable[, details]]), as the README documents
+        if retryable ~= nil and type(retryable) ~= "boolean" then
+            raw.error("errors.new: retryable must be a boolean or nil", 2)
+        end
+        return make(a, b, retryable, details)
     end
     if a == nil then
         raw.error("errors.new: expected a message string or a table {kind=, message=}", 2)

@@ -25,7 +25,7 @@ import yaml
 
 _TOKEN = re.compile(
     r"\$\$\{"
-    r"|\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_.]*(?::[A-Za-z_][A-Za-z0-9_.]*)?)"
+    r"|\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9_][\w.-]*:[A-Za-z0-9_][\w.-]*)"
     r"(?:\|(?P<default>[^}]*))?\}"
     r"|\$\{(?P<short>[A-Z0-9_]+)\|(?P<sdefault>[^}]*)\}"
     r"|(?P<bad>\$\{env:[^}]*\}?)"
@@ -98,6 +98,13 @@ def _resolve_str(text: str, environ: Mapping[str, str], path: str) -> Any:
                 f"value (used in {field}): set {declared.name} in the environment, give the "
                 f"entry a default:, or the placeholder one: ${{env:{name}|value}}",
             )
+        if ":" in name:
+            raise PlaceholderError(
+                path,
+                f"{name} in {field} is not an env.variable entry of the app: name a declared "
+                f"variable (its entry id or public name) or an OS variable, or give a default: "
+                f"${{env:{name}|value}}",
+            )
         raise PlaceholderError(
             path,
             f"environment variable {name} is not set (used in {field}): "
@@ -108,10 +115,22 @@ def _resolve_str(text: str, environ: Mapping[str, str], path: str) -> Any:
     result = _TOKEN.sub(substitute, text)
     if whole is not None and whole.group(0) != "$${":
         default = whole.group("default") if whole.group("name") else whole.group("sdefault")
-        if default is not None and _typed(default) is not None:
+        want = _typed(default) if default is not None else None
+        if want is not None:
             typed = _typed(result)
-            if typed is not None:
-                return typed
+            if (
+                typed is None
+                or type(typed) is not type(want)
+                and not (isinstance(want, float) and type(typed) is int)
+            ):
+                name = whole.group("name") or whole.group("short")
+                what = {bool: "a boolean", int: "an integer", float: "a number"}[type(want)]
+                raise PlaceholderError(
+                    path,
+                    f"{name} is {result!r} but the default {default} makes {field} "
+                    f"{what}: set {name} to {what}",
+                )
+            return typed
     return result
 
 

@@ -237,7 +237,9 @@ class WorkflowDriver:
             )
         return self._task_failure(
             f"{entry}: the workflow ran more than {self.config.instruction_budget} Lua "
-            f"instructions {doing} (an endless loop?); the workflow task fails and will be "
+            f"instructions {doing} (an endless loop, or a costly call such as "
+            "crypto.pbkdf2 or json.validate on a large schema?); the workflow task fails and "
+            "will be "
             "retried"
         )
 

@@ -86,3 +86,15 @@ def test_error_info_from_lua(state):
     assert (info.kind, info.message, info.retryable) == ("Conflict", "busy", True)
     info2 = state.error_info("file.lua:3: boom")
     assert (info2.kind, info2.message) == ("Internal", "file.lua:3: boom")
+
+
+def test_the_positional_form_keeps_retryable_and_details():
+    from .helpers import new_state, run
+
+    state = new_state("activity")
+    assert run(
+        state,
+        "local e = errors.new('NotFound', 'gone', true, {id = 7})\n"
+        "local d = errors.new('NotFound', 'gone')\n"
+        "return e:kind(), e:retryable(), e:details().id, d:retryable() == nil",
+    ) == ["NotFound", True, 7, True]

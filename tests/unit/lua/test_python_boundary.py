@@ -104,12 +104,12 @@ def test_json_decode_of_a_deeply_nested_text_is_an_invalid_error():
     ],
 )
 def test_a_binary_string_argument_is_a_moonflow_error_not_a_python_object(context, call):
-    # lupa fails to make a Python str of it before the function runs
-    kind, message = run(
+    # lupa fails to make a Python str of it before the function runs: the module function
+    # returns nil, err naming itself and the caller's line
+    value_is_nil, kind, message = run(
         new_state(context),
-        f"local ok, e = pcall(function() return {call} end)\n"
-        "assert(not ok)\n"
-        "return type(e) == 'table' and e:kind(), tostring(e)",
+        f"local v, e = {call}\nreturn v == nil, type(e) == 'table' and e:kind(), tostring(e)",
     )
-    assert kind == "Invalid"
-    assert "a string argument is not valid UTF-8 text" in message
+    assert value_is_nil is True and kind == "Invalid"
+    name = call.split('"')[1] + "." + call.split(".")[1].split("(")[0].split(")")[-1]
+    assert f"{name} (snippet:1): a string argument is not valid UTF-8 text" in message

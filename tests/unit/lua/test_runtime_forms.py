@@ -87,3 +87,20 @@ def test_the_forms_work_in_a_files_top_level(kind, tmp_path):
     ok, res, tb = state.pcall(fn)
     assert ok, tb
     assert state.to_python(res[0], "r") == ["42:", 5.5, 3, 3, True]
+
+
+@pytest.mark.parametrize("context", ["workflow", "activity"])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        ("unpack(nil)", "bad argument #1 to 'unpack' (table expected, got nil)"),
+        ("table.unpack(5)", "bad argument #1 to 'unpack' (table expected, got number)"),
+        ("table.getn(5)", "bad argument #1 to 'getn' (table expected, got number)"),
+    ],
+)
+def test_unpack_and_getn_name_the_callers_line(context, call, message):
+    from .helpers import run_error
+
+    assert run_error(new_state(context), f"local x = 1\nlocal y = {call}") == (
+        f"snippet:2: {message}"
+    )

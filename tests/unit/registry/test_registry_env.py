@@ -86,7 +86,6 @@ def test_env_in_worker_task_queue_and_lists(load_ok, monkeypatch) -> None:
     [
         ("${env:PORT|7233}", {}, 7233),
         ("${env:PORT|7233}", {"PORT": "8000"}, 8000),
-        ("${env:PORT|7233}", {"PORT": "abc"}, "abc"),
         ("${env:RATIO|0.5}", {}, 0.5),
         ("${env:RATIO|0.5}", {"RATIO": "2"}, 2),
         ("${env:ON|false}", {}, False),
@@ -121,3 +120,13 @@ def test_resolve_nested_structures_and_errors() -> None:
         resolve({"k": "${env:bad-name}"}, {})
     with pytest.raises(PlaceholderError, match="malformed placeholder"):
         resolve({"k": "${env:UNCLOSED"}, {})
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1.5"])
+def test_a_value_that_does_not_fit_the_typed_default_is_an_error(value):
+    # the default 7233 says the field is an integer: "abc" there would fail later, far away
+    with pytest.raises(PlaceholderError) as info:
+        resolve({"port": "${env:PORT|7233}"}, {"PORT": value})
+    assert info.value.message == (
+        f"PORT is {value!r} but the default 7233 makes port an integer: set PORT to an integer"
+    )

@@ -95,7 +95,13 @@ def test_lua_top_level_error_call(load_err) -> None:
     err = load_err({"app.yaml": code_app(), "code.lua": 'error("boom")\n'})
     assert_error(err, "code.lua", 1, "app:code", "Lua error while loading the file: boom")
     err = load_err({"app.yaml": code_app(), "code.lua": "error({})\n"})
-    assert_error(err, "code.lua", None, "app:code", "Lua error while loading the file: table:")
+    assert_error(
+        err,
+        "code.lua",
+        None,
+        "app:code",
+        "Lua error while loading the file: the top level raised a table as its error",
+    )
 
 
 def test_runaway_top_level_is_stopped(load_err) -> None:

@@ -135,3 +135,23 @@ def test_moonflow_check_prints_the_skipped_entries(make_app) -> None:
     assert lines[0].endswith(", 5 skipped")
     assert sum(1 for line in lines if line.startswith("note: skipped")) == 3
     assert lines[-1] == "ok"
+
+
+def test_a_skipped_entry_imported_directly_and_through_a_library_is_blamed_right(load_ok) -> None:
+    yaml = REFERENCE_APP + more(
+        """
+        - name: lib
+          kind: library.lua
+          source: file://lib.lua
+          imports: {gw: api}
+        - name: render
+          kind: function.lua
+          source: file://code.lua
+          method: main
+          imports: {lib: lib, gw: api}
+        """
+    )
+    app = load_ok({"app.yaml": yaml, "code.lua": MAIN_LUA, "lib.lua": "return {}\n"})
+    [(_, _, message)] = app.spec("app:render").warnings
+    assert message.startswith("imports.gw: app:api is a http.service entry")
+    assert message.endswith('require("gw") fails')

@@ -61,3 +61,16 @@ def test_a_declared_variable_without_value_or_default_names_the_entry(make_app, 
     err = load_err({"app.yaml": yaml, "code.lua": MAIN})
     assert "variable APP_REGION (env.variable app:region at app.yaml:" in str(err)
     assert "set APP_REGION in the environment, give the entry a default:" in str(err)
+
+
+def test_entry_ids_with_dashes_and_undeclared_ids(make_app, load_err) -> None:
+    yaml = (
+        "namespace: my-ns\nentries:\n"
+        "  - name: my-var\n    kind: env.variable\n    variable: MY_VAR\n    default: abc\n"
+        "  - name: code\n    kind: function.lua\n    source: file://code.lua\n    method: main\n"
+        "    meta: {a: '${env:my-ns:my-var|x}', b: '${env:my-ns:other|y}'}\n"
+    )
+    app = load_app(make_app({"app.yaml": yaml, "code.lua": MAIN}), {})
+    assert app.get("my-ns:code").meta == {"a": "abc", "b": "y"}
+    err = load_err({"app.yaml": yaml.replace("|y}", "}"), "code.lua": MAIN})
+    assert "my-ns:other in meta.b is not an env.variable entry of the app" in str(err)
