@@ -5,7 +5,6 @@ workflow cache off (every workflow task replays the history so far)."""
 from __future__ import annotations
 
 import pytest
-from temporalio.client import WorkflowFailureError
 
 from .conftest import activity_entry, history_events, workflow_entry
 
@@ -204,17 +203,3 @@ async def test_process_exec_and_workflow_exec(ts_env, make_app):
     assert result["kind2"] == "NotFound"
     assert result["missing"] == "NotFound"
     assert "app:nope" in result["missing_message"]
-
-
-async def test_a_parent_waiting_only_on_events_with_no_child_is_a_deadlock(ts_env, make_app):
-    parent = (
-        "local function main()\n"
-        "  local e = process.events():receive()\n"
-        "  return e\n"
-        "end\n"
-        "return { main = main }\n"
-    )
-    app = _app(make_app, parent)
-    with pytest.raises(WorkflowFailureError) as info:
-        await app.execute(ts_env, "app:parent", {})
-    assert "deadlock" in str(info.value.cause)

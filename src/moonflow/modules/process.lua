@@ -164,10 +164,9 @@ function sys.kernel.event(ev)
 end
 
 -- Is some task waiting for messages (so an idle workflow is waiting, not deadlocked)? The
--- events channel does not count: its events come from children, which the driver counts as
--- in flight while they run, so a workflow waiting on events with no child left is deadlocked.
+-- events channel counts: a cancellation request arrives there as a CANCEL event.
 function sys.kernel.listening()
-    if inbox then
+    if inbox or events then
         return true
     end
     return raw.next(listeners) ~= nil
@@ -329,6 +328,17 @@ function sys.exit_event(pid, ok, value, err, at)
     end
     return { type = "EXIT", kind = M.event.EXIT, pid = pid, from = pid, at = at,
         result = result, value = value, error = err }
+end
+
+-- The CANCEL event of a cancellation request (built by the driver): kind/type, from (nil: a
+-- Temporal cancel request names no sender), reason (nil: Temporal carries none), at.
+function sys.cancel_event(at)
+    return { type = "CANCEL", kind = M.event.CANCEL, at = at }
+end
+
+-- Has the code asked for process.events()? Then a cancellation becomes a CANCEL event there.
+function sys.kernel.watching_events()
+    return events ~= nil
 end
 
 -- Not available from workflow code; the wording is the reference runtime's (reference-runtime.md

@@ -96,6 +96,7 @@ class WorkflowDriver:
         # lifecycle events for process.events() (child exits), built inside the lock
         self._events: list[Callable[[], Any]] = []
         self._children = 0  # child workflows started by this run (their default ids count)
+        self._cancel_requested = False  # Temporal cancellation, delivered as a CANCEL event
         self._inflight = 0
         self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
@@ -113,9 +114,21 @@ class WorkflowDriver:
             self._start(runtime, raw_args)
             finished, result = self._advance()
         while not finished:
-            await workflow.wait_condition(
-                lambda: bool(self._completions or messages or self._events)
-            )
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._completions or messages or self._events)
+                )
+            except asyncio.CancelledError:
+                # Temporal asked this workflow to cancel. Code that reads process.events()
+                # gets a CANCEL event and decides (compensate, then return); other code is
+                # cancelled at once, as before.
+                with runtime.lock:
+                    watching_events = self.state.kernel.watching_events
+                    watching = bool(watching_events is not None and watching_events())
+                if not watching or self._cancel_requested:
+                    raise
+                self._cancel_requested = True
+                self._events.append(lambda: self.state.sys.cancel_event(workflow.time()))
             with runtime.lock:
                 finished, result = self._advance()
         return result
@@ -282,6 +295,10 @@ class WorkflowDriver:
         if outcome.ok:
             return outcome.value
         assert outcome.error is not None
+        if self._cancel_requested and outcome.error.kind == mferrors.CANCELED:
+            # `return nil, err` of kind Canceled after a cancel request: the workflow closes
+            # as Canceled in Temporal, not as Failed
+            raise asyncio.CancelledError(outcome.error.message)
         raise to_application_error(outcome.error, stack=outcome.stack)
 
     def _continue_as_new(self, cmd: Any) -> None:

@@ -1,0 +1,121 @@
+"""Cancellation as a CANCEL event (issue #13, item 5, first part): a workflow reading
+process.events() gets a CANCEL event when Temporal is asked to cancel it, compensates, and
+either returns (Completed) or returns a Canceled error (closes as Canceled). A workflow that
+does not read process.events() is cancelled at once, as before. Real-time dev server, workflow
+cache off."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import CancelledError
+
+from .conftest import activity_entry, workflow_entry
+
+pytestmark = pytest.mark.integration
+
+FLOW = """\
+local funcs = require("funcs")
+local time = require("time")
+local function main(input)
+  local events = process.events()
+  local first = funcs.call("app:step", "one")
+  local timer = time.after("1h")
+  local r = channel.select{ events:case_receive(), timer:case_receive() }
+  if r.channel ~= events then
+    return {canceled = false}
+  end
+  local ev = r.value
+  local undo = funcs.call("app:undo", first)
+  if input.close_canceled then
+    return nil, errors.new({kind = errors.CANCELED, message = "canceled after " .. undo})
+  end
+  return {canceled = true, kind = ev.kind, type = ev.type, is_cancel = ev.kind == process.event.CANCEL,
+    undo = undo}
+end
+return { main = main }
+"""
+
+PLAIN = """\
+local time = require("time")
+local function main()
+  time.sleep("1h")
+  return "slept"
+end
+return { main = main }
+"""
+
+ACTS = """\
+return {
+  step = function(name) return "did " .. name end,
+  undo = function(what) return "undid (" .. what .. ")" end,
+}
+"""
+
+
+def _app(make_app):
+    app = make_app(
+        workflow_entry("flow", "flow.lua", "[funcs, time]")
+        + workflow_entry("plain", "plain.lua", "[time]")
+        + activity_entry("step", "acts.lua", "step")
+        + activity_entry("undo", "acts.lua", "undo"),
+        {"flow.lua": FLOW, "plain.lua": PLAIN, "acts.lua": ACTS},
+    )
+    app.no_cache = True
+    return app
+
+
+async def _wait_for_first_step(handle) -> None:
+    for _ in range(200):
+        history = await handle.fetch_history()
+        if any(e.HasField("activity_task_completed_event_attributes") for e in history.events):
+            # and the workflow task after it, so the select is waiting
+            await asyncio.sleep(0.3)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the first step never completed")
+
+
+async def test_a_cancel_request_is_a_cancel_event_and_the_workflow_compensates(dev_env, make_app):
+    app = _app(make_app)
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:flow", {"close_canceled": False})
+        await _wait_for_first_step(handle)
+        await handle.cancel()
+        result = await asyncio.wait_for(handle.result(), 30)
+    assert result == {
+        "canceled": True,
+        "kind": "pid.cancel",
+        "type": "CANCEL",
+        "is_cancel": True,
+        "undo": "undid (did one)",
+    }
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_returning_a_canceled_error_closes_the_workflow_as_canceled(dev_env, make_app):
+    app = _app(make_app)
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:flow", {"close_canceled": True})
+        await _wait_for_first_step(handle)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as info:
+            await asyncio.wait_for(handle.result(), 30)
+    assert isinstance(info.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    history = await handle.fetch_history()
+    undone = [e for e in history.events if e.HasField("activity_task_completed_event_attributes")]
+    assert len(undone) == 2  # the step, then its compensation after the cancel request
+
+
+async def test_a_workflow_not_reading_events_is_cancelled_at_once(dev_env, make_app):
+    app = _app(make_app)
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:plain")
+        await asyncio.sleep(0.5)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 30)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
