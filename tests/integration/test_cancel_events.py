@@ -119,3 +119,60 @@ async def test_a_workflow_not_reading_events_is_cancelled_at_once(dev_env, make_
         with pytest.raises(WorkflowFailureError):
             await asyncio.wait_for(handle.result(), 30)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_the_seeds_saga_compensates_in_reverse_when_cancelled_mid_way(dev_env, make_app):
+    # The seed's saga (with run_compensations declared before main) does not read events: the
+    # cancel request fails its in-flight activity call with kind Canceled, and the saga's own
+    # error branch runs the compensations, newest first.
+    from .test_seed_basic import SAGA_COMPLETED, SAGA_ENTRIES
+
+    acts = """\
+local time = require("time")
+local function reserve(items) return {id = "res-" .. #items} end
+local function release(id) return {released = id} end
+local function charge(p) return {id = "pay-" .. p.card} end
+local function refund(id) return {refunded = id} end
+local function ship(s)
+  time.sleep("60s") -- long enough to be cancelled while it runs
+  return {tracking = "TRK-" .. s.address}
+end
+return {reserve = reserve, release = release, charge = charge, refund = refund, ship = ship}
+"""
+    entries = SAGA_ENTRIES.replace("modules: []", "modules: [time]")
+    app = make_app(
+        workflow_entry("saga", "saga.lua") + entries,
+        {"saga.lua": SAGA_COMPLETED, "acts.lua": acts},
+    )
+    app.no_cache = True
+    order = {"items": ["a", "b"], "payment": {"card": "ok"}, "shipping": {"address": "home"}}
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:saga", order)
+        for _ in range(200):
+            history = await handle.fetch_history()
+            names = [
+                e.activity_task_scheduled_event_attributes.activity_type.name
+                for e in history.events
+                if e.HasField("activity_task_scheduled_event_attributes")
+            ]
+            if "app:ship_order" in names:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the ship activity is running
+        await handle.cancel()
+        result = await asyncio.wait_for(handle.result(), 30)
+    assert result["status"] == "failed" and result["step"] == "shipping"
+    assert "Canceled" in result["error"] or "cancel" in result["error"].lower()
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled == [
+        "app:reserve_inventory",
+        "app:charge_payment",
+        "app:ship_order",
+        "app:refund_payment",
+        "app:release_inventory",
+    ]

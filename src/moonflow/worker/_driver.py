@@ -97,6 +97,7 @@ class WorkflowDriver:
         self._events: list[Callable[[], Any]] = []
         self._children = 0  # child workflows started by this run (their default ids count)
         self._cancel_requested = False  # Temporal cancellation, delivered as a CANCEL event
+        self._activities: dict[int, Any] = {}  # activity handles in flight, by command tag
         self._inflight = 0
         self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
@@ -120,15 +121,22 @@ class WorkflowDriver:
                 )
             except asyncio.CancelledError:
                 # Temporal asked this workflow to cancel. Code that reads process.events()
-                # gets a CANCEL event and decides (compensate, then return); other code is
-                # cancelled at once, as before.
+                # gets a CANCEL event and decides (compensate, then return). Other code waiting
+                # on activities sees them fail with kind Canceled (so the seed's saga runs its
+                # compensations); code waiting on nothing else is cancelled at once.
+                if self._cancel_requested:
+                    raise
                 with runtime.lock:
                     watching_events = self.state.kernel.watching_events
                     watching = bool(watching_events is not None and watching_events())
-                if not watching or self._cancel_requested:
+                if watching:
+                    self._events.append(lambda: self.state.sys.cancel_event(workflow.time()))
+                elif self._activities:
+                    for handle in list(self._activities.values()):
+                        handle.cancel()
+                else:
                     raise
                 self._cancel_requested = True
-                self._events.append(lambda: self.state.sys.cancel_event(workflow.time()))
             with runtime.lock:
                 finished, result = self._advance()
         return result
@@ -446,6 +454,7 @@ class WorkflowDriver:
                     kwargs["task_queue"] = self.app.task_queue(target_worker)
             handle = workflow.start_activity(activity_id, args=args, **kwargs)
         self._inflight += 1
+        self._activities[tag] = handle
         handle.add_done_callback(lambda fut: self._activity_done(tag, fut))
 
     def _activity_worker(self, activity_id: str) -> str | None:
@@ -456,6 +465,7 @@ class WorkflowDriver:
 
     def _activity_done(self, tag: int, fut: asyncio.Future[Any]) -> None:
         self._inflight -= 1
+        self._activities.pop(tag, None)
         if fut.cancelled():
             self._complete_error(tag, ErrorInfo(mferrors.CANCELED, "activity canceled", False))
             return
