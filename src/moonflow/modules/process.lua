@@ -279,21 +279,110 @@ end
 -- event on process.events(), so every spawn variant behaves the same.
 -- process.exec(entry_id, host, ...) -> result | nil, err: starts a child and waits for its result
 -- (no EXIT event for it).
-local function start_child(fname, wait, id, host_id, ...)
+local function start_child_with(builder, fname, wait, id, host_id, ...)
     if type(id) ~= "string" or id == "" then
         return nil, sys.make_error("Invalid", fname .. ": the first argument must be a workflow entry id (ns:name)", false)
     end
     if host_id ~= nil and type(host_id) ~= "string" then
         return nil, sys.make_error("Invalid", fname .. ": host must be a temporal.worker entry id, a task queue name or nil", false)
     end
-    local r = sys.yield_cmd({ op = "child", workflow = id, host = host_id, wait = wait, fname = fname,
-        args = sys.guard_pack(...) })
+    local cmd = { op = "child", workflow = id, host = host_id, wait = wait, fname = fname,
+        args = sys.guard_pack(...) }
+    if builder ~= nil then
+        if builder._error then
+            return nil, sys.make_error("Invalid", fname .. ": " .. builder._error, false)
+        end
+        if builder._context ~= nil then
+            return nil, sys.make_error("Invalid", fname .. ": with_context: context is not "
+                .. "propagated to workflows yet; pass the values in the input instead", false)
+        end
+        cmd.options, cmd.name, cmd.messages = builder._options, builder._name, builder._messages
+    end
+    local r = sys.yield_cmd(cmd)
     if r.ok then
         return r.value
     end
     return nil, r.err
 end
+local function start_child(fname, wait, id, host_id, ...)
+    return start_child_with(nil, fname, wait, id, host_id, ...)
+end
 sys.start_child = start_child
+
+-- Spawn builders (lua-api.md §2.1, §3.1): immutable, each method returns a new builder; a bad
+-- argument is reported when the builder spawns (nil, err), so chains never break.
+local Builder = {}
+Builder.__index = Builder
+Builder.__metatable = false
+local function copy(t)
+    local out = {}
+    for k, v in raw.next, t or {} do
+        out[k] = v
+    end
+    return out
+end
+local function builder(from, changes)
+    local b = { _options = copy(from and from._options), _name = from and from._name,
+        _messages = copy(from and from._messages), _context = from and from._context,
+        _error = from and from._error }
+    for k, v in raw.next, changes do
+        b[k] = v
+    end
+    return raw.setmetatable(b, Builder)
+end
+local function with_options(from, t)
+    if type(t) ~= "table" then
+        return builder(from, { _error = "with_options: expected a table of options" })
+    end
+    local b = builder(from, {})
+    for k, v in raw.next, t do
+        b._options[k] = v
+    end
+    return b
+end
+local function with_context(from, t)
+    if type(t) ~= "table" then
+        return builder(from, { _error = "with_context: expected a table" })
+    end
+    local ctx = copy(from and from._context)
+    for k, v in raw.next, t do
+        ctx[k] = v
+    end
+    return builder(from, { _context = ctx })
+end
+function M.with_options(t)
+    return with_options(nil, t)
+end
+function M.with_context(t)
+    return with_context(nil, t)
+end
+Builder.with_options = with_options
+Builder.with_context = with_context
+function Builder:with_name(name)
+    if type(name) ~= "string" or name == "" then
+        return builder(self, { _error = "with_name: expected a non-empty string" })
+    end
+    return builder(self, { _name = name })
+end
+function Builder:with_message(topic, ...)
+    if type(topic) ~= "string" or topic == "" or topic:sub(1, 1) == "@" then
+        return builder(self, { _error = "with_message: topic must be a non-empty string not starting with @" })
+    end
+    local b = builder(self, {})
+    b._messages[#b._messages + 1] = { topic = topic, args = sys.guard_pack(...) }
+    return b
+end
+for _, name in raw.next, { "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" } do
+    Builder[name] = function(self, id, host_id, ...)
+        return start_child_with(self, "process." .. name, "start", id, host_id, ...)
+    end
+end
+function Builder:exec(id, host_id, ...)
+    return start_child_with(self, "process.exec", "result", id, host_id, ...)
+end
+Builder.__tostring = function()
+    return "process spawn builder"
+end
 
 for _, name in raw.next, { "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" } do
     M[name] = function(id, host_id, ...)

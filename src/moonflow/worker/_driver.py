@@ -35,12 +35,12 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from .. import errors as mferrors
-from ..client._target import format_pid
 from ..errors import ErrorInfo
 from ..lua import LuaState, Outcome, RunStopped
 from ..lua._convert import ConversionError
 from ..lua._outcome import raised, returned
 from ..lua._runtime import Runtime, workflow_runtime
+from ._children import ChildWorkflows
 from ._failures import from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
@@ -81,7 +81,7 @@ class DriverConfig:
         self.instruction_budget = instruction_budget
 
 
-class WorkflowDriver:
+class WorkflowDriver(ChildWorkflows):
     """Drives one workflow run (see the module docstring for the protocol)."""
 
     def __init__(
@@ -494,106 +494,6 @@ class WorkflowDriver:
         if handle is not None:
             handle.cancel()  # the SDK turns this into a CancelTimer command
             self._inflight -= 1
-
-    def _start_child(self, tag: int, cmd: Any) -> None:
-        """process.spawn* / process.exec / workflow.exec: start a child workflow.
-
-        ``cmd.wait`` is ``"start"`` (complete with the child's PID once it started; its exit
-        becomes an EXIT event) or ``"result"`` (complete with its result or error)."""
-        state = self.state
-        fname, entry_id, wait = str(cmd["fname"]), str(cmd["workflow"]), str(cmd["wait"])
-        packed = cmd["args"]
-        try:
-            args = [
-                state.to_python(packed[i], f"{fname}({entry_id}) argument {i}")
-                for i in range(1, packed["n"] + 1)
-            ]
-        except ConversionError as e:
-            self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
-            return
-        try:
-            workflow_type = self.app.workflow_type(entry_id)
-        except mferrors.AppError as e:
-            self._complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, f"{fname}: {e}", False))
-            return
-        worker_id, task_queue = self._child_queue(entry_id, cmd["host"])
-        # Deterministic: the same on every replay (the n-th child of this run); the run id
-        # keeps children of a continued-as-new run apart from its predecessors'.
-        self._children += 1
-        info = workflow.info()
-        child_id = f"{info.workflow_id}-{info.run_id[:8]}-{self._children}"
-        pid = format_pid(self._client_id, worker_id, child_id)
-        self._inflight += 1
-        fut = asyncio.ensure_future(
-            workflow.start_child_workflow(
-                workflow_type, args=args, id=child_id, task_queue=task_queue
-            )
-        )
-
-        def started(f: asyncio.Future[Any]) -> None:
-            exc = None if f.cancelled() else f.exception()
-            if f.cancelled() or exc is not None:
-                self._inflight -= 1
-                info = (
-                    from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
-                )
-                self._complete_error(
-                    tag,
-                    ErrorInfo(
-                        info.kind,
-                        f"{fname}({entry_id}): {info.message}",
-                        info.retryable,
-                        info.details,
-                    ),
-                )
-                return
-            if wait == "start":
-                self._complete_ok(tag, pid, f"{fname} PID")
-            f.result().add_done_callback(lambda r: self._child_done(tag, wait, pid, r))
-
-        fut.add_done_callback(started)
-
-    def _child_queue(self, entry_id: str, host: Any) -> tuple[str, str]:
-        """``(worker entry id for the PID, task queue)`` of a child: ``host`` names a
-        temporal.worker entry or a task queue; without one, the child entry's own worker, else
-        the parent's."""
-        if isinstance(host, str) and host:
-            if host in self.app.entries and self.app.get(host).kind == "temporal.worker":
-                return host, self.app.task_queue(host)
-            return self._worker_id, host
-        target = self.app.spec(entry_id).workflow_worker
-        if target:
-            return target, self.app.task_queue(target)
-        return self._worker_id, workflow.info().task_queue
-
-    def _child_done(self, tag: int, wait: str, pid: str, fut: asyncio.Future[Any]) -> None:
-        self._inflight -= 1
-        exc = None if fut.cancelled() else fut.exception()
-        info: ErrorInfo | None = None
-        if fut.cancelled() or exc is not None:
-            info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
-        if wait == "result":
-            if info is None:
-                self._complete_ok(tag, fut.result(), "child workflow result")
-            else:
-                self._complete_error(tag, info)
-            return
-        value = None if info is not None else fut.result()
-        at = workflow.time()
-
-        def make() -> Any:
-            state = self.state
-            err = None
-            if info is not None:
-                err = self._error_result(info)["err"]
-            try:
-                lua_value = state.to_lua(value, "child workflow result")
-            except ConversionError as e:
-                lua_value = None
-                err = state.new_error(mferrors.INVALID, str(e), False)
-            return state.sys.exit_event(pid, err is None, lua_value, err, at)
-
-        self._events.append(make)
 
     def _signal_external(self, tag: int, cmd: Any) -> None:
         state = self.state

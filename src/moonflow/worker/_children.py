@@ -1,0 +1,241 @@
+"""Child workflows of a workflow run: ``process.spawn*``, ``process.exec``, ``workflow.exec`` and
+their builders (``process.with_options{...}:with_name(..):with_message(..):spawn(...)``).
+
+Behaviour (seed "Child Workflows"; lua-api.md §2.1, §3; reference-runtime.md §2.8):
+
+* The child's workflow type is its entry's (``meta.temporal.workflow.name`` or the entry id);
+  its task queue comes from ``workflow.task_queue``, else ``host`` (a ``temporal.worker`` entry
+  id or a task queue name), else the child entry's own worker, else the parent's queue.
+* Its id is ``workflow.id``, else the builder's name, else ``<parent id>-<run id[:8]>-<n>`` for
+  the n-th child of the run: the same on every replay.
+* With an explicit id (or name) and no policy, an id already running is not an error
+  (``use_existing``): spawn returns that workflow's PID and its startup messages go to it;
+  ``exec`` cannot wait for a workflow it did not start and returns ``AlreadyExists``. With
+  ``fail`` (the default for generated ids, or ``execution_error_when_already_started``) it is
+  ``nil, err`` of kind ``AlreadyExists``; ``terminate_existing`` is not available to child
+  workflows (Temporal has no such child option) and is ``Invalid``.
+* Startup messages (``:with_message(topic, ...)``) are signalled to the child in order right
+  after it started, before spawn returns.
+* ``spawn`` completes with the child's PID once the child started; when the child ends, an EXIT
+  event goes to ``process.events()`` (``sys.exit_event`` in process.lua). ``exec`` completes
+  with the child's result or error, and makes no EXIT event.
+* Every problem with the call (an unknown entry, a bad option, a value that cannot be sent) is
+  ``nil, err`` for the calling code; it never fails the parent.
+
+:class:`ChildWorkflows` is mixed into the workflow driver, whose state it uses: ``app``,
+``state``, ``_complete_ok`` / ``_complete_error`` / ``_error_result``, ``_events``,
+``_inflight``, ``_children``, ``_client_id``, ``_worker_id``, ``_declared``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from .. import errors as mferrors
+from ..client._target import format_pid
+from ..errors import ErrorInfo
+from ..lua._convert import ConversionError
+from ._failures import from_exception
+from ._options import OptionError
+from ._workflow_host import typed_search_attributes
+from ._workflow_options import workflow_options
+
+if TYPE_CHECKING:
+    from ..lua import LuaState
+    from ..registry import App
+
+
+class ChildWorkflows:
+    """The driver's child-workflow commands (see the module docstring)."""
+
+    app: App
+    state: LuaState
+    _events: list[Any]
+    _inflight: int
+    _children: int
+    _client_id: str
+    _worker_id: str
+    _declared: dict[str, str]
+
+    # provided by the driver
+    def _complete_ok(self, tag: int, value: Any = None, what: str = "result") -> None: ...
+    def _complete_error(self, tag: int, info: ErrorInfo) -> None: ...
+    def _error_result(self, info: ErrorInfo) -> Any: ...
+
+    def _start_child(self, tag: int, cmd: Any) -> None:
+        """The ``child`` command: ``{workflow, host, wait = "start" | "result", fname, args,
+        options?, name?, messages?}``."""
+        fname, entry_id, wait = str(cmd["fname"]), str(cmd["workflow"]), str(cmd["wait"])
+        call = f"{fname}({entry_id})"
+
+        def fail(kind: str, message: str) -> None:
+            self._complete_error(tag, ErrorInfo(kind, f"{call}: {message}", False))
+
+        state = self.state
+        try:
+            packed = cmd["args"]
+            args = [
+                state.to_python(packed[i], f"{call} argument {i}")
+                for i in range(1, packed["n"] + 1)
+            ]
+            raw_options = cmd["options"]
+            options = workflow_options(
+                state.to_python(raw_options, "options") if raw_options is not None else None
+            )
+            messages = self._startup_messages(cmd["messages"], call)
+        except (ConversionError, OptionError) as e:
+            fail(mferrors.INVALID, str(e))
+            return
+        try:
+            workflow_type = self.app.workflow_type(entry_id)
+        except mferrors.AppError as e:
+            fail(mferrors.NOT_FOUND, str(e))
+            return
+        if options.conflict == "terminate_existing":
+            fail(
+                mferrors.INVALID,
+                "workflow.id_conflict_policy terminate_existing is not available to child "
+                "workflows: terminate the running one first, or use another id",
+            )
+            return
+        kwargs = options.child_kwargs()
+        if options.search_attributes:
+            try:
+                kwargs["search_attributes"] = typed_search_attributes(
+                    self._declared, options.search_attributes
+                )
+            except ValueError as e:
+                fail(mferrors.INVALID, f"workflow.search_attributes: {e}")
+                return
+        worker_id, task_queue = self._child_queue(entry_id, cmd["host"])
+        if options.task_queue:
+            task_queue = options.task_queue
+        self._children += 1  # counted for every start, so default ids never move on replay
+        name = cmd["name"]
+        child_id = options.id or (str(name) if name else None)
+        explicit = child_id is not None
+        if child_id is None:
+            info = workflow.info()
+            child_id = f"{info.workflow_id}-{info.run_id[:8]}-{self._children}"
+        pid = format_pid(self._client_id, worker_id, child_id)
+
+        async def start() -> Any:
+            handle = await workflow.start_child_workflow(
+                workflow_type, args=args, id=child_id, task_queue=task_queue, **kwargs
+            )
+            for topic, values in messages:
+                await handle.signal(topic, args=values)
+            return handle
+
+        self._inflight += 1
+        fut = asyncio.ensure_future(start())
+
+        def started(f: asyncio.Future[Any]) -> None:
+            exc = None if f.cancelled() else f.exception()
+            if exc is None and not f.cancelled():
+                if wait == "start":
+                    self._complete_ok(tag, pid, f"{fname} PID")
+                f.result().add_done_callback(lambda r: self._child_done(tag, wait, pid, r))
+                return
+            self._inflight -= 1
+            if isinstance(exc, WorkflowAlreadyStartedError):
+                if explicit and options.conflict == "use_existing" and wait == "start":
+                    self._use_existing(tag, child_id, pid, messages, fname)
+                    return
+                fail(mferrors.ALREADY_EXISTS, f"a workflow with id {child_id!r} is running")
+                return
+            info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
+            self._complete_error(
+                tag, ErrorInfo(info.kind, f"{call}: {info.message}", info.retryable, info.details)
+            )
+
+        fut.add_done_callback(started)
+
+    def _startup_messages(self, raw: Any, call: str) -> list[tuple[str, list[Any]]]:
+        """``[(topic, [values...]), ...]`` of a builder's ``:with_message`` calls."""
+        out: list[tuple[str, list[Any]]] = []
+        if raw is None:
+            return out
+        state = self.state
+        for i in range(1, len(raw) + 1):
+            msg = raw[i]
+            topic, packed = str(msg["topic"]), msg["args"]
+            values = [
+                state.to_python(packed[j], f"{call} message {topic} value {j}")
+                for j in range(1, packed["n"] + 1)
+            ]
+            out.append((topic, values))
+        return out
+
+    def _use_existing(
+        self, tag: int, child_id: str, pid: str, messages: list[tuple[str, list[Any]]], fname: str
+    ) -> None:
+        """The id runs already: spawn returns its PID, after its startup messages reached it."""
+        if not messages:
+            self._complete_ok(tag, pid, f"{fname} PID")
+            return
+        handle = workflow.get_external_workflow_handle(child_id)
+
+        async def deliver() -> None:
+            for topic, values in messages:
+                await handle.signal(topic, args=values)
+
+        self._inflight += 1
+        fut = asyncio.ensure_future(deliver())
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._inflight -= 1
+            exc = None if f.cancelled() else f.exception()
+            if exc is None and not f.cancelled():
+                self._complete_ok(tag, pid, f"{fname} PID")
+                return
+            info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
+            self._complete_error(tag, info)
+
+        fut.add_done_callback(done)
+
+    def _child_queue(self, entry_id: str, host: Any) -> tuple[str, str]:
+        """``(worker entry id for the PID, task queue)`` of a child: ``host`` names a
+        temporal.worker entry or a task queue; without one, the child entry's own worker, else
+        the parent's."""
+        if isinstance(host, str) and host:
+            if host in self.app.entries and self.app.get(host).kind == "temporal.worker":
+                return host, self.app.task_queue(host)
+            return self._worker_id, host
+        target = self.app.spec(entry_id).workflow_worker
+        if target:
+            return target, self.app.task_queue(target)
+        return self._worker_id, workflow.info().task_queue
+
+    def _child_done(self, tag: int, wait: str, pid: str, fut: asyncio.Future[Any]) -> None:
+        self._inflight -= 1
+        exc = None if fut.cancelled() else fut.exception()
+        info: ErrorInfo | None = None
+        if fut.cancelled() or exc is not None:
+            info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
+        if wait == "result":
+            if info is None:
+                self._complete_ok(tag, fut.result(), "child workflow result")
+            else:
+                self._complete_error(tag, info)
+            return
+        value = None if info is not None else fut.result()
+        at = workflow.time()
+
+        def make() -> Any:
+            state = self.state
+            err = None
+            if info is not None:
+                err = self._error_result(info)["err"]
+            try:
+                lua_value = state.to_lua(value, "child workflow result")
+            except ConversionError as e:
+                lua_value = None
+                err = state.new_error(mferrors.INVALID, str(e), False)
+            return state.sys.exit_event(pid, err is None, lua_value, err, at)
+
+        self._events.append(make)
