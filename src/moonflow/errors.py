@@ -27,6 +27,9 @@ PERMISSION_DENIED = "PermissionDenied"
 UNAVAILABLE = "Unavailable"
 INTERNAL = "Internal"
 CANCELED = "Canceled"
+#: A workflow ended by termination (Temporal's TerminatedError); moonflow's own kind, so that
+#: a caller can tell a terminated run from a cancelled one.
+TERMINATED = "Terminated"
 CONFLICT = "Conflict"
 TIMEOUT = "Timeout"
 RATE_LIMITED = "RateLimited"
@@ -42,6 +45,7 @@ LUA_KIND_CONSTANTS: dict[str, str] = {
     "UNAVAILABLE": UNAVAILABLE,
     "INTERNAL": INTERNAL,
     "CANCELED": CANCELED,
+    "TERMINATED": TERMINATED,
     "CONFLICT": CONFLICT,
     "TIMEOUT": TIMEOUT,
     "RATE_LIMITED": RATE_LIMITED,

@@ -176,3 +176,44 @@ return {reserve = reserve, release = release, charge = charge, refund = refund, 
         "app:refund_payment",
         "app:release_inventory",
     ]
+
+
+CHILD = """\
+local function main()
+  local ev = process.events():receive()
+  return nil, errors.new({kind = errors.CANCELED, message = "child saw " .. ev.kind})
+end
+return { main = main }
+"""
+
+CANCELLING_PARENT = """\
+local function main(input)
+  local pid = process.spawn("app:child")
+  local ok = process[input.how](pid, "enough")
+  local ev = process.events():receive()
+  local _, missing = process.cancel("{app:temporal_client@app:worker|no-such-workflow}")
+  local _, bad = process.cancel(42)
+  return {ok = ok, exit = ev.kind == process.event.EXIT, kind = ev.error:kind(),
+    missing = missing:kind(), bad = bad:kind()}
+end
+return { main = main }
+"""
+
+
+@pytest.mark.parametrize("how", ["cancel", "terminate"])
+async def test_a_workflow_cancels_its_child(dev_env, make_app, how):
+    # From a workflow, terminate is a cancel request too: Temporal lets no workflow terminate
+    # another (the reference runtime does the same). The real dev server: the time-skipping
+    # test server never delivers the cancel request to the child.
+    app = make_app(
+        workflow_entry("parent", "parent.lua", "[]") + workflow_entry("child", "child.lua", "[]"),
+        {"parent.lua": CANCELLING_PARENT, "child.lua": CHILD},
+    )
+    app.no_cache = True
+    assert await app.execute(dev_env, "app:parent", {"how": how}) == {
+        "ok": True,
+        "exit": True,
+        "kind": "Canceled",
+        "missing": "NotFound",
+        "bad": "Invalid",
+    }

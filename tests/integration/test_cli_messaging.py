@@ -719,5 +719,5 @@ def test_readme_manage_example(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "RUNNING app:hello",
-        "Canceled workflow terminated: demo over",
+        "Terminated workflow terminated: demo over",
     ]

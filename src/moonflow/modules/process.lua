@@ -419,6 +419,31 @@ function sys.exit_event(pid, ok, value, err, at)
         result = result, value = value, error = err }
 end
 
+-- process.cancel(pid, reason?) -> true | nil, err: asks Temporal to cancel that workflow (it
+-- gets a CANCEL event if it reads process.events(), see the README); a child's EXIT event then
+-- follows. process.terminate(pid) from a workflow does the same: Temporal lets no workflow
+-- terminate another (the reference runtime maps both to a cancel request too); terminate from
+-- a client (`moonflow terminate`) instead. NotFound when the workflow does not exist or ended.
+local function request_cancel(fname, pid, reason)
+    if type(pid) ~= "string" or pid == "" then
+        return nil, sys.make_error("Invalid", fname .. ": the target must be a PID string like {client@worker|id}", false)
+    end
+    if reason ~= nil and type(reason) ~= "string" then
+        return nil, sys.make_error("Invalid", fname .. ": reason must be a string or nil", false)
+    end
+    local r = sys.yield_cmd({ op = "cancel_external", target = pid, fname = fname })
+    if r.ok then
+        return true
+    end
+    return nil, r.err
+end
+function M.cancel(pid, reason)
+    return request_cancel("process.cancel", pid, reason)
+end
+function M.terminate(pid)
+    return request_cancel("process.terminate", pid, nil)
+end
+
 -- The CANCEL event of a cancellation request (built by the driver): kind/type, from (nil: a
 -- Temporal cancel request names no sender), reason (nil: Temporal carries none), at.
 function sys.cancel_event(at)

@@ -155,6 +155,33 @@ class ChildWorkflows:
 
         fut.add_done_callback(started)
 
+    def _cancel_external(self, tag: int, cmd: Any) -> None:
+        """The ``cancel_external`` command: request cancellation of another workflow."""
+        from ._driver import workflow_id_of
+
+        target, fname = str(cmd["target"]), str(cmd["fname"])
+        workflow_id = workflow_id_of(target)
+        if workflow_id is None:
+            self._complete_error(
+                tag, ErrorInfo(mferrors.INVALID, f"{fname}: {target!r} is not a PID", False)
+            )
+            return
+        handle = workflow.get_external_workflow_handle(workflow_id)
+        self._inflight += 1
+        fut = asyncio.ensure_future(handle.cancel())
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._inflight -= 1
+            exc = None if f.cancelled() else f.exception()
+            if exc is None and not f.cancelled():
+                self._complete_ok(tag)
+                return
+            info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
+            kind = mferrors.NOT_FOUND if "not found" in info.message.lower() else info.kind
+            self._complete_error(tag, ErrorInfo(kind, f"{fname}({target}): {info.message}", False))
+
+        fut.add_done_callback(done)
+
     def _startup_messages(self, raw: Any, call: str) -> list[tuple[str, list[Any]]]:
         """``[(topic, [values...]), ...]`` of a builder's ``:with_message`` calls."""
         out: list[tuple[str, list[Any]]] = []

@@ -395,6 +395,8 @@ class WorkflowDriver(ChildWorkflows):
             self._continue_as_new(cmd)
         elif op == "child":
             self._start_child(tag, cmd)
+        elif op == "cancel_external":
+            self._cancel_external(tag, cmd)
         else:
             raise LuaTaskFailure(f"unknown workflow command {op!r}")
 

@@ -94,7 +94,9 @@ def from_exception(exc: BaseException) -> ErrorInfo:
             else None,
         )
     if isinstance(exc, TerminatedError):
-        return ErrorInfo(kind=mferrors.CANCELED, message="workflow terminated", retryable=False)
+        reason = exc.message or ""
+        message = f"workflow terminated: {reason}" if reason else "workflow terminated"
+        return ErrorInfo(kind=mferrors.TERMINATED, message=message, retryable=False)
     if isinstance(exc, CancelledError):
         return ErrorInfo(kind=mferrors.CANCELED, message="operation canceled", retryable=False)
     if isinstance(exc, FailureError):
