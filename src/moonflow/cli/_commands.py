@@ -139,6 +139,7 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
                 value,
                 workflow_id=args.id,
                 signals=getattr(args, "signals", []),
+                options=getattr(args, "options", None) or None,
             )
             wf_id, _run_id, _pid = await _race(start, failed)
             try:
@@ -162,7 +163,13 @@ async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
     async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         client = _client_for(server, client_id)
         wf_id, run_id, pid = await start_workflow(
-            client, app, entry_id, value, workflow_id=args.id, signals=getattr(args, "signals", [])
+            client,
+            app,
+            entry_id,
+            value,
+            workflow_id=args.id,
+            signals=getattr(args, "signals", []),
+            options=getattr(args, "options", None) or None,
         )
     streams.print(dumps({"workflow_id": wf_id, "run_id": run_id, "pid": pid}))
     return EXIT_OK

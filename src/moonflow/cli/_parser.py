@@ -92,6 +92,17 @@ def _add_input(p: argparse.ArgumentParser) -> None:
         help="a startup message (repeatable, delivered in order before any other; the first "
         "with signal-with-start): TOPIC=JSON, or TOPIC alone for no payload",
     )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        dest="option",
+        metavar="KEY=VALUE",
+        help="a workflow start option, as Lua names it (repeatable; the last of a KEY wins): "
+        "VALUE is JSON when it parses, else a string, e.g. workflow.execution_timeout=72h, "
+        "workflow.id_conflict_policy=fail, 'workflow.retry_policy={\"maximum_attempts\": 3}', "
+        '\'workflow.memo={"note": "x"}\'',
+    )
 
 
 def _add_target(p: argparse.ArgumentParser) -> None:
@@ -353,6 +364,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise ArgumentError(f"list: --limit must be a positive number, got {args.limit}")
     if hasattr(args, "signal") and isinstance(args.signal, list):
         args.signals = [parse_signal(text) for text in args.signal]
+    if hasattr(args, "option") and isinstance(args.option, list):
+        args.options = parse_options(args.option, args.command)
+        if args.options and getattr(args, "id", None) is not None:
+            for key in args.options:
+                if key.replace("-", "_").lower() in ("workflow.id", "temporal.workflow.id"):
+                    raise ArgumentError(
+                        f"{args.command}: --id and --option {key}=... both set the workflow "
+                        "id; give one"
+                    )
     if args.command in ("signal", "update"):
         _check_topic(args.topic if args.command == "signal" else args.name, args.command)
         args.data_value = read_data(args.data)
@@ -400,6 +420,57 @@ def parse_signal(text: str) -> tuple[str, Any]:
         raise ArgumentError(f"--signal {text}: invalid JSON: {exc}") from None
     check_json_value(value, f"--signal {topic}")
     return topic, value
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """Decode one ``--option KEY=VALUE`` (split at the first ``=``).
+
+    VALUE is decoded as JSON when it is valid JSON (``3``, ``true``, ``{"a": 1}``,
+    ``"quoted"``), otherwise kept as the string itself (``72h``, ``fail``).
+
+    Returns:
+        ``(key, value)``.
+
+    Raises:
+        ArgumentError: no ``=``, an empty KEY, or a JSON value Lua cannot hold.
+    """
+    key, sep, data = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ArgumentError(
+            f"--option {text}: expected KEY=VALUE, e.g. --option workflow.execution_timeout=72h"
+        )
+    try:
+        value: Any = json.loads(data)
+    except json.JSONDecodeError:
+        return key, data
+    check_json_value(value, f"--option {key}")
+    return key, value
+
+
+def parse_options(texts: list[str], command: str = "") -> dict[str, Any]:
+    """Decode every ``--option KEY=VALUE`` into an option table and check it.
+
+    Returns:
+        ``{key: value}`` (the last value of a repeated KEY wins); empty without ``--option``.
+
+    Raises:
+        ArgumentError: bad ``KEY=VALUE`` syntax, or an invalid option (unknown key, bad
+            value), one line naming the key.
+    """
+    prefix = f"{command}: " if command else ""
+    try:
+        options = dict(parse_option(text) for text in texts)
+    except ArgumentError as exc:
+        raise ArgumentError(f"{prefix}{exc}") from None
+    if options:
+        from moonflow.client._run import start_options
+
+        try:
+            start_options(options)
+        except UsageError as exc:
+            raise ArgumentError(f"{prefix}--option: {str(exc).removeprefix('options: ')}") from None
+    return options
 
 
 def read_data(text: str | None) -> Any:

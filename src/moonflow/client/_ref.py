@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,9 @@ async def start(
     workflow_id: str | None = None,
     task_queue: str | None = None,
     signals: Sequence[StartSignal] = (),
+    search_attributes: Mapping[str, Any] | None = None,
+    memo: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> WorkflowRef:
     """Start a workflow entry and return a handle on it.
 
@@ -91,6 +94,9 @@ async def start(
         workflow_id=workflow_id,
         task_queue=task_queue,
         signals=signals,
+        search_attributes=search_attributes,
+        memo=memo,
+        options=options,
     )
     return WorkflowRef(client, wf_id, run_id or None, pid)
 

@@ -91,6 +91,84 @@ def signal_parts(message: Sequence[Any]) -> tuple[str, list[Any]]:
     return topic, values
 
 
+#: Option names that only mean something for a child workflow (refused at a top-level start).
+_CHILD_ONLY = ("parent_close_policy", "wait_for_cancellation")
+
+
+def start_options(options: Mapping[str, Any] | None) -> Any:
+    """Parse a start option table (the keys Lua uses: ``workflow.id``,
+    ``workflow.execution_timeout``, ``temporal.workflow.id_reuse_policy``, ...).
+
+    Returns:
+        A ``moonflow.worker._workflow_options.StartOptions``.
+
+    Raises:
+        UsageError: an unknown key, a bad value, or a child-only option; one line naming the key.
+    """
+    from temporalio.common import WorkflowIDReusePolicy
+
+    from moonflow.worker._options import OptionError
+    from moonflow.worker._workflow_options import workflow_options
+
+    if options is not None and not isinstance(options, Mapping):
+        raise UsageError(f"options: expected a mapping of option = value, got {options!r}")
+    try:
+        parsed = workflow_options(dict(options) if options is not None else None)
+    except OptionError as exc:
+        raise UsageError(f"options: {_naming_the_key(options or {}, str(exc))}") from None
+    for name, value in parsed.durations.items():
+        if value.total_seconds() < 0:
+            raise UsageError(
+                f"options: workflow.{name} must not be negative, got {value.total_seconds():g}s"
+            )
+    if (
+        parsed.reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING
+        and parsed.conflict_policy is not None
+    ):
+        raise UsageError(
+            "options: workflow.id_reuse_policy terminate_if_running cannot be combined "
+            "with workflow.id_conflict_policy (use id_conflict_policy terminate_existing alone)"
+        )
+    for name in _CHILD_ONLY:
+        if getattr(parsed, name) is not None:
+            raise UsageError(
+                f"options: workflow.{name} applies to child workflows only, not to a "
+                "top-level start"
+            )
+    return parsed
+
+
+def _naming_the_key(options: Mapping[str, Any], message: str) -> str:
+    """``message`` of an invalid option table, prefixed with the bad key when it names none
+    (``retry_policy: {"maximum_attempts": "x"}`` fails in ``int()``)."""
+    from moonflow.worker._options import OptionError
+    from moonflow.worker._workflow_options import workflow_options
+
+    for key, value in options.items():
+        try:
+            workflow_options({key: value})
+        except OptionError:
+            short = str(key).rpartition(".")[2]
+            return message if short in message else f"{key}: {message}"
+    return message
+
+
+async def _running_run_id(client: temporalio.client.Client, workflow_id: str) -> str | None:
+    """The run id of the workflow id's running run, or None (no such id, or closed)."""
+    import temporalio.client
+    import temporalio.service
+
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except temporalio.service.RPCError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+    if desc.status == temporalio.client.WorkflowExecutionStatus.RUNNING:
+        return desc.run_id
+    return None
+
+
 async def start_workflow(
     client: temporalio.client.Client,
     app: App,
@@ -102,6 +180,7 @@ async def start_workflow(
     signals: Sequence[StartSignal] = (),
     search_attributes: Mapping[str, Any] | None = None,
     memo: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[str, str, str]:
     """Start a ``workflow.lua`` entry of ``app`` as a Temporal workflow (does not wait).
 
@@ -117,59 +196,140 @@ async def start_workflow(
         signals: startup messages, ``[(topic, value), ...]`` (``(topic,)`` for no payload),
             delivered in this order before any message sent later: the first atomically
             with the start (signal-with-start), the others right after as separate signals,
-            as the reference runtime does. They carry no sender. With messages, an id that
-            is already running is not an error: the running workflow receives them (the
-            input is then unused) and its ids are returned.
+            as the reference runtime does. They carry no sender.
         search_attributes: initial search attributes, typed as for ``workflow.attrs``: the
             type declared in the app's ``temporal.client`` entry wins, otherwise it is
             inferred (string -> Keyword, boolean -> Bool, integer -> Int, float -> Double,
             list of strings -> KeywordList); a value of the wrong type is a UsageError.
         memo: initial memo (a JSON map).
+        options: a start option table with the keys Lua uses for child workflows
+            (``workflow.<name>`` or ``temporal.workflow.<name>``): ``id``, ``task_queue``,
+            ``execution_timeout`` / ``run_timeout`` / ``task_timeout`` / ``start_delay``
+            (Go duration strings such as ``"72h"``, or milliseconds), ``id_conflict_policy``
+            (``use_existing`` | ``fail`` | ``terminate_existing``),
+            ``execution_error_when_already_started``, ``id_reuse_policy``, ``retry_policy``,
+            ``cron_schedule``, ``memo``, ``search_attributes`` (typed as above), ``summary``,
+            ``details``. ``parent_close_policy`` and ``wait_for_cancellation`` are for child
+            workflows and refused here. **An explicit argument wins** over the option that
+            sets the same thing: ``workflow_id`` over ``workflow.id``, ``task_queue`` over
+            ``workflow.task_queue``, ``memo`` over ``workflow.memo`` and
+            ``search_attributes`` over ``workflow.search_attributes`` (the whole map is
+            replaced, not merged).
+
+    When the workflow id is already running, the id-conflict behaviour decides:
+
+    * ``use_existing``: nothing new starts; the running run's ids are returned and the
+      startup messages are delivered to it (the input is then unused);
+    * ``fail``: :class:`~moonflow.errors.UsageError`, nothing is delivered;
+    * ``terminate_existing``: the running run is terminated and a new one starts.
+
+    The behaviour is the ``workflow.id_conflict_policy`` option when given; else ``fail``
+    with ``workflow.execution_error_when_already_started = true``; else ``use_existing``
+    when the id comes from the ``workflow.id`` option (the reference runtime's default for an
+    explicit id); else, as before options existed, ``use_existing`` with startup messages
+    and ``fail`` without.
 
     Returns:
         ``(workflow_id, run_id, pid)``; ``pid`` is ``"{client@worker|workflow_id}"``.
 
     Raises:
-        UsageError: unknown entry, a bad startup message, or (without ``signals``) the
-            workflow id is already running.
+        UsageError: unknown entry, a bad startup message, an invalid option (naming its
+            key), the id is already running and the conflict behaviour is ``fail``, or the
+            id reuse policy refuses a new run.
     """
     import temporalio.exceptions
+    from temporalio.common import WorkflowIDReusePolicy
 
+    opts = start_options(options)
     messages = [signal_parts(m) for m in signals]
     entry_id, worker_id, client_id = resolve_workflow_entry(app, entry_id)
-    wf_id = workflow_id or f"{entry_id.rpartition(':')[2]}-{uuid.uuid4().hex[:12]}"
+    if opts.conflict_policy is not None or opts.error_when_already_started or opts.id:
+        conflict = opts.conflict
+    else:
+        conflict = "use_existing" if messages else "fail"
+    wf_id = workflow_id or opts.id or f"{entry_id.rpartition(':')[2]}-{uuid.uuid4().hex[:12]}"
     args = [] if input is NO_INPUT else [input]
-    options: dict[str, Any] = {}
+    kwargs: dict[str, Any] = opts.client_kwargs()
+    kwargs["id_conflict_policy"] = _conflict_policy(conflict)
+    if opts.reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
+        conflict = "terminate_existing"
+        del kwargs["id_conflict_policy"]
     if messages:
-        options = {"start_signal": messages[0][0], "start_signal_args": messages[0][1]}
-    if search_attributes:
+        kwargs["start_signal"] = messages[0][0]
+        kwargs["start_signal_args"] = messages[0][1]
+        if conflict == "fail":
+            # Signal-with-start has no "fail" (servers refuse it or ignore it): look first.
+            del kwargs["id_conflict_policy"]
+    attrs = search_attributes if search_attributes is not None else opts.search_attributes
+    if attrs:
         from moonflow.worker._workflow_host import typed_search_attributes
 
         declared = dict(app.client_of(worker_id).search_attributes or {})
         try:
-            options["search_attributes"] = typed_search_attributes(
-                declared, dict(search_attributes)
-            )
+            kwargs["search_attributes"] = typed_search_attributes(declared, dict(attrs))
         except ValueError as exc:
             raise UsageError(f"search attributes: {exc}") from None
-    if memo:
-        options["memo"] = dict(memo)
-    try:
-        handle = await client.start_workflow(
+    if memo is not None:
+        kwargs["memo"] = dict(memo)
+    if not kwargs.get("memo"):
+        kwargs.pop("memo", None)
+
+    async def start() -> Any:
+        return await client.start_workflow(
             app.workflow_type(entry_id),
             args=args,
             id=wf_id,
-            task_queue=task_queue or app.task_queue(worker_id),
-            **options,
+            task_queue=task_queue or opts.task_queue or app.task_queue(worker_id),
+            **kwargs,
         )
-    except temporalio.exceptions.WorkflowAlreadyStartedError:
+
+    before = (
+        await _running_run_id(client, wf_id) if messages and conflict != "use_existing" else None
+    )
+    if before and conflict == "fail":
+        raise _already_running(wf_id)
+    try:
+        handle = await start()
+    except temporalio.exceptions.WorkflowAlreadyStartedError as exc:
+        running = await _running_run_id(client, wf_id)
+        if running and conflict == "use_existing" and not messages:
+            # A server that ignores the conflict policy: the running run is the answer.
+            return wf_id, running, format_pid(client_id, worker_id, wf_id)
+        if running:
+            raise _already_running(wf_id) from None
         raise UsageError(
-            f"a workflow with id {wf_id!r} is already running; pick another --id"
+            f"workflow id {wf_id!r} was used before and the id reuse policy refuses a new "
+            f"run (run {exc.run_id or '?'}); set workflow.id_reuse_policy or pick another id"
         ) from None
+    if before and handle.result_run_id == before:
+        # A server that ignores the conflict policy of signal-with-start (the time-skipping
+        # test server) gave the first message to the running run: terminate it, as asked,
+        # and start anew.
+        await client.get_workflow_handle(wf_id, run_id=before).terminate(
+            "replaced by a new start (terminate_existing)"
+        )
+        handle = await start()
     for topic, values in messages[1:]:
         await handle.signal(topic, args=values)
     run_id = handle.first_execution_run_id or handle.result_run_id or ""
     return wf_id, run_id, format_pid(client_id, worker_id, wf_id)
+
+
+def _conflict_policy(conflict: str) -> Any:
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    return {
+        "use_existing": WorkflowIDConflictPolicy.USE_EXISTING,
+        "fail": WorkflowIDConflictPolicy.FAIL,
+        "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+    }[conflict]
+
+
+def _already_running(workflow_id: str) -> UsageError:
+    return UsageError(
+        f"a workflow with id {workflow_id!r} is already running; pick another id, or set "
+        "workflow.id_conflict_policy to use_existing or terminate_existing"
+    )
 
 
 def _application_info(err: Any) -> ErrorInfo:
