@@ -45,14 +45,13 @@ local function main(input)
   local pid2, e2 = again:with_message("again", 2):spawn("app:collector", nil, {tag = "second"})
   local _, bad = process.with_options({["workflow.execution_timeout"] = "soon"}):spawn("app:collector")
   local _, typo = process.with_options({["workflow.idd"] = "x"}):exec("app:collector")
-  local _, ctx = process.with_context({tenant = "t1"}):spawn("app:collector")
   process.send(pid1, "stop")
   local ev = process.events():receive()
   return {
     same = pid1 == pid2, pid1 = pid1, e2 = e2 and e2:kind() or nil,
     e2_message = e2 and e2:message() or nil,
     result = ev.result, from = ev.from,
-    bad = bad:kind() .. ": " .. bad:message(), typo = typo:message(), ctx = ctx:message(),
+    bad = bad:kind() .. ": " .. bad:message(), typo = typo:message(),
   }
 end
 return { main = main }
@@ -93,7 +92,6 @@ async def test_an_explicit_id_spawned_twice_is_the_same_child_and_gets_both_mess
         "Invalid: process.spawn(app:collector): workflow.execution_timeout"
     )
     assert "unknown workflow option 'workflow.idd'" in result["typo"]
-    assert "context is not propagated to workflows yet" in result["ctx"]
 
 
 async def test_with_fail_a_running_id_is_an_error(ts_env, make_app):

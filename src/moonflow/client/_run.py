@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from moonflow.client._target import WorkflowNotFound, format_pid, is_not_found, workflow_id_of
 from moonflow.errors import (
     CANCELED,
+    TERMINATED,
     TIMEOUT,
     UNKNOWN,
     ErrorInfo,
@@ -346,8 +347,8 @@ def failure_info(exc: BaseException) -> ErrorInfo:
     from moonflow's error chain in its details when present (see :func:`_application_info`),
     else kind ``kind_from_type(type)``, retryable ``not non_retryable`` and the single detail
     value (a list when there are several). A ``TimeoutError`` gives kind ``Timeout``
-    (retryable); ``CancelledError`` and ``TerminatedError`` give kind ``Canceled`` (not
-    retryable).
+    (retryable); ``CancelledError`` gives kind ``Canceled`` and ``TerminatedError`` kind
+    ``Terminated`` (not retryable).
     """
     import temporalio.client
     import temporalio.exceptions as tex
@@ -366,7 +367,7 @@ def failure_info(exc: BaseException) -> ErrorInfo:
             return ErrorInfo(CANCELED, err.message or "workflow canceled", False)
         if isinstance(err, tex.TerminatedError):
             reason = err.message or "terminated"
-            return ErrorInfo(CANCELED, f"workflow terminated: {reason}", False)
+            return ErrorInfo(TERMINATED, f"workflow terminated: {reason}", False)
     last = chain[-1]
     if isinstance(last, temporalio.client.WorkflowFailureError):
         return ErrorInfo(UNKNOWN, str(last) or "workflow failed", None)

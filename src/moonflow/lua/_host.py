@@ -70,6 +70,10 @@ class BaseHost:
     def _logger(self) -> Any:
         return log
 
+    def context(self) -> dict[str, Any]:
+        """The context values the running code sees (``ctx`` module): none here."""
+        return {}
+
 
 class MachineHost(BaseHost):
     """Real clock and randomness (activities, tests)."""

@@ -23,6 +23,7 @@ _BUILDERS: dict[str, str] = {
     "base64": "._base64",
     "yaml": "._yaml",
     "env": "._env",
+    "ctx": "._ctx",
 }
 
 

@@ -53,6 +53,7 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("base64", _BOTH),
         ModuleInfo("yaml", _BOTH),
         ModuleInfo("env", _ACT),
+        ModuleInfo("ctx", _BOTH),
     )
 }
 
@@ -74,7 +75,6 @@ NOT_IMPLEMENTED: dict[str, bool] = {
             "text",
             "treesitter",
             "contract",
-            "ctx",
             "payload",
         ),
         True,

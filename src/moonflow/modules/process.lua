@@ -292,11 +292,8 @@ local function start_child_with(builder, fname, wait, id, host_id, ...)
         if builder._error then
             return nil, sys.make_error("Invalid", fname .. ": " .. builder._error, false)
         end
-        if builder._context ~= nil then
-            return nil, sys.make_error("Invalid", fname .. ": with_context: context is not "
-                .. "propagated to workflows yet; pass the values in the input instead", false)
-        end
         cmd.options, cmd.name, cmd.messages = builder._options, builder._name, builder._messages
+        cmd.context = builder._context
     end
     local r = sys.yield_cmd(cmd)
     if r.ok then

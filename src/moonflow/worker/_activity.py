@@ -44,6 +44,7 @@ from ..lua import (
     MachineHost,
     RunStopped,
 )
+from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
 
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ class ActivityHost(MachineHost):
     ) -> None:
         self.check = check
         self.deadline = deadline
+
+    def context(self) -> dict[str, Any]:
+        """The call's context values (the calling workflow's, plus its per-call ones)."""
+        return ACTIVITY_CONTEXT.get() or {}
 
     def time_left(self) -> float | None:
         """Seconds until the attempt's deadline (http_client caps its timeouts with it)."""

@@ -14,6 +14,8 @@ Behaviour (seed "Child Workflows"; lua-api.md §2.1, §3; reference-runtime.md �
   ``fail`` (the default for generated ids, or ``execution_error_when_already_started``) it is
   ``nil, err`` of kind ``AlreadyExists``; ``terminate_existing`` is not available to child
   workflows (Temporal has no such child option) and is ``Invalid``.
+* Context: the child gets the parent's context values plus the builder's ``:with_context``
+  ones (``ctx.get`` in the child; see ``_context.py``).
 * Startup messages (``:with_message(topic, ...)``) are signalled to the child in order right
   after it started, before spawn returns.
 * ``spawn`` completes with the child's PID once the child started; when the child ends, an EXIT
@@ -39,6 +41,7 @@ from .. import errors as mferrors
 from ..client._target import format_pid
 from ..errors import ErrorInfo
 from ..lua._convert import ConversionError
+from ._context import EXTRA
 from ._failures import from_exception
 from ._options import OptionError
 from ._workflow_host import typed_search_attributes
@@ -87,6 +90,12 @@ class ChildWorkflows:
                 state.to_python(raw_options, "options") if raw_options is not None else None
             )
             messages = self._startup_messages(cmd["messages"], call)
+            raw_context = cmd["context"]
+            context = state.to_python(raw_context, "with_context") if raw_context else None
+            if context == []:
+                context = {}  # an empty Lua table
+            if context is not None and not isinstance(context, dict):
+                raise OptionError("with_context needs a table of name = value")
         except (ConversionError, OptionError) as e:
             fail(mferrors.INVALID, str(e))
             return
@@ -124,6 +133,8 @@ class ChildWorkflows:
         pid = format_pid(self._client_id, worker_id, child_id)
 
         async def start() -> Any:
+            if context:
+                EXTRA.set(context)  # this task's: the outbound interceptor adds it (_context.py)
             handle = await workflow.start_child_workflow(
                 workflow_type, args=args, id=child_id, task_queue=task_queue, **kwargs
             )

@@ -41,6 +41,7 @@ from ..lua._convert import ConversionError
 from ..lua._outcome import raised, returned
 from ..lua._runtime import Runtime, workflow_runtime
 from ._children import ChildWorkflows
+from ._context import EXTRA
 from ._failures import from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
@@ -431,6 +432,9 @@ class WorkflowDriver(ChildWorkflows):
             ]
             options = state.to_python(cmd["options"], "options") if cmd["options"] else None
             kwargs = activity_options(options)
+            call_context = (
+                state.to_python(cmd["context"], "with_context") if cmd["context"] else None
+            )
         except (ConversionError, OptionError) as e:
             self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
@@ -445,16 +449,27 @@ class WorkflowDriver(ChildWorkflows):
             local = bool(
                 target is not None and getattr(self.app.spec(activity_id), "activity_local", False)
             )
-        if local:
-            for key in ("task_queue", "heartbeat_timeout", "disable_eager_execution", "summary"):
-                kwargs.pop(key, None)
-            handle = workflow.start_local_activity(activity_id, args=args, **kwargs)
-        else:
-            if "task_queue" not in kwargs:
-                target_worker = self._activity_worker(activity_id)
-                if target_worker is not None:
-                    kwargs["task_queue"] = self.app.task_queue(target_worker)
-            handle = workflow.start_activity(activity_id, args=args, **kwargs)
+        # the call's own with_context values, added to the header by the outbound interceptor
+        token = EXTRA.set(call_context) if isinstance(call_context, dict) else None
+        try:
+            if local:
+                for key in (
+                    "task_queue",
+                    "heartbeat_timeout",
+                    "disable_eager_execution",
+                    "summary",
+                ):
+                    kwargs.pop(key, None)
+                handle = workflow.start_local_activity(activity_id, args=args, **kwargs)
+            else:
+                if "task_queue" not in kwargs:
+                    target_worker = self._activity_worker(activity_id)
+                    if target_worker is not None:
+                        kwargs["task_queue"] = self.app.task_queue(target_worker)
+                handle = workflow.start_activity(activity_id, args=args, **kwargs)
+        finally:
+            if token is not None:
+                EXTRA.reset(token)
         self._inflight += 1
         self._activities[tag] = handle
         handle.add_done_callback(lambda fut: self._activity_done(tag, fut))

@@ -18,18 +18,23 @@ from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ActivityInboundInterceptor,
     ContinueAsNewInput,
     ExecuteWorkflowInput,
     HandleSignalInput,
     Interceptor,
     SignalExternalWorkflowInput,
+    StartActivityInput,
+    StartChildWorkflowInput,
+    StartLocalActivityInput,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
     WorkflowOutboundInterceptor,
 )
 
-CONTEXT_HEADER = "wippy-context"
-FROM_KEY = "temporal.signal.from"
+from ._context import CONTEXT_HEADER, FROM_KEY, ActivityContextInterceptor, outgoing, with_header
+from ._context import decode as decode_context
+
 #: Header on a continue-as-new carrying the messages the old run received but never consumed,
 #: as a JSON list of ``[topic, [values...], from_pid]``; the new run queues them first.
 CARRY_HEADER = "moonflow-carry"
@@ -75,6 +80,7 @@ class Mailbox:
     carry: list[list[Any]] | None = None  # set just before a continue-as-new
     updates: dict[str, UpdateRecord] = field(default_factory=dict)
     sender: str | None = None  # set by the interceptor around a signal handler
+    context: dict[str, Any] = field(default_factory=dict)  # the run's context values (ctx)
     query: Any = None  # the driver's query answerer, once the run started
 
     def push_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -127,17 +133,34 @@ class Mailbox:
         return None
 
 
+def _run_context() -> dict[str, Any]:
+    mailbox = getattr(workflow.instance(), "mailbox", None)
+    return mailbox.context if mailbox is not None else {}
+
+
 class _Outbound(WorkflowOutboundInterceptor):
+    # Everything the workflow starts or signals carries its context values (_context.py).
     def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> Any:
         mailbox = getattr(workflow.instance(), "mailbox", None)
-        if mailbox is not None and mailbox.pid:
-            headers = dict(input.headers or {})
-            headers[CONTEXT_HEADER] = context_header(mailbox.pid)
-            input.headers = headers
+        pid = mailbox.pid if mailbox is not None else None
+        input.headers = with_header(input.headers, _run_context(), pid)
         return super().signal_external_workflow(input)
+
+    def start_activity(self, input: StartActivityInput) -> Any:
+        input.headers = with_header(input.headers, outgoing(_run_context()))
+        return super().start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> Any:
+        input.headers = with_header(input.headers, outgoing(_run_context()))
+        return super().start_local_activity(input)
+
+    async def start_child_workflow(self, input: StartChildWorkflowInput) -> Any:
+        input.headers = with_header(input.headers, outgoing(_run_context()))
+        return await super().start_child_workflow(input)
 
     def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
         mailbox = getattr(workflow.instance(), "mailbox", None)
+        input.headers = with_header(input.headers, _run_context())
         if mailbox is not None and mailbox.carry:
             headers = dict(input.headers or {})
             headers[CARRY_HEADER] = workflow.payload_converter().to_payload(mailbox.carry)
@@ -151,6 +174,8 @@ class _Inbound(WorkflowInboundInterceptor):
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         mailbox = getattr(workflow.instance(), "mailbox", None)
+        if mailbox is not None:
+            mailbox.context, _ = decode_context(input.headers, workflow.payload_converter())
         carried = (input.headers or {}).get(CARRY_HEADER)
         if mailbox is not None and carried is not None:
             items = workflow.payload_converter().from_payload(carried)
@@ -171,7 +196,11 @@ class _Inbound(WorkflowInboundInterceptor):
 
 class MessagesInterceptor(Interceptor):
     """Worker interceptor: reads the sender PID of incoming signals and stamps ours on outgoing
-    external signals."""
+    external signals; carries context values (``_context.py``) into and out of runs and into
+    activity calls."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return ActivityContextInterceptor(next)
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput

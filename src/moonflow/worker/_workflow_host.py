@@ -113,6 +113,10 @@ class WorkflowHost(BaseHost):
             return
         super().log(level, f"[{workflow.info().workflow_id}] {message}", fields)
 
+    def context(self) -> dict[str, Any]:
+        """The run's context values (set at its start, ``wippy-context`` header)."""
+        return self._mailbox.context if self._mailbox is not None else {}
+
     # process module
     def pid(self) -> str:
         return self._mailbox.pid if self._mailbox is not None else ""

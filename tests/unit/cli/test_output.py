@@ -127,7 +127,7 @@ def test_failure_info_timeout_cancel_terminate() -> None:
     canceled = failure_info(_failure(tex.CancelledError("asked")))
     assert (canceled.kind, canceled.retryable) == ("Canceled", False)
     terminated = failure_info(_failure(tex.TerminatedError("by admin")))
-    assert terminated.kind == "Canceled" and "by admin" in terminated.message
+    assert terminated.kind == "Terminated" and "by admin" in terminated.message
 
 
 def test_run_returns_2_and_one_line_for_bad_arguments() -> None:

@@ -101,7 +101,7 @@ def test_errors_inside_runtime_code_name_the_users_line_in_activities():
     assert msg.startswith("snippet:2: attempt to index a nil value"), msg
 
 
-@pytest.mark.parametrize("name", ["ctx", "payload"])
+@pytest.mark.parametrize("name", ["payload", "compress"])
 def test_require_of_an_unimplemented_catalogue_module_says_so(name, tmp_path):
     from moonflow.registry import load_app
 
