@@ -77,3 +77,24 @@ async def test_context_reaches_children_activities_and_grandchildren(ts_env, mak
             "bad": "Invalid",
         },
     }
+
+
+async def test_context_set_at_a_top_level_start(ts_env, make_app):
+    # the Python API (and the CLI's --context): the same header process.with_context writes
+    from moonflow.client import get_result, start_workflow
+
+    app = make_app(
+        workflow_entry("middle", "middle.lua", "[ctx, funcs, workflow]")
+        + workflow_entry("leaf", "leaf.lua", "[ctx]")
+        + activity_entry("probe", "probe.lua", "probe", "[ctx]"),
+        {"middle.lua": MIDDLE, "leaf.lua": LEAF, "probe.lua": PROBE},
+    )
+    app.no_cache = True
+    async with app.workers(ts_env):
+        wf_id, _, _ = await start_workflow(
+            ts_env.client, app.app, "app:middle", context={"tenant": "globex", "level": 1}
+        )
+        result = await get_result(ts_env.client, wf_id)
+    assert result["tenant"] == "globex"
+    assert result["plain"] == {"tenant": "globex", "request": "none"}
+    assert result["grandchild"] == {"level": 1, "tenant": "globex"}

@@ -140,6 +140,7 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
                 workflow_id=args.id,
                 signals=getattr(args, "signals", []),
                 options=getattr(args, "options", None) or None,
+                context=getattr(args, "context_values", None) or None,
             )
             wf_id, _run_id, _pid = await _race(start, failed)
             try:
@@ -170,6 +171,7 @@ async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
             workflow_id=args.id,
             signals=getattr(args, "signals", []),
             options=getattr(args, "options", None) or None,
+            context=getattr(args, "context_values", None) or None,
         )
     streams.print(dumps({"workflow_id": wf_id, "run_id": run_id, "pid": pid}))
     return EXIT_OK

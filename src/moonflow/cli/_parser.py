@@ -93,6 +93,15 @@ def _add_input(p: argparse.ArgumentParser) -> None:
         "with signal-with-start): TOPIC=JSON, or TOPIC alone for no payload",
     )
     p.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        dest="context",
+        metavar="KEY=VALUE",
+        help="a context value the workflow reads with ctx.get(KEY) (repeatable): VALUE is JSON "
+        "when it parses, else a string, e.g. --context tenant=acme",
+    )
+    p.add_argument(
         "--option",
         action="append",
         default=[],
@@ -364,6 +373,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise ArgumentError(f"list: --limit must be a positive number, got {args.limit}")
     if hasattr(args, "signal") and isinstance(args.signal, list):
         args.signals = [parse_signal(text) for text in args.signal]
+    if hasattr(args, "context") and isinstance(args.context, list):
+        try:
+            args.context_values = dict(
+                parse_option(text, "--context", "tenant=acme") for text in args.context
+            )
+        except ArgumentError as exc:
+            raise ArgumentError(f"{args.command}: {exc}") from None
     if hasattr(args, "option") and isinstance(args.option, list):
         args.options = parse_options(args.option, args.command)
         if args.options and getattr(args, "id", None) is not None:
@@ -422,8 +438,10 @@ def parse_signal(text: str) -> tuple[str, Any]:
     return topic, value
 
 
-def parse_option(text: str) -> tuple[str, Any]:
-    """Decode one ``--option KEY=VALUE`` (split at the first ``=``).
+def parse_option(
+    text: str, flag: str = "--option", example: str = "workflow.execution_timeout=72h"
+) -> tuple[str, Any]:
+    """Decode one ``--option KEY=VALUE`` (or ``--context``: ``flag``; split at the first ``=``).
 
     VALUE is decoded as JSON when it is valid JSON (``3``, ``true``, ``{"a": 1}``,
     ``"quoted"``), otherwise kept as the string itself (``72h``, ``fail``).
@@ -437,14 +455,12 @@ def parse_option(text: str) -> tuple[str, Any]:
     key, sep, data = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ArgumentError(
-            f"--option {text}: expected KEY=VALUE, e.g. --option workflow.execution_timeout=72h"
-        )
+        raise ArgumentError(f"{flag} {text}: expected KEY=VALUE, e.g. {flag} {example}")
     try:
         value: Any = json.loads(data)
     except json.JSONDecodeError:
         return key, data
-    check_json_value(value, f"--option {key}")
+    check_json_value(value, f"{flag} {key}")
     return key, value
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from moonflow.client._target import target_error, workflow_id_of
@@ -30,6 +30,11 @@ CONTEXT_HEADER = "wippy-context"
 SENDER_KEY = "temporal.signal.from"
 
 #: The sender PID of the signal being sent by the current task (None: no header).
+#: Context values for the workflow being started (``start_workflow(..., context=)``): the
+#: interceptor puts them in its ``wippy-context`` header, where ``ctx.get`` finds them.
+START_CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "moonflow_start_context", default=None
+)
 _SENDER: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "moonflow_signal_sender", default=None
 )
@@ -65,6 +70,14 @@ def _sender_interceptor_class() -> type:
     import temporalio.converter
 
     class _Outbound(temporalio.client.OutboundInterceptor):
+        async def start_workflow(self, input: temporalio.client.StartWorkflowInput) -> Any:
+            context = START_CONTEXT.get()
+            if context:
+                converter = temporalio.converter.PayloadConverter.default
+                payload = converter.to_payloads([dict(context)])[0]
+                input.headers = {**input.headers, CONTEXT_HEADER: payload}
+            return await super().start_workflow(input)
+
         async def signal_workflow(self, input: temporalio.client.SignalWorkflowInput) -> None:
             sender = _SENDER.get()
             if sender is not None:
@@ -75,7 +88,8 @@ def _sender_interceptor_class() -> type:
 
     class SenderInterceptor(temporalio.client.Interceptor):
         """Adds the ``wippy-context`` header naming the sender to signals sent by
-        :func:`moonflow.client.signal` with ``sender=``; other signals pass unchanged."""
+        :func:`moonflow.client.signal` with ``sender=``, and holding the context values of
+        workflows started with ``context=``; other calls pass unchanged."""
 
         moonflow_sender = True
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from moonflow.client._messages import START_CONTEXT, _client_with_sender
 from moonflow.client._target import WorkflowNotFound, format_pid, is_not_found, workflow_id_of
 from moonflow.errors import (
     CANCELED,
@@ -182,6 +183,7 @@ async def start_workflow(
     search_attributes: Mapping[str, Any] | None = None,
     memo: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[str, str, str]:
     """Start a ``workflow.lua`` entry of ``app`` as a Temporal workflow (does not wait).
 
@@ -216,6 +218,9 @@ async def start_workflow(
             ``workflow.task_queue``, ``memo`` over ``workflow.memo`` and
             ``search_attributes`` over ``workflow.search_attributes`` (the whole map is
             replaced, not merged).
+        context: context values (a JSON map) the workflow reads with ``ctx.get`` /
+            ``ctx.all`` and passes on to what it starts (the ``wippy-context`` header, as
+            ``process.with_context`` sets it from Lua).
 
     When the workflow id is already running, the id-conflict behaviour decides:
 
@@ -275,14 +280,23 @@ async def start_workflow(
     if not kwargs.get("memo"):
         kwargs.pop("memo", None)
 
+    if context is not None and not isinstance(context, Mapping):
+        raise UsageError("context must be a map of name -> JSON value")
+    starter = _client_with_sender(client) if context else client
+
     async def start() -> Any:
-        return await client.start_workflow(
-            app.workflow_type(entry_id),
-            args=args,
-            id=wf_id,
-            task_queue=task_queue or opts.task_queue or app.task_queue(worker_id),
-            **kwargs,
-        )
+        token = START_CONTEXT.set(context) if context else None
+        try:
+            return await starter.start_workflow(
+                app.workflow_type(entry_id),
+                args=args,
+                id=wf_id,
+                task_queue=task_queue or opts.task_queue or app.task_queue(worker_id),
+                **kwargs,
+            )
+        finally:
+            if token is not None:
+                START_CONTEXT.reset(token)
 
     before = (
         await _running_run_id(client, wf_id) if messages and conflict != "use_existing" else None

@@ -145,3 +145,16 @@ def test_start_options_table() -> None:
         start_options(["workflow.id=x"])  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"^options: workflow.wait_for_cancellation applies"):
         start_options({"workflow.wait_for_cancellation": True})
+
+
+def test_context_values_are_json_or_strings() -> None:
+    for command in ("start", "execute"):
+        args = parse_args(
+            [command, "app", "app:wf", "--context", "tenant=acme", "--context", "level=2"]
+        )
+        assert args.context_values == {"tenant": "acme", "level": 2}
+    with pytest.raises(ArgumentError) as info:
+        parse_args(["start", "app", "app:wf", "--context", "tenant"])
+    assert str(info.value) == (
+        "start: --context tenant: expected KEY=VALUE, e.g. --context tenant=acme"
+    )
