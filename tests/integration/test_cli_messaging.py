@@ -449,7 +449,7 @@ async def test_describe_list_cancel_terminate_history(probe: ProbeApp) -> None:
     await terminate(client, other.workflow_id, reason="enough")
     with pytest.raises(WorkflowFailure) as terminated:
         await other.result()
-    assert terminated.value.info.kind == "Canceled"
+    assert terminated.value.info.kind == "Terminated"
     assert "enough" in terminated.value.info.message
     assert (await other.describe())["status"] == "TERMINATED"
     with pytest.raises(UsageError, match="is closed"):
