@@ -217,3 +217,51 @@ async def test_a_workflow_cancels_its_child(dev_env, make_app, how):
         "missing": "NotFound",
         "bad": "Invalid",
     }
+
+
+EXEC_WAITER = """\
+local funcs = require("funcs")
+local workflow = require("workflow")
+local function main()
+  local first = funcs.call("app:step", "one")
+  local _, err = workflow.exec("app:slow_child")
+  local undo = funcs.call("app:undo", first)
+  return {exec_kind = err and err:kind(), undo = undo}
+end
+return { main = main }
+"""
+
+SLOW_CHILD = """\
+local function main()
+  local ev = process.events():receive()
+  return nil, errors.new({kind = errors.CANCELED, message = "child cancelled"})
+end
+return { main = main }
+"""
+
+
+async def test_cancel_while_waiting_in_exec_cancels_the_child_and_returns_canceled(
+    dev_env, make_app
+):
+    app = make_app(
+        workflow_entry("flow", "flow.lua", "[funcs, workflow]")
+        + workflow_entry("slow_child", "slow.lua", "[]")
+        + activity_entry("step", "acts.lua", "step")
+        + activity_entry("undo", "acts.lua", "undo"),
+        {"flow.lua": EXEC_WAITER, "slow.lua": SLOW_CHILD, "acts.lua": ACTS},
+    )
+    app.no_cache = True
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:flow")
+        for _ in range(200):
+            history = await handle.fetch_history()
+            if any(
+                e.HasField("child_workflow_execution_started_event_attributes")
+                for e in history.events
+            ):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        await handle.cancel()
+        result = await asyncio.wait_for(handle.result(), 30)
+    assert result == {"exec_kind": "Canceled", "undo": "undid (did one)"}

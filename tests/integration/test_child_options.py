@@ -128,3 +128,48 @@ async def test_parent_close_policy(dev_env, make_app, policy, status):
         if policy == "abandon":
             await child.signal("go")
             assert await child.result() == "woke by go"  # it finishes on its own
+
+
+CHECKS = """\
+local function main(input)
+  local out = {}
+  for i, opts in ipairs(input.bad) do
+    local _, err = process.with_options(opts):spawn("app:sleeper")
+    out[i] = err:kind() .. ": " .. err:message()
+  end
+  local _, host = process.spawn("app:sleeper", "app:wroker")
+  out[#out + 1] = host:kind() .. ": " .. host:message()
+  local named = process.with_options({}):with_name(input.name)
+  local pid1 = named:with_message("a", 1):spawn("app:collector", nil, {tag = "n"})
+  local pid2, e2 = named:with_message("d", 4):spawn("app:collector", nil, {tag = "ignored"})
+  process.send(pid1, "stop")
+  local ev = process.events():receive()
+  return {errors = out, same = pid1 == pid2 and e2 == nil, result = ev.result}
+end
+return { main = main }
+"""
+
+
+async def test_options_the_server_would_refuse_are_errors_of_the_spawn(ts_env, make_app):
+    # a bad child start would fail the parent's workflow task forever: refused up front
+    app = _app(make_app, CHECKS)
+    name = f"named-{uuid.uuid4().hex[:8]}"
+    bad = [
+        {"workflow.execution_timeout": -5},
+        {"workflow.cron_schedule": "xx"},
+        {"workflow.search_attributes": {"nosuch": 1}},
+    ]
+    result = await app.execute(ts_env, "app:parent", {"bad": bad, "name": name})
+    errors = result["errors"]
+    assert errors[0] == (
+        "Invalid: process.spawn(app:sleeper): workflow.execution_timeout must not be negative, "
+        "got -0.005s"
+    )
+    assert errors[1].startswith("Invalid: process.spawn(app:sleeper): workflow.cron_schedule: ")
+    assert "nosuch not declared in the temporal.client entry" in errors[2]
+    assert errors[3].startswith(
+        "NotFound: process.spawn(app:sleeper): host 'app:wroker' is not a temporal.worker entry"
+    )
+    # :with_name is an explicit id: use_existing by default, the second message reaches it
+    assert result["same"] is True
+    assert result["result"] == ["n", "a=1", "d=4"]

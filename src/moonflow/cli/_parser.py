@@ -452,6 +452,10 @@ def parse_option(
     Raises:
         ArgumentError: no ``=``, an empty KEY, or a JSON value Lua cannot hold.
     """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ArgumentError(f"{flag}: the argument is not valid UTF-8 text") from None
     key, sep, data = text.partition("=")
     key = key.strip()
     if not sep or not key:

@@ -27,9 +27,9 @@ def build(state: Any) -> Any:
         return dict(context()) if context is not None else {}
 
     def get(key: Any = None, *_: Any) -> Any:
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not key:
             return None, state.new_error(
-                "Invalid", f"ctx.get: key must be a string, got {describe(key)}", False
+                "Invalid", f"ctx.get: key must be a non-empty string, got {describe(key)}", False
             )
         found = values()
         if key not in found:

@@ -58,6 +58,7 @@ class ChildWorkflows:
     app: App
     state: LuaState
     _events: list[Any]
+    _activities: dict[int, Any]
     _inflight: int
     _children: int
     _client_id: str
@@ -81,10 +82,7 @@ class ChildWorkflows:
         state = self.state
         try:
             packed = cmd["args"]
-            args = [
-                state.to_python(packed[i], f"{call} argument {i}")
-                for i in range(1, packed["n"] + 1)
-            ]
+            args = [state.to_python(packed[i], f"argument {i}") for i in range(1, packed["n"] + 1)]
             raw_options = cmd["options"]
             options = workflow_options(
                 state.to_python(raw_options, "options") if raw_options is not None else None
@@ -113,6 +111,15 @@ class ChildWorkflows:
             return
         kwargs = options.child_kwargs()
         if options.search_attributes:
+            undeclared = sorted(set(options.search_attributes) - set(self._declared))
+            if undeclared:
+                # the server would refuse the start and fail the parent's task, forever
+                fail(
+                    mferrors.INVALID,
+                    f"workflow.search_attributes: {', '.join(undeclared)} not declared in the "
+                    "temporal.client entry's search_attributes: declare them there",
+                )
+                return
             try:
                 kwargs["search_attributes"] = typed_search_attributes(
                     self._declared, options.search_attributes
@@ -120,13 +127,24 @@ class ChildWorkflows:
             except ValueError as e:
                 fail(mferrors.INVALID, f"workflow.search_attributes: {e}")
                 return
-        worker_id, task_queue = self._child_queue(entry_id, cmd["host"])
+        host = cmd["host"]
+        if isinstance(host, str) and ":" in host and not self._is_worker(host):
+            fail(
+                mferrors.NOT_FOUND,
+                f"host {host!r} is not a temporal.worker entry of the app (a task queue named "
+                "like an entry id goes in workflow.task_queue)",
+            )
+            return
+        worker_id, task_queue = self._child_queue(entry_id, host)
         if options.task_queue:
             task_queue = options.task_queue
         self._children += 1  # counted for every start, so default ids never move on replay
         name = cmd["name"]
         child_id = options.id or (str(name) if name else None)
         explicit = child_id is not None
+        conflict = options.conflict
+        if explicit and options.conflict_policy is None and not options.error_when_already_started:
+            conflict = "use_existing"  # an explicit id or a name (lua-api.md §3.3)
         if child_id is None:
             info = workflow.info()
             child_id = f"{info.workflow_id}-{info.run_id[:8]}-{self._children}"
@@ -148,13 +166,17 @@ class ChildWorkflows:
         def started(f: asyncio.Future[Any]) -> None:
             exc = None if f.cancelled() else f.exception()
             if exc is None and not f.cancelled():
+                handle = f.result()
                 if wait == "start":
                     self._complete_ok(tag, pid, f"{fname} PID")
-                f.result().add_done_callback(lambda r: self._child_done(tag, wait, pid, r))
+                else:
+                    # an exec'd child is cancelled with the parent, like an activity call
+                    self._activities[-tag] = handle
+                handle.add_done_callback(lambda r: self._child_done(tag, wait, pid, r))
                 return
             self._inflight -= 1
             if isinstance(exc, WorkflowAlreadyStartedError):
-                if explicit and options.conflict == "use_existing" and wait == "start":
+                if conflict == "use_existing" and wait == "start":
                     self._use_existing(tag, child_id, pid, messages, fname)
                     return
                 fail(mferrors.ALREADY_EXISTS, f"a workflow with id {child_id!r} is running")
@@ -203,7 +225,7 @@ class ChildWorkflows:
             msg = raw[i]
             topic, packed = str(msg["topic"]), msg["args"]
             values = [
-                state.to_python(packed[j], f"{call} message {topic} value {j}")
+                state.to_python(packed[j], f"message {topic} value {j}")
                 for j in range(1, packed["n"] + 1)
             ]
             out.append((topic, values))
@@ -241,7 +263,7 @@ class ChildWorkflows:
         temporal.worker entry or a task queue; without one, the child entry's own worker, else
         the parent's."""
         if isinstance(host, str) and host:
-            if host in self.app.entries and self.app.get(host).kind == "temporal.worker":
+            if self._is_worker(host):
                 return host, self.app.task_queue(host)
             return self._worker_id, host
         target = self.app.spec(entry_id).workflow_worker
@@ -249,8 +271,12 @@ class ChildWorkflows:
             return target, self.app.task_queue(target)
         return self._worker_id, workflow.info().task_queue
 
+    def _is_worker(self, entry_id: str) -> bool:
+        return entry_id in self.app.entries and self.app.get(entry_id).kind == "temporal.worker"
+
     def _child_done(self, tag: int, wait: str, pid: str, fut: asyncio.Future[Any]) -> None:
         self._inflight -= 1
+        self._activities.pop(-tag, None)
         exc = None if fut.cancelled() else fut.exception()
         info: ErrorInfo | None = None
         if fut.cancelled() or exc is not None:

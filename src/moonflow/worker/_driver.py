@@ -98,7 +98,8 @@ class WorkflowDriver(ChildWorkflows):
         self._events: list[Callable[[], Any]] = []
         self._children = 0  # child workflows started by this run (their default ids count)
         self._cancel_requested = False  # Temporal cancellation, delivered as a CANCEL event
-        self._activities: dict[int, Any] = {}  # activity handles in flight, by command tag
+        # handles to cancel with the workflow: activities by tag, exec'd children by -tag
+        self._activities: dict[int, Any] = {}
         self._inflight = 0
         self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
@@ -123,8 +124,9 @@ class WorkflowDriver(ChildWorkflows):
             except asyncio.CancelledError:
                 # Temporal asked this workflow to cancel. Code that reads process.events()
                 # gets a CANCEL event and decides (compensate, then return). Other code waiting
-                # on activities sees them fail with kind Canceled (so the seed's saga runs its
-                # compensations); code waiting on nothing else is cancelled at once.
+                # on activities or exec'd children sees them fail with kind Canceled (so the
+                # seed's saga runs its compensations); code waiting on nothing else is
+                # cancelled at once.
                 if self._cancel_requested:
                     raise
                 with runtime.lock:

@@ -95,7 +95,9 @@ def from_exception(exc: BaseException) -> ErrorInfo:
         )
     if isinstance(exc, TerminatedError):
         reason = exc.message or ""
-        message = f"workflow terminated: {reason}" if reason else "workflow terminated"
+        # a child's TerminatedError carries only "Terminated", not the reason
+        plain = reason.strip().lower() in ("", "terminated")
+        message = "workflow terminated" if plain else f"workflow terminated: {reason}"
         return ErrorInfo(kind=mferrors.TERMINATED, message=message, retryable=False)
     if isinstance(exc, CancelledError):
         return ErrorInfo(kind=mferrors.CANCELED, message="operation canceled", retryable=False)

@@ -57,8 +57,12 @@ def _retry_policy(value: Any) -> RetryPolicy:
         elif k in ("maximum_interval", "max_interval"):
             fields["maximum_interval"] = option_duration(v, "retry_policy.maximum_interval")
         elif k == "backoff_coefficient":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise OptionError(f"retry_policy.backoff_coefficient must be a number, got {v!r}")
             fields["backoff_coefficient"] = float(v)
         elif k in ("maximum_attempts", "max_attempts"):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
+                raise OptionError(f"retry_policy.maximum_attempts must be an integer, got {v!r}")
             fields["maximum_attempts"] = int(v)
         elif k == "non_retryable_error_types":
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):

@@ -32,6 +32,7 @@ Policy strings are matched case-insensitively, with or without Temporal's enum p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -59,6 +60,14 @@ _PARENT_CLOSE = {
     "abandon": ParentClosePolicy.ABANDON,
     "request_cancel": ParentClosePolicy.REQUEST_CANCEL,
 }
+#: What Temporal's cron parser takes: five fields, or a descriptor (checked here because a
+#: schedule the server refuses would fail the parent's workflow task, not the spawn).
+_CRON = re.compile(
+    r"(?:CRON_TZ=\S+\s+)?"
+    r"(?:@(?:yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|@every\s+\S+"
+    r"|[\w*/,?#-]+(?:\s+[\w*/,?#-]+){4})"
+)
 _ACCEPTED = {"namespace", "priority", "versioning_override", "versioning_intent"}
 _KNOWN = {
     "id",
@@ -211,7 +220,18 @@ def workflow_options(options: dict[str, Any] | None) -> StartOptions:
                     out.durations[key] = option_duration(value, f"workflow.{key}")
                 except DurationError as e:
                     raise OptionError(f"{raw_key}: {e}") from None
-            elif key in ("id", "task_queue", "cron_schedule", "summary", "details"):
+                if out.durations[key] < timedelta(0):
+                    seconds = out.durations[key].total_seconds()
+                    raise OptionError(f"{raw_key} must not be negative, got {seconds:g}s")
+            elif key == "cron_schedule":
+                if not isinstance(value, str) or not _CRON.fullmatch(value.strip()):
+                    raise OptionError(
+                        f"{raw_key}: {value!r} is not a cron schedule: five fields "
+                        '("*/5 * * * *"), or @hourly, @daily, @weekly, @monthly, @yearly, '
+                        "@every 1h"
+                    )
+                out.cron_schedule = value.strip()
+            elif key in ("id", "task_queue", "summary", "details"):
                 if not isinstance(value, str) or not value:
                     raise OptionError(f"{raw_key} must be a non-empty string")
                 setattr(out, key, value)

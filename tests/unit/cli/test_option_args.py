@@ -71,7 +71,10 @@ def test_last_value_of_a_key_wins() -> None:
         (["workflow.memo=x"], r"workflow.memo must be a table"),
         (["workflow.parent_close_policy=abandon"], r"child workflows only"),
         (["workflow.id="], r"workflow.id must be a non-empty string"),
-        (['workflow.retry_policy={"maximum_attempts": "x"}'], r"--option: workflow.retry_policy: "),
+        (
+            ['workflow.retry_policy={"maximum_attempts": "x"}'],
+            r"--option: retry_policy.maximum_attempts must be an integer, got 'x'",
+        ),
         (["workflow.run_timeout=-1s"], r"workflow.run_timeout must not be negative, got -1s$"),
         (
             ["workflow.id_reuse_policy=terminate_if_running", "workflow.id_conflict_policy=fail"],
