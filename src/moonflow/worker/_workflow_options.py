@@ -124,10 +124,9 @@ class StartOptions:
             return "fail"
         return "use_existing" if self.id else "fail"
 
-    def child_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``workflow.start_child_workflow`` (without id, task queue and
-        search attributes, which the caller settles)."""
-        out: dict[str, Any] = {k: v for k, v in self.durations.items() if k != "start_delay"}
+    def _shared_kwargs(self) -> dict[str, Any]:
+        """What child and top-level starts take alike (durations aside)."""
+        out: dict[str, Any] = {}
         if self.reuse_policy is not None:
             out["id_reuse_policy"] = self.reuse_policy
         if self.retry_policy is not None:
@@ -136,6 +135,17 @@ class StartOptions:
             out["cron_schedule"] = self.cron_schedule
         if self.memo is not None:
             out["memo"] = self.memo
+        if self.summary is not None:
+            out["static_summary"] = self.summary
+        if self.details is not None:
+            out["static_details"] = self.details
+        return out
+
+    def child_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``workflow.start_child_workflow`` (without id, task queue and
+        search attributes, which the caller settles; a child has no start delay)."""
+        out: dict[str, Any] = {k: v for k, v in self.durations.items() if k != "start_delay"}
+        out.update(self._shared_kwargs())
         if self.parent_close_policy is not None:
             out["parent_close_policy"] = self.parent_close_policy
         if self.wait_for_cancellation is not None:
@@ -144,10 +154,6 @@ class StartOptions:
                 if self.wait_for_cancellation
                 else ChildWorkflowCancellationType.TRY_CANCEL
             )
-        if self.summary is not None:
-            out["static_summary"] = self.summary
-        if self.details is not None:
-            out["static_details"] = self.details
         return out
 
     def client_kwargs(self) -> dict[str, Any]:
@@ -155,18 +161,7 @@ class StartOptions:
         attributes, which the caller settles)."""
         out: dict[str, Any] = dict(self.durations)
         out["id_conflict_policy"] = _CONFLICT[self.conflict]
-        if self.reuse_policy is not None:
-            out["id_reuse_policy"] = self.reuse_policy
-        if self.retry_policy is not None:
-            out["retry_policy"] = self.retry_policy
-        if self.cron_schedule:
-            out["cron_schedule"] = self.cron_schedule
-        if self.memo is not None:
-            out["memo"] = self.memo
-        if self.summary is not None:
-            out["static_summary"] = self.summary
-        if self.details is not None:
-            out["static_details"] = self.details
+        out.update(self._shared_kwargs())
         return out
 
 
