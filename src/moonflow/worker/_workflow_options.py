@@ -247,7 +247,15 @@ def workflow_options(options: dict[str, Any] | None) -> StartOptions:
                 else:
                     out.error_when_already_started = value
             elif key == "retry_policy":
-                out.retry_policy = _retry_policy(value)
+                try:
+                    out.retry_policy = _retry_policy(value)
+                except OptionError as e:  # name the key as written
+                    text = str(e)
+                    if text.startswith("retry_policy"):
+                        text = raw_key + text[len("retry_policy") :]
+                    else:
+                        text = f"{raw_key}: {text}"
+                    raise OptionError(text) from None
             elif key in ("memo", "search_attributes"):
                 if isinstance(value, list) and not value:
                     value = {}

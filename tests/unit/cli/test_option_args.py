@@ -73,7 +73,7 @@ def test_last_value_of_a_key_wins() -> None:
         (["workflow.id="], r"workflow.id must be a non-empty string"),
         (
             ['workflow.retry_policy={"maximum_attempts": "x"}'],
-            r"--option: retry_policy.maximum_attempts must be an integer, got 'x'",
+            r"--option: workflow.retry_policy.maximum_attempts must be an integer, got 'x'",
         ),
         (["workflow.run_timeout=-1s"], r"workflow.run_timeout must not be negative, got -1s$"),
         (
