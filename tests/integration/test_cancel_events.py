@@ -7,10 +7,13 @@ cache off."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
+
+from moonflow.client import workflow_id_of
 
 from .conftest import activity_entry, workflow_entry
 
@@ -33,7 +36,7 @@ local function main(input)
     return nil, errors.new({kind = errors.CANCELED, message = "canceled after " .. undo})
   end
   return {canceled = true, kind = ev.kind, type = ev.type, is_cancel = ev.kind == process.event.CANCEL,
-    undo = undo}
+    reason = ev.reason, undo = undo}
 end
 return { main = main }
 """
@@ -83,13 +86,14 @@ async def test_a_cancel_request_is_a_cancel_event_and_the_workflow_compensates(d
     async with app.workers(dev_env):
         handle = await app.start(dev_env, "app:flow", {"close_canceled": False})
         await _wait_for_first_step(handle)
-        await handle.cancel()
+        await handle.cancel(reason="customer changed their mind")
         result = await asyncio.wait_for(handle.result(), 30)
     assert result == {
         "canceled": True,
         "kind": "pid.cancel",
         "type": "CANCEL",
         "is_cancel": True,
+        "reason": "customer changed their mind",
         "undo": "undid (did one)",
     }
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
@@ -181,7 +185,8 @@ return {reserve = reserve, release = release, charge = charge, refund = refund, 
 CHILD = """\
 local function main()
   local ev = process.events():receive()
-  return nil, errors.new({kind = errors.CANCELED, message = "child saw " .. ev.kind})
+  require("funcs").call("app:step", ev.kind .. " because " .. tostring(ev.reason))
+  return nil, errors.new({kind = errors.CANCELED, message = "child cancelled"})
 end
 return { main = main }
 """
@@ -194,7 +199,7 @@ local function main(input)
   local _, missing = process.cancel("{app:temporal_client@app:worker|no-such-workflow}")
   local _, bad = process.cancel(42)
   return {ok = ok, exit = ev.kind == process.event.EXIT, kind = ev.error:kind(),
-    missing = missing:kind(), bad = bad:kind()}
+    child = pid, missing = missing:kind(), bad = bad:kind()}
 end
 return { main = main }
 """
@@ -206,17 +211,39 @@ async def test_a_workflow_cancels_its_child(dev_env, make_app, how):
     # another (the reference runtime does the same). The real dev server: the time-skipping
     # test server never delivers the cancel request to the child.
     app = make_app(
-        workflow_entry("parent", "parent.lua", "[]") + workflow_entry("child", "child.lua", "[]"),
-        {"parent.lua": CANCELLING_PARENT, "child.lua": CHILD},
+        workflow_entry("parent", "parent.lua", "[]")
+        + workflow_entry("child", "child.lua", "[funcs]")
+        + activity_entry("step", "acts.lua", "step"),
+        {"parent.lua": CANCELLING_PARENT, "child.lua": CHILD, "acts.lua": ACTS},
     )
     app.no_cache = True
-    assert await app.execute(dev_env, "app:parent", {"how": how}) == {
+    result = await app.execute(dev_env, "app:parent", {"how": how})
+    child = result.pop("child")
+    assert result == {
         "ok": True,
         "exit": True,
         "kind": "Canceled",
         "missing": "NotFound",
         "bad": "Invalid",
     }
+    # The reason reaches the child's history (and its CANCEL event: see the first test). A
+    # workflow closed as Canceled carries no message in Temporal, so the parent's EXIT error
+    # says only "operation canceled".
+    history = await dev_env.client.get_workflow_handle(workflow_id_of(child)).fetch_history()
+    requested = [
+        e.workflow_execution_cancel_requested_event_attributes.cause
+        for e in history.events
+        if e.HasField("workflow_execution_cancel_requested_event_attributes")
+    ]
+    # The server words it "Cancel requested by workflow with run id X with reason: enough";
+    # the child's CANCEL event gets just "enough" (the driver strips the server's prefix).
+    assert len(requested) == 1 and requested[0].endswith("with reason: enough")
+    done = [
+        e.activity_task_completed_event_attributes.result.payloads[0].data
+        for e in history.events
+        if e.HasField("activity_task_completed_event_attributes")
+    ]
+    assert [json.loads(d) for d in done] == ["did pid.cancel because enough"]
 
 
 EXEC_WAITER = """\

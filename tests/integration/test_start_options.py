@@ -242,6 +242,53 @@ async def test_use_existing_is_the_default_with_an_option_id(opt_app: OptApp) ->
     assert await first.result() == {"input": 1, "got": ["a", "b", "c"]}
 
 
+async def signal_count(client: Any, workflow_id: str) -> list[str]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+
+
+async def test_a_start_retried_with_the_same_request_id_starts_and_delivers_once(
+    opt_app: OptApp,
+) -> None:
+    """A caller that lost the response retries with the same ``workflow.request_id``: while
+    the run is running and after it completed, nothing new starts and no startup message is
+    delivered twice. Without an explicit id the workflow id comes from the request id."""
+    rid = f"req-{uuid.uuid4().hex[:8]}"
+    opts = {"workflow.request_id": rid}
+    msgs = [("a",), ("b",)]
+    first = await start(opt_app.client, opt_app.app, "app:collect", 1, signals=msgs, options=opts)
+    assert first.workflow_id == f"collect-{rid}"
+    again = await start(opt_app.client, opt_app.app, "app:collect", 2, signals=msgs, options=opts)
+    assert (again.workflow_id, again.run_id) == (first.workflow_id, first.run_id)
+    assert await signal_count(opt_app.client, first.workflow_id) == ["a", "b"]
+    await first.signal("done")
+    assert await first.result() == {"input": 1, "got": ["a", "b"]}
+    # After the run completed: the same answer, no new run, nothing delivered.
+    late = await start(opt_app.client, opt_app.app, "app:collect", 3, signals=msgs, options=opts)
+    assert (late.workflow_id, late.run_id) == (first.workflow_id, first.run_id)
+    assert (await opt_app.client.get_workflow_handle(first.workflow_id).describe()).run_id == (
+        first.run_id
+    )
+    assert await signal_count(opt_app.client, first.workflow_id) == ["a", "b", "done"]
+    # Without startup messages (a plain start, deduplicated by the server itself).
+    plain = {"workflow.request_id": rid + "-plain", "workflow.id": new_id()}
+    one = await start_workflow(opt_app.client, opt_app.app, "app:collect", 4, options=plain)
+    await opt_app.client.get_workflow_handle(one[0]).signal("done")
+    await opt_app.client.get_workflow_handle(one[0]).result()
+    two = await start_workflow(opt_app.client, opt_app.app, "app:collect", 5, options=plain)
+    assert two[:2] == one[:2]
+    # A different request id is a new start: with an explicit id and use_existing by default
+    # it joins the running run or, the run being closed, starts a second one.
+    other = await start_workflow(
+        opt_app.client, opt_app.app, "app:collect", 6, options={**plain, "workflow.request_id": "x"}
+    )
+    assert other[0] == one[0] and other[1] != one[1]
+
+
 @on_both_servers
 async def test_fail_refuses_a_running_id_and_delivers_nothing(opt_app: OptApp) -> None:
     wf_id = new_id()

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from moonflow.client._messages import START_CONTEXT, _client_with_sender
+from moonflow.client._request_ids import REQUEST_ID, client_with_request_ids, message_request_id
 from moonflow.client._target import WorkflowNotFound, format_pid, is_not_found, workflow_id_of
 from moonflow.errors import (
     CANCELED,
@@ -207,17 +208,17 @@ async def start_workflow(
         memo: initial memo (a JSON map).
         options: a start option table with the keys Lua uses for child workflows
             (``workflow.<name>`` or ``temporal.workflow.<name>``): ``id``, ``task_queue``,
-            ``execution_timeout`` / ``run_timeout`` / ``task_timeout`` / ``start_delay``
-            (Go duration strings such as ``"72h"``, or milliseconds), ``id_conflict_policy``
+            ``execution_timeout`` / ``run_timeout`` / ``task_timeout`` / ``start_delay`` (Go
+            duration strings such as ``"72h"``, or milliseconds), ``id_conflict_policy``
             (``use_existing`` | ``fail`` | ``terminate_existing``),
             ``execution_error_when_already_started``, ``id_reuse_policy``, ``retry_policy``,
             ``cron_schedule``, ``memo``, ``search_attributes`` (typed as above), ``summary``,
-            ``details``. ``parent_close_policy`` and ``wait_for_cancellation`` are for child
-            workflows and refused here. **An explicit argument wins** over the option that
-            sets the same thing: ``workflow_id`` over ``workflow.id``, ``task_queue`` over
-            ``workflow.task_queue``, ``memo`` over ``workflow.memo`` and
-            ``search_attributes`` over ``workflow.search_attributes`` (the whole map is
-            replaced, not merged).
+            ``details``, ``request_id`` (see below). ``parent_close_policy`` and
+            ``wait_for_cancellation`` are for child workflows and refused here. **An explicit
+            argument wins** over the option that sets the same thing: ``workflow_id`` over
+            ``workflow.id``, ``task_queue`` over ``workflow.task_queue``, ``memo`` over
+            ``workflow.memo`` and ``search_attributes`` over ``workflow.search_attributes`` (the
+            whole map is replaced, not merged).
         context: context values (a JSON map) the workflow reads with ``ctx.get`` /
             ``ctx.all`` and passes on to what it starts (the ``wippy-context`` header, as
             ``process.with_context`` sets it from Lua).
@@ -234,6 +235,11 @@ async def start_workflow(
     when the id comes from the ``workflow.id`` option (the reference runtime's default for an
     explicit id); else, as before options existed, ``use_existing`` with startup messages
     and ``fail`` without.
+
+    With ``workflow.request_id``, a start retried after a lost response (or after the run
+    completed) starts nothing new and delivers no startup message twice: Temporal keeps the
+    request ids of each run's start and of each signal. Without an explicit id the workflow id
+    is then ``"<entry name>-<request id>"``, so the retry finds the same workflow.
 
     Returns:
         ``(workflow_id, run_id, pid)``; ``pid`` is ``"{client@worker|workflow_id}"``.
@@ -253,7 +259,10 @@ async def start_workflow(
         conflict = opts.conflict
     else:
         conflict = "use_existing" if messages else "fail"
-    wf_id = workflow_id or opts.id or f"{entry_id.rpartition(':')[2]}-{uuid.uuid4().hex[:12]}"
+    name = entry_id.rpartition(":")[2]
+    # With a request id and no id, the id comes from the request id: a retry must find the run.
+    suffix = opts.request_id or uuid.uuid4().hex[:12]
+    wf_id = workflow_id or opts.id or f"{name}-{suffix}"
     args = [] if input is NO_INPUT else [input]
     kwargs: dict[str, Any] = opts.client_kwargs()
     kwargs["id_conflict_policy"] = _conflict_policy(conflict)
@@ -283,9 +292,21 @@ async def start_workflow(
     if context is not None and not isinstance(context, Mapping):
         raise UsageError("context must be a map of name -> JSON value")
     starter = _client_with_sender(client) if context else client
+    request_id = opts.request_id
+    if request_id:
+        starter = client_with_request_ids(starter)
+        earlier = await _run_of_request(client, wf_id, request_id)
+        if earlier is not None:
+            # This start was made before (its response was lost, or the caller retries):
+            # nothing new starts; messages not yet recorded on a running run are delivered.
+            run_id, running = earlier
+            if running:
+                await _signal_rest(starter.get_workflow_handle(wf_id), messages, request_id)
+            return wf_id, run_id, format_pid(client_id, worker_id, wf_id)
 
     async def start() -> Any:
         token = START_CONTEXT.set(context) if context else None
+        rid_token = REQUEST_ID.set(request_id)
         try:
             return await starter.start_workflow(
                 app.workflow_type(entry_id),
@@ -295,6 +316,7 @@ async def start_workflow(
                 **kwargs,
             )
         finally:
+            REQUEST_ID.reset(rid_token)
             if token is not None:
                 START_CONTEXT.reset(token)
 
@@ -324,10 +346,44 @@ async def start_workflow(
             "replaced by a new start (terminate_existing)"
         )
         handle = await start()
-    for topic, values in messages[1:]:
-        await handle.signal(topic, args=values)
+    await _signal_rest(handle, messages, request_id)
     run_id = handle.first_execution_run_id or handle.result_run_id or ""
     return wf_id, run_id, format_pid(client_id, worker_id, wf_id)
+
+
+async def _run_of_request(
+    client: temporalio.client.Client, workflow_id: str, request_id: str
+) -> tuple[str, bool] | None:
+    """``(first run id, running?)`` of the latest run of ``workflow_id`` when a start with
+    ``request_id`` made it, else None (the server keeps each run's start request ids)."""
+    import temporalio.client
+    import temporalio.service
+
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except temporalio.service.RPCError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+    infos = desc.raw_description.workflow_extended_info.request_id_infos
+    if request_id not in infos:
+        return None
+    running = desc.status == temporalio.client.WorkflowExecutionStatus.RUNNING
+    first = desc.raw_description.workflow_execution_info.first_run_id or desc.run_id
+    return first, running
+
+
+async def _signal_rest(
+    handle: Any, messages: Sequence[tuple[str, list[Any]]], request_id: str | None
+) -> None:
+    """Send the startup messages after the first (which went with the start), in order; with
+    a request id, each carries one derived from it so a retry does not deliver it twice."""
+    for index, (topic, values) in enumerate(messages[1:], 1):
+        token = REQUEST_ID.set(message_request_id(request_id, index) if request_id else None)
+        try:
+            await handle.signal(topic, args=values)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def _conflict_policy(conflict: str) -> Any:

@@ -428,7 +428,7 @@ local function request_cancel(fname, pid, reason)
     if reason ~= nil and type(reason) ~= "string" then
         return nil, sys.make_error("Invalid", fname .. ": reason must be a string or nil", false)
     end
-    local r = sys.yield_cmd({ op = "cancel_external", target = pid, fname = fname })
+    local r = sys.yield_cmd({ op = "cancel_external", target = pid, fname = fname, reason = reason })
     if r.ok then
         return true
     end
@@ -437,14 +437,15 @@ end
 function M.cancel(pid, reason)
     return request_cancel("process.cancel", pid, reason)
 end
-function M.terminate(pid)
-    return request_cancel("process.terminate", pid, nil)
+function M.terminate(pid, reason)
+    return request_cancel("process.terminate", pid, reason)
 end
 
 -- The CANCEL event of a cancellation request (built by the driver): kind/type, from (nil: a
--- Temporal cancel request names no sender), reason (nil: Temporal carries none), at.
-function sys.cancel_event(at)
-    return { type = "CANCEL", kind = M.event.CANCEL, at = at }
+-- Temporal cancel request names no sender), reason (the string given to process.cancel,
+-- `moonflow cancel --reason` or the Python API; nil when none was given), at.
+function sys.cancel_event(at, reason)
+    return { type = "CANCEL", kind = M.event.CANCEL, at = at, reason = reason }
 end
 
 -- Has the code asked for process.events()? Then a cancellation becomes a CANCEL event there.

@@ -162,9 +162,15 @@ class ChildWorkflows:
 
         self._inflight += 1
         fut = asyncio.ensure_future(start())
+        if wait == "result":
+            # A cancel of the parent while the exec'd child is still starting cancels the
+            # start (the SDK drops the command, or cancels the child once it has started), so
+            # exec returns Canceled just as for a running child.
+            self._activities[-tag] = fut
 
         def started(f: asyncio.Future[Any]) -> None:
             exc = None if f.cancelled() else f.exception()
+            self._activities.pop(-tag, None)
             if exc is None and not f.cancelled():
                 handle = f.result()
                 if wait == "start":
@@ -201,7 +207,7 @@ class ChildWorkflows:
             return
         handle = workflow.get_external_workflow_handle(workflow_id)
         self._inflight += 1
-        fut = asyncio.ensure_future(handle.cancel())
+        fut = asyncio.ensure_future(handle.cancel(reason=str(cmd["reason"] or "")))
 
         def done(f: asyncio.Future[Any]) -> None:
             self._inflight -= 1

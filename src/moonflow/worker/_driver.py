@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,16 @@ if TYPE_CHECKING:
 
 _MIN_TIMER_SECONDS = 0.001
 _log = logging.getLogger("moonflow.worker")
+
+
+#: How the server words the reason of a cancel request sent by another workflow.
+_FROM_WORKFLOW = re.compile(r"^Cancel requested by workflow with run id \S+ with reason: ", re.S)
+
+
+def _cancel_reason(raw: str | None) -> str | None:
+    """The reason a canceller gave (``process.cancel(pid, reason)``, ``moonflow cancel
+    --reason``): the server's wording around a workflow's reason is removed; ``""`` -> None."""
+    return _FROM_WORKFLOW.sub("", raw or "") or None
 
 
 def workflow_id_of(target: str) -> str | None:
@@ -132,11 +143,16 @@ class WorkflowDriver(ChildWorkflows):
                 with runtime.lock:
                     watching_events = self.state.kernel.watching_events
                     watching = bool(watching_events is not None and watching_events())
+                reason = _cancel_reason(workflow.cancellation_reason())
                 if watching:
-                    self._events.append(lambda: self.state.sys.cancel_event(workflow.time()))
+                    self._events.append(
+                        lambda why=reason: self.state.sys.cancel_event(workflow.time(), why)
+                    )
                 elif self._activities:
+                    # The reason travels on to exec'd children (Task.cancel(msg) is the
+                    # SDK's way to give a child cancellation its reason).
                     for handle in list(self._activities.values()):
-                        handle.cancel()
+                        handle.cancel(reason)
                 else:
                     raise
                 self._cancel_requested = True

@@ -19,6 +19,9 @@ Keys (lua-api.md §3.2, reference-runtime.md §2.8): ``workflow.<name>`` (canoni
 ``parent_close_policy``                   ``terminate`` (default) | ``abandon`` | ``request_cancel``
 ``wait_for_cancellation``                 child: wait for its cancellation to finish
 ``summary`` / ``details``                 static summary and details shown by the UI
+``request_id``                            top-level start: a retried start with the same id
+                                          starts nothing new, delivers nothing twice (a
+                                          child's start is already exactly-once: history)
 ``namespace``, ``priority``,              accepted, not applied yet
 ``versioning_override``,
 ``versioning_intent``
@@ -84,6 +87,7 @@ _KNOWN = {
     "wait_for_cancellation",
     "summary",
     "details",
+    "request_id",
     *_DURATIONS,
     *_ACCEPTED,
 }
@@ -115,6 +119,7 @@ class StartOptions:
     wait_for_cancellation: bool | None = None
     summary: str | None = None
     details: str | None = None
+    request_id: str | None = None
 
     @property
     def conflict(self) -> str:
@@ -226,7 +231,7 @@ def workflow_options(options: dict[str, Any] | None) -> StartOptions:
                         "@every 1h"
                     )
                 out.cron_schedule = value.strip()
-            elif key in ("id", "task_queue", "summary", "details"):
+            elif key in ("id", "task_queue", "summary", "details", "request_id"):
                 if not isinstance(value, str) or not value:
                     raise OptionError(f"{raw_key} must be a non-empty string")
                 setattr(out, key, value)
