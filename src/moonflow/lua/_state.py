@@ -19,13 +19,22 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import lupa.lua54 as lupa
 
 from .. import errors as mferrors
-from ..modules._catalogue import ACTIVITY, MODULES, NOT_IMPLEMENTED, STD_LIBS, WORKFLOW
+from ..modules._catalogue import (
+    ACTIVITY,
+    MODULES,
+    NOT_IMPLEMENTED,
+    PROCESS,
+    STD_LIBS,
+    WORKFLOW,
+    catalogue_context,
+)
 from ._convert import ConversionError
 from ._outcome import Outcome, raised, returned
 from ._runtime import (
@@ -84,11 +93,40 @@ class Host(Protocol):
     def log(self, level: str, message: str, fields: Any) -> None: ...
 
 
+@dataclass(frozen=True)
+class RunKind:
+    """What a run of a context is.
+
+    Attributes:
+        deterministic: workflow time and seeded randomness, deterministic ``pairs``, no real
+            clock (workflow runs only).
+        has_kernel: its code runs as kernel tasks (coroutines, channels, timers, commands
+            yielded to a host that completes them): workflow runs and processes. Activity
+            calls run straight through, waiting on their thread.
+    """
+
+    deterministic: bool
+    has_kernel: bool
+
+
+_RUN_KINDS = {
+    WORKFLOW: RunKind(deterministic=True, has_kernel=True),
+    ACTIVITY: RunKind(deterministic=False, has_kernel=False),
+    PROCESS: RunKind(deterministic=False, has_kernel=True),
+}
+
+
+def run_kind(context: str) -> RunKind:
+    """The :class:`RunKind` of ``"workflow"``, ``"activity"`` or ``"process"``."""
+    return _RUN_KINDS[context]
+
+
 class LuaState:
-    """The Lua side of one workflow run or activity entry (a run in a Lua state).
+    """The Lua side of one workflow run, activity call or process (a run in a Lua state).
 
     Args:
-        context: ``"workflow"`` or ``"activity"``.
+        context: ``"workflow"``, ``"activity"`` or ``"process"`` (see :class:`RunKind`; a
+            process run needs ``runtime``, its process host's).
         host: the :class:`Host` implementation.
         app: the loaded app (for ``require`` of library entries); may be None in unit tests.
         max_memory: bytes one workflow activation or one activity call may allocate
@@ -117,7 +155,7 @@ class LuaState:
         stop_check: Callable[[], str | None] | None = None,
         runtime: Runtime | None = None,
     ) -> None:
-        if context not in (WORKFLOW, ACTIVITY):
+        if context not in (WORKFLOW, ACTIVITY, PROCESS):
             raise ValueError(f"unknown Lua context {context!r}")
         self.context = context
         self.app = app
@@ -126,8 +164,10 @@ class LuaState:
         if runtime is None:
             if context == WORKFLOW:
                 runtime = workflow_runtime(max_memory)
-            else:
+            elif context == ACTIVITY:
                 runtime = activity_runtime()
+            else:
+                raise ValueError("a process run needs the runtime of its process host")
         self.runtime: Runtime = runtime
         self.rt = runtime.rt
         self.convert = runtime.convert
@@ -142,9 +182,9 @@ class LuaState:
         run.module = _weak_method(me, "module")
         self.sys = run
         self.kernel = None
-        if context == WORKFLOW:
+        if run_kind(context).has_kernel:
             self.kernel = runtime.chunk(KERNEL, runtime.module_env)(run, instruction_budget)
-            stop_check = None  # workflow code waits through the kernel, never on a thread
+            stop_check = None  # kernel code waits through the kernel, never on a thread
         # Code outside the kernel's tasks (file top levels; activity calls) runs under this.
         self._guard = runtime.new_guard(
             run, int(instruction_budget or 0), stop_check, STOP_CHECK_EVERY
@@ -287,6 +327,7 @@ class LuaState:
         imports = dict(code.imports)
         entry_id = code.entry.id
         context = self.context
+        column = catalogue_context(context)
 
         def require(name: Any) -> Any:
             self = me()
@@ -310,7 +351,7 @@ class LuaState:
                     "do without it"
                 )
             info = MODULES.get(name)
-            if info is not None and context not in info.contexts:
+            if info is not None and column not in info.contexts:
                 fix = (
                     "move that code into an activity"
                     if context == WORKFLOW

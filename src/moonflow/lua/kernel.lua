@@ -254,7 +254,10 @@ end
 -- Commands emitted since the last call (including by callbacks run from K.complete, such as a
 -- ticker re-arming its timer) go out with this activation.
 function K.run()
+    -- Budgets are per activation: a long-lived process run goes on after one that ran out
+    -- (a workflow run that ran out is discarded anyway).
     used = 0
+    exceeded = false
     base.charge = charge
     local status = run_tasks()
     base.charge = nil

@@ -11,6 +11,15 @@ from dataclasses import dataclass
 
 WORKFLOW = "workflow"
 ACTIVITY = "activity"
+#: A process (process.lua actor, function.lua called outside a workflow, test entry): the
+#: modules of activity code, plus the kernel (coroutines, channels, timers) in real time.
+PROCESS = "process"
+
+
+def catalogue_context(context: str) -> str:
+    """The column of :data:`MODULES` that code of ``context`` uses: workflow code its own,
+    processes the activity one (the same function.lua runs as either)."""
+    return WORKFLOW if context == WORKFLOW else ACTIVITY
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ local sys = ...
 local raw = sys.raw
 local host = sys.host
 local pack = table.pack
-local in_workflow = sys.context == "workflow"
+-- Kernel runs (workflows, processes) yield the call to their host: an activity in a workflow,
+-- an in-process call in a process; activity code asks its host directly.
+local in_workflow = sys.kernel ~= nil
 
 local M = {}
 local Executor = {}

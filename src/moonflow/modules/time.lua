@@ -308,7 +308,9 @@ end
 local sys = run_sys
 local raw = sys.raw
 local host = sys.host
-local in_workflow = sys.context == "workflow"
+-- Kernel runs (workflows, processes) wait through the kernel: a command their host completes
+-- (a durable timer, or an asyncio timer in real time); activity code sleeps on its thread.
+local in_workflow = sys.kernel ~= nil
 local is_time, new_time, need_ns = T.is_time, T.new_time, T.need_ns
 sys.is_time = is_time
 sys.is_duration = T.is_duration

@@ -67,12 +67,13 @@ def _cancel_reason(raw: str | None) -> str | None:
 
 
 def workflow_id_of(target: str) -> str | None:
-    """``{client@worker|id}`` -> ``id``; a bare workflow id is accepted as it is."""
+    """``{client@worker|id}`` -> ``id``; a bare workflow id is accepted as it is. None for
+    anything else in braces: a process PID ``{app:processes|0x00002}`` names no workflow."""
+    from ..client._target import parse_pid
+
     if target.startswith("{") and target.endswith("}"):
-        inner = target[1:-1]
-        if "|" not in inner:
-            return None
-        return inner.rsplit("|", 1)[1] or None
+        pid = parse_pid(target)
+        return pid[2] if pid is not None else None
     return target or None
 
 
