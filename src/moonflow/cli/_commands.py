@@ -317,9 +317,13 @@ async def cmd_history(args: argparse.Namespace, streams: Streams, stop: Stop) ->
 
 async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow run APP_DIR``: workers (and embedded server) until SIGINT/SIGTERM."""
+    from moonflow.cli._exec import exec_target, run_exec
     from moonflow.devserver import open_server
 
     app = _load(args.app_dir)
+    target = exec_target(app, args)
+    if target is not None:
+        return await run_exec(app, args, streams, stop, *target)
     if not list(app.workers()):
         raise UsageError(f"{args.app_dir} has no temporal.worker entries: nothing to run")
     async with open_server(args.server, app, log=streams.note) as server:
@@ -400,8 +404,28 @@ def summarize(app: Any) -> list[str]:
         lines.append(
             f"activity {code.entry.id} ({code.entry.kind}): worker {code.activity_worker}{local}"
         )
-    # Entries Temporal will never see (the reference runtime skips them silently).
+    for host in app.process_hosts():
+        auto = ", auto_start" if host.lifecycle.auto_start else ""
+        lines.append(
+            f"process host {host.entry.id}: {host.workers} workers, queue {host.queue_size}, "
+            f"local queue {host.local_queue_size}{auto}"
+        )
+    for term in app.terminal_hosts():
+        auto = ": auto_start" if term.lifecycle.auto_start else ""
+        lines.append(f"terminal host {term.entry.id}{auto}")
+    for svc in app.services_in_start_order():
+        extra = ""
+        if svc.input:
+            extra += f", {len(svc.input)} input arg{'s' if len(svc.input) != 1 else ''}"
+        if svc.lifecycle.auto_start:
+            extra += ", auto_start"
+        if svc.lifecycle.depends_on:
+            extra += f", after {', '.join(svc.lifecycle.depends_on)}"
+        lines.append(f"service {svc.entry.id}: runs {svc.process} on {svc.host}{extra}")
+    # Entries Temporal will never see (the reference runtime skips them silently); code a
+    # service runs is served by its process host.
     served = {c.entry.id for c in app.workflows()} | {c.entry.id for c in app.activities()}
+    served |= {svc.process for svc in app.services()}
     for entry in app.entries.values():
         if entry.id in served:
             continue

@@ -1,12 +1,13 @@
 """Kinds of the reference runtime that moonflow does not run.
 
 Apps written for the reference runtime also declare HTTP servers, routers and endpoints, env
-storages and variables, queues, databases and process hosts. moonflow runs workflows and the
-code they call; such an entry is *skipped*: the app loads, ``moonflow check`` and ``moonflow
-run`` say once which entries were skipped and why, references to a skipped entry from
-``lifecycle.depends_on`` are dropped, and looking a skipped entry up (``App.get``, ``funcs.call``
-of it, ``--app`` commands naming it) fails with a message naming it. A kind in neither this
-table nor :data:`moonflow.kinds.KINDS` (a typo) stays a load error with a did-you-mean.
+storages and variables, queues and databases. moonflow runs workflows, the code they call, and
+process hosts with their services; an entry of another kind is *skipped*: the app loads,
+``moonflow check`` and ``moonflow run`` say once which entries were skipped and why, references
+to a skipped entry from ``lifecycle.depends_on`` are dropped, and looking a skipped entry up
+(``App.get``, ``funcs.call`` of it, ``--app`` commands naming it) fails with a message naming it.
+A kind in neither this table nor :data:`moonflow.kinds.KINDS` (a typo) stays a load error with a
+did-you-mean.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ _ENV = (
 )
 _QUEUE = "a message queue; moonflow does not run queues"
 _DB = "a database or store; moonflow does not manage databases"
-_HOST = "a process host or service; moonflow does not run processes outside workflows yet"
 _OTHER = "part of the reference runtime that moonflow does not run"
 
 #: kind -> why moonflow skips it (one clause, shown by ``check`` and ``run``).
@@ -46,7 +46,6 @@ SKIPPED_KINDS: dict[str, str] = {
         ),
         _DB,
     ),
-    **dict.fromkeys(("process.host", "process.service", "terminal.host"), _HOST),
     **dict.fromkeys(
         (
             "fs.directory",

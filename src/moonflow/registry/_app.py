@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from moonflow.errors import AppError
-from moonflow.kinds import LuaCode, TemporalClient, TemporalWorker
+from moonflow.kinds import (
+    LuaCode,
+    ProcessHostSpec,
+    ProcessServiceSpec,
+    TemporalClient,
+    TemporalWorker,
+    TerminalHostSpec,
+)
 
 from ._entry import Entry, resolve_ref
 
@@ -57,7 +64,8 @@ class App:
         return entry
 
     def spec(self, entry_id: str) -> Any:
-        """The typed object of an entry: ``TemporalClient``, ``TemporalWorker`` or ``LuaCode``.
+        """The typed object of an entry: ``TemporalClient``, ``TemporalWorker``, ``LuaCode``,
+        ``ProcessHostSpec``, ``TerminalHostSpec`` or ``ProcessServiceSpec``.
 
         Raises:
             AppError: no such entry.
@@ -115,6 +123,39 @@ class App:
     def libraries(self) -> list[LuaCode]:
         """Every ``library.lua`` entry, in start order."""
         return [s for s in self._in_order() if isinstance(s, LuaCode) and s.kind == "library.lua"]
+
+    def process_hosts(self) -> list[ProcessHostSpec]:
+        """Every ``process.host``, in file order."""
+        return [s for s in self._in_file_order() if isinstance(s, ProcessHostSpec)]
+
+    def terminal_hosts(self) -> list[TerminalHostSpec]:
+        """Every ``terminal.host``, in file order."""
+        return [s for s in self._in_file_order() if isinstance(s, TerminalHostSpec)]
+
+    def services(self) -> list[ProcessServiceSpec]:
+        """Every ``process.service``, in file order (see :meth:`services_in_start_order`)."""
+        return [s for s in self._in_file_order() if isinstance(s, ProcessServiceSpec)]
+
+    def services_in_start_order(self) -> list[ProcessServiceSpec]:
+        """Every ``process.service``, each after the services it depends on: its
+        ``lifecycle.depends_on``/``requires`` and the entries its ``process`` and ``host`` name,
+        directly or through other entries. Ties keep file order. Stop in reverse order."""
+        return [s for s in self._in_order() if isinstance(s, ProcessServiceSpec)]
+
+    def start_order(self, ids: Iterable[str]) -> list[str]:
+        """``ids`` (full entry ids, any kinds) sorted so that each comes after every entry it
+        depends on (``lifecycle.depends_on``/``requires`` and references, also through entries
+        not in ``ids``); duplicates are dropped, ties keep file order. A host comes before the
+        services on it. A dependency cycle cannot happen here: it fails the app's load.
+
+        Raises:
+            AppError: an id is not an entry of the app (skipped entries included).
+        """
+        wanted = set()
+        for entry_id in ids:
+            self.get(entry_id)
+            wanted.add(entry_id)
+        return [eid for eid in self.entries if eid in wanted]
 
     def client_of(self, worker_id: str) -> TemporalClient:
         """The ``temporal.client`` a worker connects through.
@@ -185,6 +226,17 @@ class App:
 
     def _in_order(self) -> list[Any]:
         return [self._specs[i] for i in self.entries if i in self._specs]
+
+    def _in_file_order(self) -> list[Any]:
+        """Typed objects in the order the loader read the entries: files in discovery order
+        (sorted, a directory's files before its subdirectories'), entries by line."""
+
+        def key(entry: Entry) -> tuple[list[tuple[int, str]], int]:
+            parts = Path(os.path.relpath(entry.file, self.root)).parts
+            return [(1, d) for d in parts[:-1]] + [(0, parts[-1])], entry.line
+
+        ordered = sorted((e for e in self.entries.values() if e.id in self._specs), key=key)
+        return [self._specs[e.id] for e in ordered]
 
     def _worker(self, worker_id: str) -> TemporalWorker:
         worker = self.spec(worker_id)

@@ -28,12 +28,22 @@ def test_public_names() -> None:
     assert {"TemporalClient", "TemporalWorker", "LuaCode", "KindSpec", "KINDS"} <= set(
         kinds.__all__
     )
+    assert {
+        "Lifecycle",
+        "RestartPolicy",
+        "ProcessHostSpec",
+        "TerminalHostSpec",
+        "ProcessServiceSpec",
+    } <= set(kinds.__all__)
     assert sorted(kinds.KINDS) == [
         "function.lua",
         "library.lua",
+        "process.host",
         "process.lua",
+        "process.service",
         "temporal.client",
         "temporal.worker",
+        "terminal.host",
         "workflow.lua",
     ]
 
