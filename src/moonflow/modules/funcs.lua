@@ -4,7 +4,33 @@
 -- `nil, err` where err carries the activity's kind, message and retryable flag.
 --
 -- funcs.new() returns an immutable Executor: :with_options{...} (activity.* keys, and their
--- legacy temporal.activity.* aliases), :with_context{...}, :call(id, ...).
+-- legacy temporal.activity.* aliases), :with_context{...}, :call(id, ...), :async(id, ...).
+--
+-- funcs.async(id, ...) (and exec:async) starts the same activity without waiting and returns
+-- `Future, nil`; a target that is not an "ns:name" string returns `nil, err` (kind Invalid) at
+-- once, as funcs.call does. Everything the host finds later (an id that names no activity:
+-- NotFound; bad options or arguments: Invalid) is the future's error, as funcs.call would have
+-- returned it. The reference runtime's Future (lua-api.md section 2.2):
+--   f:response(), f:channel()  the same channel: it yields one value, a Payload (p:data() ->
+--                              the activity's result) on success, the error on failure, and
+--                              stays open (like time.after's), so a select loop over several
+--                              futures sees each once; f:cancel() closes it without a value
+--   f:result()                 never waits: nil, nil while pending; Payload, nil once done;
+--                              nil, err once failed or canceled
+--   f:error()                  err, true once failed or canceled; nil, false otherwise
+--   f:is_complete()            true once the future has an outcome (result, error or canceled)
+--   f:is_canceled()            true after f:cancel(), or when the activity was canceled
+--                              (a workflow cancellation cancels in-flight activities)
+--   f:cancel()                 true: the future is canceled at once (error kind Canceled) and
+--                              Temporal is asked to cancel the activity; a result arriving
+--                              later is ignored. false when the future had already completed.
+-- To wait for one future: f:response():receive() (or a channel.select case), then f:result().
+-- A future nobody waits for does not keep the workflow open: when main returns, the run
+-- completes, and Temporal drops the activity (its worker learns at its next heartbeat).
+--
+-- The future is host-agnostic: it emits {op = "activity", ...} (the command funcs.call yields)
+-- with sys.emit and {op = "cancel_activity", activity = <that command's tag>}; the host
+-- completes the first with the same {ok, value, err} table.
 --
 -- Called with (sys) from the sandbox.
 local sys = ...
@@ -24,21 +50,21 @@ local function invalid(msg)
     return nil, sys.make_error("Invalid", msg, false)
 end
 
-local function check_id(id)
+local function check_id(id, how)
     if type(id) ~= "string" or id == "" then
-        return "funcs.call: the target must be an entry id string like \"app:charge_payment\""
+        return how .. ": the target must be an entry id string like \"app:charge_payment\""
     end
     if not utf8.len(id) then
-        return "funcs.call: the target is not valid UTF-8"
+        return how .. ": the target is not valid UTF-8"
     end
     if not id:find(":", 1, true) then
-        return "funcs.call: target " .. id .. " has no namespace: use the full entry id \"ns:" .. id .. "\""
+        return how .. ": target " .. id .. " has no namespace: use the full entry id \"ns:" .. id .. "\""
     end
     return nil
 end
 
 local function call(options, context, id, ...)
-    local bad = check_id(id)
+    local bad = check_id(id, "funcs.call")
     if bad then
         return invalid(bad)
     end
@@ -55,6 +81,101 @@ end
 
 function M.call(id, ...)
     return call(nil, nil, id, ...)
+end
+
+-- ---- funcs.async: Futures ------------------------------------------------------------------
+local Future = {}
+Future.__index = Future
+Future.__metatable = false
+
+local PENDING, DONE, FAILED, CANCELED = "pending", "done", "failed", "canceled"
+
+-- on_done of the activity command: the host's {ok, value, err} result.
+local function settle(f, r)
+    if f._state ~= PENDING then
+        return  -- canceled first: a late result is ignored
+    end
+    local item
+    if r.ok then
+        if sys.new_payload == nil then
+            sys.module("process")  -- defines Payload
+        end
+        f._state = DONE
+        f._payload = sys.new_payload(r.value)
+        item = f._payload
+    else
+        f._err = r.err
+        f._state = (sys.is_error(r.err) and r.err:kind() == "Canceled") and CANCELED or FAILED
+        item = r.err
+    end
+    sys.channel_offer(f._ch, item)
+end
+
+local function async(options, context, id, ...)
+    local bad = check_id(id, "funcs.async")
+    if bad then
+        return invalid(bad)
+    end
+    if sys.kernel == nil then
+        return nil, sys.make_error("Unavailable", "funcs.async: not available in activity code", false)
+    end
+    local f = raw.setmetatable({ _id = id, _state = PENDING, _ch = sys.make_channel(sys, 1, "future") }, Future)
+    f._tag = sys.emit({ op = "activity", id = id, args = sys.guard_pack(...), options = options,
+        context = context }, function(r)
+        settle(f, r)
+    end)
+    return f, nil
+end
+
+function M.async(id, ...)
+    return async(nil, nil, id, ...)
+end
+
+local function channel_of(self)
+    return self._ch
+end
+Future.response = channel_of
+Future.channel = channel_of
+
+function Future:result()
+    if self._state == DONE then
+        return self._payload, nil
+    end
+    return nil, self._err
+end
+
+function Future:error()
+    if self._err ~= nil then
+        return self._err, true
+    end
+    return nil, false
+end
+
+function Future:is_complete()
+    return self._state ~= PENDING
+end
+
+function Future:is_canceled()
+    return self._state == CANCELED
+end
+
+function Future:cancel()
+    if self._state == CANCELED then
+        return true
+    end
+    if self._state ~= PENDING then
+        return false
+    end
+    self._state = CANCELED
+    self._err = sys.make_error("Canceled", "funcs.async(" .. self._id .. "): canceled", false)
+    sys.forget(self._tag)
+    sys.emit({ op = "cancel_activity", activity = self._tag })
+    self._ch:close()
+    return true
+end
+
+function Future:__tostring()
+    return "future " .. self._id .. " (" .. self._state .. ")"
 end
 
 local function merge(a, b)
@@ -98,6 +219,10 @@ end
 
 function Executor:call(id, ...)
     return call(self._options, self._context, id, ...)
+end
+
+function Executor:async(id, ...)
+    return async(self._options, self._context, id, ...)
 end
 
 return M

@@ -409,6 +409,8 @@ class WorkflowDriver(ChildWorkflows):
             self._start_timer(tag, int(cmd["ns"]))
         elif op == "cancel_timer":
             self._cancel_timer(int(cmd["timer"]))
+        elif op == "cancel_activity":
+            self._cancel_activity(int(cmd["activity"]))
         elif op == "signal":
             self._signal_external(tag, cmd)
         elif op == "continue_as_new":
@@ -510,6 +512,14 @@ class WorkflowDriver(ChildWorkflows):
             self._complete_error(tag, from_exception(exc))
             return
         self._complete_ok(tag, fut.result(), "activity result")
+
+    def _cancel_activity(self, tag: int) -> None:
+        """Ask Temporal to cancel the activity of command ``tag`` (``future:cancel()``). Its
+        handle then completes ``tag`` with kind Canceled, as a workflow cancellation does. A
+        no-op once it has finished (its result may still be on its way into Lua)."""
+        handle = self._activities.get(tag)
+        if handle is not None:
+            handle.cancel()
 
     def _start_timer(self, tag: int, ns: int) -> None:
         if ns <= 0:
