@@ -583,13 +583,16 @@ _HOST_NAMES: dict[type, frozenset[str]] = {}
 
 
 def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
-    """``get(name)`` -> the host's public method ``name``, or None (sandbox.lua's host table)."""
+    """``get(name)`` -> the host's method ``name`` if its kind declares it (``LUA_API``, see
+    :mod:`._host`), else None (sandbox.lua's host table).
+
+    Raises:
+        TypeError: the host's class declares no host kind, or lacks a method its kind declares.
+    """
     cls = type(host)
     names = _HOST_NAMES.get(cls)
     if names is None:
-        names = frozenset(
-            n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))
-        )
+        names = _declared_host_names(cls)
         _HOST_NAMES[cls] = names
 
     # Lua keeps what this returns (sandbox.lua caches it per run): weak, so that nothing Lua
@@ -602,6 +605,30 @@ def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
         return guard_py(_weak_method(ref, name), f"host.{name}", raised)
 
     return get
+
+
+def _declared_host_names(cls: type) -> frozenset[str]:
+    """The names Lua may call on hosts of class ``cls``: its ``LUA_API``, checked."""
+    from ._host import HOST_APIS, HOST_PROTOCOLS, host_kind
+
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    api = getattr(cls, "LUA_API", None)
+    kind = host_kind(api)
+    if kind is None:
+        kinds = ", ".join(f"{k.upper()}_API" for k in HOST_APIS)
+        raise TypeError(
+            f"host class {where} declares no host kind: give it the class attribute LUA_API "
+            f"set to one of {kinds} (moonflow.lua._host), the names Lua may call on it"
+        )
+    names = HOST_APIS[kind]
+    missing = sorted(n for n in names if not callable(getattr(cls, n, None)))
+    if missing:
+        proto = HOST_PROTOCOLS[kind]
+        raise TypeError(
+            f"host class {where} declares the {kind} host API but does not implement "
+            f"{', '.join(missing)}: add the method(s) (see {proto.__module__}.{proto.__name__})"
+        )
+    return names
 
 
 def _weak_method(ref: weakref.ref[Any], name: str) -> Callable[..., Any]:

@@ -44,6 +44,7 @@ from ..lua import (
     MachineHost,
     RunStopped,
 )
+from ..lua._host import ACTIVITY_API
 from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
 
@@ -96,6 +97,8 @@ class ActivityHost(MachineHost):
         check: the call's stop check (:func:`stop_check`), or None.
         deadline: the attempt's deadline, or None.
     """
+
+    LUA_API = ACTIVITY_API  # the methods of ActivityHostAPI (moonflow.lua._host)
 
     def __init__(
         self, check: Callable[[], str | None] | None = None, deadline: Deadline | None = None

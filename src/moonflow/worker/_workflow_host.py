@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from ..lua._convert import ConversionError
-from ..lua._host import BaseHost
+from ..lua._host import WORKFLOW_API, BaseHost
 
 _SA_FACTORIES = {
     "Keyword": SearchAttributeKey.for_keyword,
@@ -86,6 +86,8 @@ class WorkflowHost(BaseHost):
         declared: the app's declared search attributes (name -> Temporal type name).
         client_entry: id of the temporal.client entry (named in error messages).
     """
+
+    LUA_API = WORKFLOW_API  # the methods of WorkflowHostAPI (moonflow.lua._host)
 
     def __init__(self, declared: dict[str, str], client_entry: str, mailbox: Any = None) -> None:
         self._mailbox = mailbox
