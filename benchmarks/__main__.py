@@ -1,8 +1,9 @@
 """``python -m benchmarks [--smoke] [--only NAME[,NAME]] [--reps N]``
 
 Starts an in-memory bundled Temporal dev server on free ports, runs each workload as a pair
-(moonflow Lua vs native temporalio Python, unsandboxed, same activities) in alternation, and
-prints one JSON line per workload (after a first line with the machine info).
+(moonflow Lua vs native temporalio Python, unsandboxed, same activities; for P1-P4 Lua
+processes vs plain asyncio tasks and queues, or the Python client) in alternation, and prints
+one JSON line per workload (after a first line with the machine info).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ._workloads import (
     run_signals,
 )
 
-ALL = ["W1", "W2", "W3", "W6", "M1", "W4", "M2", "W5"]
+ALL = ["W1", "W2", "W3", "W6", "M1", "W4", "M2", "W5", "P1", "P2", "P3", "P4"]
 
 #: (full, smoke) sizes
 SIZES: dict[str, tuple[Any, Any]] = {
@@ -42,6 +43,10 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "W5": ((10_000, 50, 2_000), (300, 2, 120)),
     "W6": (200, 10),
     "M2": (2_000, 50),
+    "P1": (10_000, 200),
+    "P2": (10_000, 200),
+    "P3": (10_000, 200),
+    "P4": (200, 5),
 }
 
 
@@ -104,11 +109,29 @@ async def main(argv: list[str] | None = None) -> int:
             elif name == "W5":
                 ev, rn, rev = size["W5"]
                 line = await run_replay(sides, ev, rn, rev, 1 if args.smoke else min(reps, 2))
+            elif name.startswith("P"):
+                line = await _run_process_workload(name, size[name], reps, args.smoke, env, address)
             line["elapsed_s"] = round(time.perf_counter() - t0, 2)
             _emit(line)
     finally:
         await env.shutdown()
     return 0
+
+
+async def _run_process_workload(
+    name: str, n: int, reps: int, smoke: bool, env: WorkflowEnvironment, address: str
+) -> dict[str, Any]:
+    """P1-P4 (issue 14): Lua processes vs asyncio tasks; imported here so the W/M workloads
+    run without the process host."""
+    from ._processes import run_p1, run_p2, run_p3, run_p4
+
+    if name == "P1":
+        return await run_p1(n, reps)
+    if name == "P2":
+        return await run_p2(n, reps)
+    if name == "P3":
+        return await run_p3(n, 1 if smoke else min(reps, 2))
+    return await run_p4(env.client, address, n, reps)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "M1", "M2"}
+WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "M1", "M2", "P1", "P2", "P3", "P4"}
 
 
 def test_benchmarks_smoke_prints_json_lines():
@@ -36,6 +36,8 @@ def test_benchmarks_smoke_prints_json_lines():
         for key in ("workload", "n", "reps", "lua", "native", "ratio", "elapsed_s"):
             assert key in doc, (key, doc)
         seen.add(doc["workload"])
+        if doc["workload"].startswith("P"):  # process benchmarks: Lua processes vs asyncio
+            assert {"met"} <= set(doc["target"]), doc
         if doc["native"] is not None:  # paired workloads: same figures on both sides
             assert set(doc["lua"]) >= set(doc["native"])
             for name, figures in doc["native"].items():
