@@ -227,3 +227,36 @@ def test_demo_script(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"status": "completed"' in proc.stdout
     assert "POST /charges -> 200" in proc.stdout and "POST /shipments -> 200" in proc.stdout
+
+
+def test_order_desk_process_drives_the_workflow(orders: OrdersApp) -> None:
+    """README "An order desk process": the command runs a process on the terminal host that
+    starts three orders (one declined) as workflows, monitored, and reports their EXITs."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "moonflow",
+            "run",
+            str(orders.root),
+            "--server",
+            "memory",
+            "place-orders",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    started = [line for line in lines if line.startswith("started ")]
+    assert [line.split()[1] for line in started] == ["desk-1", "desk-2", "desk-3"]
+    assert all("|order_workflow-" in line for line in started)
+    ends = sorted(line for line in lines if line.startswith("desk-"))
+    assert ends == ["desk-1: completed", "desk-2: completed", "desk-3: payment_failed"]
+    assert lines[-1] == "3 orders, 3 as expected"
+    charged = sorted(c["request"]["customer_id"] for c in orders.calls("/charges"))
+    assert charged == ["cust-1", "cust-2", "declined-3"]
+    assert len(orders.calls("/shipments")) == 2

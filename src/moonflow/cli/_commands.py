@@ -316,32 +316,54 @@ async def cmd_history(args: argparse.Namespace, streams: Streams, stop: Stop) ->
 
 
 async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
-    """``moonflow run APP_DIR``: workers (and embedded server) until SIGINT/SIGTERM."""
+    """``moonflow run APP_DIR``: workers (and embedded server) and the auto-start services
+    until SIGINT/SIGTERM; with ``-x ENTRY`` / a command name, one entry (``_exec.py``)."""
     from moonflow.cli._exec import exec_target, run_exec
     from moonflow.devserver import open_server
+    from moonflow.process import ProcessNode, Supervisor
 
     app = _load(args.app_dir)
     target = exec_target(app, args)
     if target is not None:
         return await run_exec(app, args, streams, stop, *target)
-    if not list(app.workers()):
-        raise UsageError(f"{args.app_dir} has no temporal.worker entries: nothing to run")
-    async with open_server(args.server, app, log=streams.note) as server:
-        workers = _build_workers(app, server.clients)
-        async with running_workers(workers) as failed:
+    services = app.services()
+    if not list(app.workers()) and not services:
+        raise UsageError(
+            f"{args.app_dir} has no temporal.worker or process.service entries: nothing to run "
+            "(run one process.lua or function.lua entry with -x ENTRY)"
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, Any] = {}
+        watched: set[asyncio.Future[Any]] = set()
+        where = "no Temporal server (the app has no temporal.client)"
+        if app.clients():
+            server = await stack.enter_async_context(
+                open_server(args.server, app, log=streams.note)
+            )
+            clients = server.clients
+            workers = _build_workers(app, clients)
+            if workers:
+                watched.add(await stack.enter_async_context(running_workers(workers)))
             where = f"{server.address} ({server.kind} server"
             where += f", Web UI {server.ui_url})" if server.ui_url else ")"
-            for line in [*describe_workers(app), *app.skipped_notes()]:
-                streams.print(f"moonflow: {line}")
-            streams.print(f"moonflow: running on {where}; Ctrl-C to stop")
-            waiter = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({waiter, failed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
+        node = await stack.enter_async_context(ProcessNode(app, clients))
+        supervisor = Supervisor(node, streams.note)
+        for line in [*describe_workers(app), *app.skipped_notes()]:
+            streams.print(f"moonflow: {line}")
+        supervisor.start_auto()
+        streams.print(f"moonflow: running on {where}; Ctrl-C to stop")
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiter, *watched}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        for failed in watched:
             if failed.done():
                 failed.result()
-            streams.note("moonflow: stopping workers...")
+        if services:
+            streams.note("moonflow: stopping services...")
+            await supervisor.stop()
+        streams.note("moonflow: stopping workers...")
     streams.note("moonflow: stopped")
     return EXIT_OK
 
@@ -435,10 +457,15 @@ def summarize(app: Any) -> list[str]:
                 "worker runs this workflow: add meta: {temporal: {workflow: {worker: <worker id>}}}"
             )
         elif entry.kind in ("function.lua", "process.lua"):
+            # Not an activity: it runs as a process (moonflow run -x, funcs.call or spawn
+            # from a process). Say how to run it; a command name is the usual way.
+            command = entry.meta.get("command") if isinstance(entry.meta, dict) else None
+            name = command.get("name") if isinstance(command, dict) else None
+            how = name if isinstance(name, str) and name else f"-x {entry.id}"
             lines.append(
-                f"note: {entry.where()}: {entry.id}: no meta.temporal.activity.worker, so "
-                "workflows cannot call it with funcs.call: add meta: {temporal: {activity: "
-                "{worker: <worker id>}}} if they should"
+                f"process {entry.id} ({entry.kind}): runs as a process (moonflow run APP "
+                f"{how}); workflows cannot call it with funcs.call unless it has "
+                "meta.temporal.activity.worker"
             )
     from moonflow.determinism import check_globals
     from moonflow.kinds import LuaCode

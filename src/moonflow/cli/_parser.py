@@ -168,12 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="run the app's workers (and embedded server) until Ctrl-C",
-        description="Run the app's workers until SIGINT/SIGTERM, then shut down gracefully.",
+        help="run the app's workers (and embedded server) until Ctrl-C, or one entry with -x",
+        description="Run the app's workers until SIGINT/SIGTERM, then shut down gracefully. "
+        "With -x ENTRY (or COMMAND, an entry's meta.command.name): run that process.lua or "
+        "function.lua entry on the terminal host, the workers beside it, and exit with its "
+        "result (an integer result is the exit code).",
     )
     _add_common(p)
     _add_app(p)
     _add_server(p)
+    from moonflow.cli._exec import add_exec_arguments
+
+    add_exec_arguments(p)
 
     p = sub.add_parser(
         "start",

@@ -185,6 +185,7 @@ async def start_workflow(
     memo: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    args: Sequence[Any] | None = None,
 ) -> tuple[str, str, str]:
     """Start a ``workflow.lua`` entry of ``app`` as a Temporal workflow (does not wait).
 
@@ -219,6 +220,8 @@ async def start_workflow(
             ``workflow.id``, ``task_queue`` over ``workflow.task_queue``, ``memo`` over
             ``workflow.memo`` and ``search_attributes`` over ``workflow.search_attributes`` (the
             whole map is replaced, not merged).
+        args: several inputs, one payload (one Lua argument) each; replaces ``input`` (what a
+            process's ``process.spawn(id, host, a, b)`` sends).
         context: context values (a JSON map) the workflow reads with ``ctx.get`` /
             ``ctx.all`` and passes on to what it starts (the ``wippy-context`` header, as
             ``process.with_context`` sets it from Lua).
@@ -263,7 +266,10 @@ async def start_workflow(
     # With a request id and no id, the id comes from the request id: a retry must find the run.
     suffix = opts.request_id or uuid.uuid4().hex[:12]
     wf_id = workflow_id or opts.id or f"{name}-{suffix}"
-    args = [] if input is NO_INPUT else [input]
+    if args is not None:
+        args = list(args)
+    else:
+        args = [] if input is NO_INPUT else [input]
     kwargs: dict[str, Any] = opts.client_kwargs()
     kwargs["id_conflict_policy"] = _conflict_policy(conflict)
     if opts.reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:

@@ -63,6 +63,9 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("yaml", _BOTH),
         ModuleInfo("env", _ACT),
         ModuleInfo("ctx", _BOTH),
+        # The terminal host's console (lua-api.md §2.14b): processes run by `moonflow run -x`;
+        # elsewhere its calls return nil, "no terminal context".
+        ModuleInfo("io", _ACT),
     )
 }
 
@@ -92,7 +95,6 @@ NOT_IMPLEMENTED: dict[str, bool] = {
         (
             "http",
             "fs",
-            "io",
             "sql",
             "store",
             "queue",

@@ -19,6 +19,17 @@ local sys = ...
 local raw = sys.raw
 local dgetmt = raw.debug_getmetatable
 
+-- The kernel task that is about to wait. Kernel-less runs (activity calls run straight through
+-- on their thread) have none: a channel operation that would wait is an error there.
+local function waiting_task(what)
+    local task = sys.kernel ~= nil and sys.current() or nil
+    if task == nil then
+        raw.error(what .. " would wait, and activity code cannot wait on channels: use channels "
+            .. "in the workflow, or in a process (funcs.call from a process runs the function as one)", 3)
+    end
+    return task
+end
+
 local M = {}
 local Channel = {}
 Channel.__index = Channel
@@ -210,10 +221,7 @@ function Channel:send(v)
     if try_put(self, v, 3) then
         return true
     end
-    local task = sys.current()
-    if task == nil then
-        raw.error("channel send would block outside a workflow coroutine", 2)
-    end
+    local task = waiting_task("ch:send")
     q_push(self._sendq, { task = task, value = v })
     local ok = sys.park()
     if not ok then
@@ -227,10 +235,7 @@ function Channel:receive()
     if ready then
         return v, ok
     end
-    local task = sys.current()
-    if task == nil then
-        raw.error("channel receive would block outside a workflow coroutine", 2)
-    end
+    local task = waiting_task("ch:receive")
     q_push(self._recvq, { task = task })
     return sys.park()
 end
@@ -353,7 +358,7 @@ function M.select(cases)
     if n == 0 then
         raw.error("channel.select: no cases and no default", 2)
     end
-    local task = sys.current()
+    local task = waiting_task("channel.select")
     local sel = { done = false }
     for i = 1, n do
         local c = cases[i]

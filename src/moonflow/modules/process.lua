@@ -22,6 +22,9 @@ local unpack = table.unpack
 
 local M = {}
 M.event = { EXIT = "pid.exit", CANCEL = "pid.cancel", LINK_DOWN = "pid.link_down" }
+-- A process (process.lua, a function called outside a workflow): the same module, with what
+-- only processes have (monitor, link, the name registry, options) served by the process host.
+local in_process = sys.context == "process"
 
 -- ---- Message and Payload objects ---------------------------------------------------------
 local Message = {}
@@ -88,7 +91,9 @@ local mailbox = {}                -- array of {topic, values, from}
 local listeners = {}              -- topic -> {ch = channel, message = bool}
 local inbox = nil
 local events = nil
-local events_queue = {}
+-- FIFO with a head index: a parent collecting thousands of EXITs must not pay for shifting
+-- the queue on every receive (table.remove(q, 1) is charged per element moved).
+local events_queue = { head = 1, tail = 0 }
 
 local function route(msg)
     local l = listeners[msg.topic]
@@ -146,7 +151,7 @@ local function pump()
             i = i + 1
         end
     end
-    if events and #events_queue > 0 and sys.channel_pump(events) then
+    if events and events_queue.head <= events_queue.tail and sys.channel_pump(events) then
         progressed = true
     end
     return progressed
@@ -160,7 +165,8 @@ end
 
 -- Called by the driver for lifecycle events (a table).
 function sys.kernel.event(ev)
-    events_queue[#events_queue + 1] = ev
+    events_queue.tail = events_queue.tail + 1
+    events_queue[events_queue.tail] = ev
 end
 
 -- Is some task waiting for messages (so an idle workflow is waiting, not deadlocked)? The
@@ -201,10 +207,14 @@ function M.events()
     if events == nil then
         events = sys.make_channel(sys, 0, "events")
         events._source = function()
-            if #events_queue == 0 then
+            local q = events_queue
+            if q.head > q.tail then
                 return false
             end
-            return true, table.remove(events_queue, 1)
+            local ev = q[q.head]
+            q[q.head] = nil
+            q.head = q.head + 1
+            return true, ev
         end
     end
     return events
@@ -250,6 +260,14 @@ function M.send(pid, topic, ...)
     if pid:sub(1, 8) == "{update|" then
         return host.update_reply(pid, topic, values)
     end
+    if in_process and pid:sub(1, 1) ~= "{" then
+        -- a registered name (process.registry); the reference runtime resolves names first
+        local resolved = host.lookup(pid)
+        if resolved == nil then
+            return nil, sys.make_error("NotFound", "could not resolve '" .. pid .. "' as PID or registered name", false)
+        end
+        pid = resolved
+    end
     if pid == host.pid() then
         sys.kernel.deliver(topic, values, pid)
         return true
@@ -287,7 +305,8 @@ local function start_child_with(builder, fname, wait, id, host_id, ...)
         return nil, sys.make_error("Invalid", fname .. ": host must be a temporal.worker entry id, a task queue name or nil", false)
     end
     local cmd = { op = "child", workflow = id, host = host_id, wait = wait, fname = fname,
-        args = sys.guard_pack(...) }
+        args = sys.guard_pack(...), monitor = fname:find("monitored", 1, true) ~= nil,
+        link = fname:find("linked", 1, true) ~= nil }
     if builder ~= nil then
         if builder._error then
             return nil, sys.make_error("Invalid", fname .. ": " .. builder._error, false)
@@ -425,6 +444,13 @@ local function request_cancel(fname, pid, reason)
     if type(pid) ~= "string" or pid == "" then
         return nil, sys.make_error("Invalid", fname .. ": the target must be a PID string like {client@worker|id}", false)
     end
+    if in_process and pid:sub(1, 1) ~= "{" then
+        local resolved = host.lookup(pid)
+        if resolved == nil then
+            return nil, sys.make_error("NotFound", "could not resolve '" .. pid .. "' as PID or registered name", false)
+        end
+        pid = resolved
+    end
     if reason ~= nil and type(reason) ~= "string" then
         return nil, sys.make_error("Invalid", fname .. ": reason must be a string or nil", false)
     end
@@ -444,8 +470,15 @@ end
 -- The CANCEL event of a cancellation request (built by the driver): kind/type, from (nil: a
 -- Temporal cancel request names no sender), reason (the string given to process.cancel,
 -- `moonflow cancel --reason` or the Python API; nil when none was given), at.
-function sys.cancel_event(at, reason)
-    return { type = "CANCEL", kind = M.event.CANCEL, at = at, reason = reason }
+function sys.cancel_event(at, reason, from)
+    return { type = "CANCEL", kind = M.event.CANCEL, at = at, reason = reason, from = from }
+end
+
+-- The LINK_DOWN event of a linked process or workflow that ended abnormally (processes with
+-- trap_links = true): kind/type, from, result = {error = err}, error.
+function sys.link_down_event(pid, err, at)
+    return { type = "LINK_DOWN", kind = M.event.LINK_DOWN, pid = pid, from = pid, at = at,
+        result = { error = err }, error = err }
 end
 
 -- Has the code asked for process.events()? Then a cancellation becomes a CANCEL event there.
@@ -461,11 +494,91 @@ local UNSUPPORTED = {
     link = "Temporal doesn't support bidirectional linking",
     unlink = "Temporal doesn't support bidirectional linking",
 }
-for name, why in raw.next, UNSUPPORTED do
-    M[name] = function()
-        return nil, sys.make_error("Invalid", "process." .. name
-            .. " not supported in workflow context: " .. why, false)
+local function target_arg(fname, pid)
+    if type(pid) ~= "string" or pid == "" then
+        return nil, sys.make_error("Invalid", fname .. ": the target must be a PID or a registered name", false)
     end
+    return pid
+end
+
+if in_process then
+    -- monitor/unmonitor/link/unlink(dest) -> true | nil, err (host: the process host)
+    for name in raw.next, UNSUPPORTED do
+        M[name] = function(pid)
+            local target, err = target_arg("process." .. name, pid)
+            if target == nil then
+                return nil, err
+            end
+            return host[name](target)
+        end
+    end
+    -- process.get_options() -> {trap_links = bool, upgradable = bool}
+    function M.get_options()
+        return { trap_links = host.trap_links(), upgradable = false }
+    end
+    -- process.set_options{trap_links = bool} -> true | nil, err
+    function M.set_options(t)
+        if type(t) ~= "table" then
+            return nil, sys.make_error("Invalid", "process.set_options: expected a table", false)
+        end
+        if t.trap_links ~= nil then
+            if type(t.trap_links) ~= "boolean" then
+                return nil, sys.make_error("Invalid", "process.set_options: trap_links must be true or false", false)
+            end
+            host.set_trap_links(t.trap_links)
+        end
+        return true
+    end
+else
+    for name, why in raw.next, UNSUPPORTED do
+        M[name] = function()
+            return nil, sys.make_error("Invalid", "process." .. name
+                .. " not supported in workflow context: " .. why, false)
+        end
+    end
+end
+
+-- process.registry (lua-api.md §2.1): names of processes on this process host (local scope;
+-- released when the process exits). register(name, pid?) -> true | nil, err (AlreadyExists
+-- when another PID holds it); lookup(name) -> pid | nil, err (NotFound); unregister(name) -> bool.
+M.registry = { LOCAL = "local", EVENTUAL = "eventual", CONSISTENT = "consistent", STRONG = "strong" }
+local function registry_unsupported(fname)
+    return nil, sys.make_error("Invalid", "process.registry." .. fname
+        .. " not supported in workflow context: a workflow is addressed by its workflow id", false)
+end
+function M.registry.register(name, pid)
+    if not in_process then
+        return registry_unsupported("register")
+    end
+    if type(name) ~= "string" or name == "" then
+        return nil, sys.make_error("Invalid", "process.registry.register: name must be a non-empty string", false)
+    end
+    if pid ~= nil and type(pid) ~= "string" then
+        return nil, sys.make_error("Invalid", "process.registry.register: pid must be a PID string or nil", false)
+    end
+    return host.register(name, pid or host.pid())
+end
+function M.registry.lookup(name)
+    if not in_process then
+        return registry_unsupported("lookup")
+    end
+    if type(name) ~= "string" or name == "" then
+        return nil, sys.make_error("Invalid", "process.registry.lookup: name must be a non-empty string", false)
+    end
+    local pid = host.lookup(name)
+    if pid == nil then
+        return nil, sys.make_error("NotFound", "no process registered as '" .. name .. "'", false)
+    end
+    return pid
+end
+function M.registry.unregister(name)
+    if not in_process then
+        return false
+    end
+    if type(name) ~= "string" then
+        return false
+    end
+    return host.unregister(name)
 end
 
 return M

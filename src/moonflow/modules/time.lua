@@ -342,7 +342,7 @@ function sys.start_timer(ns, on_fire)
     if in_workflow then
         return sys.emit({ op = "timer", ns = ns }, on_fire)
     end
-    raw.error(sys.make_error("Unavailable", "timers as channels are only available in workflow code", false), 3)
+    raw.error(sys.make_error("Unavailable", "timers as channels need a workflow or a process; activity code can time.sleep", false), 3)
 end
 
 function sys.cancel_timer(tag)

@@ -25,6 +25,7 @@ from ..lua import (
     DEFAULT_MAX_MEMORY,
 )
 from ._activity import ActivityRunner, make_activity
+from ._deliver import deliver_to_process
 from ._driver import DriverConfig
 from ._messages import MessagesInterceptor
 from ._workflow import LuaWorkflow, bind_task_queue
@@ -130,7 +131,7 @@ def build_workers(
                 clients[spec.client],
                 task_queue=task_queue,
                 workflows=[LuaWorkflow],
-                activities=[make_activity(runner)],
+                activities=[make_activity(runner), deliver_to_process],
                 activity_executor=ThreadPoolExecutor(
                     max_workers=threads, thread_name_prefix=f"moonflow-{spec.entry.name}"
                 ),

@@ -41,8 +41,10 @@ from ..lua import LuaState, Outcome, RunStopped
 from ..lua._convert import ConversionError
 from ..lua._outcome import raised, returned
 from ..lua._runtime import Runtime, workflow_runtime
+from ..process._pids import parse_process_pid
 from ._children import ChildWorkflows
 from ._context import EXTRA
+from ._deliver import DELIVER, DELIVER_OPTIONS
 from ._failures import from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
@@ -555,7 +557,14 @@ class WorkflowDriver(ChildWorkflows):
             self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
         workflow_id = workflow_id_of(target)
-        if workflow_id is None:
+        if workflow_id is None and parse_process_pid(target) is not None:
+            # a local process: a local activity delivers it, exactly once (_deliver.py)
+            info = workflow.info()
+            key = f"{info.workflow_id}/{info.run_id}/{tag}"
+            fut = workflow.start_local_activity(
+                DELIVER, args=[target, topic, args, self.host.pid(), key], **DELIVER_OPTIONS
+            )
+        elif workflow_id is None:
             self._complete_error(
                 tag,
                 ErrorInfo(
@@ -563,8 +572,9 @@ class WorkflowDriver(ChildWorkflows):
                 ),
             )
             return
-        handle = workflow.get_external_workflow_handle(workflow_id)
-        fut = asyncio.ensure_future(handle.signal(topic, args=args))
+        else:
+            handle = workflow.get_external_workflow_handle(workflow_id)
+            fut = asyncio.ensure_future(handle.signal(topic, args=args))
         self._inflight += 1
 
         def done(f: asyncio.Future[Any]) -> None:

@@ -726,6 +726,8 @@ def test_check_of_a_reference_app_with_hosts_skips_nothing(make_app) -> None:
     assert "skipped" not in text
     assert "terminal host app:term: auto_start\n" in text
     assert "process host app:big: 2 workers, queue 10, local queue 5, auto_start\n" in text
-    # a process.lua no service runs and no worker registers still gets the note
-    assert "app:other: no meta.temporal.activity.worker" in text
-    assert "app:proc: no meta.temporal.activity.worker" in text
+    # a process.lua no service runs and no worker registers: how to run it as a process
+    assert (
+        "process app:other (process.lua): runs as a process (moonflow run APP -x app:other)" in text
+    )
+    assert "process app:proc (process.lua): runs as a process" in text

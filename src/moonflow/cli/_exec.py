@@ -1,0 +1,177 @@
+"""``moonflow run APP -x ENTRY [ARGS...]`` and ``moonflow run APP COMMAND [ARGS...]``: one
+``process.lua`` / ``function.lua`` entry run as a process on the terminal host.
+
+The app's workers run beside it on the server ``--server`` names (the embedded one by default,
+as for ``run``), so the process can start and drive workflows; an app without Temporal entries
+needs no server. The process's ``io`` output goes to stdout (``io.eprint``: stderr). Its result
+decides the exit: an integer is the exit code (0-255), nil exits 0 silently, another value is
+printed as one JSON line (exit 0), a failure prints ``{"error": {...}}`` and exits 1 (the
+reference runtime's ``wippy run -x``, lua-api.md §2.14b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+from moonflow.cli._output import EXIT_FAILED, EXIT_OK, Streams, print_failure, print_result
+from moonflow.errors import UsageError
+
+EXIT_INTERRUPTED = 130
+RUNNABLE = ("process.lua", "function.lua")
+
+
+def command_entries(app: Any) -> dict[str, str]:
+    """``meta.command.name`` -> entry id, for the app's process/function entries."""
+    out: dict[str, str] = {}
+    for entry in app.entries.values():
+        command = entry.meta.get("command") if isinstance(entry.meta, dict) else None
+        name = command.get("name") if isinstance(command, dict) else None
+        if isinstance(name, str) and name and entry.kind in RUNNABLE:
+            out[name] = entry.id
+    return out
+
+
+def exec_target(app: Any, args: argparse.Namespace) -> tuple[str, list[str]] | None:
+    """``(entry id, its arguments)`` of a ``run`` that executes one entry, or None for a plain
+    ``run`` (workers and services until Ctrl-C).
+
+    Raises:
+        UsageError: ``-x`` names no runnable entry, or the first argument is no command.
+    """
+    rest = list(getattr(args, "exec_args", None) or [])
+    entry_id = getattr(args, "exec_entry", None)
+    # argparse hands everything after APP_DIR to the trailing arguments: read run's own
+    # options there until -x ENTRY or the first word (a command name).
+    while rest and rest[0].startswith("-") and not entry_id:
+        flag, eq, value = rest[0].partition("=")
+        if flag in ("-x", "--exec", "--server"):
+            if not eq:
+                if len(rest) < 2:
+                    raise UsageError(f"{flag} needs a value")
+                value = rest[1]
+                rest = rest[2:]
+            else:
+                rest = rest[1:]
+            if flag == "--server":
+                args.server = value
+            else:
+                entry_id = value
+        elif flag == "--debug":
+            args.debug = True
+            rest = rest[1:]
+        elif flag == "--":
+            rest = rest[1:]
+            break
+        else:
+            raise UsageError(f"run: unknown option {rest[0]!r} (options: -x ENTRY, --server SPEC)")
+    if entry_id:
+        return _runnable(app, entry_id), rest
+    if not rest:
+        return None
+    commands = command_entries(app)
+    name = rest[0]
+    if name not in commands:
+        known = ", ".join(sorted(commands)) or "none (set meta.command.name on an entry)"
+        raise UsageError(f"unknown command {name!r} for {app.root}: commands are {known}")
+    return commands[name], rest[1:]
+
+
+def _runnable(app: Any, entry_id: str) -> str:
+    if entry_id not in app.entries and ":" not in entry_id:
+        matches = [i for i in app.entries if i.rpartition(":")[2] == entry_id]
+        if len(matches) == 1:
+            entry_id = matches[0]
+    entry = app.entries.get(entry_id)
+    runnable = sorted(e.id for e in app.entries.values() if e.kind in RUNNABLE)
+    if entry is None:
+        known = ", ".join(runnable) or "none"
+        raise UsageError(f"-x {entry_id}: no such entry in {app.root} (runnable: {known})")
+    if entry.kind not in RUNNABLE:
+        hint = " (run workflows with `moonflow execute`)" if entry.kind == "workflow.lua" else ""
+        raise UsageError(
+            f"-x {entry_id}: a {entry.kind} entry; -x runs a process.lua or function.lua "
+            f"entry{hint}"
+        )
+    return entry_id
+
+
+async def run_exec(
+    app: Any,
+    args: argparse.Namespace,
+    streams: Streams,
+    stop: Any,
+    entry_id: str,
+    argv: list[str],
+) -> int:
+    """Run ``entry_id`` on the terminal host with its app beside it; return the exit code."""
+    from moonflow.cli._commands import _build_workers, running_workers
+    from moonflow.devserver import open_server
+    from moonflow.process import ProcessNode, Supervisor, Terminal
+
+    terminal = Terminal(out=streams.out, err=streams.err, inp=sys.stdin, args=argv)
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, Any] = {}
+        failed: asyncio.Future[None] | None = None
+        if app.clients():
+            server = await stack.enter_async_context(
+                open_server(args.server, app, log=streams.note)
+            )
+            clients = server.clients
+            workers = _build_workers(app, clients)
+            if workers:
+                failed = await stack.enter_async_context(running_workers(workers))
+        node = await stack.enter_async_context(ProcessNode(app, clients, terminal=terminal))
+        supervisor = Supervisor(node, streams.note)
+        stack.push_async_callback(supervisor.stop)
+        supervisor.start_auto()
+        process = node.spawn(entry_id, argv, host_id=node.terminal_host)
+        waiter = asyncio.ensure_future(stop.wait())
+        watched: set[asyncio.Future[Any]] = {process.done, waiter}
+        if failed is not None:
+            watched.add(failed)
+        try:
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if failed is not None and failed.done() and not process.done.done():
+            failed.result()  # raises WorkerFailed
+        if not process.done.done():
+            streams.note(f"moonflow: interrupted; stopping {process.pid}")
+            return EXIT_INTERRUPTED
+        outcome = process.done.result()
+    with contextlib.suppress(OSError, ValueError):
+        streams.out.flush()
+    if not outcome.ok:
+        assert outcome.error is not None
+        print_failure(streams, outcome.error, f"{entry_id} ({process.pid})")
+        return EXIT_FAILED
+    value = outcome.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value & 0xFF if value >= 0 else EXIT_FAILED
+    if value is not None:
+        print_result(streams, value)
+    return EXIT_OK
+
+
+def add_exec_arguments(p: argparse.ArgumentParser) -> None:
+    """``-x ENTRY`` and the trailing arguments of ``run``."""
+    p.add_argument(
+        "-x",
+        "--exec",
+        dest="exec_entry",
+        metavar="ENTRY",
+        help="run this process.lua or function.lua entry on the terminal host (the app's "
+        "workers beside it) and exit with its result; the arguments after it reach it as "
+        "strings (and io.args())",
+    )
+    p.add_argument(
+        "exec_args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="with -x: the entry's arguments; without: COMMAND ARGS... runs the entry whose "
+        "meta.command.name is COMMAND",
+    )

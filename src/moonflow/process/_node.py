@@ -1,0 +1,383 @@
+"""The process node: every process of one ``moonflow run``, on one asyncio event loop.
+
+The node owns the Lua state its processes run in (touched only from the loop thread), hands
+out PIDs, keeps the local name registry, monitors and links, and reaches Temporal through the
+app's clients for what processes do with workflows (start, message, monitor, cancel). What each
+process command does is in :mod:`._commands`; a process itself is :class:`._process.Process`.
+
+Scope (architecture.md, "Beyond workflows"): processes exist to drive and test durable
+workflows the way the reference runtime's apps do. One node per OS process; PIDs are local to
+it (a process PID sent to another machine's workflow worker cannot be delivered there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import errors as mferrors
+from ..errors import ErrorInfo
+from ..lua._outcome import Outcome
+from ..lua._runtime import Runtime
+from ..lua._state import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
+from ..modules._catalogue import PROCESS
+from ._pids import format_process_pid, parse_process_pid
+from ._process import Process, Terminal
+
+if TYPE_CHECKING:
+    import temporalio.client
+
+    from ..registry import App
+
+log = logging.getLogger("moonflow.process")
+
+#: Kinds a process may run: an actor, or a function called outside a workflow.
+RUNNABLE_KINDS = ("process.lua", "function.lua")
+#: The host id in PIDs when the app declares no process.host / terminal.host entry.
+DEFAULT_HOST = "moonflow:processes"
+#: The terminal host of an app that declares none (lua-api.md §1.7: `run -x` needs one).
+DEFAULT_TERMINAL = "moonflow:terminal"
+
+#: Nodes of this OS process (a workflow worker delivers its messages to process PIDs here).
+_NODES: weakref.WeakSet[ProcessNode] = weakref.WeakSet()
+
+
+def node_for(pid: str) -> ProcessNode | None:
+    """The node of this OS process that runs the process ``pid`` (None: none does)."""
+    for node in list(_NODES):
+        if pid in node.processes:
+            return node
+    return None
+
+
+class ProcessNode:
+    """Runs processes of ``app`` on the running event loop.
+
+    Args:
+        app: the loaded app.
+        clients: connected Temporal clients by ``temporal.client`` entry id (for workflows
+            started, messaged and monitored from processes); may be empty when the app's
+            processes never touch a workflow.
+        instruction_budget: Lua instructions one step of a process may run (a step runs until
+            every task of the process waits); 0: none.
+        max_memory: bytes one step may allocate; None: no cap.
+        terminal: the console of processes on the terminal host (``io``), or None.
+
+    Use as ``async with ProcessNode(app, clients) as node: outcome = await node.run(...)``;
+    leaving terminates every process still running.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        clients: dict[str, temporalio.client.Client] | None = None,
+        *,
+        instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        terminal: Terminal | None = None,
+    ) -> None:
+        from ._commands import Commands
+
+        self.app = app
+        self.clients = dict(clients or {})
+        self.instruction_budget = instruction_budget
+        self.max_memory = max_memory
+        self.loop = asyncio.get_running_loop()
+        self.runtime = Runtime(PROCESS, max_memory=None)
+        self.processes: dict[str, Process] = {}
+        self.registry: dict[str, str] = {}  # name -> pid
+        self._names_of: dict[str, set[str]] = {}  # pid -> names it holds
+        self.monitors: dict[str, set[str]] = {}  # watched pid -> pids monitoring it
+        self.links: dict[str, set[str]] = {}  # pid -> linked pids (both directions)
+        self.workflow_watchers: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        self._numbers = itertools.count(1)
+        self._delivered: set[str] = set()  # keys of workflow messages delivered (deliver_once)
+        self.commands = Commands(self)
+        self.default_host = _default_host(app)
+        self.terminal = terminal
+        self.terminal_host = next(
+            (e.id for e in app.entries.values() if e.kind == "terminal.host"), DEFAULT_TERMINAL
+        )
+        self._closed = False
+        _NODES.add(self)
+
+    async def __aenter__(self) -> ProcessNode:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Terminate every process still running and stop watching workflows."""
+        self._closed = True
+        for process in list(self.processes.values()):
+            process.exit(
+                Outcome(
+                    False,
+                    error=ErrorInfo(mferrors.TERMINATED, "process host stopped", False),
+                )
+            )
+        for task in list(self.workflow_watchers.values()):
+            task.cancel()
+        self.workflow_watchers.clear()
+        _NODES.discard(self)
+
+    # ---- starting processes -----------------------------------------------------------
+    def spawn(
+        self,
+        entry_id: str,
+        args: Sequence[Any] = (),
+        *,
+        host_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Process:
+        """Start a ``process.lua`` or ``function.lua`` entry as a new process.
+
+        Args:
+            entry_id: the entry (``"app:worker_pool"``).
+            args: its arguments (JSON-like values, one per Lua argument).
+            host_id: the process.host / terminal.host entry it runs on (names it in the PID);
+                default the app's first host entry.
+            context: context values (``ctx``).
+            name: register the new process under this name (``:with_name``).
+
+        Returns:
+            The started :class:`Process` (``await process.done`` for its outcome).
+
+        Raises:
+            mferrors.AppError: no such entry, not a process/function, or it fails to load.
+            ConversionError: an argument cannot enter Lua.
+        """
+        if self._closed:
+            raise mferrors.AppError("the process host is stopping")
+        code = self.runnable(entry_id)
+        if name is not None and name in self.registry:
+            raise mferrors.AppError(f"the name {name!r} is already registered")
+        pid = format_process_pid(host_id or self.default_host, next(self._numbers))
+        process = Process(self, pid, code, list(args), context)
+        if host_id is not None and host_id == self.terminal_host:
+            process.terminal = self.terminal
+        self.processes[pid] = process
+        try:
+            process.start()
+        except BaseException:
+            self.processes.pop(pid, None)
+            raise
+        if name is not None:
+            self.register(name, pid, process)
+        return process
+
+    def runnable(self, entry_id: str) -> Any:
+        """The ``LuaCode`` of a process/function entry.
+
+        Raises:
+            mferrors.AppError: no such entry, or one of another kind (one line saying which).
+        """
+        entry = self.app.entries.get(entry_id)
+        if entry is None:
+            self.app.get(entry_id)  # raises with a did-you-mean
+        assert entry is not None
+        if entry.kind not in RUNNABLE_KINDS:
+            raise mferrors.AppError(
+                f"{entry_id} is a {entry.kind} entry; a process runs a process.lua or "
+                "function.lua entry",
+                entry_id=entry_id,
+            )
+        return self.app.spec(entry_id)
+
+    async def run(
+        self,
+        entry_id: str,
+        args: Sequence[Any] = (),
+        *,
+        host_id: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Run an entry as a process to its end and return its outcome."""
+        process = self.spawn(entry_id, args, host_id=host_id, context=context)
+        return await process.done
+
+    # ---- exits, monitors, links ---------------------------------------------------------
+    def process_exited(self, process: Process, outcome: Outcome) -> None:
+        """Called once by :meth:`Process.exit`: EXIT to monitors, LINK_DOWN (or death) to links,
+        names released."""
+        pid = process.pid
+        self.processes.pop(pid, None)
+        for name in self._names_of.pop(pid, set()):
+            if self.registry.get(name) == pid:
+                del self.registry[name]
+        for watcher in self.monitors.pop(pid, set()):
+            target = self.processes.get(watcher)
+            if target is not None:
+                target.add_event(exit_event_maker(pid, outcome))
+        for other in self.links.pop(pid, set()):
+            self.links.get(other, set()).discard(pid)
+            if outcome.ok:
+                continue
+            linked = self.processes.get(other)
+            if linked is not None:
+                self.link_failed(linked, pid, outcome.error)
+        for key in [k for k in self.workflow_watchers if k[0] == pid]:
+            self.workflow_watchers.pop(key).cancel()
+
+    def link_failed(self, process: Process, from_pid: str, error: ErrorInfo | None) -> None:
+        """``from_pid`` (a linked process or workflow) ended abnormally: a LINK_DOWN event when
+        ``process`` traps links, else ``process`` exits with a LinkDown-style error."""
+        info = error or ErrorInfo(mferrors.INTERNAL, "linked process failed", False)
+        if process.trap_links:
+            process.add_event(link_down_maker(from_pid, info))
+            return
+        process.exit(
+            Outcome(
+                False,
+                error=ErrorInfo(
+                    info.kind or mferrors.INTERNAL,
+                    f"linked {from_pid} failed: {info.message}",
+                    False,
+                    info.details,
+                ),
+            )
+        )
+
+    def resolve(self, target: str) -> str:
+        """A PID for ``target`` (a PID, or a name registered on this node)."""
+        if target.startswith("{"):
+            return target
+        return self.registry.get(target, target)
+
+    def monitor(self, watcher: Process, target: str) -> Any:
+        """``process.monitor``: EXIT to ``watcher`` when ``target`` (process or workflow) ends."""
+        pid = self.resolve(target)
+        if parse_process_pid(pid) is not None:
+            if pid not in self.processes:
+                return None, _error(watcher, mferrors.NOT_FOUND, f"no process {pid}")
+            self.monitors.setdefault(pid, set()).add(watcher.pid)
+            return True
+        return self.commands.watch_workflow(watcher, pid, monitor=True)
+
+    def unmonitor(self, watcher: Process, target: str) -> Any:
+        """``process.unmonitor``: no EXIT from ``target`` any more."""
+        pid = self.resolve(target)
+        self.monitors.get(pid, set()).discard(watcher.pid)
+        task = self.workflow_watchers.pop((watcher.pid, pid + "#monitor"), None)
+        if task is not None:
+            task.cancel()
+        return True
+
+    def link(self, process: Process, target: str) -> Any:
+        """``process.link``: abnormal ends travel both ways (workflows: theirs to this one)."""
+        pid = self.resolve(target)
+        if parse_process_pid(pid) is not None:
+            if pid not in self.processes:
+                return None, _error(process, mferrors.NOT_FOUND, f"no process {pid}")
+            self.links.setdefault(pid, set()).add(process.pid)
+            self.links.setdefault(process.pid, set()).add(pid)
+            return True
+        return self.commands.watch_workflow(process, pid, monitor=False)
+
+    def unlink(self, process: Process, target: str) -> Any:
+        pid = self.resolve(target)
+        self.links.get(pid, set()).discard(process.pid)
+        self.links.get(process.pid, set()).discard(pid)
+        task = self.workflow_watchers.pop((process.pid, pid + "#link"), None)
+        if task is not None:
+            task.cancel()
+        return True
+
+    # ---- registry -----------------------------------------------------------------------
+    def register(self, name: str, pid: str, caller: Process | None) -> Any:
+        """Register ``name`` for ``pid`` (local scope). Idempotent for the same PID."""
+        held = self.registry.get(name)
+        if held is not None and held != pid:
+            if caller is None:
+                raise mferrors.AppError(f"the name {name!r} is already registered by {held}")
+            return None, _error(
+                caller, mferrors.ALREADY_EXISTS, f"name '{name}' is registered by {held}"
+            )
+        if pid not in self.processes:
+            if caller is None:
+                raise mferrors.AppError(f"no process {pid}")
+            return None, _error(caller, mferrors.NOT_FOUND, f"no process {pid}")
+        self.registry[name] = pid
+        self._names_of.setdefault(pid, set()).add(name)
+        return True
+
+    def unregister(self, name: str) -> bool:
+        pid = self.registry.pop(name, None)
+        if pid is None:
+            return False
+        self._names_of.get(pid, set()).discard(name)
+        return True
+
+    # ---- messages from outside ----------------------------------------------------------
+    def deliver(self, target: str, topic: str, values: list[Any], sender: str | None) -> bool:
+        """Put a message into a local process's mailbox. False when no such process runs."""
+        process = self.processes.get(self.resolve(target))
+        if process is None:
+            return False
+        process.deliver(topic, values, sender)
+        return True
+
+    def deliver_once(
+        self, key: str, target: str, topic: str, values: list[Any], sender: str | None
+    ) -> None:
+        """:meth:`deliver` a workflow's message unless ``key`` was delivered before (a retried
+        local activity). Keys are kept for the node's life (a few bytes per message)."""
+        if key in self._delivered:
+            return
+        self._delivered.add(key)
+        self.deliver(target, topic, values, sender)
+
+    def client_for(self, client_id: str) -> temporalio.client.Client | None:
+        return self.clients.get(client_id)
+
+
+def _default_host(app: App) -> str:
+    for entry in app.entries.values():
+        if entry.kind in ("process.host", "terminal.host"):
+            return entry.id
+    return DEFAULT_HOST
+
+
+def _error(process: Process, kind: str, message: str) -> Any:
+    assert process.state is not None
+    return process.state.new_error(kind, message, False)
+
+
+def exit_event_maker(pid: str, outcome: Outcome) -> Any:
+    """``make(state)`` building the EXIT event of ``pid`` ended with ``outcome`` (in the
+    receiver's run, with the seed's and the later shape: process.lua ``sys.exit_event``)."""
+    at = time.time()
+
+    def make(state: Any) -> Any:
+        if outcome.ok:
+            value = (
+                state.to_lua(outcome.value, "EXIT result") if outcome.value is not None else None
+            )
+            return state.sys.exit_event(pid, True, value, None, at)
+        info = outcome.error or ErrorInfo(mferrors.INTERNAL, "failed", False)
+        err = state.new_error(info.kind, info.message, info.retryable, info.details)
+        return state.sys.exit_event(pid, False, None, err, at)
+
+    return make
+
+
+def link_down_maker(pid: str, info: ErrorInfo) -> Any:
+    at = time.time()
+
+    def make(state: Any) -> Any:
+        err = state.new_error(info.kind, info.message, info.retryable, info.details)
+        return state.sys.link_down_event(pid, err, at)
+
+    return make
+
+
+def cancel_event_maker(reason: str | None, from_pid: str | None) -> Any:
+    at = time.time()
+    return lambda state: state.sys.cancel_event(at, reason, from_pid)

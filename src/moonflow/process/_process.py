@@ -1,0 +1,550 @@
+"""One process: a Lua run with a kernel, driven in real time on the process host's event loop.
+
+A process is a ``process.lua`` actor, a ``function.lua`` called outside a workflow
+(``funcs.call`` from a process, ``moonflow run -x``) or a test entry. Its code runs as kernel
+tasks exactly as a workflow's does (``lua/kernel.lua``): every call that waits yields a command
+table; :class:`Process` turns it into asyncio work (a timer, a call of another function, a
+message, a Temporal start) and resumes the task with the result. Differences from the workflow
+driver: real time, no determinism, no Temporal history; a process never blocks the loop (Lua
+runs in short steps under the instruction budget, blocking Python work runs in the executor).
+
+Threading (architecture.md, verified lupa pitfalls): the node owns the Lua state; every step
+and every conversion of a process's Lua values happens on the loop thread, outside Lua. Values
+crossing between processes are converted to Python in the sender's step and back to Lua in
+the receiver's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from .. import errors as mferrors
+from ..errors import ErrorInfo
+from ..lua._convert import ConversionError
+from ..lua._host import ActivityHostAPI, MachineHost, host_api
+from ..lua._outcome import Outcome, raised, returned
+from ..lua._state import LuaState, RunStopped
+
+if TYPE_CHECKING:
+    from ..kinds import LuaCode
+    from ._node import ProcessNode
+
+log = logging.getLogger("moonflow.process")
+
+
+@dataclass
+class Terminal:
+    """A terminal host's console: where ``io`` writes and reads, and the command line's
+    arguments (``io.args()``)."""
+
+    out: TextIO
+    err: TextIO
+    inp: TextIO
+    args: list[str] = field(default_factory=list)
+
+
+class ProcessHostAPI(ActivityHostAPI, Protocol):
+    """A process's host: the real machine, as for activity code (the same function.lua runs
+    as either), plus what only processes have (process.lua in process context). Waiting
+    (sleeps, calls, spawns, messages) goes through the kernel, never through the host."""
+
+    def pid(self) -> str:
+        """This process's PID, ``{<host entry>|0x0000N}``."""
+        ...
+
+    def update_reply(self, pid: str, topic: str, values: Any) -> Any:
+        """Always ``(None, error Invalid)``: only workflows answer updates."""
+        ...
+
+    def lookup(self, name: Any) -> str | None:
+        """The PID registered as ``name`` on this node (local scope), or None."""
+        ...
+
+    def register(self, name: str, pid: str) -> Any:
+        """``True``, or ``(None, error AlreadyExists / NotFound)``."""
+        ...
+
+    def unregister(self, name: str) -> bool:
+        """Whether ``name`` was registered."""
+        ...
+
+    def monitor(self, target: str) -> Any:
+        """EXIT on ``process.events()`` when ``target`` (a PID or name; process or workflow)
+        ends: ``True`` or ``(None, error NotFound)``."""
+        ...
+
+    def unmonitor(self, target: str) -> Any:
+        """No EXIT from ``target`` any more: ``True``."""
+        ...
+
+    def link(self, target: str) -> Any:
+        """Abnormal ends travel between the two (LINK_DOWN with trap_links, else death):
+        ``True`` or ``(None, error NotFound)``."""
+        ...
+
+    def unlink(self, target: str) -> Any:
+        """Undo :meth:`link`: ``True``."""
+        ...
+
+    def trap_links(self) -> bool:
+        """Whether linked failures arrive as LINK_DOWN events (``process.get_options``)."""
+        ...
+
+    def set_trap_links(self, value: bool) -> None:
+        """``process.set_options{trap_links = bool}``."""
+        ...
+
+    def terminal_write(self, stream: str, text: str) -> Any:
+        """``io.write`` / ``io.print``: ``stream`` is ``"out"`` or ``"err"``; ``True`` or
+        ``(None, "no terminal context")`` off a terminal host."""
+        ...
+
+    def terminal_flush(self) -> Any:
+        """``io.flush``: ``True`` or ``(None, message)``."""
+        ...
+
+    def terminal_args(self) -> Any:
+        """``io.args``: the command line's arguments after the entry (a Lua array)."""
+        ...
+
+
+PROCESS_API: frozenset[str] = host_api("process", ProcessHostAPI)
+
+
+class ProcessLuaHost(MachineHost):
+    """What a process's Lua modules may ask of the process host (synchronous calls; real
+    clock and randomness from :class:`~moonflow.lua._host.MachineHost`)."""
+
+    LUA_API = PROCESS_API
+
+    def __init__(self, process: Process) -> None:
+        self._process = process
+
+    def pid(self) -> str:
+        """This process's PID string."""
+        return self._process.pid
+
+    def context(self) -> dict[str, Any]:
+        """Context values given at spawn (``ctx.get`` / ``ctx.all``)."""
+        return dict(self._process.context)
+
+    def lookup(self, name: Any) -> str | None:
+        """The PID registered as ``name`` on this node, or None."""
+        return self._process.node.registry.get(str(name))
+
+    def register(self, name: str, pid: str) -> Any:
+        """``process.registry.register``: True, or (None, error) when taken by another PID."""
+        return self._process.node.register(name, pid, self._process)
+
+    def unregister(self, name: str) -> bool:
+        """``process.registry.unregister``: whether the name was registered."""
+        return self._process.node.unregister(str(name))
+
+    def monitor(self, target: str) -> Any:
+        """``process.monitor(dest)``: True or (None, error)."""
+        return self._process.node.monitor(self._process, target)
+
+    def unmonitor(self, target: str) -> Any:
+        """``process.unmonitor(dest)``: True or (None, error)."""
+        return self._process.node.unmonitor(self._process, target)
+
+    def link(self, target: str) -> Any:
+        """``process.link(dest)``: True or (None, error)."""
+        return self._process.node.link(self._process, target)
+
+    def unlink(self, target: str) -> Any:
+        """``process.unlink(dest)``: True or (None, error)."""
+        return self._process.node.unlink(self._process, target)
+
+    def trap_links(self) -> bool:
+        """Whether a linked failure arrives as a LINK_DOWN event instead of killing this one."""
+        return self._process.trap_links
+
+    def set_trap_links(self, value: bool) -> None:
+        self._process.trap_links = bool(value)
+
+    def terminal_write(self, stream: str, text: str) -> Any:
+        terminal = self._process.terminal
+        if terminal is None:
+            return None, "no terminal context"
+        try:
+            (terminal.err if stream == "err" else terminal.out).write(str(text))
+        except (OSError, ValueError) as e:
+            return None, f"io: {e}"
+        return True
+
+    def terminal_flush(self) -> Any:
+        terminal = self._process.terminal
+        if terminal is None:
+            return None, "no terminal context"
+        try:
+            terminal.out.flush()
+            terminal.err.flush()
+        except (OSError, ValueError) as e:
+            return None, f"io.flush: {e}"
+        return True
+
+    def terminal_args(self) -> Any:
+        terminal = self._process.terminal
+        state = self._process.state
+        assert state is not None
+        return state.rt.table_from(list(terminal.args) if terminal is not None else [])
+
+    def call_function(self, entry_id: str, args: Any, context: Any) -> Any:
+        # Process code calls through the kernel ("activity" command); never reached.
+        return None, "funcs.call from a process goes through the process host"
+
+    def sleep(self, ns: int) -> None:
+        raise RuntimeError("a process waits through its kernel, never on the loop thread")
+
+    def update_reply(self, pid: str, topic: str, values: Any) -> Any:
+        return None, self._process.state.new_error(
+            mferrors.INVALID, f"{pid} is an update reply address; only workflows answer updates"
+        )
+
+
+class Process:
+    """One running process.
+
+    Args:
+        node: the :class:`~moonflow.process.ProcessNode` that runs it.
+        pid: its PID string.
+        code: the ``process.lua`` / ``function.lua`` entry to run.
+        args: its arguments, JSON-like Python values (one per Lua argument).
+        context: context values (``ctx``), a JSON map.
+
+    Attributes:
+        done: resolves to the process's :class:`~moonflow.lua._outcome.Outcome` when it exits.
+        trap_links: see ``process.set_options``.
+    """
+
+    def __init__(
+        self,
+        node: ProcessNode,
+        pid: str,
+        code: LuaCode,
+        args: list[Any],
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        self.node = node
+        self.pid = pid
+        self.code = code
+        self.entry_id = code.entry.id
+        self.context = dict(context or {})
+        self.trap_links = False
+        #: the console when the process runs on a terminal host (``io`` module), else None
+        self.terminal: Terminal | None = None
+        self.done: asyncio.Future[Outcome] = node.loop.create_future()
+        self.closed = False
+        self._args = args
+        self._mailbox: list[tuple[str, list[Any], str | None]] = []
+        self._events: list[Callable[[], Any]] = []
+        self._completions: list[tuple[int, Callable[[], list[Any]]]] = []
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._tasks: dict[int, asyncio.Future[Any]] = {}  # calls, spawns, sends by tag
+        self._scheduled = False
+        self.state: LuaState | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the run, load the entry and schedule its first step.
+
+        Raises:
+            mferrors.AppError: the file fails to load or lacks its method (nothing started).
+            ConversionError: an argument cannot enter Lua.
+        """
+        host = ProcessLuaHost(self)
+        state = LuaState(
+            "process",
+            host,
+            self.node.app,
+            max_memory=self.node.max_memory,
+            instruction_budget=self.node.instruction_budget,
+            runtime=self.node.runtime,
+        )
+        host.state = state
+        self.state = state
+        state.arm_memory()
+        try:
+            fn = state.load_code(self.code)
+            lua_args = [state.to_lua(v, f"argument {i}") for i, v in enumerate(self._args, 1)]
+        except RunStopped as e:
+            state.close()
+            raise mferrors.AppError(
+                f"loading {self.code.source.name} was stopped ({e.reason})",
+                file=self.code.entry.where(),
+                entry_id=self.entry_id,
+            ) from None
+        except BaseException:
+            state.close()
+            raise
+        state.kernel.start(fn, state.pack(lua_args))
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._scheduled and not self.closed:
+            self._scheduled = True
+            self.node.loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        """Hand completions, events and messages to Lua and run it until every task waits."""
+        self._scheduled = False
+        if self.closed:
+            return
+        state = self.state
+        assert state is not None
+        kernel = state.kernel
+        try:
+            with state.runtime.uncapped():
+                events, self._events = self._events, []
+                for make in events:
+                    kernel.event(make())
+                ready, self._completions = self._completions, []
+                built = [(tag, make()) for tag, make in ready]
+            for tag, values in built:
+                kernel.complete(tag, *values)
+            self._deliver_messages()
+            state.arm_memory()
+            status, out = kernel.run()
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not take the node down
+            log.exception("process %s: internal error", self.pid)
+            self.exit(Outcome(False, error=ErrorInfo(mferrors.INTERNAL, f"internal error: {exc}")))
+            return
+        for i in range(1, len(out) + 1):
+            if self.closed:
+                return
+            item = out[i]
+            try:
+                self._issue(int(item["tag"]), item["cmd"])
+            except Exception as exc:  # noqa: BLE001
+                log.exception("process %s: command failed", self.pid)
+                self.exit(Outcome(False, error=ErrorInfo(mferrors.INTERNAL, f"internal: {exc}")))
+                return
+        if self.closed:
+            return
+        if status == "blocked":
+            if (
+                not self._completions
+                and not self._events
+                and not self._mailbox
+                and not self._timers
+                and not self._tasks
+                and not kernel.listening()
+            ):
+                self.exit(
+                    Outcome(
+                        False,
+                        error=ErrorInfo(
+                            mferrors.INTERNAL,
+                            "deadlock: every coroutine of the process is blocked and nothing "
+                            "it waits for is pending",
+                            False,
+                        ),
+                    )
+                )
+            return
+        if status == "done":
+            self.exit(returned(state, kernel.result, f"{self.entry_id} result"))
+        elif status == "error":
+            self.exit(raised(state, kernel.error, kernel.traceback))
+        elif status == "budget":
+            where = kernel.budget_where
+            at = f" at {where}" if where else ""
+            self.exit(
+                Outcome(
+                    False,
+                    error=ErrorInfo(
+                        mferrors.INTERNAL,
+                        f"{self.entry_id}: instruction budget exceeded{at} (a step of a process "
+                        "may run at most "
+                        f"{self.node.instruction_budget:,} Lua instructions without waiting)",
+                        False,
+                    ),
+                )
+            )
+        else:
+            self.exit(
+                Outcome(
+                    False,
+                    error=ErrorInfo(mferrors.INTERNAL, f"{self.entry_id}: out of memory", False),
+                )
+            )
+
+    def exit(self, outcome: Outcome) -> None:
+        """End the process with ``outcome``: stop its timers and calls, tell its monitors and
+        links (the node), release its Lua run. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        if self.state is not None:
+            self.state.close()
+        self.node.process_exited(self, outcome)
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+    # ---- inputs from outside ----------------------------------------------------------
+    def deliver(self, topic: str, values: list[Any], sender: str | None) -> None:
+        """Queue a message (JSON-like values); it enters Lua at the next step, in order."""
+        if self.closed:
+            return
+        self._mailbox.append((topic, values, sender))
+        self._wake()
+
+    def add_event(self, make: Callable[[Any], Any]) -> None:
+        """Queue a lifecycle event; ``make(state)`` builds it in Lua at the next step."""
+        if self.closed:
+            return
+
+        def build() -> Any:
+            state = self.state
+            assert state is not None
+            state.module("process")  # where the event constructors live
+            return make(state)
+
+        self._events.append(build)
+        self._wake()
+
+    def _deliver_messages(self) -> None:
+        if not self._mailbox:
+            return
+        state = self.state
+        assert state is not None
+        deliver = state.kernel.deliver
+        batch, self._mailbox = self._mailbox, []
+        for topic, values, sender in batch:
+            try:
+                lua_values = [state.to_lua(v, f"message {topic}") for v in values]
+            except ConversionError as e:
+                log.warning("process %s: dropping message %s: %s", self.pid, topic, e)
+                continue
+            deliver(topic, state.pack(lua_values), sender)
+
+    # ---- completions --------------------------------------------------------------------
+    def complete(self, tag: int, make: Callable[[], list[Any]] = list) -> None:
+        """Command ``tag`` finished; ``make()`` builds the values Lua gets (at the next step)."""
+        if self.closed:
+            return
+        self._completions.append((tag, make))
+        self._wake()
+
+    def complete_ok(self, tag: int, value: Any = None, what: str = "result") -> None:
+        """Complete ``tag`` with ``{ok = true, value = <value as Lua>}``."""
+
+        def make() -> list[Any]:
+            state = self.state
+            assert state is not None
+            t = state.rt.table()
+            t["ok"] = True
+            if value is not None:
+                try:
+                    t["value"] = state.to_lua(value, what)
+                except ConversionError as e:
+                    return [self._error_table(ErrorInfo(mferrors.INVALID, str(e), False))]
+            return [t]
+
+        self.complete(tag, make)
+
+    def complete_error(self, tag: int, info: ErrorInfo) -> None:
+        """Complete ``tag`` with ``{ok = false, err = <error of info>}``."""
+        self.complete(tag, lambda: [self._error_table(info)])
+
+    def _error_table(self, info: ErrorInfo) -> Any:
+        state = self.state
+        assert state is not None
+        t = state.rt.table()
+        t["ok"] = False
+        try:
+            t["err"] = state.new_error(info.kind, info.message, info.retryable, info.details)
+        except ConversionError:
+            t["err"] = state.new_error(info.kind, info.message, info.retryable, None)
+        return t
+
+    def track(self, tag: int, task: asyncio.Future[Any]) -> None:
+        """Keep ``task`` (a call, spawn or send for command ``tag``) until it finishes; it is
+        cancelled if the process exits first."""
+        self._tasks[tag] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(tag, None))
+
+    # ---- commands ------------------------------------------------------------------------
+    def _issue(self, tag: int, cmd: Any) -> None:
+        op = cmd["op"]
+        if op == "sleep" or op == "timer":
+            self._start_timer(tag, int(cmd["ns"]))
+        elif op == "cancel_timer":
+            handle = self._timers.pop(int(cmd["timer"]), None)
+            if handle is not None:
+                handle.cancel()
+        elif op == "activity":
+            self.node.commands.call_function(self, tag, cmd)
+        elif op == "cancel_activity":
+            task = self._tasks.get(int(cmd["activity"]))
+            if task is not None:
+                task.cancel()
+        elif op == "signal":
+            self.node.commands.send(self, tag, cmd)
+        elif op == "child":
+            self.node.commands.spawn(self, tag, cmd)
+        elif op == "cancel_external":
+            self.node.commands.cancel(self, tag, cmd)
+        elif op == "io_read":
+            self.node.commands.io_read(self, tag, cmd)
+        elif op == "continue_as_new":
+            self.exit(
+                Outcome(
+                    False,
+                    error=ErrorInfo(
+                        mferrors.INVALID,
+                        "process.upgrade (swapping a running process's code) is not supported "
+                        "by moonflow's process host: spawn a new process instead",
+                        False,
+                    ),
+                )
+            )
+        else:
+            self.exit(
+                Outcome(
+                    False, error=ErrorInfo(mferrors.INTERNAL, f"unknown process command {op!r}")
+                )
+            )
+
+    def _start_timer(self, tag: int, ns: int) -> None:
+        if ns <= 0:
+            self.complete(tag)
+            return
+
+        def fired() -> None:
+            self._timers.pop(tag, None)
+            self.complete(tag)
+
+        self._timers[tag] = self.node.loop.call_later(ns / 1e9, fired)
+
+    def values_of(self, packed: Any, what: str) -> list[Any]:
+        """A packed Lua argument list ``{..., n = N}`` -> JSON-like Python values.
+
+        Raises:
+            ConversionError: a value JSON cannot carry (a function, a cyclic table).
+        """
+        assert self.state is not None
+        return [self.state.to_python(packed[i], f"{what} {i}") for i in range(1, packed["n"] + 1)]
+
+    def python(self, value: Any, what: str) -> Any:
+        """One Lua value of a command -> Python (None stays None)."""
+        if value is None:
+            return None
+        assert self.state is not None
+        return self.state.to_python(value, what)
+
+    def now(self) -> float:
+        return time.time()

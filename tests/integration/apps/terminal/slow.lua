@@ -1,0 +1,2 @@
+local time = require("time")
+return { main = function(name, d) time.sleep(d) return "done " .. name end }
