@@ -103,8 +103,18 @@ def lua_duration_ns(value: object, what: str = "duration") -> int:
     )
 
 
+#: The longest duration an option may have: Go's (int64 nanoseconds, about 292 years), what
+#: Temporal's servers and SDKs hold. Longer values used to fail deep in the SDK ("Python int
+#: too large to convert to C int"), in a workflow task that then failed forever.
+MAX_OPTION_NS = 2**63 - 1
+
+
 def option_duration(value: object, what: str = "duration") -> timedelta:
-    """Duration in a Temporal option table: number = milliseconds, or a Go string."""
+    """Duration in a Temporal option table: number = milliseconds, or a Go string.
+
+    Raises:
+        DurationError: not a duration, or longer than :data:`MAX_OPTION_NS` either way.
+    """
     if isinstance(value, timedelta):
         return value
     if isinstance(value, str):
@@ -115,6 +125,11 @@ def option_duration(value: object, what: str = "duration") -> timedelta:
         raise DurationError(
             f'{what}: expected a duration string like "5s" or a number of milliseconds, '
             f"got {type(value).__name__}"
+        )
+    if abs(ns) > MAX_OPTION_NS:
+        raise DurationError(
+            f"{what}: {value!r} is too long: at most about 292 years (Go's longest duration, "
+            "what Temporal holds)"
         )
     return ns_to_timedelta(ns)
 

@@ -13,7 +13,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from moonflow.client import workflow_id_of
+from moonflow.client import get_result, workflow_id_of
+from moonflow.errors import WorkflowFailure
 
 from .conftest import activity_entry, workflow_entry
 
@@ -119,10 +120,17 @@ async def test_a_workflow_not_reading_events_is_cancelled_at_once(dev_env, make_
     async with app.workers(dev_env):
         handle = await app.start(dev_env, "app:plain")
         await asyncio.sleep(0.5)
-        await handle.cancel()
+        await handle.cancel(reason="shop closed")
         with pytest.raises(WorkflowFailureError):
             await asyncio.wait_for(handle.result(), 30)
+        # moonflow's result reader gives the reason (Temporal keeps it on the request only)
+        with pytest.raises(WorkflowFailure) as info:
+            await get_result(dev_env.client, handle.id)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert (info.value.info.kind, info.value.info.message) == (
+        "Canceled",
+        "workflow canceled: shop closed",
+    )
 
 
 async def test_the_seeds_saga_compensates_in_reverse_when_cancelled_mid_way(dev_env, make_app):
@@ -185,7 +193,8 @@ return {reserve = reserve, release = release, charge = charge, refund = refund, 
 CHILD = """\
 local function main()
   local ev = process.events():receive()
-  require("funcs").call("app:step", ev.kind .. " because " .. tostring(ev.reason))
+  require("funcs").call("app:step", ev.kind .. " because " .. tostring(ev.reason)
+    .. " from " .. tostring(ev.from))
   return nil, errors.new({kind = errors.CANCELED, message = "child cancelled"})
 end
 return { main = main }
@@ -199,7 +208,7 @@ local function main(input)
   local _, missing = process.cancel("{app:temporal_client@app:worker|no-such-workflow}")
   local _, bad = process.cancel(42)
   return {ok = ok, exit = ev.kind == process.event.EXIT, kind = ev.error:kind(),
-    child = pid, missing = missing:kind(), bad = bad:kind()}
+    child = pid, me = process.pid(), missing = missing:kind(), bad = bad:kind()}
 end
 return { main = main }
 """
@@ -219,6 +228,7 @@ async def test_a_workflow_cancels_its_child(dev_env, make_app, how):
     app.no_cache = True
     result = await app.execute(dev_env, "app:parent", {"how": how})
     child = result.pop("child")
+    me = result.pop("me")
     assert result == {
         "ok": True,
         "exit": True,
@@ -235,15 +245,16 @@ async def test_a_workflow_cancels_its_child(dev_env, make_app, how):
         for e in history.events
         if e.HasField("workflow_execution_cancel_requested_event_attributes")
     ]
-    # The server words it "Cancel requested by workflow with run id X with reason: enough";
-    # the child's CANCEL event gets just "enough" (the driver strips the server's prefix).
-    assert len(requested) == 1 and requested[0].endswith("with reason: enough")
+    # The server words it "Cancel requested by workflow with run id X with reason: enough
+    # [from PID]"; the child's CANCEL event gets "enough" and `from` (the driver parses both).
+    assert len(requested) == 1 and requested[0].endswith(f"with reason: enough [from {me}]")
     done = [
         e.activity_task_completed_event_attributes.result.payloads[0].data
         for e in history.events
         if e.HasField("activity_task_completed_event_attributes")
     ]
-    assert [json.loads(d) for d in done] == ["did pid.cancel because enough"]
+    # the CANCEL event names the parent in `from` (Temporal carries only its run id)
+    assert [json.loads(d) for d in done] == [f"did pid.cancel because enough from {me}"]
 
 
 EXEC_WAITER = """\
@@ -292,3 +303,39 @@ async def test_cancel_while_waiting_in_exec_cancels_the_child_and_returns_cancel
         await handle.cancel()
         result = await asyncio.wait_for(handle.result(), 30)
     assert result == {"exec_kind": "Canceled", "undo": "undid (did one)"}
+
+
+WATCHING_EXEC = """\
+local workflow = require("workflow")
+local function main()
+  local events = process.events()
+  local _, err = workflow.exec("app:slow_child")
+  local ev = events:receive()
+  return {exec_kind = err and err:kind(), event = ev.kind, reason = ev.reason}
+end
+return { main = main }
+"""
+
+
+async def test_a_watcher_blocked_in_exec_gets_canceled_from_exec_and_the_event(dev_env, make_app):
+    """Code that reads process.events() but waits in exec when the cancel arrives: the
+    exec'd child is cancelled (exec returns Canceled) and the CANCEL event is there too."""
+    app = make_app(
+        workflow_entry("flow", "flow.lua", "[workflow]")
+        + workflow_entry("slow_child", "slow.lua", "[]"),
+        {"flow.lua": WATCHING_EXEC, "slow.lua": SLOW_CHILD},
+    )
+    app.no_cache = True
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:flow")
+        for _ in range(200):
+            history = await handle.fetch_history()
+            if any(
+                e.HasField("child_workflow_execution_started_event_attributes")
+                for e in history.events
+            ):
+                break
+            await asyncio.sleep(0.05)
+        await handle.cancel(reason="stop")
+        result = await asyncio.wait_for(handle.result(), 30)
+    assert result == {"exec_kind": "Canceled", "event": "pid.cancel", "reason": "stop"}

@@ -173,3 +173,38 @@ async def test_options_the_server_would_refuse_are_errors_of_the_spawn(ts_env, m
     # :with_name is an explicit id: use_existing by default, the second message reaches it
     assert result["same"] is True
     assert result["result"] == ["n", "a=1", "d=4"]
+
+
+EXEC_TABLE_PARENT = """\
+local workflow = require("workflow")
+local function main(input)
+  local id = input.id
+  local value = workflow.exec({workflow = "app:whoami", ["workflow.id"] = id})
+  local _, bad = workflow.exec({workflow = "app:whoami", ["workfow.id"] = "typo"})
+  local _, odd = workflow.exec({workflow = "app:whoami", timeout = 5})
+  return {value = value, bad = bad:kind(), bad_msg = bad:message(), odd = odd:kind()}
+end
+return { main = main }
+"""
+
+WHOAMI = """\
+local workflow = require("workflow")
+local function main() return workflow.info().workflow_id end
+return { main = main }
+"""
+
+
+async def test_workflow_exec_table_form_takes_start_options_and_refuses_other_keys(
+    ts_env, make_app
+):
+    app = make_app(
+        workflow_entry("parent", "parent.lua", "[workflow]")
+        + workflow_entry("whoami", "whoami.lua", "[workflow]"),
+        {"parent.lua": EXEC_TABLE_PARENT, "whoami.lua": WHOAMI},
+    )
+    app.no_cache = True
+    child_id = f"whoami-{uuid.uuid4().hex[:8]}"
+    result = await app.execute(ts_env, "app:parent", {"id": child_id})
+    assert result["value"] == child_id
+    assert result["bad"] == "Invalid" and result["odd"] == "Invalid"
+    assert "workflow.exec: unknown key 'workfow.id'" in result["bad_msg"]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,9 @@ def signal_parts(message: Sequence[Any]) -> tuple[str, list[Any]]:
     values = [] if len(message) == 1 or message[1] is NO_INPUT else [message[1]]
     return topic, values
 
+
+#: The server's words for a search attribute it does not know.
+_UNMAPPED_ATTRIBUTE = re.compile(r"no mapping defined for search attribute (\S+)")
 
 #: Option names that only mean something for a child workflow (refused at a top-level start).
 _CHILD_ONLY = ("parent_close_policy", "wait_for_cancellation")
@@ -253,6 +257,7 @@ async def start_workflow(
             id reuse policy refuses a new run.
     """
     import temporalio.exceptions
+    import temporalio.service
     from temporalio.common import WorkflowIDReusePolicy
 
     opts = start_options(options)
@@ -305,9 +310,12 @@ async def start_workflow(
         if earlier is not None:
             # This start was made before (its response was lost, or the caller retries):
             # nothing new starts; messages not yet recorded on a running run are delivered.
-            run_id, running = earlier
-            if running:
-                await _signal_rest(starter.get_workflow_handle(wf_id), messages, request_id)
+            run_id, running, current = earlier
+            if running and current:
+                # (a later run of the chain already had them: continue-as-new, retry)
+                await _signal_rest(
+                    starter.get_workflow_handle(wf_id), messages, request_id, retry=True
+                )
             return wf_id, run_id, format_pid(client_id, worker_id, wf_id)
 
     async def start() -> Any:
@@ -344,6 +352,15 @@ async def start_workflow(
             f"workflow id {wf_id!r} was used before and the id reuse policy refuses a new "
             f"run (run {exc.run_id or '?'}); set workflow.id_reuse_policy or pick another id"
         ) from None
+    except temporalio.service.RPCError as exc:
+        missing = _UNMAPPED_ATTRIBUTE.search(exc.message or "")
+        if missing is None:
+            raise
+        raise UsageError(
+            f"search attribute {missing.group(1)!r} is not registered on the server: declare "
+            "it under search_attributes: in the temporal.client entry (moonflow registers "
+            "declared ones on servers it starts), or register it on your cluster"
+        ) from None
     if before and handle.result_run_id == before:
         # A server that ignores the conflict policy of signal-with-start (the time-skipping
         # test server) gave the first message to the running run: terminate it, as asked,
@@ -359,9 +376,10 @@ async def start_workflow(
 
 async def _run_of_request(
     client: temporalio.client.Client, workflow_id: str, request_id: str
-) -> tuple[str, bool] | None:
-    """``(first run id, running?)`` of the latest run of ``workflow_id`` when a start with
-    ``request_id`` made it, else None (the server keeps each run's start request ids)."""
+) -> tuple[str, bool, bool] | None:
+    """``(first run id, running?, current run?)`` when a start with ``request_id`` made the
+    latest run of ``workflow_id`` or the first run of its chain (a run continued-as-new or
+    retried by Temporal keeps no request ids), else None."""
     import temporalio.client
     import temporalio.service
 
@@ -371,25 +389,74 @@ async def _run_of_request(
         if is_not_found(exc):
             return None
         raise
-    infos = desc.raw_description.workflow_extended_info.request_id_infos
-    if request_id not in infos:
-        return None
     running = desc.status == temporalio.client.WorkflowExecutionStatus.RUNNING
     first = desc.raw_description.workflow_execution_info.first_run_id or desc.run_id
-    return first, running
+    if request_id in desc.raw_description.workflow_extended_info.request_id_infos:
+        return first, running, True
+    if first and first != desc.run_id:
+        try:
+            origin = await client.get_workflow_handle(workflow_id, run_id=first).describe()
+        except temporalio.service.RPCError as exc:
+            if is_not_found(exc):  # past retention
+                return None
+            raise
+        if request_id in origin.raw_description.workflow_extended_info.request_id_infos:
+            return first, running, False
+    return None
 
 
 async def _signal_rest(
-    handle: Any, messages: Sequence[tuple[str, list[Any]]], request_id: str | None
+    handle: Any,
+    messages: Sequence[tuple[str, list[Any]]],
+    request_id: str | None,
+    *,
+    retry: bool = False,
 ) -> None:
     """Send the startup messages after the first (which went with the start), in order; with
-    a request id, each carries one derived from it so a retry does not deliver it twice."""
-    for index, (topic, values) in enumerate(messages[1:], 1):
+    a request id, each carries one derived from it so a retry does not deliver it twice.
+
+    On a ``retry`` the run's history decides: a message whose derived request id is recorded
+    is not sent again. A server that records no request ids on signals (Temporal's
+    time-skipping test server, which does not deduplicate them either) gets none of them
+    again: they went out right after the first start."""
+    rest = list(enumerate(messages[1:], 1))
+    if retry and request_id and rest:
+        recorded: set[str] = set()
+        signals = 0
+        async for event in handle.fetch_history_events():
+            if event.HasField("workflow_execution_signaled_event_attributes"):
+                signals += 1
+                rid = event.workflow_execution_signaled_event_attributes.request_id
+                if rid:
+                    recorded.add(rid)
+        if signals and not recorded:
+            return
+        rest = [(i, m) for i, m in rest if message_request_id(request_id, i) not in recorded]
+    for index, (topic, values) in rest:
         token = REQUEST_ID.set(message_request_id(request_id, index) if request_id else None)
         try:
             await handle.signal(topic, args=values)
         finally:
             REQUEST_ID.reset(token)
+
+
+async def _with_cancel_reason(handle: Any, info: ErrorInfo) -> ErrorInfo:
+    """A Canceled result's ErrorInfo with the reason given to the cancel request (Temporal
+    keeps it only on the request's history event, not on the close)."""
+    from moonflow.worker._failures import _cancel_reason
+
+    try:
+        async for event in handle.fetch_history_events():
+            if event.HasField("workflow_execution_cancel_requested_event_attributes"):
+                raw = event.workflow_execution_cancel_requested_event_attributes.cause
+                reason, _sender = _cancel_reason(raw)
+                if reason:
+                    message = f"workflow canceled: {reason}"
+                    return ErrorInfo(info.kind, message, info.retryable, info.details)
+                return info
+    except Exception:  # noqa: BLE001 - the reason is a nicety; the failure stands as it is
+        return info
+    return info
 
 
 def _conflict_policy(conflict: str) -> Any:
@@ -495,7 +562,10 @@ async def get_result(
     try:
         return await await_skipping_time(client, poll())
     except temporalio.client.WorkflowFailureError as exc:
-        raise WorkflowFailure(failure_info(exc)) from exc
+        info = failure_info(exc)
+        if info.kind == CANCELED:
+            info = await _with_cancel_reason(handle, info)
+        raise WorkflowFailure(info) from exc
     except temporalio.service.RPCError as exc:
         if is_not_found(exc):
             raise WorkflowNotFound(workflow_id, client.namespace) from None

@@ -121,7 +121,7 @@ local function async(options, context, id, ...)
     end
     local f = raw.setmetatable({ _id = id, _state = PENDING, _ch = sys.make_channel(sys, 1, "future") }, Future)
     f._tag = sys.emit({ op = "activity", id = id, args = sys.guard_pack(...), options = options,
-        context = context }, function(r)
+        context = context, async = true }, function(r)
         settle(f, r)
     end)
     return f, nil

@@ -11,15 +11,31 @@ local M = {}
 
 --- workflow.exec(entry_id, ...) -> result | nil, err: runs a child workflow (on the child
 --- entry's own worker, else the parent's task queue) and waits for its result. The first
---- argument may also be a table {workflow = entry_id, host = worker id or task queue}.
+--- argument may also be a table {workflow = entry_id, host = worker id or task queue, plus
+--- start options: ["workflow.execution_timeout"] = "1h", ...}; any other key is an Invalid
+--- error naming it (a misspelt option must not be dropped silently).
 function M.exec(first, ...)
-    if sys.start_child == nil then
-        sys.module("process")  -- defines it
+    local process = sys.module("process")  -- defines sys.start_child
+    if type(first) ~= "table" then
+        return sys.start_child("workflow.exec", "result", first, nil, ...)
     end
-    if type(first) == "table" then
-        return sys.start_child("workflow.exec", "result", first.workflow or first[1], first.host, ...)
+    local options, any = {}, false
+    for k, v in raw.next, first do
+        if k ~= "workflow" and k ~= 1 and k ~= "host" then
+            local is_option = type(k) == "string"
+                and (k:sub(1, 9) == "workflow." or k:sub(1, 18) == "temporal.workflow.")
+            if not is_option then
+                return nil, sys.make_error("Invalid", "workflow.exec: unknown key '" .. tostring(k)
+                    .. "' in the table (use workflow, host and workflow.* start options)", false)
+            end
+            options[k] = v
+            any = true
+        end
     end
-    return sys.start_child("workflow.exec", "result", first, nil, ...)
+    if any then
+        return process.with_options(options):exec(first.workflow or first[1], first.host, ...)
+    end
+    return sys.start_child("workflow.exec", "result", first.workflow or first[1], first.host, ...)
 end
 
 --- workflow.info() -> map table: workflow_id, run_id, workflow_type, task_queue, namespace,

@@ -27,6 +27,7 @@ from .. import errors as mferrors
 from ..errors import ErrorInfo
 from ..lua._convert import ConversionError
 from ..lua._host import ActivityHostAPI, MachineHost, host_api
+from ..lua._kernel_run import KernelRun
 from ..lua._outcome import Outcome, raised, returned
 from ..lua._state import LuaState, RunStopped
 
@@ -208,7 +209,7 @@ class ProcessLuaHost(MachineHost):
         )
 
 
-class Process:
+class Process(KernelRun):
     """One running process.
 
     Args:
@@ -231,6 +232,7 @@ class Process:
         args: list[Any],
         context: dict[str, Any] | None = None,
     ) -> None:
+        super().__init__()
         self.node = node
         self.pid = pid
         self.code = code
@@ -244,7 +246,6 @@ class Process:
         self._args = args
         self._mailbox: list[tuple[str, list[Any], str | None]] = []
         self._events: list[Callable[[], Any]] = []
-        self._completions: list[tuple[int, Callable[[], list[Any]]]] = []
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: dict[int, asyncio.Future[Any]] = {}  # calls, spawns, sends by tag
         self._scheduled = False
@@ -304,8 +305,7 @@ class Process:
                 events, self._events = self._events, []
                 for make in events:
                     kernel.event(make())
-                ready, self._completions = self._completions, []
-                built = [(tag, make()) for tag, make in ready]
+                built = self.take_completions()
             for tag, values in built:
                 kernel.complete(tag, *values)
             self._deliver_messages()
@@ -352,26 +352,10 @@ class Process:
             self.exit(returned(state, kernel.result, f"{self.entry_id} result"))
         elif status == "error":
             self.exit(raised(state, kernel.error, kernel.traceback))
-        elif status == "budget":
-            where = kernel.budget_where
-            at = f" at {where}" if where else ""
+        else:  # "budget" / "memory": this process stops; the others go on
             self.exit(
-                Outcome(
-                    False,
-                    error=ErrorInfo(
-                        mferrors.INTERNAL,
-                        f"{self.entry_id}: instruction budget exceeded{at} (a step of a process "
-                        "may run at most "
-                        f"{self.node.instruction_budget:,} Lua instructions without waiting)",
-                        False,
-                    ),
-                )
-            )
-        else:
-            self.exit(
-                Outcome(
-                    False,
-                    error=ErrorInfo(mferrors.INTERNAL, f"{self.entry_id}: out of memory", False),
+                self.stopped_outcome(
+                    status, self.entry_id, kernel.budget_where, self.node.instruction_budget
                 )
             )
 
@@ -431,45 +415,14 @@ class Process:
                 continue
             deliver(topic, state.pack(lua_values), sender)
 
-    # ---- completions --------------------------------------------------------------------
+    # ---- completions (KernelRun) -------------------------------------------------------
     def complete(self, tag: int, make: Callable[[], list[Any]] = list) -> None:
-        """Command ``tag`` finished; ``make()`` builds the values Lua gets (at the next step)."""
-        if self.closed:
-            return
-        self._completions.append((tag, make))
+        """Queue command ``tag``'s completion (dropped once the process has exited)."""
+        if not self.closed:
+            super().complete(tag, make)
+
+    def _completed(self) -> None:
         self._wake()
-
-    def complete_ok(self, tag: int, value: Any = None, what: str = "result") -> None:
-        """Complete ``tag`` with ``{ok = true, value = <value as Lua>}``."""
-
-        def make() -> list[Any]:
-            state = self.state
-            assert state is not None
-            t = state.rt.table()
-            t["ok"] = True
-            if value is not None:
-                try:
-                    t["value"] = state.to_lua(value, what)
-                except ConversionError as e:
-                    return [self._error_table(ErrorInfo(mferrors.INVALID, str(e), False))]
-            return [t]
-
-        self.complete(tag, make)
-
-    def complete_error(self, tag: int, info: ErrorInfo) -> None:
-        """Complete ``tag`` with ``{ok = false, err = <error of info>}``."""
-        self.complete(tag, lambda: [self._error_table(info)])
-
-    def _error_table(self, info: ErrorInfo) -> Any:
-        state = self.state
-        assert state is not None
-        t = state.rt.table()
-        t["ok"] = False
-        try:
-            t["err"] = state.new_error(info.kind, info.message, info.retryable, info.details)
-        except ConversionError:
-            t["err"] = state.new_error(info.kind, info.message, info.retryable, None)
-        return t
 
     def track(self, tag: int, task: asyncio.Future[Any]) -> None:
         """Keep ``task`` (a call, spawn or send for command ``tag``) until it finishes; it is

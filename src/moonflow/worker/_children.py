@@ -41,8 +41,9 @@ from .. import errors as mferrors
 from ..client._target import format_pid
 from ..errors import ErrorInfo
 from ..lua._convert import ConversionError
+from ..lua._kernel_run import KernelRun
 from ._context import EXTRA
-from ._failures import from_exception
+from ._failures import cancel_reason_with_sender, from_exception
 from ._options import OptionError
 from ._workflow_host import typed_search_attributes
 from ._workflow_options import workflow_options
@@ -52,23 +53,20 @@ if TYPE_CHECKING:
     from ..registry import App
 
 
-class ChildWorkflows:
+class ChildWorkflows(KernelRun):
     """The driver's child-workflow commands (see the module docstring)."""
 
     app: App
     state: LuaState
     _events: list[Any]
     _activities: dict[int, Any]
+    _cancel_requested: bool
+    _cancel_reason: str | None
     _inflight: int
     _children: int
     _client_id: str
     _worker_id: str
     _declared: dict[str, str]
-
-    # provided by the driver
-    def _complete_ok(self, tag: int, value: Any = None, what: str = "result") -> None: ...
-    def _complete_error(self, tag: int, info: ErrorInfo) -> None: ...
-    def _error_result(self, info: ErrorInfo) -> Any: ...
 
     def _start_child(self, tag: int, cmd: Any) -> None:
         """The ``child`` command: ``{workflow, host, wait = "start" | "result", fname, args,
@@ -77,7 +75,7 @@ class ChildWorkflows:
         call = f"{fname}({entry_id})"
 
         def fail(kind: str, message: str) -> None:
-            self._complete_error(tag, ErrorInfo(kind, f"{call}: {message}", False))
+            self.complete_error(tag, ErrorInfo(kind, f"{call}: {message}", False))
 
         state = self.state
         try:
@@ -102,6 +100,21 @@ class ChildWorkflows:
         except mferrors.AppError as e:
             fail(mferrors.NOT_FOUND, str(e))
             return
+        for name, given, why in (
+            (
+                "request_id",
+                options.request_id,
+                "a child's start is recorded in its parent's history and happens once",
+            ),
+            (
+                "start_delay",
+                options.durations.get("start_delay"),
+                "Temporal has no start delay for child workflows: sleep before spawning",
+            ),
+        ):
+            if given is not None:
+                fail(mferrors.INVALID, f"workflow.{name} applies to top-level starts only: {why}")
+                return
         if options.conflict == "terminate_existing":
             fail(
                 mferrors.INVALID,
@@ -174,10 +187,14 @@ class ChildWorkflows:
             if exc is None and not f.cancelled():
                 handle = f.result()
                 if wait == "start":
-                    self._complete_ok(tag, pid, f"{fname} PID")
+                    self.complete_ok(tag, pid, f"{fname} PID")
                 else:
-                    # an exec'd child is cancelled with the parent, like an activity call
+                    # an exec'd child is cancelled with the parent, like an activity call;
+                    # also when the request came in the activation that saw it start (the
+                    # start future could no longer be cancelled then)
                     self._activities[-tag] = handle
+                    if self._cancel_requested:
+                        handle.cancel(self._cancel_reason)
                 handle.add_done_callback(lambda r: self._child_done(tag, wait, pid, r))
                 return
             self._inflight -= 1
@@ -188,7 +205,7 @@ class ChildWorkflows:
                 fail(mferrors.ALREADY_EXISTS, f"a workflow with id {child_id!r} is running")
                 return
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
-            self._complete_error(
+            self.complete_error(
                 tag, ErrorInfo(info.kind, f"{call}: {info.message}", info.retryable, info.details)
             )
 
@@ -201,23 +218,24 @@ class ChildWorkflows:
         target, fname = str(cmd["target"]), str(cmd["fname"])
         workflow_id = workflow_id_of(target)
         if workflow_id is None:
-            self._complete_error(
+            self.complete_error(
                 tag, ErrorInfo(mferrors.INVALID, f"{fname}: {target!r} is not a PID", False)
             )
             return
         handle = workflow.get_external_workflow_handle(workflow_id)
         self._inflight += 1
-        fut = asyncio.ensure_future(handle.cancel(reason=str(cmd["reason"] or "")))
+        reason = cancel_reason_with_sender(cmd["reason"] and str(cmd["reason"]), self.host.pid())
+        fut = asyncio.ensure_future(handle.cancel(reason=reason))
 
         def done(f: asyncio.Future[Any]) -> None:
             self._inflight -= 1
             exc = None if f.cancelled() else f.exception()
             if exc is None and not f.cancelled():
-                self._complete_ok(tag)
+                self.complete_ok(tag)
                 return
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
             kind = mferrors.NOT_FOUND if "not found" in info.message.lower() else info.kind
-            self._complete_error(tag, ErrorInfo(kind, f"{fname}({target}): {info.message}", False))
+            self.complete_error(tag, ErrorInfo(kind, f"{fname}({target}): {info.message}", False))
 
         fut.add_done_callback(done)
 
@@ -242,7 +260,7 @@ class ChildWorkflows:
     ) -> None:
         """The id runs already: spawn returns its PID, after its startup messages reached it."""
         if not messages:
-            self._complete_ok(tag, pid, f"{fname} PID")
+            self.complete_ok(tag, pid, f"{fname} PID")
             return
         handle = workflow.get_external_workflow_handle(child_id)
 
@@ -257,10 +275,10 @@ class ChildWorkflows:
             self._inflight -= 1
             exc = None if f.cancelled() else f.exception()
             if exc is None and not f.cancelled():
-                self._complete_ok(tag, pid, f"{fname} PID")
+                self.complete_ok(tag, pid, f"{fname} PID")
                 return
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
-            self._complete_error(tag, info)
+            self.complete_error(tag, info)
 
         fut.add_done_callback(done)
 
@@ -289,9 +307,9 @@ class ChildWorkflows:
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
         if wait == "result":
             if info is None:
-                self._complete_ok(tag, fut.result(), "child workflow result")
+                self.complete_ok(tag, fut.result(), "child workflow result")
             else:
-                self._complete_error(tag, info)
+                self.complete_error(tag, info)
             return
         value = None if info is not None else fut.result()
         at = workflow.time()
@@ -300,7 +318,7 @@ class ChildWorkflows:
             state = self.state
             err = None
             if info is not None:
-                err = self._error_result(info)["err"]
+                err = self.error_table(info)["err"]
             try:
                 lua_value = state.to_lua(value, "child workflow result")
             except ConversionError as e:

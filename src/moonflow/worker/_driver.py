@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ from ..process._pids import parse_process_pid
 from ._children import ChildWorkflows
 from ._context import EXTRA
 from ._deliver import DELIVER, DELIVER_OPTIONS
-from ._failures import from_exception, to_application_error
+from ._failures import _cancel_reason, from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
 from ._workflow_host import WorkflowHost
@@ -56,16 +55,6 @@ if TYPE_CHECKING:
 
 _MIN_TIMER_SECONDS = 0.001
 _log = logging.getLogger("moonflow.worker")
-
-
-#: How the server words the reason of a cancel request sent by another workflow.
-_FROM_WORKFLOW = re.compile(r"^Cancel requested by workflow with run id \S+ with reason: ", re.S)
-
-
-def _cancel_reason(raw: str | None) -> str | None:
-    """The reason a canceller gave (``process.cancel(pid, reason)``, ``moonflow cancel
-    --reason``): the server's wording around a workflow's reason is removed; ``""`` -> None."""
-    return _FROM_WORKFLOW.sub("", raw or "") or None
 
 
 def workflow_id_of(target: str) -> str | None:
@@ -112,8 +101,10 @@ class WorkflowDriver(ChildWorkflows):
         self._events: list[Callable[[], Any]] = []
         self._children = 0  # child workflows started by this run (their default ids count)
         self._cancel_requested = False  # Temporal cancellation, delivered as a CANCEL event
+        self._cancel_reason: str | None = None  # the reason of that request
         # handles to cancel with the workflow: activities by tag, exec'd children by -tag
         self._activities: dict[int, Any] = {}
+        self._async_tags: set[int] = set()  # activities of funcs.async futures
         self._inflight = 0
         self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
@@ -146,19 +137,27 @@ class WorkflowDriver(ChildWorkflows):
                 with runtime.lock:
                     watching_events = self.state.kernel.watching_events
                     watching = bool(watching_events is not None and watching_events())
-                reason = _cancel_reason(workflow.cancellation_reason())
+                reason, sender = _cancel_reason(workflow.cancellation_reason())
+                # What the workflow is blocked on (funcs.call, exec) is cancelled in any case:
+                # Temporal's default, and the only way code waiting there can react. The
+                # reason travels on to exec'd children (Task.cancel(msg) gives a child
+                # cancellation its reason). funcs.async futures are left to a watcher.
+                blocking = [h for tag, h in self._activities.items() if tag not in self._async_tags]
                 if watching:
                     self._events.append(
-                        lambda why=reason: self.state.sys.cancel_event(workflow.time(), why)
+                        lambda why=reason, by=sender: self.state.sys.cancel_event(
+                            workflow.time(), why, by
+                        )
                     )
+                    for handle in blocking:
+                        handle.cancel(reason)
                 elif self._activities:
-                    # The reason travels on to exec'd children (Task.cancel(msg) is the
-                    # SDK's way to give a child cancellation its reason).
                     for handle in list(self._activities.values()):
                         handle.cancel(reason)
                 else:
                     raise
                 self._cancel_requested = True
+                self._cancel_reason = reason
             with runtime.lock:
                 finished, result = self._advance()
         return result
@@ -207,7 +206,6 @@ class WorkflowDriver(ChildWorkflows):
         state = self.state
         kernel = state.kernel
         messages = self.mailbox.messages
-        ready, self._completions = self._completions, []
         resumed: tuple[Any, Any] | None = None
         if self._events:
             events, self._events = self._events, []
@@ -215,9 +213,9 @@ class WorkflowDriver(ChildWorkflows):
                 built_events = [make() for make in events]
             for ev in built_events:
                 kernel.event(ev)
-        if ready:
+        if self._completions:
             with state.runtime.uncapped():
-                built = [(tag, make()) for tag, make in ready]
+                built = self.take_completions()
             state.arm_memory()
             if not messages:
                 # The usual activation (an activity or timer resolved): complete and run in
@@ -380,29 +378,6 @@ class WorkflowDriver(ChildWorkflows):
             deliver(topic, state.pack(lua_values), sender)
 
     # ---- commands ------------------------------------------------------------------
-    def _complete(self, tag: int, make: Callable[[], list[Any]] = list) -> None:
-        """Record that command ``tag`` finished; ``make()`` builds the values Lua receives
-        (called inside the lock, in the next segment; default: none)."""
-        self._completions.append((tag, make))
-
-    def _complete_ok(self, tag: int, value: Any = None, what: str = "result") -> None:
-        """Complete ``tag`` with ``{ok = true, value = <value as Lua>}``."""
-
-        def make() -> list[Any]:
-            if value is None:
-                return [self._result_table(True)]
-            try:
-                lua_value = self.state.to_lua(value, what)
-            except ConversionError as e:
-                return [self._error_result(ErrorInfo(mferrors.INVALID, str(e), False))]
-            return [self._result_table(True, value=lua_value)]
-
-        self._complete(tag, make)
-
-    def _complete_error(self, tag: int, info: ErrorInfo) -> None:
-        """Complete ``tag`` with ``{ok = false, err = <error of info>}``."""
-        self._complete(tag, lambda: [self._error_result(info)])
-
     def _issue(self, tag: int, cmd: Any) -> None:
         op = cmd["op"]
         if op == "activity":
@@ -424,26 +399,6 @@ class WorkflowDriver(ChildWorkflows):
         else:
             raise LuaTaskFailure(f"unknown workflow command {op!r}")
 
-    def _result_table(self, ok: bool, value: Any = None, err: Any = None) -> Any:
-        t = self.state.rt.table()
-        t["ok"] = ok
-        if value is not None:
-            t["value"] = value
-        if err is not None:
-            t["err"] = err
-        return t
-
-    def _error_result(self, info: ErrorInfo) -> Any:
-        state = self.state
-        try:
-            err = state.new_error(info.kind, info.message, info.retryable, info.details)
-        except ConversionError as e:
-            # Details Lua cannot hold (an integer beyond 64 bits from a non-moonflow activity)
-            # would fail this task on every replay: keep the error, drop the details.
-            message = f"{info.message} (details dropped: {e})"
-            err = state.new_error(info.kind, message, info.retryable, None)
-        return self._result_table(False, err=err)
-
     def _start_activity(self, tag: int, cmd: Any) -> None:
         state = self.state
         activity_id = str(cmd["id"])
@@ -459,12 +414,12 @@ class WorkflowDriver(ChildWorkflows):
                 state.to_python(cmd["context"], "with_context") if cmd["context"] else None
             )
         except (ConversionError, OptionError) as e:
-            self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
+            self.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
         skipped = self.app.why_skipped(activity_id)
         if skipped:  # a kind moonflow does not run: say so at once instead of waiting
             message = f"funcs.call({activity_id}): {skipped}"
-            self._complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
+            self.complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
             return
         local = kwargs.pop("local", None)
         if local is None:
@@ -495,6 +450,8 @@ class WorkflowDriver(ChildWorkflows):
                 EXTRA.reset(token)
         self._inflight += 1
         self._activities[tag] = handle
+        if cmd["async"]:
+            self._async_tags.add(tag)
         handle.add_done_callback(lambda fut: self._activity_done(tag, fut))
 
     def _activity_worker(self, activity_id: str) -> str | None:
@@ -506,14 +463,15 @@ class WorkflowDriver(ChildWorkflows):
     def _activity_done(self, tag: int, fut: asyncio.Future[Any]) -> None:
         self._inflight -= 1
         self._activities.pop(tag, None)
+        self._async_tags.discard(tag)
         if fut.cancelled():
-            self._complete_error(tag, ErrorInfo(mferrors.CANCELED, "activity canceled", False))
+            self.complete_error(tag, ErrorInfo(mferrors.CANCELED, "activity canceled", False))
             return
         exc = fut.exception()
         if exc is not None:
-            self._complete_error(tag, from_exception(exc))
+            self.complete_error(tag, from_exception(exc))
             return
-        self._complete_ok(tag, fut.result(), "activity result")
+        self.complete_ok(tag, fut.result(), "activity result")
 
     def _cancel_activity(self, tag: int) -> None:
         """Ask Temporal to cancel the activity of command ``tag`` (``future:cancel()``). Its
@@ -525,7 +483,7 @@ class WorkflowDriver(ChildWorkflows):
 
     def _start_timer(self, tag: int, ns: int) -> None:
         if ns <= 0:
-            self._complete(tag)
+            self.complete(tag)
             return
         seconds = max(ns / 1e9, _MIN_TIMER_SECONDS)
         self._inflight += 1
@@ -533,7 +491,7 @@ class WorkflowDriver(ChildWorkflows):
         def fired() -> None:
             self._timers.pop(tag, None)
             self._inflight -= 1
-            self._complete(tag)
+            self.complete(tag)
 
         self._timers[tag] = asyncio.get_running_loop().call_later(seconds, fired)
 
@@ -554,7 +512,7 @@ class WorkflowDriver(ChildWorkflows):
                 for i in range(1, packed["n"] + 1)
             ]
         except ConversionError as e:
-            self._complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
+            self.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
         workflow_id = workflow_id_of(target)
         if workflow_id is None and parse_process_pid(target) is not None:
@@ -565,7 +523,7 @@ class WorkflowDriver(ChildWorkflows):
                 DELIVER, args=[target, topic, args, self.host.pid(), key], **DELIVER_OPTIONS
             )
         elif workflow_id is None:
-            self._complete_error(
+            self.complete_error(
                 tag,
                 ErrorInfo(
                     mferrors.NOT_FOUND, f"could not resolve {target!r} as PID or workflow id", False
@@ -581,13 +539,13 @@ class WorkflowDriver(ChildWorkflows):
             self._inflight -= 1
             exc = None if f.cancelled() else f.exception()
             if exc is None and not f.cancelled():
-                self._complete_ok(tag)
+                self.complete_ok(tag)
                 return
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
             if "not found" in info.message.lower() or info.kind == mferrors.UNKNOWN:
                 info = ErrorInfo(
                     mferrors.NOT_FOUND, f"process.send to {target}: {info.message}", False
                 )
-            self._complete_error(tag, info)
+            self.complete_error(tag, info)
 
         fut.add_done_callback(done)

@@ -12,6 +12,7 @@ type/message/non_retryable; timeouts become ``Timeout``, cancellation ``Canceled
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from temporalio.exceptions import (
@@ -106,3 +107,29 @@ def from_exception(exc: BaseException) -> ErrorInfo:
     return ErrorInfo(
         kind=mferrors.INTERNAL, message=f"{type(exc).__name__}: {exc}", retryable=False
     )
+
+
+#: How the server words the reason of a cancel request sent by another workflow.
+_FROM_WORKFLOW = re.compile(r"^Cancel requested by workflow with run id \S+ with reason: ", re.S)
+#: How a moonflow workflow names itself in a cancel request's reason (``process.cancel``):
+#: Temporal carries only the canceller's run id, and the CANCEL event has a ``from`` PID.
+_SENDER = re.compile(r"\s*\[from (\{[^\s\[\]]*\})\]$")
+
+
+def cancel_reason_with_sender(reason: str | None, sender: str) -> str:
+    """The reason text a workflow's ``process.cancel(pid, reason)`` sends: ``"<reason> [from
+    <sender PID>]"`` (readable in the Web UI too)."""
+    return f"{reason} [from {sender}]" if reason else f"[from {sender}]"
+
+
+def _cancel_reason(raw: str | None) -> tuple[str | None, str | None]:
+    """``(reason, sender PID)`` of a cancel request: the reason a canceller gave
+    (``process.cancel(pid, reason)``, ``moonflow cancel --reason``) without the server's
+    wording around it, and the PID a moonflow workflow added; ``""`` -> None."""
+    text = _FROM_WORKFLOW.sub("", raw or "")
+    sender = None
+    match = _SENDER.search(text)
+    if match:
+        sender = match.group(1)
+        text = text[: match.start()]
+    return text or None, sender

@@ -9,6 +9,7 @@ ignored silently).
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +48,13 @@ def _norm(key: str) -> str:
 
 
 def _retry_policy(value: Any) -> RetryPolicy:
+    try:
+        return _retry_policy_fields(value)
+    except DurationError as e:  # an OptionError, so callers name the key it came with
+        raise OptionError(str(e)) from None
+
+
+def _retry_policy_fields(value: Any) -> RetryPolicy:
     if not isinstance(value, dict):
         raise OptionError("retry_policy must be a table")
     fields: dict[str, Any] = {}
@@ -57,12 +65,30 @@ def _retry_policy(value: Any) -> RetryPolicy:
         elif k in ("maximum_interval", "max_interval"):
             fields["maximum_interval"] = option_duration(v, "retry_policy.maximum_interval")
         elif k == "backoff_coefficient":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise OptionError(f"retry_policy.backoff_coefficient must be a number, got {v!r}")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or not 1 <= v <= 1e6
+            ):
+                raise OptionError(
+                    f"retry_policy.backoff_coefficient must be a number from 1 to 1000000, "
+                    f"got {v!r}"
+                )
             fields["backoff_coefficient"] = float(v)
         elif k in ("maximum_attempts", "max_attempts"):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
-                raise OptionError(f"retry_policy.maximum_attempts must be an integer, got {v!r}")
+            # Temporal keeps it as an int32 (0: unlimited)
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or v != int(v)
+                or not 0 <= v <= 2**31 - 1
+            ):
+                raise OptionError(
+                    "retry_policy.maximum_attempts must be an integer from 0 (unlimited) to "
+                    f"2147483647, got {v!r}"
+                )
             fields["maximum_attempts"] = int(v)
         elif k == "non_retryable_error_types":
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):

@@ -217,9 +217,12 @@ def workflow_options(options: dict[str, Any] | None) -> StartOptions:
         for key, (_, raw_key, value) in picked.items():
             if key in _DURATIONS:
                 try:
-                    out.durations[key] = option_duration(value, f"workflow.{key}")
+                    out.durations[key] = option_duration(value, raw_key)
                 except DurationError as e:
-                    raise OptionError(f"{raw_key}: {e}") from None
+                    text = str(e)
+                    raise OptionError(
+                        text if text.startswith(raw_key) else f"{raw_key}: {text}"
+                    ) from None
                 if out.durations[key] < timedelta(0):
                     seconds = out.durations[key].total_seconds()
                     raise OptionError(f"{raw_key} must not be negative, got {seconds:g}s")
@@ -231,7 +234,17 @@ def workflow_options(options: dict[str, Any] | None) -> StartOptions:
                         "@every 1h"
                     )
                 out.cron_schedule = value.strip()
-            elif key in ("id", "task_queue", "summary", "details", "request_id"):
+            elif key == "request_id":
+                if isinstance(value, int) and not isinstance(value, bool):
+                    value = str(value)  # `--option workflow.request_id=5` reads 5 as JSON
+                if not isinstance(value, str) or not value:
+                    raise OptionError(f"{raw_key} must be a non-empty string")
+                if len(value) > 200:
+                    raise OptionError(
+                        f"{raw_key} is too long ({len(value)} characters; at most 200)"
+                    )
+                out.request_id = value
+            elif key in ("id", "task_queue", "summary", "details"):
                 if not isinstance(value, str) or not value:
                     raise OptionError(f"{raw_key} must be a non-empty string")
                 setattr(out, key, value)

@@ -73,8 +73,23 @@ def test_last_value_of_a_key_wins() -> None:
         (["workflow.id="], r"workflow.id must be a non-empty string"),
         (
             ['workflow.retry_policy={"maximum_attempts": "x"}'],
-            r"--option: workflow.retry_policy.maximum_attempts must be an integer, got 'x'",
+            r"--option: workflow.retry_policy.maximum_attempts must be an integer from 0 "
+            r"\(unlimited\) to 2147483647, got 'x'",
         ),
+        (
+            ['workflow.retry_policy={"maximum_attempts": 1e300}'],
+            r"maximum_attempts must be an integer from 0 \(unlimited\) to 2147483647, got 1e\+300",
+        ),
+        (
+            ['workflow.retry_policy={"initial_interval": 1e300}'],
+            r"workflow.retry_policy.initial_interval: 1e\+300 is too long: at most about 292 years",
+        ),
+        (["workflow.execution_timeout=1e300"], r"execution_timeout: 1e\+300 is too long"),
+        (
+            ["workflow.execution_timeout=9223372036854775807"],
+            r"execution_timeout: 9223372036854775807 is too long",
+        ),
+        (["workflow.start_delay=1e20"], r"start_delay: 1e\+20 is too long"),
         (["workflow.run_timeout=-1s"], r"workflow.run_timeout must not be negative, got -1s$"),
         (
             ["workflow.id_reuse_policy=terminate_if_running", "workflow.id_conflict_policy=fail"],

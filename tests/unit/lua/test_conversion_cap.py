@@ -58,7 +58,7 @@ def test_error_details_lua_cannot_hold_are_dropped_not_raised():
     host.state = state
     driver.state = state
     with state.lock:
-        result = driver._error_result(ErrorInfo("Internal", "boom", False, details={"big": 2**70}))
+        result = driver.error_table(ErrorInfo("Internal", "boom", False, details={"big": 2**70}))
         info = state.error_info(result["err"])
     assert result["ok"] is False
     assert info.kind == "Internal"

@@ -85,6 +85,18 @@ def test_the_id_conflict_default(options, conflict):
         ({"workflow.memo": "x"}, "workflow.memo must be a table"),
         ({"workflow.id": ""}, "workflow.id must be a non-empty string"),
         ({"workflow.retry_policy": {"tries": 1}}, "unknown retry_policy key 'tries'"),
+        # values the SDK cannot hold used to fail the parent's workflow task forever
+        ({"workflow.execution_timeout": 1e300}, "workflow.execution_timeout: 1e+300 is too long"),
+        ({"workflow.run_timeout": 1e17}, "workflow.run_timeout: 1e+17 is too long"),
+        (
+            {"workflow.execution_timeout": 9223372036854775807},
+            "workflow.execution_timeout: 9223372036854775807 is too long",
+        ),
+        ({"workflow.retry_policy": {"initial_interval": 1e300}}, "initial_interval: 1e+300 is"),
+        ({"workflow.retry_policy": {"maximum_attempts": 1e300}}, "from 0 (unlimited) to"),
+        ({"workflow.retry_policy": {"backoff_coefficient": 0.5}}, "from 1 to 1000000"),
+        ({"workflow.execution_timeout": True}, "workflow.execution_timeout: expected a duration"),
+        ({"workflow.request_id": "r" * 201}, "workflow.request_id is too long (201 characters"),
     ],
 )
 def test_a_bad_option_names_the_key(options, message):
@@ -95,3 +107,13 @@ def test_a_bad_option_names_the_key(options, message):
 
 def test_an_empty_lua_table_is_no_options():
     assert workflow_options([]).id is None
+
+
+def test_a_numeric_request_id_is_read_as_text():
+    assert workflow_options({"workflow.request_id": 5}).request_id == "5"
+
+
+def test_a_key_is_named_once():
+    with pytest.raises(OptionError) as info:
+        workflow_options({"workflow.execution_timeout": True})
+    assert str(info.value).count("workflow.execution_timeout") == 1
