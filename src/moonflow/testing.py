@@ -34,10 +34,6 @@ attributes and yield a :class:`ServerEnv` that runs the app's workers and workfl
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
-import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +49,6 @@ if TYPE_CHECKING:
 
     from .client import WorkflowRef
     from .devserver import Server
-    from .kinds import LuaCode
 
 __all__ = [
     "ReplayError",
@@ -64,9 +59,6 @@ __all__ = [
     "replay_file",
     "time_skipping_env",
 ]
-
-#: Build id given to the replayer; the replayer polls task queue ``replay-<build id>``.
-_REPLAY_BUILD_ID = "moonflow-replay"
 
 
 class ReplayError(MoonflowError):
@@ -114,12 +106,12 @@ def load_history(path: str | Path, *, workflow_id: str | None = None) -> Workflo
 
     Accepts what ``temporal workflow show --output json`` writes, what the Temporal Web UI
     downloads, and :meth:`temporalio.client.WorkflowHistory.to_json` (all are ``{"events":
-    [...]}`` with slightly different enum spellings), as well as a bare JSON array of events.
+    [...]}`` with slightly different enum spellings), a bare JSON array of events, and one
+    JSON event per line (``moonflow history``); see :func:`moonflow.replay.read_history`.
 
     Args:
         path: the JSON file.
-        workflow_id: the recorded workflow's id (none of these formats includes it); default
-            the file name without ``.json``.
+        workflow_id: the recorded workflow's id; default the file name without ``.json``.
 
     Returns:
         The history, ready for :func:`replay`.
@@ -128,103 +120,13 @@ def load_history(path: str | Path, *, workflow_id: str | None = None) -> Workflo
         UsageError: the file is missing, is not JSON, or holds no workflow history (one line
             naming the file).
     """
-    file = Path(path)
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageError(f"{file}: cannot read the history file: {e.strerror or e}") from None
-    except ValueError as e:
-        raise UsageError(f"{file}: not a JSON history: {e}") from None
-    if isinstance(data, list):
-        data = {"events": data}
-    if not isinstance(data, dict) or not isinstance(data.get("events"), list) or not data["events"]:
-        raise UsageError(
-            f"{file}: not a workflow history: expected a JSON object with a non-empty "
-            '"events" list (temporal workflow show --output json)'
-        )
-    try:
-        history = WorkflowHistory.from_json(workflow_id or file.stem, data)
-    except Exception as e:  # noqa: BLE001 - protobuf parse errors have many types
-        raise UsageError(f"{file}: not a workflow history: {e}") from None
-    if not history.events[0].HasField("workflow_execution_started_event_attributes"):
-        raise UsageError(f"{file}: not a workflow history: the first event is not the start")
-    return history
+    from .replay import read_history
 
-
-def _started(history: WorkflowHistory) -> Any:
-    if not history.events or not history.events[0].HasField(
-        "workflow_execution_started_event_attributes"
-    ):
-        raise UsageError(
-            f"history of workflow {history.workflow_id!r}: the first event is not the start"
-        )
-    return history.events[0].workflow_execution_started_event_attributes
-
-
-# --------------------------------------------------------------------------------------------
-# Replay
-
-# Core reports a failed activation as a Rust Debug dump: ``... Failure { message: "<text>", ...``.
-_CORE_MESSAGE = re.compile(r'message: "(?P<text>(?:[^"\\]|\\.)*)"')
-# The text may start with an error code and a category: "[TMPRL1100] Nondeterminism error: ".
-_PREFIX = re.compile(r"^\s*(?:\[TMPRL\d+\]\s*)?(?:Nondeterminism error:\s*)?")
-
-
-def _detail(text: str) -> str:
-    """The meaningful part of a replay failure: one line, without the core's wrapping."""
-    match = _CORE_MESSAGE.search(text)
-    if match:
-        text = re.sub(
-            r"\\(.)", lambda m: {"n": " ", "t": " "}.get(m.group(1), m.group(1)), match["text"]
-        )
-    return " ".join(_PREFIX.sub("", text).split())
+    return read_history(path, workflow_id=workflow_id or Path(path).stem)
 
 
 def _as_app(app: App | str | Path) -> App:
     return app if isinstance(app, App) else load_app(app)
-
-
-def _replay_code(app: App, workflow_type: str, entry_id: str | None) -> LuaCode:
-    """The workflow.lua entry to replay a history of ``workflow_type`` with."""
-    from .kinds import LuaCode
-
-    if entry_id is None:
-        code = app.workflow_by_type(workflow_type)
-        if code is None or code.workflow_worker is None:
-            known = ", ".join(sorted(app.workflow_type(c.entry.id) for c in app.workflows()))
-            raise ReplayError(
-                f"the history is of workflow type {workflow_type!r}, which no workflow.lua "
-                f"entry of the app at {app.root} serves (types: {known or 'none'}); pass "
-                "entry_id= to replay it with a given entry",
-                entry_id="",
-            )
-        return code
-    spec = app.spec(entry_id)
-    if not isinstance(spec, LuaCode) or spec.kind != "workflow.lua":
-        raise ReplayError(
-            f"{entry_id} is a {app.get(entry_id).kind}, not a workflow.lua entry",
-            entry_id=entry_id,
-        )
-    if spec.workflow_worker is None:
-        raise ReplayError(
-            f"{entry_id} has no meta.temporal.workflow.worker: no worker would run it",
-            entry_id=entry_id,
-        )
-    return spec
-
-
-def _driver_config(app: App, worker_id: str) -> Any:
-    """The DriverConfig a worker built by ``build_workers`` would use for ``worker_id``."""
-    from .lua import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
-    from .worker import DriverConfig
-
-    spec = app.spec(worker_id)
-    options = dict(getattr(spec, "worker_options", None) or {})
-    max_memory = options.get("lua_max_memory", DEFAULT_MAX_MEMORY)
-    budget = int(options.get("lua_instruction_budget", DEFAULT_INSTRUCTION_BUDGET))
-    return DriverConfig(
-        max_memory=int(max_memory) if max_memory else None, instruction_budget=budget
-    )
 
 
 async def replay(
@@ -238,7 +140,8 @@ async def replay(
     The history's workflow type selects the ``workflow.lua`` entry (``meta.temporal.workflow
     .name`` or the entry id), unless ``entry_id`` names the entry to replay it with (a renamed
     entry, or a changed copy kept next to the original). The entry is bound to the replayer's
-    own task queue, so replays never depend on which workers this process built before.
+    own task queue, so replays never depend on which workers this process built before. This
+    is :func:`moonflow.replay.replay_history`, raising instead of returning a result.
 
     Must be awaited from a running event loop (``async def`` tests under pytest-asyncio).
 
@@ -257,57 +160,28 @@ async def replay(
         UsageError: ``history`` is a path that holds no readable history.
         AppError: ``app`` is a directory that does not load, or ``entry_id`` is unknown.
     """
-    from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
-
-    from .worker._messages import MessagesInterceptor
-    from .worker._workflow import _BINDINGS, LuaWorkflow, bind_task_queue
+    from .replay import NO_ENTRY, NONDETERMINISM, replay_history
 
     loaded = _as_app(app)
     if not isinstance(history, WorkflowHistory):
         history = load_history(history)
-    started = _started(history)
-    workflow_type = started.workflow_type.name
-    code = _replay_code(loaded, workflow_type, entry_id)
-    worker_id = code.workflow_worker
-    assert worker_id is not None
-    client = loaded.client_of(worker_id)
-    run_id = started.original_execution_run_id
-
-    build_id = f"{_REPLAY_BUILD_ID}-{uuid.uuid4().hex[:12]}"
-    task_queue = f"replay-{build_id}"  # the queue the SDK's Replayer polls for this build id
-    bind_task_queue(task_queue, loaded, worker_id, _driver_config(loaded, worker_id))
-    # Serve the history's workflow type with the chosen entry (it may be another entry's type).
-    _BINDINGS[task_queue] = dataclasses.replace(
-        _BINDINGS[task_queue], by_type={workflow_type: code}
-    )
-    try:
-        replayer = Replayer(
-            workflows=[LuaWorkflow],
-            workflow_runner=UnsandboxedWorkflowRunner(),
-            interceptors=[MessagesInterceptor()],
-            namespace=client.namespace or "default",
-            build_id=build_id,
-        )
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    finally:
-        _BINDINGS.pop(task_queue, None)
-    failure = result.replay_failure
-    if failure is None:
+    result = await replay_history(loaded, history, entry_id=entry_id)
+    if result.ok:
         return
-    from temporalio.workflow import NondeterminismError
-
-    nondeterminism = isinstance(failure, NondeterminismError) or "Nondeterminism" in str(failure)
-    detail = _detail(str(failure))
+    if result.kind == NO_ENTRY:
+        hint = "" if entry_id else "; pass entry_id= to replay it with a given entry"
+        raise ReplayError(result.message + hint, entry_id=result.entry_id)
+    nondeterminism = result.kind == NONDETERMINISM
     what = "does not replay" if nondeterminism else "fails a workflow task replaying"
     raise ReplayError(
-        f"{code.entry.id} {what} the history of workflow {history.workflow_id!r} "
-        f"(run {run_id or '?'}): {detail}",
-        entry_id=code.entry.id,
-        workflow_id=history.workflow_id,
-        run_id=run_id,
-        detail=detail,
+        f"{result.entry_id} {what} the history of workflow {result.workflow_id!r} "
+        f"(run {result.run_id or '?'}): {result.detail}",
+        entry_id=result.entry_id,
+        workflow_id=result.workflow_id,
+        run_id=result.run_id,
+        detail=result.detail,
         nondeterminism=nondeterminism,
-    ) from failure
+    )
 
 
 async def replay_file(

@@ -17,6 +17,9 @@ from typing import NoReturn, TextIO
 from moonflow.cli._commands import COMMANDS, LONG_RUNNING, Stop
 from moonflow.cli._output import EXIT_USAGE, Streams, print_error
 from moonflow.cli._parser import ArgumentError, HelpShown, parse_args
+from moonflow.cli._replay import cmd_replay
+
+COMMANDS = {**COMMANDS, "replay": cmd_replay}
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 

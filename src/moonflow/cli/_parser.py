@@ -145,7 +145,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``moonflow`` argument parser (subcommands ``execute run start result signal update
-    describe list cancel terminate history check server``)."""
+    describe list cancel terminate history replay check server``)."""
     parser = _Parser(
         prog="moonflow",
         description="Run apps written as YAML registry entries + Lua code durably on Temporal.",
@@ -317,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_app(p)
     _add_target(p)
     _add_server(p, connect_help)
+
+    from moonflow.cli._replay import add_parser as add_replay
+
+    add_replay(sub, _add_common, _add_app, _add_server, connect_help)
 
     p = sub.add_parser(
         "check",

@@ -79,13 +79,21 @@ local function guard(co)
     return co
 end
 
+-- sys.where_of_commands (set by the driver while replaying a history): each command carries
+-- the user code's "file:line" that issued it (cmd.where), to point a replay mismatch at a line.
 function sys.yield_cmd(cmd)
+    if sys.where_of_commands then
+        cmd.where = sys.user_where(1)
+    end
     return co_yield(CMD, cmd)
 end
 
 -- A command that does not wait (timer start, timer cancel...): issued in order with the
 -- others; when Temporal resolves it, on_done(...) runs inside the kernel. Returns the tag.
 function sys.emit(cmd, on_done)
+    if sys.where_of_commands then
+        cmd.where = sys.user_where(1)
+    end
     next_tag = next_tag + 1
     if on_done then
         pending[next_tag] = on_done

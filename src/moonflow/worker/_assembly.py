@@ -11,12 +11,16 @@ call; 0: none, its timeouts alone stop it).
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from .._logging import sdk_runtime
 from ..durations import DurationError, option_duration
 from ..errors import AppError
 from ..lua import (
@@ -26,13 +30,14 @@ from ..lua import (
 )
 from ._activity import ActivityRunner, make_activity
 from ._deliver import deliver_to_process
-from ._driver import DriverConfig
+from ._driver import DriverConfig, IssuedCommand
 from ._messages import MessagesInterceptor
-from ._workflow import LuaWorkflow, bind_task_queue
+from ._workflow import LuaWorkflow, bind_task_queue, unbind_task_queue
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from ..kinds import LuaCode
     from ..registry import App
 
 # reference-runtime key -> (SDK keyword, converter)
@@ -94,6 +99,71 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _driver_config(
+    options: dict[str, Any], command_log: list[IssuedCommand] | None = None
+) -> DriverConfig:
+    """The workflow runs' settings; pops the ``lua_*`` workflow keys from ``options``."""
+    max_memory = options.pop("lua_max_memory", DEFAULT_MAX_MEMORY)
+    budget = int(options.pop("lua_instruction_budget", DEFAULT_INSTRUCTION_BUDGET))
+    return DriverConfig(
+        max_memory=int(max_memory) if max_memory else None,
+        instruction_budget=budget,
+        command_log=command_log,
+    )
+
+
+@contextlib.contextmanager
+def replayer_options(
+    app: App,
+    worker_id: str,
+    *,
+    by_type: Mapping[str, LuaCode] | None = None,
+    command_log: list[IssuedCommand] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Keyword arguments for ``temporalio.worker.Replayer`` that run the workflows of worker
+    entry ``worker_id`` as :func:`build_workers` runs them (the dynamic ``LuaWorkflow``, the
+    unsandboxed runner, the messages interceptor, the worker's ``lua_max_memory`` and
+    ``lua_instruction_budget``, the namespace of its client).
+
+    The replayer polls its own task queue (``replay-<build id>``, a fresh build id per call);
+    the block binds the app to it and unbinds it on exit, so replays never depend on the
+    workers this process built before. Use the replayer inside the block::
+
+        with replayer_options(app, "app:worker") as kwargs:
+            result = await Replayer(**kwargs).replay_workflow(history)
+
+    Args:
+        app: the loaded app.
+        worker_id: a ``temporal.worker`` entry id.
+        by_type: workflow type -> ``workflow.lua`` entry to run for it, instead of the
+            worker's own workflows (replay a history with a changed copy of an entry).
+        command_log: a list each replayed run appends an
+            :class:`~moonflow.worker._driver.IssuedCommand` to per command it issues, with the
+            Lua ``file:line`` of the call; None records nothing.
+
+    Yields:
+        The keyword arguments (``runtime``, ``workflows``, ``workflow_runner``,
+        ``interceptors``, ``namespace``, ``build_id``).
+    """
+    spec = app.spec(worker_id)
+    options = dict(getattr(spec, "worker_options", None) or {})
+    config = _driver_config(options, command_log)
+    build_id = f"moonflow-replay-{uuid.uuid4().hex[:12]}"
+    task_queue = f"replay-{build_id}"  # the queue the SDK's Replayer polls for this build id
+    bind_task_queue(task_queue, app, worker_id, config, by_type=by_type)
+    try:
+        yield {
+            "runtime": sdk_runtime(),  # as the workers' clients: core logs go to Python logging
+            "workflows": [LuaWorkflow],
+            "workflow_runner": UnsandboxedWorkflowRunner(),
+            "interceptors": [MessagesInterceptor()],
+            "namespace": app.client_of(worker_id).namespace or "default",
+            "build_id": build_id,
+        }
+    finally:
+        unbind_task_queue(task_queue)
+
+
 def build_workers(
     app: App, clients: dict[str, Client], *, worker_options: dict[str, Any] | None = None
 ) -> list[Worker]:
@@ -113,15 +183,11 @@ def build_workers(
         options = dict(spec.worker_options or {})
         options.update(worker_options or {})
         threads = int(options.pop("activity_threads", 0) or 0) or 16
-        max_memory = options.pop("lua_max_memory", DEFAULT_MAX_MEMORY)
-        budget = int(options.pop("lua_instruction_budget", DEFAULT_INSTRUCTION_BUDGET))
+        config = _driver_config(options)
         activity_budget = int(
             options.pop("lua_activity_instruction_budget", DEFAULT_ACTIVITY_INSTRUCTION_BUDGET)
         )
         kwargs = sdk_worker_kwargs(options, spec.entry.where())
-        config = DriverConfig(
-            max_memory=int(max_memory) if max_memory else None, instruction_budget=budget
-        )
         entries = {c.entry.id: c for c in app.activities(spec.entry.id)}
         runner = ActivityRunner(app, entries, config.max_memory, activity_budget)
         task_queue = app.task_queue(spec.entry.id)

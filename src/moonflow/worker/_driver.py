@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -72,17 +72,42 @@ class LuaTaskFailure(RuntimeError):
     """Fails the current workflow task (not the workflow): budget, memory, internal errors."""
 
 
+class IssuedCommand(NamedTuple):
+    """A command a run issued to Temporal, as recorded in ``DriverConfig.command_log``.
+
+    Attributes:
+        kind: ``"activity"``, ``"local activity"``, ``"timer"``, or the Lua command's op for
+            the others (``"child"``, ``"signal"``, ``"cancel_timer"``, ...).
+        name: the activity type, the child's workflow entry, the timer's duration in ns, or
+            the signal's topic; "" when the op has none.
+        where: the Lua ``file:line`` of the call that issued it (None when unknown).
+    """
+
+    kind: str
+    name: str
+    where: str | None
+
+
 class DriverConfig:
     """Per-worker settings for workflow runs.
 
     Attributes:
         max_memory: bytes one activation of a run may allocate (None = unlimited).
         instruction_budget: Lua VM instructions one activation may run.
+        command_log: when a list (replays, ``moonflow.replay``), every run appends an
+            :class:`IssuedCommand` per command it issues, with the Lua location of the call;
+            None (workers) records nothing.
     """
 
-    def __init__(self, max_memory: int | None, instruction_budget: int) -> None:
+    def __init__(
+        self,
+        max_memory: int | None,
+        instruction_budget: int,
+        command_log: list[IssuedCommand] | None = None,
+    ) -> None:
         self.max_memory = max_memory
         self.instruction_budget = instruction_budget
+        self.command_log = command_log
 
 
 class WorkflowDriver(ChildWorkflows):
@@ -197,6 +222,8 @@ class WorkflowDriver(ChildWorkflows):
         kernel = state.kernel
         workflow.set_query_handler("__stack_trace", self._stack_trace)
         self.mailbox.query = self._query
+        if self.config.command_log is not None:
+            state.sys.where_of_commands = True  # kernel.lua: each command carries its file:line
         kernel.start(fn, state.pack(args))
 
     def _advance(self) -> tuple[bool, Any]:
@@ -378,11 +405,21 @@ class WorkflowDriver(ChildWorkflows):
             deliver(topic, state.pack(lua_values), sender)
 
     # ---- commands ------------------------------------------------------------------
+    def _log_command(self, kind: str, name: Any, cmd: Any) -> None:
+        log = self.config.command_log
+        if log is not None:
+            where = cmd["where"]
+            log.append(IssuedCommand(kind, "" if name is None else str(name), where and str(where)))
+
     def _issue(self, tag: int, cmd: Any) -> None:
         op = cmd["op"]
+        if self.config.command_log is not None and op not in ("activity", "sleep", "timer"):
+            self._log_command(str(op), cmd["workflow"] or cmd["topic"], cmd)
         if op == "activity":
             self._start_activity(tag, cmd)
         elif op == "sleep" or op == "timer":
+            if self.config.command_log is not None and int(cmd["ns"]) > 0:
+                self._log_command("timer", cmd["ns"], cmd)
             self._start_timer(tag, int(cmd["ns"]))
         elif op == "cancel_timer":
             self._cancel_timer(int(cmd["timer"]))
@@ -427,6 +464,8 @@ class WorkflowDriver(ChildWorkflows):
             local = bool(
                 target is not None and getattr(self.app.spec(activity_id), "activity_local", False)
             )
+        if self.config.command_log is not None:
+            self._log_command("local activity" if local else "activity", activity_id, cmd)
         # the call's own with_context values, added to the header by the outbound interceptor
         token = EXTRA.set(call_context) if isinstance(call_context, dict) else None
         try:

@@ -11,7 +11,7 @@ app per task queue per process; the latest binding wins).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +38,24 @@ class _Binding:
 _BINDINGS: dict[str, _Binding] = {}
 
 
-def bind_task_queue(task_queue: str, app: App, worker_id: str, config: DriverConfig) -> None:
-    """Serve the workflows of worker entry ``worker_id`` on ``task_queue``."""
-    by_type = {app.workflow_type(c.entry.id): c for c in app.workflows(worker_id)}
-    _BINDINGS[task_queue] = _Binding(app, worker_id, config, by_type)
+def bind_task_queue(
+    task_queue: str,
+    app: App,
+    worker_id: str,
+    config: DriverConfig,
+    *,
+    by_type: Mapping[str, LuaCode] | None = None,
+) -> None:
+    """Serve the workflows of worker entry ``worker_id`` on ``task_queue`` (or those of
+    ``by_type``: workflow type -> entry, for replays of a changed entry)."""
+    if by_type is None:
+        by_type = {app.workflow_type(c.entry.id): c for c in app.workflows(worker_id)}
+    _BINDINGS[task_queue] = _Binding(app, worker_id, config, dict(by_type))
+
+
+def unbind_task_queue(task_queue: str) -> None:
+    """Forget the binding of ``task_queue`` (a replayer's queue, once it is done)."""
+    _BINDINGS.pop(task_queue, None)
 
 
 def _find_binding(task_queue: str, workflow_type: str) -> _Binding | None:
