@@ -533,12 +533,28 @@ async def time_skipping_unlocked(client: temporalio.client.Client) -> AsyncItera
     if not ours:
         yield
         return
-    await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+    # The server counts locks: concurrent waiters (tests run with --jobs, process watchers)
+    # unlocking one each would drive the count below zero, and then the locks the server
+    # takes itself (a running activity) no longer hold time: a workflow whose activity ran
+    # saw its run timeout fire. Only the first waiter of a server unlocks, the last one
+    # locks again.
+    key = client.service_client.config.target_host
+    waiting = _UNLOCKED.get(key, 0)
+    _UNLOCKED[key] = waiting + 1
     try:
+        if waiting == 0:
+            await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
         yield
     finally:
-        with contextlib.suppress(Exception):
-            await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+        _UNLOCKED[key] -= 1
+        if _UNLOCKED[key] == 0:
+            del _UNLOCKED[key]
+            with contextlib.suppress(Exception):
+                await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+
+
+#: Waiters with time unlocked, per time-skipping server address (see time_skipping_unlocked).
+_UNLOCKED: dict[str, int] = {}
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from moonflow.cli._commands import COMMANDS, LONG_RUNNING, Stop
 from moonflow.cli._output import EXIT_USAGE, Streams, print_error
 from moonflow.cli._parser import ArgumentError, HelpShown, parse_args
 from moonflow.cli._replay import cmd_replay
+from moonflow.cli._test import cmd_test
 
-COMMANDS = {**COMMANDS, "replay": cmd_replay}
+COMMANDS = {**COMMANDS, "replay": cmd_replay, "test": cmd_test}
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 

@@ -145,7 +145,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``moonflow`` argument parser (subcommands ``execute run start result signal update
-    describe list cancel terminate history replay check server``)."""
+    describe list cancel terminate history replay test check server``)."""
     parser = _Parser(
         prog="moonflow",
         description="Run apps written as YAML registry entries + Lua code durably on Temporal.",
@@ -321,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     from moonflow.cli._replay import add_parser as add_replay
 
     add_replay(sub, _add_common, _add_app, _add_server, connect_help)
+
+    from moonflow.cli._test import add_test_parser
+
+    add_test_parser(sub, _add_common, _add_app)
 
     p = sub.add_parser(
         "check",

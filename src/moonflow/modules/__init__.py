@@ -24,6 +24,7 @@ _BUILDERS: dict[str, str] = {
     "yaml": "._yaml",
     "env": "._env",
     "ctx": "._ctx",
+    "test": "._test",
 }
 
 

@@ -66,6 +66,9 @@ MODULES: dict[str, ModuleInfo] = {
         # The terminal host's console (lua-api.md §2.14b): processes run by `moonflow run -x`;
         # elsewhere its calls return nil, "no terminal context".
         ModuleInfo("io", _ACT),
+        # Activity stubs of test entries run by `moonflow test` (modules/_test.py); elsewhere
+        # its calls raise an error.
+        ModuleInfo("test", _ACT),
     )
 }
 

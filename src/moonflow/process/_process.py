@@ -430,6 +430,18 @@ class Process(KernelRun):
         self._tasks[tag] = task
         task.add_done_callback(lambda _t: self._tasks.pop(tag, None))
 
+    def run_in_step(self, fn: Callable[[LuaState], Any]) -> None:
+        """Call ``fn(state)`` on the loop thread at the next step, before the tasks resume; it
+        may start kernel tasks (``state.kernel.spawn``). Nothing once the process has exited.
+        Test stubs run so in their test's process (``_stubs.py``)."""
+
+        def make() -> list[Any]:
+            fn(self._state())
+            return []
+
+        # Tag 0 is no command's (the kernel numbers them from 1): K.complete ignores it.
+        self.complete(0, make)
+
     # ---- commands ------------------------------------------------------------------------
     def _issue(self, tag: int, cmd: Any) -> None:
         op = cmd["op"]

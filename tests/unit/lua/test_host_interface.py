@@ -78,6 +78,10 @@ ONLY_IN: dict[tuple[str, frozenset[str]], tuple[frozenset[str], str]] = {
         "only with has_terminal (sys.context == 'process'); activity runs get 'no terminal "
         "context' without asking the host",
     ),
+    ("_test.py", frozenset({"pid"})): (
+        frozenset({"process"}),
+        "read with getattr(..., None): an activity host has none, and its calls are refused",
+    ),
 }
 
 
