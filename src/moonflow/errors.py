@@ -32,6 +32,8 @@ CANCELED = "Canceled"
 TERMINATED = "Terminated"
 CONFLICT = "Conflict"
 TIMEOUT = "Timeout"
+#: A run stopped by its own limits (instruction budget, memory cap): activities, processes.
+RESOURCE_EXHAUSTED = "ResourceExhausted"
 RATE_LIMITED = "RateLimited"
 
 #: Lua constant name -> kind string, exported to Lua as ``errors.NOT_FOUND`` etc.

@@ -111,3 +111,56 @@ def test_funcs_async_in_a_process_runs_calls_at_once_and_cancels() -> None:
         "canceled": True,
         "kind": "Canceled",
     }
+
+
+def test_process_api_corner_cases() -> None:
+    proc = run("-x", "app:review_fixes")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip()) == {
+        "late_monitor": True,
+        "late_exit": {"kind": "pid.exit", "from_ok": True, "error_kind": "Internal"},
+        "canceled": {
+            "error_kind": "Canceled",
+            "message": "canceled by {moonflow:terminal|0x00001}: no longer needed",
+        },
+        "self_copy": True,
+        "listen_reserved": False,
+        "bad_option": "Invalid",
+        "bad_scope": "Invalid",
+    }
+
+
+def test_io_passes_bytes_through_and_a_closed_stdin_is_an_error_not_a_crash() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "moonflow", "run", str(APP), "-x", "app:bytes"],
+        input=b"x\xff\xfeY\r\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"x\xff\xfeY|4\n"
+    closed = subprocess.run(
+        [sys.executable, "-m", "moonflow", "run", str(APP), "-x", "app:bytes"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert closed.returncode == 1
+    assert "Traceback" not in closed.stderr
+
+
+def test_ctrl_c_gives_the_x_process_a_cancel_event_and_time_to_clean_up() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moonflow", "run", str(APP), "-x", "app:interruptible"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert out.strip() == "cleaned up after pid.cancel (interrupted)"
+    assert "got a CANCEL event" in err

@@ -222,7 +222,7 @@ async def test_deadlock(app):
 async def test_runaway_loop_stopped_others_keep_running(app):
     budget = 5_000_000
     value = await run(app, "app:neg_runaway", 20, instruction_budget=budget)
-    assert value["spinner"]["kind"] == "Internal"
+    assert value["spinner"]["kind"] == "ResourceExhausted"
     assert value["spinner"]["message"].startswith(
         "app:spinner: instruction budget exceeded at negative.lua:"
     )

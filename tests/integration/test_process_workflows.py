@@ -23,7 +23,13 @@ pytestmark = pytest.mark.integration
 
 SOURCES = Path(__file__).parent / "apps" / "process_workflows"
 WORKFLOWS = ("counter", "sleeper", "failing", "asker")
-SCENARIOS = ("drive_counter", "exec_failing", "terminate_monitor_link", "answer_workflow")
+SCENARIOS = (
+    "drive_counter",
+    "exec_failing",
+    "terminate_monitor_link",
+    "answer_workflow",
+    "exec_running_id",
+)
 
 
 def function_entry(name: str, modules: str = "[time]") -> str:
@@ -95,6 +101,12 @@ async def test_a_workflow_message_to_a_process_arrives_exactly_once(dev_env, mak
         "result": {"value": 42},
         "extra": 0,
     }
+
+
+async def test_exec_of_a_running_explicit_id_is_already_exists(dev_env, make_app):
+    outcome = await _run(dev_env, _app(make_app), "app:exec_running_id")
+    assert outcome.ok, outcome.error
+    assert outcome.value == {"joined": True, "kind": "AlreadyExists"}
 
 
 def test_moonflow_run_x_drives_a_workflow(make_app) -> None:

@@ -21,6 +21,8 @@ from moonflow.cli._output import EXIT_FAILED, EXIT_OK, Streams, print_failure, p
 from moonflow.errors import UsageError
 
 EXIT_INTERRUPTED = 130
+#: Seconds a -x process has to return after the CANCEL event of a Ctrl-C.
+INTERRUPT_GRACE_S = 10.0
 RUNNABLE = ("process.lua", "function.lua")
 
 
@@ -31,6 +33,11 @@ def command_entries(app: Any) -> dict[str, str]:
         command = entry.meta.get("command") if isinstance(entry.meta, dict) else None
         name = command.get("name") if isinstance(command, dict) else None
         if isinstance(name, str) and name and entry.kind in RUNNABLE:
+            if name in out:
+                raise UsageError(
+                    f"{entry.where()}: {entry.id}: command name {name!r} is taken by "
+                    f"{out[name]}: give each entry its own meta.command.name"
+                )
             out[name] = entry.id
     return out
 
@@ -112,7 +119,8 @@ async def run_exec(
     from moonflow.devserver import open_server
     from moonflow.process import ProcessNode, Supervisor, Terminal
 
-    terminal = Terminal(out=streams.out, err=streams.err, inp=sys.stdin, args=argv)
+    stdin = getattr(sys.stdin, "buffer", None)  # None when stdin is closed (`<&-`)
+    terminal = Terminal(out=streams.out, err=streams.err, inp=stdin, args=argv)
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str, Any] = {}
         failed: asyncio.Future[None] | None = None
@@ -140,7 +148,18 @@ async def run_exec(
         if failed is not None and failed.done() and not process.done.done():
             failed.result()  # raises WorkerFailed
         if not process.done.done():
-            streams.note(f"moonflow: interrupted; stopping {process.pid}")
+            # Ctrl-C: the process gets a CANCEL event (reason "interrupted") and up to
+            # INTERRUPT_GRACE_S to return; one that reads no events ends at once. A second
+            # Ctrl-C exits at once (cli/_main.py).
+            streams.note(
+                f"moonflow: interrupted; {process.pid} got a CANCEL event "
+                "(Ctrl-C again to stop at once)"
+            )
+            node.cancel(process, "interrupted", None)
+            try:
+                await asyncio.wait_for(asyncio.shield(process.done), INTERRUPT_GRACE_S)
+            except TimeoutError:
+                streams.note(f"moonflow: {process.pid} did not return in time; stopping it")
             return EXIT_INTERRUPTED
         outcome = process.done.result()
     with contextlib.suppress(OSError, ValueError):

@@ -79,6 +79,9 @@ async def _amain(args: object, streams: Streams) -> int:
             loop.add_signal_handler(sig, on_signal, int(sig))
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
+    early, _EARLY_SIGNALS[:] = list(_EARLY_SIGNALS), []
+    for signum in early[:1]:
+        on_signal(signum)
     try:
         return await COMMANDS[command](args, streams, stop)  # type: ignore[arg-type]
     except BrokenPipeError:
@@ -123,9 +126,22 @@ def _flush(streams: Streams | None = None) -> None:
             pass
 
 
+#: Signals that arrived before the command's event loop took over (replayed there).
+_EARLY_SIGNALS: list[int] = []
+
+
+def _note_early_signal(signum: int, _frame: object) -> None:
+    _EARLY_SIGNALS.append(signum)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: run the command, flush, and ``os._exit`` with its code."""
     code = EXIT_USAGE
+    # From the start, a Ctrl-C is recorded rather than raised wherever Python happens to be
+    # (an import, a C call, a thread of the SDK, where it could be lost): the command's loop
+    # handles it as soon as it runs.
+    for sig in SIGNAL_EXIT:
+        signal.signal(sig, _note_early_signal)
     try:
         code = run(argv)
     finally:

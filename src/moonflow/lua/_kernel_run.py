@@ -109,7 +109,8 @@ class KernelRun:
     @staticmethod
     def stopped_outcome(status: str, what: str, where: str | None, budget: int) -> Outcome:
         """The outcome of a step the kernel stopped: ``status`` ``"budget"`` (instruction
-        budget, ``where`` = ``file:line``) or ``"memory"``. Kind ``Internal``, not retryable."""
+        budget, ``where`` = ``file:line``) or ``"memory"``. Kind ``ResourceExhausted`` (as an
+        activity call over its limits), not retryable."""
         if status == "budget":
             at = f" at {where}" if where else ""
             message = (
@@ -117,8 +118,11 @@ class KernelRun:
                 f"{budget:,} Lua instructions without waiting)"
             )
         else:
-            message = f"{what}: out of memory"
-        return Outcome(False, error=ErrorInfo(mferrors.INTERNAL, message, False))
+            message = (
+                f"{what}: out of memory (one step may allocate at most the run's memory cap, "
+                "64 MiB by default, without waiting)"
+            )
+        return Outcome(False, error=ErrorInfo(mferrors.RESOURCE_EXHAUSTED, message, False))
 
     def _state(self) -> LuaState:
         state = self.state

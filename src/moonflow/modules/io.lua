@@ -32,11 +32,19 @@ local function joined(sep, ...)
     return concat(parts, sep)
 end
 
+-- Lua strings are bytes; the host gets them mapped byte for byte onto text (128-255 ->
+-- U+0080-U+00FF) and writes the bytes back out unchanged, UTF-8 or not.
+local gsub, char, uchar = string.gsub, string.char, utf8.char
+local LATIN1 = {}
+for i = 128, 255 do
+    LATIN1[char(i)] = uchar(i)
+end
+
 local function write(stream, text)
     if not has_terminal then
         return nil, NO_TERMINAL
     end
-    return host.terminal_write(stream, text)
+    return host.terminal_write(stream, (gsub(text, "[\128-\255]", LATIN1)))
 end
 
 function M.write(...)

@@ -291,6 +291,10 @@ function M.listen(topic, opts)
     if type(topic) ~= "string" or topic == "" then
         raw.error(sys.make_error("Invalid", "process.listen: topic must be a non-empty string", false), 2)
     end
+    if topic:sub(1, 1) == "@" then
+        raw.error(sys.make_error("Invalid", "process.listen: topics starting with @ are reserved ("
+            .. topic .. "): use process.inbox() or process.events()", false), 2)
+    end
     local l = listeners[topic]
     if l == nil then
         l = { ch = subscription("listen " .. topic), message = type(opts) == "table" and opts.message == true }
@@ -316,7 +320,7 @@ end
 
 function M.send(pid, topic, ...)
     if type(pid) ~= "string" or pid == "" then
-        return invalid("process.send: the target must be a PID string like {client@worker|id}")
+        return invalid("process.send: the target must be a PID (or, in a process, a registered name)")
     end
     if type(topic) ~= "string" or topic == "" then
         return invalid("process.send: topic must be a non-empty string")
@@ -336,7 +340,7 @@ function M.send(pid, topic, ...)
         end
         pid = resolved
     end
-    if pid == host.pid() then
+    if pid == host.pid() and not in_process then
         sys.kernel.deliver(topic, values, pid)
         return true
     end
@@ -367,7 +371,7 @@ end
 -- (no EXIT event for it).
 local function start_child_with(builder, fname, wait, id, host_id, ...)
     if type(id) ~= "string" or id == "" then
-        return nil, sys.make_error("Invalid", fname .. ": the first argument must be a workflow entry id (ns:name)", false)
+        return nil, sys.make_error("Invalid", fname .. ": the first argument must be an entry id (ns:name)", false)
     end
     if host_id ~= nil and type(host_id) ~= "string" then
         return nil, sys.make_error("Invalid", fname .. ": host must be a temporal.worker entry id, a task queue name or nil", false)
@@ -510,7 +514,7 @@ end
 -- a client (`moonflow terminate`) instead. NotFound when the workflow does not exist or ended.
 local function request_cancel(fname, pid, reason)
     if type(pid) ~= "string" or pid == "" then
-        return nil, sys.make_error("Invalid", fname .. ": the target must be a PID string like {client@worker|id}", false)
+        return nil, sys.make_error("Invalid", fname .. ": the target must be a PID (or, in a process, a registered name)", false)
     end
     if in_process and pid:sub(1, 1) ~= "{" then
         local resolved = host.lookup(pid)
@@ -589,6 +593,16 @@ if in_process then
         if type(t) ~= "table" then
             return nil, sys.make_error("Invalid", "process.set_options: expected a table", false)
         end
+        for k in raw.next, t do
+            if k ~= "trap_links" and k ~= "upgradable" then
+                return nil, sys.make_error("Invalid", "process.set_options: unknown option '"
+                    .. tostring(k) .. "' (trap_links, upgradable)", false)
+            end
+        end
+        if t.upgradable == true then
+            return nil, sys.make_error("Invalid", "process.set_options: upgradable is not "
+                .. "supported (moonflow does not swap a running process's code)", false)
+        end
         if t.trap_links ~= nil then
             if type(t.trap_links) ~= "boolean" then
                 return nil, sys.make_error("Invalid", "process.set_options: trap_links must be true or false", false)
@@ -614,9 +628,13 @@ local function registry_unsupported(fname)
     return nil, sys.make_error("Invalid", "process.registry." .. fname
         .. " not supported in workflow context: a workflow is addressed by its workflow id", false)
 end
-function M.registry.register(name, pid)
+function M.registry.register(name, pid, scope)
     if not in_process then
         return registry_unsupported("register")
+    end
+    if scope ~= nil and scope ~= M.registry.LOCAL then
+        return nil, sys.make_error("Invalid", "process.registry.register: scope " .. tostring(scope)
+            .. " needs a cluster; moonflow's registry is local to its process host (process.registry.LOCAL)", false)
     end
     if type(name) ~= "string" or name == "" then
         return nil, sys.make_error("Invalid", "process.registry.register: name must be a non-empty string", false)

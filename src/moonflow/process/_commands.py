@@ -325,6 +325,15 @@ class Commands:
         opts = dict(options) if isinstance(options, dict) else {}
         if name and "workflow.id" not in opts and "temporal.workflow.id" not in opts:
             opts["workflow.id"] = name
+        policy_keys = {
+            f"{p}{k}"
+            for p in ("workflow.", "temporal.workflow.")
+            for k in ("id_conflict_policy", "execution_error_when_already_started")
+        }
+        if wait == "result" and not policy_keys & set(opts):
+            # exec runs *a new* workflow: an id already running is AlreadyExists, as for a
+            # child's exec (README), not a wait on somebody else's run
+            opts["workflow.id_conflict_policy"] = "fail"
 
         async def start() -> Any:
             try:
@@ -383,7 +392,7 @@ class Commands:
             except WorkflowFailure as f:
                 outcome = Outcome(False, error=f.info)
             except UsageError as e:  # no such workflow
-                outcome = Outcome(False, error=ErrorInfo(mferrors.NOT_FOUND, str(e), False))
+                outcome = Outcome(False, error=_info_of(e))
             self.node.workflow_watchers.pop(key, None)
             if process.closed:
                 return
@@ -400,8 +409,6 @@ class Commands:
         """``{op = "cancel_external", target, fname, reason?}``: a local process gets a CANCEL
         event (cancel) or is ended with kind Terminated (terminate); a workflow gets a Temporal
         cancel request or is terminated."""
-        from ._node import cancel_event_maker
-
         target, fname = str(cmd["target"]), str(cmd["fname"])
         reason = str(cmd["reason"]) if cmd["reason"] is not None else None
         terminate = fname == "process.terminate"
@@ -417,7 +424,7 @@ class Commands:
                 why = f"terminated by {process.pid}" + (f": {reason}" if reason else "")
                 other.exit(_failed(mferrors.TERMINATED, why))
             else:
-                other.add_event(cancel_event_maker(reason, process.pid))
+                self.node.cancel(other, reason, process.pid)
             process.complete_ok(tag)
             return
         client = self._client_of(pid)
@@ -426,12 +433,15 @@ class Commands:
             return
         from ..client._manage import cancel as cancel_workflow
         from ..client._manage import terminate as terminate_workflow
+        from ..worker._failures import cancel_reason_with_sender
 
         action = terminate_workflow if terminate else cancel_workflow
+        # a cancel names this process, so the workflow's CANCEL event has `from`
+        text = reason if terminate else cancel_reason_with_sender(reason, process.pid)
 
         async def run() -> None:
             try:
-                await action(client, pid, reason)
+                await action(client, pid, text)
             except UsageError as e:
                 raise _Failed(ErrorInfo(mferrors.NOT_FOUND, f"{fname}: {e}", False)) from None
 
@@ -449,25 +459,37 @@ class Commands:
             return
         line, n = bool(cmd["line"]), int(cmd["n"] or 1024)
         inp = terminal.inp
+        if inp is None:
+            process.complete_error(
+                tag, ErrorInfo(mferrors.UNAVAILABLE, "no input (stdin is closed)")
+            )
+            return
 
-        def read() -> str | None:
+        def read() -> bytes | None:
+            # Bytes, as Lua strings are: input that is not UTF-8 passes through unchanged.
             if line:
-                text = inp.readline()
-                if text == "":
+                data = inp.readline()
+                if not data:
                     return None
-                return text.rstrip("\n").rstrip("\r")
-            text = inp.read(n) if not hasattr(inp, "read1") else inp.read1(n)  # type: ignore[attr-defined]
-            return text or None
+                return data.rstrip(b"\n").rstrip(b"\r")
+            reader = getattr(inp, "read1", None) or inp.read  # whatever is there, up to n
+            return reader(n) or None
 
-        async def run() -> Any:
-            text = await asyncio.get_running_loop().run_in_executor(None, read)
-            if text is None:
+        async def run() -> None:
+            data = await asyncio.get_running_loop().run_in_executor(None, read)
+            if data is None:
                 raise _Failed(ErrorInfo(mferrors.NOT_FOUND, "EOF", False))
-            return text
+            # a Lua string made from the bytes (not a JSON value: complete_ok would decode)
+            process.complete(tag, lambda: [process.result_table(True, value=data)])
 
         task = asyncio.ensure_future(run())
         process.track(tag, task)
-        task.add_done_callback(lambda t: self._finish(process, tag, t, "io.read"))
+
+        def done(t: asyncio.Future[Any]) -> None:
+            if t.cancelled() or t.exception() is not None:
+                self._finish(process, tag, t, "io.read")
+
+        task.add_done_callback(done)
 
 
 class _Failed(Exception):
@@ -479,8 +501,12 @@ class _Failed(Exception):
 
 
 def _info_of(exc: BaseException) -> ErrorInfo:
+    from ..client._target import WorkflowNotFound
+
     if isinstance(exc, _Failed):
         return exc.info
+    if isinstance(exc, WorkflowNotFound):  # its text is written for the command line
+        return ErrorInfo(mferrors.NOT_FOUND, f"no workflow with id {exc.workflow_id!r}", False)
     if isinstance(exc, WorkflowFailure):
         return exc.info
     if isinstance(exc, UsageError):

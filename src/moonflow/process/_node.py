@@ -13,6 +13,7 @@ it (a process PID sent to another machine's workflow worker cannot be delivered 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moonflow.process")
 
+#: How many ended processes the node remembers, for a monitor or link that comes late.
+EXITED_KEPT = 10_000
 #: Kinds a process may run: an actor, or a function called outside a workflow.
 RUNNABLE_KINDS = ("process.lua", "function.lua")
 #: The host id in PIDs when the app declares no process.host / terminal.host entry.
@@ -97,6 +100,8 @@ class ProcessNode:
         self.workflow_watchers: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._numbers = itertools.count(1)
         self._delivered: set[str] = set()  # keys of workflow messages delivered (deliver_once)
+        #: how the most recent processes ended (monitor/link of one that already exited)
+        self.exited: collections.OrderedDict[str, Outcome] = collections.OrderedDict()
         self.commands = Commands(self)
         self.default_host = _default_host(app)
         self.terminal = terminal
@@ -209,6 +214,9 @@ class ProcessNode:
         names released."""
         pid = process.pid
         self.processes.pop(pid, None)
+        self.exited[pid] = outcome
+        if len(self.exited) > EXITED_KEPT:
+            self.exited.popitem(last=False)
         for name in self._names_of.pop(pid, set()):
             if self.registry.get(name) == pid:
                 del self.registry[name]
@@ -245,6 +253,26 @@ class ProcessNode:
             )
         )
 
+    def cancel(self, process: Process, reason: str | None, from_pid: str | None) -> None:
+        """Ask ``process`` to cancel: a CANCEL event (``reason``, ``from``) when it reads
+        ``process.events()``, which then decides; else it ends at once with kind Canceled,
+        as a workflow that reads no events does."""
+        if process.closed:
+            return
+        state = process.state
+        watching = False
+        if state is not None:
+            check = state.kernel.watching_events
+            watching = bool(check is not None and check())
+        if watching:
+            process.add_event(cancel_event_maker(reason, from_pid))
+            return
+        by = f" by {from_pid}" if from_pid else ""
+        why = f": {reason}" if reason else ""
+        process.exit(
+            Outcome(False, error=ErrorInfo(mferrors.CANCELED, f"canceled{by}{why}", False))
+        )
+
     def resolve(self, target: str) -> str:
         """A PID for ``target`` (a PID, or a name registered on this node)."""
         if target.startswith("{"):
@@ -256,7 +284,11 @@ class ProcessNode:
         pid = self.resolve(target)
         if parse_process_pid(pid) is not None:
             if pid not in self.processes:
-                return None, _error(watcher, mferrors.NOT_FOUND, f"no process {pid}")
+                ended = self.exited.get(pid)
+                if ended is None:
+                    return None, _error(watcher, mferrors.NOT_FOUND, f"no process {pid}")
+                watcher.add_event(exit_event_maker(pid, ended))  # it ended already: at once
+                return True
             self.monitors.setdefault(pid, set()).add(watcher.pid)
             return True
         return self.commands.watch_workflow(watcher, pid, monitor=True)
@@ -275,7 +307,12 @@ class ProcessNode:
         pid = self.resolve(target)
         if parse_process_pid(pid) is not None:
             if pid not in self.processes:
-                return None, _error(process, mferrors.NOT_FOUND, f"no process {pid}")
+                ended = self.exited.get(pid)
+                if ended is None:
+                    return None, _error(process, mferrors.NOT_FOUND, f"no process {pid}")
+                if not ended.ok:  # linking to a process that already failed
+                    self.link_failed(process, pid, ended.error)
+                return True
             self.links.setdefault(pid, set()).add(process.pid)
             self.links.setdefault(process.pid, set()).add(pid)
             return True

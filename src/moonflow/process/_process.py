@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
@@ -45,7 +45,7 @@ class Terminal:
 
     out: TextIO
     err: TextIO
-    inp: TextIO
+    inp: BinaryIO | None  # bytes: Lua strings are bytes; None when stdin is closed
     args: list[str] = field(default_factory=list)
 
 
@@ -173,8 +173,15 @@ class ProcessLuaHost(MachineHost):
         terminal = self._process.terminal
         if terminal is None:
             return None, "no terminal context"
+        out = terminal.err if stream == "err" else terminal.out
+        data = str(text).encode("latin-1")  # io.lua mapped the bytes onto U+0000-U+00FF
         try:
-            (terminal.err if stream == "err" else terminal.out).write(str(text))
+            binary = getattr(out, "buffer", None)
+            if binary is not None:
+                out.flush()  # what went through the text layer comes first
+                binary.write(data)
+            else:
+                out.write(data.decode("utf-8", "replace"))
         except (OSError, ValueError) as e:
             return None, f"io: {e}"
         return True
@@ -184,8 +191,11 @@ class ProcessLuaHost(MachineHost):
         if terminal is None:
             return None, "no terminal context"
         try:
-            terminal.out.flush()
-            terminal.err.flush()
+            for stream in (terminal.out, terminal.err):
+                stream.flush()
+                binary = getattr(stream, "buffer", None)
+                if binary is not None:
+                    binary.flush()
         except (OSError, ValueError) as e:
             return None, f"io.flush: {e}"
         return True

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as mferrors
 from ..errors import ErrorInfo
 from ..lua._outcome import Outcome
-from ._node import cancel_event_maker
 
 if TYPE_CHECKING:
     from ..kinds._process import ProcessServiceSpec, RestartPolicy
@@ -180,7 +179,7 @@ class Supervisor:
             process = service.process
             if process is not None and not process.closed:
                 service.state = "Stopping"
-                process.add_event(cancel_event_maker("moonflow is stopping", None))
+                self.node.cancel(process, "moonflow is stopping", None)
                 timeout = service.spec.lifecycle.stop_timeout.total_seconds()
                 try:
                     outcome = await asyncio.wait_for(asyncio.shield(process.done), timeout)

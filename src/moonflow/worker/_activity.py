@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 #: Kind of the failure when a call exceeds a limit of the worker's (not retryable: the same
 #: input hits the same limit again).
-RESOURCE_EXHAUSTED = "ResourceExhausted"
+RESOURCE_EXHAUSTED = mferrors.RESOURCE_EXHAUSTED
 
 
 class Deadline:

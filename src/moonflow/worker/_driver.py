@@ -582,9 +582,15 @@ class WorkflowDriver(ChildWorkflows):
                 return
             info = from_exception(exc) if exc else ErrorInfo(mferrors.CANCELED, "canceled", False)
             if "not found" in info.message.lower() or info.kind == mferrors.UNKNOWN:
-                info = ErrorInfo(
-                    mferrors.NOT_FOUND, f"process.send to {target}: {info.message}", False
-                )
+                message = f"process.send to {target}: {info.message}"
+                if not target.startswith("{"):
+                    # a bare string is a workflow id here: names registered by processes
+                    # are local to their process host, not known to workflow code
+                    message = (
+                        f"could not resolve {target!r} as PID or workflow id (a workflow "
+                        "cannot look up process.registry names: send to the process's PID)"
+                    )
+                info = ErrorInfo(mferrors.NOT_FOUND, message, False)
             self.complete_error(tag, info)
 
         fut.add_done_callback(done)
