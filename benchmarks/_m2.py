@@ -68,10 +68,10 @@ async def main(kind: str, address: str, n: int) -> None:
         lua_kb = 0.0
         live_runs = n
         if kind == "lua":
-            from moonflow.lua import LuaState
+            from moonflow.lua import LuaRun
 
             lua_kb = _lua_heap_kb() - heap_before
-            live_runs = sum(1 for o in gc.get_objects() if isinstance(o, LuaState))
+            live_runs = sum(1 for o in gc.get_objects() if isinstance(o, LuaRun))
         print(
             json.dumps(
                 {

@@ -20,8 +20,8 @@ from ._stats import rss_kb
 
 
 def _heap_kb(node: Any) -> float:
-    node.runtime.collectgarbage("collect")
-    return float(node.runtime.collectgarbage("count"))
+    node.vm.collectgarbage("collect")
+    return float(node.vm.collectgarbage("count"))
 
 
 async def _lua(n: int) -> dict[str, float]:

@@ -193,7 +193,7 @@ async def run_memory(address: str, n: int, reps: int) -> dict[str, Any]:
         r.pop("live_runs", None)
     line = _pair_line("M2", n, reps, runs)
     line["lua"]["lua_state_kb_per_wf"] = summary(lua_state)
-    line["lua"]["live_runs"] = live_runs  # LuaState objects alive at the end: n expected
+    line["lua"]["live_runs"] = live_runs  # LuaRun objects alive at the end: n expected
     r = line["ratio"]["rss_kb_per_wf"]
     line["target"] = {
         "rss_ratio_max": 1.5,
@@ -214,7 +214,7 @@ def _percentile_line(name: str, values: list[float]) -> dict[str, float]:
 
 def run_micro(address: str, smoke: bool) -> dict[str, Any]:
     """M1: Lua-only micro benchmarks (µs)."""
-    from moonflow.lua import LuaState, MachineHost
+    from moonflow.lua import LuaRun, MachineHost
 
     from ._apps import write_lua_app
 
@@ -230,7 +230,7 @@ def run_micro(address: str, smoke: bool) -> dict[str, Any]:
 
     def new_state() -> Any:
         host = FakeWorkflowHost()
-        st = LuaState("workflow", host, app)
+        st = LuaRun("workflow", host, app)
         host.state = st
         return st
 

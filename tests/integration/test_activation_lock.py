@@ -1,5 +1,5 @@
 """A workflow run uses Lua only while it holds its runtime's activation lock
-(``Runtime.lock`` in lua/_runtime.py): runs sharing a Lua state queue once per activation
+(``LuaVM.lock`` in lua/_vm.py): runs sharing a Lua state queue once per activation
 instead of once per call into Lua."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from moonflow.lua import DEFAULT_MAX_MEMORY
-from moonflow.lua._runtime import _pool_size, workflow_runtime
+from moonflow.lua._vm import _pool_size, workflow_vm
 
 from .conftest import workflow_entry
 
@@ -24,7 +24,7 @@ HELLO = "return { main = function(name) return 'hi ' .. name end }\n"
 def _every_runtime_lock() -> Iterator[None]:
     """Hold the lock of every runtime a run of the worker can land in (the pool fills up to
     its size)."""
-    runtimes = {id(rt): rt for rt in (workflow_runtime(DEFAULT_MAX_MEMORY) for _ in range(8))}
+    runtimes = {id(rt): rt for rt in (workflow_vm(DEFAULT_MAX_MEMORY) for _ in range(8))}
     assert len(runtimes) == _pool_size()
     with contextlib.ExitStack() as held:
         for rt in runtimes.values():

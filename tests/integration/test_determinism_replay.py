@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from moonflow.lua import LuaState
+from moonflow.lua import LuaRun
 
 from .conftest import activity_entry, workflow_entry
 
@@ -83,7 +83,7 @@ from temporalio.worker import (
     Interceptor, Replayer, UnsandboxedWorkflowRunner, WorkflowInboundInterceptor,
 )
 
-from moonflow.lua import LuaState
+from moonflow.lua import LuaRun
 from moonflow.registry import load_app
 from moonflow.worker._driver import DriverConfig
 from moonflow.worker._messages import MessagesInterceptor
@@ -95,7 +95,7 @@ for spec in app.workers():
     bind_task_queue(app.task_queue(spec.entry.id), app, spec.entry.id, DriverConfig(None, 0))
 
 if mode == "raw":  # put Lua's hash-order pairs/next back (what the sandbox replaces)
-    original = LuaState.__init__
+    original = LuaRun.__init__
 
     def raw_init(self, context, *args, **kw):
         original(self, context, *args, **kw)
@@ -103,7 +103,7 @@ if mode == "raw":  # put Lua's hash-order pairs/next back (what the sandbox repl
             g = self.rt.globals()
             g.pairs, g.next = self.sys.raw.pairs, self.sys.raw.next
 
-    LuaState.__init__ = raw_init
+    LuaRun.__init__ = raw_init
 
 results = []
 
@@ -220,18 +220,18 @@ async def test_raw_pairs_history_fails_replay_in_other_processes(
     dev_env, make_app, tmp_path, monkeypatch
 ):
     # Record with Lua's hash-order pairs (the sandbox's deterministic ones removed) ...
-    original = LuaState.__init__
+    original = LuaRun.__init__
     patched: dict[int, tuple[Any, Any, Any]] = {}  # runs share Lua states: put them back after
 
-    def raw_init(self: LuaState, context: str, *args: Any, **kw: Any) -> None:
+    def raw_init(self: LuaRun, context: str, *args: Any, **kw: Any) -> None:
         original(self, context, *args, **kw)
         if context == "workflow":
             g = self.rt.globals()
-            patched.setdefault(id(self.runtime), (g, g.pairs, g.next))
+            patched.setdefault(id(self.vm), (g, g.pairs, g.next))
             g.pairs, g.next = self.sys.raw.pairs, self.sys.raw.next
 
     app = _app(make_app)
-    monkeypatch.setattr(LuaState, "__init__", raw_init)
+    monkeypatch.setattr(LuaRun, "__init__", raw_init)
     try:
         result, history = await _run(dev_env, app, tmp_path, "raw")
     finally:

@@ -137,7 +137,7 @@ async def worker_on(env: Any, app: TestApp, code: str) -> AsyncIterator[None]:
     workflow cache) on its task queue for the block.
 
     Each stage gets a file of its own: a Lua state reads a source file once per process
-    (``moonflow.lua._state._read`` caches by path), so rewriting one file in place would keep
+    (``moonflow.lua._run._read`` caches by path), so rewriting one file in place would keep
     running the first text.
     """
     name = f"checkout_{hashlib.sha1(code.encode()).hexdigest()[:10]}.lua"

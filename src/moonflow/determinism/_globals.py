@@ -83,10 +83,10 @@ def sandbox_globals() -> frozenset[str]:
     """Global names every run of moonflow's sandbox provides (the same in workflows and
     activities): base functions, standard libraries, ``errors``/``process``/``channel``, the
     run-time forms ``integer``/``number``/``boolean``/``unpack``, ``_G`` and ``_ENV``."""
-    from ..lua import LuaState, MachineHost
+    from ..lua import LuaRun, MachineHost
 
     host = MachineHost()
-    state = LuaState("activity", host)
+    state = LuaRun("activity", host)
     host.state = state
     try:
         names = {str(n) for n in state.sys.global_names().values()}

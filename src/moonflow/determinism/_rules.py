@@ -2,7 +2,7 @@
 
 Mirrors the run-time sandbox (``lua/sandbox.lua``): calls it *replaces* with a deterministic
 version give a note, calls it *refuses* (an error at run time) give a warning, and so do
-``require`` calls the workflow's ``require`` loader refuses (``lua/_state.py``) and assignments
+``require`` calls the workflow's ``require`` loader refuses (`lua/_run.py`) and assignments
 to global variables.
 """
 

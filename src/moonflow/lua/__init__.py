@@ -3,11 +3,11 @@
 from ._convert import ConversionError, Converter
 from ._host import BaseHost, MachineHost
 from ._outcome import Outcome
-from ._state import (
+from ._run import (
     DEFAULT_ACTIVITY_INSTRUCTION_BUDGET,
     DEFAULT_INSTRUCTION_BUDGET,
     DEFAULT_MAX_MEMORY,
-    LuaState,
+    LuaRun,
     RunStopped,
 )
 
@@ -18,7 +18,7 @@ __all__ = [
     "BaseHost",
     "ConversionError",
     "Converter",
-    "LuaState",
+    "LuaRun",
     "MachineHost",
     "Outcome",
     "RunStopped",

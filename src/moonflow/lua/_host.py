@@ -243,7 +243,7 @@ def host_kind(api: Any) -> str | None:
 
 class BaseHost:
     """Shared host behaviour (the :class:`HostAPI` methods that need no clock or randomness);
-    ``state`` is set by the owner once the LuaState exists.
+    ``state`` is set by the owner once the LuaRun exists.
 
     Not a host kind by itself: a subclass sets ``LUA_API`` (see the module docstring).
     """

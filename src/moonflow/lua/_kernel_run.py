@@ -3,7 +3,7 @@
 A kernel run (``lua/kernel.lua``) is a set of Lua tasks that yield *commands*; its host carries
 them out and later *completes* them. The lifecycle, the same for both hosts:
 
-1. **start**: create the run (:class:`~moonflow.lua._state.LuaState` with a kernel), load the
+1. **start**: create the run (:class:`~moonflow.lua._run.LuaRun` with a kernel), load the
    entry, ``kernel.start(fn, args)``;
 2. **step**: hand the completions (and events, messages) to Lua, ``kernel.run()``, issue the
    commands it returns (each a table with ``op`` and a ``tag``: ``activity``, ``sleep``,
@@ -14,7 +14,7 @@ them out and later *completes* them. The lifecycle, the same for both hosts:
    the next step, on the thread that owns the state (architecture.md: lupa pitfalls);
 4. **outcome**: a step that ends with ``done`` / ``error`` is read by the shared result rules
    (:mod:`moonflow.lua._outcome`), ``budget`` / ``memory`` by :meth:`stopped_outcome`;
-5. **close**: the owner releases the run (``LuaState.close``).
+5. **close**: the owner releases the run (``LuaRun.close``).
 
 What differs is what waiting means (a Temporal command or an asyncio future) and when a step
 runs (a workflow activation, or a loop callback): that stays in each host.
@@ -31,7 +31,7 @@ from ._convert import ConversionError
 from ._outcome import Outcome
 
 if TYPE_CHECKING:
-    from ._state import LuaState
+    from ._run import LuaRun
 
 
 class KernelRun:
@@ -41,7 +41,7 @@ class KernelRun:
     :meth:`_completed` to schedule a step when a completion arrives.
     """
 
-    state: LuaState | None
+    state: LuaRun | None
 
     def __init__(self) -> None:
         # (tag, make): make() builds the completion's Lua values at the next step
@@ -78,7 +78,7 @@ class KernelRun:
 
     def take_completions(self) -> list[tuple[int, list[Any]]]:
         """The queued completions with their Lua values built (call on the state's thread,
-        without the memory cap: ``state.runtime.uncapped()``)."""
+        without the memory cap: ``state.vm.uncapped()``)."""
         ready, self._completions = self._completions, []
         return [(tag, make()) for tag, make in ready]
 
@@ -124,7 +124,7 @@ class KernelRun:
             )
         return Outcome(False, error=ErrorInfo(mferrors.RESOURCE_EXHAUSTED, message, False))
 
-    def _state(self) -> LuaState:
+    def _state(self) -> LuaRun:
         state = self.state
         if state is None:
             raise RuntimeError("the run has ended")

@@ -45,7 +45,7 @@ def returned(state: Any, packed: Any, what: str) -> Outcome:
     """The outcome of code that returned normally.
 
     Args:
-        state: the run's :class:`~moonflow.lua.LuaState`.
+        state: the run's :class:`~moonflow.lua.LuaRun`.
         packed: the returned values as a Lua table ``{v1, v2, ..., n = count}``.
         what: names the value in messages (``"workflow result"``, ``"activity result"``).
 

@@ -55,7 +55,7 @@ sys.raw = raw
 sys.context = context
 
 -- Errors are made through the state's own instance of the errors module, loaded on the first
--- error (sys.module here is the state's loader, _runtime.Runtime._state_module). Every
+-- error (sys.module here is the state's loader, _vm.LuaVM._state_module). Every
 -- instance's errors are alike; a run's `errors` global is its own instance, for isolation.
 for _, name in raw.next, { "make_error", "normalize_kind" } do
     sys[name] = function(...)

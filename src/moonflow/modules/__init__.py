@@ -1,7 +1,7 @@
 """Lua modules. Modules written in Lua live beside this file as ``<name>.lua`` (loaded with the
 sandbox's private ``sys`` table); modules written in Python register a builder here.
 
-A builder is ``build(state: moonflow.lua.LuaState) -> Lua table``; it may use ``state.host``,
+A builder is ``build(state: moonflow.lua.LuaRun) -> Lua table``; it may use ``state.host``,
 ``state.to_python`` / ``state.to_lua`` and ``state.new_error``. Builders are imported when a
 state first needs the module, so a worker that never uses ``crypto`` never imports its library.
 """

@@ -97,7 +97,7 @@ class RandomSource:
     """
 
     def __init__(self, state: Any) -> None:
-        self._state = state  # a weak proxy (see LuaState._build_module)
+        self._state = state  # a weak proxy (see LuaRun._build_module)
         self._rng: random.Random | None = None
 
     def bytes(self, n: int) -> bytes:

@@ -1,6 +1,6 @@
 """Shared, bounded conversion of decoded documents (``json.decode``, ``yaml.decode``) into Lua.
 
-Values a module builds are made outside the Lua memory cap (see ``LuaState.to_lua``), so every
+Values a module builds are made outside the Lua memory cap (see ``LuaRun.to_lua``), so every
 decoded document is bounded here instead: at most :data:`MAX_CONTAINERS` objects and arrays,
 counted with shared parts (YAML aliases) counted once for every place that reaches them, since
 that is how many Lua tables the conversion builds.

@@ -146,7 +146,7 @@ class Generator:
 def _generator(state: Any) -> Generator:
     if state.context == "workflow":
         # The generator lives as long as the Lua functions that use it: it reaches the host
-        # through ``state`` (a weak proxy, see LuaState._build_module), never holding it.
+        # through ``state`` (a weak proxy, see LuaRun._build_module), never holding it.
         return Generator(
             lambda: state.host.now_ns(),
             lambda: random.Random(state.host.random_seed()),

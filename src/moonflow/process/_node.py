@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as mferrors
 from ..errors import ErrorInfo
 from ..lua._outcome import Outcome
-from ..lua._runtime import Runtime
-from ..lua._state import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
+from ..lua._run import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
+from ..lua._vm import LuaVM
 from ..modules._catalogue import PROCESS
 from ._pids import format_process_pid, parse_process_pid
 from ._process import Process, Terminal
@@ -91,7 +91,7 @@ class ProcessNode:
         self.instruction_budget = instruction_budget
         self.max_memory = max_memory
         self.loop = asyncio.get_running_loop()
-        self.runtime = Runtime(PROCESS, max_memory=None)
+        self.vm = LuaVM(PROCESS, max_memory=None)
         self.processes: dict[str, Process] = {}
         self.registry: dict[str, str] = {}  # name -> pid
         self._names_of: dict[str, set[str]] = {}  # pid -> names it holds

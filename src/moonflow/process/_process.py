@@ -29,7 +29,7 @@ from ..lua._convert import ConversionError
 from ..lua._host import ActivityHostAPI, MachineHost, host_api
 from ..lua._kernel_run import KernelRun
 from ..lua._outcome import Outcome, raised, returned
-from ..lua._state import LuaState, RunStopped
+from ..lua._run import LuaRun, RunStopped
 
 if TYPE_CHECKING:
     from ..kinds import LuaCode
@@ -259,7 +259,7 @@ class Process(KernelRun):
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: dict[int, asyncio.Future[Any]] = {}  # calls, spawns, sends by tag
         self._scheduled = False
-        self.state: LuaState | None = None
+        self.state: LuaRun | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -270,13 +270,13 @@ class Process(KernelRun):
             ConversionError: an argument cannot enter Lua.
         """
         host = ProcessLuaHost(self)
-        state = LuaState(
+        state = LuaRun(
             "process",
             host,
             self.node.app,
             max_memory=self.node.max_memory,
             instruction_budget=self.node.instruction_budget,
-            runtime=self.node.runtime,
+            vm=self.node.vm,
         )
         host.state = state
         self.state = state
@@ -311,7 +311,7 @@ class Process(KernelRun):
         assert state is not None
         kernel = state.kernel
         try:
-            with state.runtime.uncapped():
+            with state.vm.uncapped():
                 events, self._events = self._events, []
                 for make in events:
                     kernel.event(make())
@@ -440,7 +440,7 @@ class Process(KernelRun):
         self._tasks[tag] = task
         task.add_done_callback(lambda _t: self._tasks.pop(tag, None))
 
-    def run_in_step(self, fn: Callable[[LuaState], Any]) -> None:
+    def run_in_step(self, fn: Callable[[LuaRun], Any]) -> None:
         """Call ``fn(state)`` on the loop thread at the next step, before the tasks resume; it
         may start kernel tasks (``state.kernel.spawn``). Nothing once the process has exited.
         Test stubs run so in their test's process (``_stubs.py``)."""

@@ -2,7 +2,7 @@
 
 One dynamic activity per worker dispatches on the activity type (= entry id). Activities run
 in the worker's thread pool. **Every call gets a fresh Lua run** in its thread's Lua state (see
-``lua/_runtime.py``): its own globals, library tables and module instances, with the entry's
+``lua/_vm.py``): its own globals, library tables and module instances, with the entry's
 file loaded anew (from cached bytecode), so nothing one call leaves behind (a global, a
 rewired ``string`` view, a metatable) reaches the next call, whichever workflow makes it. The
 entry's function gets one Lua argument per payload; how it ends is read by the shared result
@@ -40,7 +40,7 @@ from ..errors import ErrorInfo
 from ..lua import (
     DEFAULT_ACTIVITY_INSTRUCTION_BUDGET,
     ConversionError,
-    LuaState,
+    LuaRun,
     MachineHost,
     RunStopped,
 )
@@ -145,7 +145,7 @@ AUTO_HEARTBEAT_S = 1.0
 
 
 def stop_check(deadline: Deadline) -> Callable[[], str | None]:
-    """The stop check of a call (see ``LuaState``'s ``stop_check``): "cancelled" once Temporal
+    """The stop check of a call (see ``LuaRun``'s ``stop_check``): "cancelled" once Temporal
     cancels the activity, "timeout" once its deadline passed, None otherwise.
 
     Temporal tells an activity of its cancellation only in the answer to a heartbeat. An
@@ -224,7 +224,7 @@ class ActivityRunner:
         deadline = deadline or Deadline(None)
         check = stop_check(deadline)
         host = ActivityHost(check, deadline)
-        state = LuaState(
+        state = LuaRun(
             "activity",
             host,
             self.app,

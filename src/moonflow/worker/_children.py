@@ -49,7 +49,7 @@ from ._workflow_host import typed_search_attributes
 from ._workflow_options import workflow_options
 
 if TYPE_CHECKING:
-    from ..lua import LuaState
+    from ..lua import LuaRun
     from ..registry import App
 
 
@@ -57,7 +57,7 @@ class ChildWorkflows(KernelRun):
     """The driver's child-workflow commands (see the module docstring)."""
 
     app: App
-    state: LuaState
+    state: LuaRun
     _events: list[Any]
     _activities: dict[int, Any]
     _cancel_requested: bool

@@ -2,7 +2,7 @@
 
 How durability works here, in one paragraph. A workflow run gets a fresh sandboxed Lua run (its
 own globals, modules and coroutines in a Lua state shared with other runs, see
-``lua/_runtime.py``). Lua code runs as coroutines managed by the Lua-side kernel
+``lua/_vm.py``). Lua code runs as coroutines managed by the Lua-side kernel
 (``lua/kernel.lua``). Whenever Lua must wait for the outside world (an activity, a timer), a
 module function *yields a command table* (``{op = "activity", id = ..., args = ...}``) instead
 of blocking. The kernel tags the
@@ -36,10 +36,10 @@ from temporalio.exceptions import ApplicationError
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
-from ..lua import LuaState, Outcome, RunStopped
+from ..lua import LuaRun, Outcome, RunStopped
 from ..lua._convert import ConversionError
 from ..lua._outcome import raised, returned
-from ..lua._runtime import Runtime, workflow_runtime
+from ..lua._vm import LuaVM, workflow_vm
 from ..process._pids import parse_process_pid
 from ._children import ChildWorkflows
 from ._context import EXTRA
@@ -139,9 +139,9 @@ class WorkflowDriver(ChildWorkflows):
 
     async def run(self, raw_args: Sequence[RawValue]) -> Any:
         # Lua runs only inside ``with runtime.lock`` segments, one per pass between two waits
-        # (usually one per activation): see ``Runtime.lock``. Completions arrive as Python
+        # (usually one per activation): see ``LuaVM.lock``. Completions arrive as Python
         # values and enter Lua inside the next segment.
-        runtime = workflow_runtime(self.config.max_memory)
+        runtime = workflow_vm(self.config.max_memory)
         messages = self.mailbox.messages
         with runtime.lock:
             self._start(runtime, raw_args)
@@ -187,16 +187,16 @@ class WorkflowDriver(ChildWorkflows):
                 finished, result = self._advance()
         return result
 
-    def _start(self, runtime: Runtime, raw_args: Sequence[RawValue]) -> None:
+    def _start(self, runtime: LuaVM, raw_args: Sequence[RawValue]) -> None:
         """Create the run, load the entry and start its main coroutine (inside the lock)."""
         host = WorkflowHost(self._declared, self._client_id, self.mailbox)
-        state = LuaState(
+        state = LuaRun(
             "workflow",
             host,
             self.app,
             max_memory=self.config.max_memory,
             instruction_budget=self.config.instruction_budget,
-            runtime=runtime,
+            vm=runtime,
         )
         host.state = state
         self.host = host
@@ -236,12 +236,12 @@ class WorkflowDriver(ChildWorkflows):
         resumed: tuple[Any, Any] | None = None
         if self._events:
             events, self._events = self._events, []
-            with state.runtime.uncapped():
+            with state.vm.uncapped():
                 built_events = [make() for make in events]
             for ev in built_events:
                 kernel.event(ev)
         if self._completions:
-            with state.runtime.uncapped():
+            with state.vm.uncapped():
                 built = self.take_completions()
             state.arm_memory()
             if not messages:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moonflow.lua import LuaState, MachineHost
+from moonflow.lua import LuaRun, MachineHost
 
 
 class FakeWorkflowHost(MachineHost):
@@ -21,14 +21,14 @@ class FakeWorkflowHost(MachineHost):
         return self._seed
 
 
-def new_state(context: str = "activity", host: Any = None, **kw: Any) -> LuaState:
+def new_state(context: str = "activity", host: Any = None, **kw: Any) -> LuaRun:
     host = host or (FakeWorkflowHost() if context == "workflow" else MachineHost())
-    state = LuaState(context, host, **kw)
+    state = LuaRun(context, host, **kw)
     host.state = state
     return state
 
 
-def run(state: LuaState, src: str, *args: Any) -> list[Any]:
+def run(state: LuaRun, src: str, *args: Any) -> list[Any]:
     """Run Lua source as a chunk with modules reachable through ``M`` (the module getter).
 
     Returns the chunk's results as Lua values; raises AssertionError with the Lua error.
@@ -44,7 +44,7 @@ def run(state: LuaState, src: str, *args: Any) -> list[Any]:
     return res
 
 
-def run_error(state: LuaState, src: str) -> str:
+def run_error(state: LuaRun, src: str) -> str:
     """Run Lua source that must raise; returns the error text."""
     env = state.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
@@ -54,17 +54,17 @@ def run_error(state: LuaState, src: str) -> str:
     return state.error_text(res)
 
 
-def runs_sharing_a_state(**kw: Any) -> tuple[LuaState, LuaState]:
+def runs_sharing_a_state(**kw: Any) -> tuple[LuaRun, LuaRun]:
     """Two workflow runs in the same (pooled) Lua state."""
     first = new_state("workflow", **kw)
     for _ in range(32):
         other = new_state("workflow", **kw)
-        if other.runtime is first.runtime:
+        if other.vm is first.vm:
             return first, other
     raise AssertionError("the pool never gave two runs the same state")
 
 
-def exec_in_run(state: LuaState, src: str) -> list[Any]:
+def exec_in_run(state: LuaRun, src: str) -> list[Any]:
     """Run ``src`` in a fresh entry environment of ``state`` (``M(name)`` loads a module);
     returns its results, tables as Python values."""
     env = state.new_env()

@@ -1,4 +1,4 @@
-"""Values Python hands to Lua are built without the memory cap (``Runtime.uncapped``): lupa
+"""Values Python hands to Lua are built without the memory cap (``LuaVM.uncapped``): lupa
 builds tables through unprotected Lua API calls, where a refused allocation is a Lua panic that
 aborts the whole worker process. The cap still stops the Lua code that runs afterwards."""
 
@@ -11,25 +11,25 @@ import textwrap
 import pytest
 
 from moonflow.errors import ErrorInfo
-from moonflow.lua import LuaState, MachineHost
+from moonflow.lua import LuaRun, MachineHost
 from moonflow.worker._driver import DriverConfig, WorkflowDriver
 
 # Runs in a child process: before the fix, the conversion aborted the interpreter (exit 134).
 _CHILD = textwrap.dedent(
     """
     import sys
-    from moonflow.lua import LuaState, MachineHost
+    from moonflow.lua import LuaRun, MachineHost
 
     context = sys.argv[1]
     host = MachineHost()
-    state = LuaState(context, host, None, max_memory=1 << 20)
+    state = LuaRun(context, host, None, max_memory=1 << 20)
     host.state = state
     with state.lock:
         state.arm_memory()
         value = state.to_lua([{"i": i} for i in range(40_000)], "activity result")
         print("converted", len(value), state.memory_used() > (1 << 20), flush=True)
         state.arm_memory()
-        fn, err = state.runtime.load_text(
+        fn, err = state.vm.load_text(
             "local t = {} for i = 1, 1e6 do t[i] = {} end return #t", "=grow", state.new_env()
         )
         ok, _, _ = state.pcall(fn)
@@ -54,7 +54,7 @@ class _Code:
 def test_error_details_lua_cannot_hold_are_dropped_not_raised():
     driver = WorkflowDriver(object(), _Code(), DriverConfig(None, 10**6))  # type: ignore[arg-type]
     host = MachineHost()
-    state = LuaState("workflow", host, None)
+    state = LuaRun("workflow", host, None)
     host.state = state
     driver.state = state
     with state.lock:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import moonflow
-from moonflow.lua import LuaState, MachineHost
+from moonflow.lua import LuaRun, MachineHost
 from moonflow.lua._host import (
     ACTIVITY_API,
     COMMON_API,
@@ -24,7 +24,7 @@ from moonflow.lua._host import (
     host_kind,
     protocol_methods,
 )
-from moonflow.lua._state import _host_getter
+from moonflow.lua._run import _host_getter
 from moonflow.modules import _BUILDERS
 from moonflow.modules._catalogue import MODULES
 
@@ -45,7 +45,7 @@ def _import_host_modules() -> None:
 _import_host_modules()
 
 #: Per host kind: the catalogue column (``ModuleInfo.contexts``) its runs load modules from,
-#: and the modules it loads from a file of another name (``LuaState._build_module``). A new
+#: and the modules it loads from a file of another name (``LuaRun._build_module``). A new
 #: kind (moonflow.lua._host's docstring) adds its row here; rows of kinds nobody has declared
 #: (yet) are not used.
 KINDS: dict[str, tuple[str, dict[str, str]]] = {
@@ -350,7 +350,7 @@ def test_a_host_class_without_a_kind_fails_run_creation():
             return 0
 
     with pytest.raises(TypeError, match=r"Bare declares no host kind: .*LUA_API.*WORKFLOW_API"):
-        LuaState("activity", Bare())
+        LuaRun("activity", Bare())
 
 
 def test_a_host_class_missing_a_declared_method_fails_run_creation():
@@ -365,7 +365,7 @@ def test_a_host_class_missing_a_declared_method_fails_run_creation():
         match=r"Partial declares the activity host API but does not implement "
         r"call_function, random_seed, sleep, time_left, uuid4: add the method",
     ):
-        LuaState("activity", Partial())
+        LuaRun("activity", Partial())
 
 
 def test_an_api_that_is_not_a_declared_kind_is_refused():
@@ -376,4 +376,4 @@ def test_an_api_that_is_not_a_declared_kind_is_refused():
             return "x"
 
     with pytest.raises(TypeError, match="declares no host kind"):
-        LuaState("activity", Custom())
+        LuaRun("activity", Custom())

@@ -229,7 +229,7 @@ def test_errors_inside_runtime_code_name_the_users_line():
 
 def test_modules_required_inside_a_running_workflow_function():
     # require() inside main runs Python code from inside a Lua coroutine; lupa 2.8 misreads
-    # table fields there, so module loading must only call into Lua (see LuaState.__init__).
+    # table fields there, so module loading must only call into Lua (see LuaRun.__init__).
     state = new_state("workflow")
     logged = []
     state.host.log = lambda level, msg, fields=None: logged.append((level, msg))

@@ -12,7 +12,7 @@ from .helpers import new_state
 def _returned(context: str, body: str):
     state = new_state(context)
     fn = state.sys.raw.load(f"return function() {body} end", "=r.lua", "t", state.new_env())()
-    ok, packed, tb = state.runtime.protected_call(fn)
+    ok, packed, tb = state.vm.protected_call(fn)
     assert ok, tb
     return returned(state, packed, "workflow result")
 

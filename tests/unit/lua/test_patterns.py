@@ -183,9 +183,9 @@ end
 def lib() -> dict[str, Any]:
     """A state with patterns.lua loaded: its module (M), the C functions, and DIFF over both."""
     state = new_state("activity")
-    base = state.runtime.sys
+    base = state.vm.sys
     run(state, "return string.find('a', 'a')")  # the first call loads patterns.lua
-    env = state.runtime.module_env
+    env = state.vm.module_env
     diff = state.sys.raw.load(DIFF, "=diff", "t", env)
     return {"state": state, "M": base.patterns, "C": base.c_string, "diff": diff}
 
@@ -258,8 +258,8 @@ return n
 
 def test_the_bound_covers_the_matchers_work(lib):
     state, M = lib["state"], lib["M"]
-    count = state.sys.raw.load(COUNT, "=count", "t", state.runtime.module_env)
-    sethook = state.runtime.sys.raw.sethook
+    count = state.sys.raw.load(COUNT, "=count", "t", state.vm.module_env)
+    sethook = state.vm.sys.raw.sethook
     r = random.Random(9)
     worst = (0.0, "")
     for _ in range(1500):
@@ -453,7 +453,7 @@ return #s, best, M.bound(fname, p, #s)
 
 def test_c_calls_at_the_limits_are_short(lib):
     state = lib["state"]
-    time_at = state.sys.raw.load(TIME_AT, "=time_at", "t", state.runtime.module_env)
+    time_at = state.sys.raw.load(TIME_AT, "=time_at", "t", state.vm.module_env)
     M = lib["M"]
     print(f"\nLIMIT {M.LIMIT:g} steps + {M.PER_BYTE} per byte; plain: {M.PLAIN_LIMIT}")
     for fname, p, unit, tail in TIMED:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from moonflow.lua import LuaState
+from moonflow.lua import LuaRun
 
 from .helpers import exec_in_run, new_state, runs_sharing_a_state
 
@@ -83,7 +83,7 @@ def test_each_run_has_its_own_random_generator() -> None:
     assert seq_b == expected
 
 
-def _idle_run(src: str) -> LuaState:
+def _idle_run(src: str) -> LuaRun:
     state = new_state("workflow")
     env = state.new_env()
     env["time"] = state.module("time")
@@ -106,14 +106,14 @@ def test_runs_that_are_gone_leave_nothing_in_the_shared_state() -> None:
         return t, math.random(), os.time(), errors.new("x")
     """
     probe = _idle_run('time.sleep("1h")')
-    runtime = probe.runtime
+    runtime = probe.vm
     del probe
     after_round = []
     for _ in range(6):
         runs = []
         for _ in range(40):
             st = _idle_run(src)
-            if st.runtime is runtime:
+            if st.vm is runtime:
                 st.module("json")  # Python-built modules: Python functions living in Lua
                 runs.append(st)
                 uuid_env = st.new_env()

@@ -120,7 +120,7 @@ def test_a_finalizer_of_one_run_cannot_hang_another_runs_activation() -> None:
         a = new_state("workflow", instruction_budget=200_000)
         for _ in range(32):
             b = new_state("workflow", instruction_budget=200_000)
-            if b.runtime is a.runtime:
+            if b.vm is a.vm:
                 break
         def krun(st, src):
             fn = st.sys.raw.load(src, "=snip", "t", st.new_env())

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from moonflow.lua import LuaState, MachineHost
+from moonflow.lua import LuaRun, MachineHost
 
 
 class RecordingHost(MachineHost):
@@ -40,15 +40,15 @@ class FakeWorkflowHost(RecordingHost):
         return self._uuids.pop(0)
 
 
-def new_state(context: str = "activity", host: Any = None) -> LuaState:
+def new_state(context: str = "activity", host: Any = None) -> LuaRun:
     """A fresh sandboxed state with ``host.state`` set."""
     host = host if host is not None else RecordingHost()
-    state = LuaState(context, host)
+    state = LuaRun(context, host)
     host.state = state
     return state
 
 
-def run(state: LuaState, src: str) -> list[Any]:
+def run(state: LuaRun, src: str) -> list[Any]:
     """Run a Lua snippet; ``M(name)`` gives a module. Returns its results converted to Python.
 
     Raises:
@@ -65,7 +65,7 @@ def run(state: LuaState, src: str) -> list[Any]:
     return [state.to_python(v, f"result[{i}]") for i, v in enumerate(res, 1)]
 
 
-def run_error(state: LuaState, src: str) -> str:
+def run_error(state: LuaRun, src: str) -> str:
     """Run a Lua snippet that must raise; returns the error text."""
     env = state.new_env()  # what an entry's code gets (strict, lazy module globals)
     env["M"] = state.module
@@ -76,7 +76,7 @@ def run_error(state: LuaState, src: str) -> str:
 
 
 def load_entry(
-    state: LuaState, tmp_path: Path, src: str, modules: tuple[str, ...], method: str = "main"
+    state: LuaRun, tmp_path: Path, src: str, modules: tuple[str, ...], method: str = "main"
 ) -> Any:
     """Load ``src`` as a Lua entry file (the way workers do) and return its ``method``."""
     path = tmp_path / "entry.lua"
@@ -86,7 +86,7 @@ def load_entry(
     return state.load_code(code)
 
 
-def call(state: LuaState, fn: Any, *args: Any) -> list[Any]:
+def call(state: LuaRun, fn: Any, *args: Any) -> list[Any]:
     """Call a Lua function with Python arguments; results converted to Python."""
     ok, res, tb = state.pcall(fn, *(state.to_lua(a) for a in args))
     if not ok:

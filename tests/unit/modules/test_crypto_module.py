@@ -12,7 +12,7 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from moonflow.lua import LuaState, RunStopped
+from moonflow.lua import LuaRun, RunStopped
 
 from .helpers import FakeWorkflowHost, RecordingHost, new_state, run
 
@@ -395,7 +395,7 @@ def test_hmac_pbkdf2_invalid_arguments(state, call):
 
 def test_pbkdf2_work_is_charged_to_the_budget():
     host = RecordingHost()
-    state = LuaState("activity", host, instruction_budget=50_000_000)
+    state = LuaRun("activity", host, instruction_budget=50_000_000)
     host.state = state
     env = state.new_env()
     env["M"] = state.module

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from moonflow.lua import LuaState, RunStopped
+from moonflow.lua import LuaRun, RunStopped
 
 from .helpers import RecordingHost, new_state, run
 
@@ -194,7 +194,7 @@ def test_fnv_over_megabytes_is_charged_to_the_budget():
     # FNV is a Python loop (~140 ns a byte): a loop of it must stop at the budget, not hold
     # the state for minutes.
     host = RecordingHost()
-    state = LuaState("activity", host, instruction_budget=50_000_000)
+    state = LuaRun("activity", host, instruction_budget=50_000_000)
     host.state = state
     env = state.new_env()
     env["M"] = state.module

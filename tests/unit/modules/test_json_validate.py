@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from moonflow.lua import LuaState, RunStopped
+from moonflow.lua import LuaRun, RunStopped
 from moonflow.modules import _json
 
 from .helpers import FakeWorkflowHost, RecordingHost, new_state, run
@@ -329,7 +329,7 @@ def test_validation_is_charged_to_the_instruction_budget():
         "for i = 1, 100 do json.validate(s, {}) end"
     )
     host = RecordingHost()
-    st = LuaState("activity", host, instruction_budget=50_000_000)
+    st = LuaRun("activity", host, instruction_budget=50_000_000)
     host.state = st
     env = st.new_env()
     env["M"] = st.module

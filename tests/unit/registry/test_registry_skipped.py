@@ -109,10 +109,10 @@ def test_an_import_of_a_skipped_entry_fails_only_when_required(load_ok) -> None:
     [(file, line, message)] = app.spec("app:render").warnings
     assert (file, line) == ("app.yaml", line_of(yaml, "imports: {tpl: page}"))
     assert message.startswith("imports.tpl: app:page is a template.jet entry, which moonflow ")
-    from moonflow.lua import LuaState, MachineHost
+    from moonflow.lua import LuaRun, MachineHost
 
     host = MachineHost()
-    state = LuaState("activity", host, app=app)
+    state = LuaRun("activity", host, app=app)
     host.state = state
     ok, res, tb = state.pcall(state.load_code(app.spec("app:render")))
     assert ok, tb

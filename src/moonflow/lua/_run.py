@@ -1,17 +1,18 @@
-"""One workflow run's (or activity call's) Lua side: its run in a shared Lua state.
+"""One run's Lua side: a workflow run, an activity call or a process, inside a shared Lua VM.
 
-A :class:`LuaState` is created per workflow run (context ``"workflow"``) or per activity call
-(context ``"activity"``). It is a *run* inside a :class:`~._runtime.Runtime`: workflow runs
-share a few Lua states per process, activity calls the state of their worker thread; each run
-has its own private ``sys``, entry environments, kernel instance (workflows: the coroutine
-scheduler of the driver) and module instances. Everything a run uses beyond that (the
-``errors``, ``channel`` and ``process`` globals, the library tables, required modules,
-deterministic ``pairs``) is built on first use, so a run pays only for what its code touches
-(benchmarks M1, M2, W1).
+A :class:`LuaRun` is created per workflow run (context ``"workflow"``), per activity call
+(``"activity"``) or per process (``"process"``); its :class:`RunKind` says whether it is
+deterministic and whether its code runs as kernel tasks. It lives inside a
+:class:`~._vm.LuaVM` (one Lua state): workflow runs share a few VMs per OS process, activity
+calls the VM of their worker thread, processes their node's VM; each run has its own private
+``sys``, entry environments, kernel instance and module instances. Everything a run uses
+beyond that (the ``errors``, ``channel`` and ``process`` globals, the library tables, required
+modules, deterministic ``pairs``) is built on first use, so a run pays only for what its code
+touches (benchmarks M1, M2, W1). The host half of a kernel run (completions, result tables)
+is :mod:`._kernel_run`; how a run ended, :mod:`._outcome`.
 
-Modules reach the outside world only through the *host*: a Python object implementing the
-methods listed in :class:`Host` (workflow driver, activity executor and test fakes each
-provide one). No module imports the driver.
+Modules reach the outside world only through the *host* of the run's kind, a Python object
+declaring what Lua may call (:mod:`._host`). No module imports the driver or the process host.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import lupa.lua54 as lupa
 
@@ -37,15 +38,15 @@ from ..modules._catalogue import (
 )
 from ._convert import ConversionError
 from ._outcome import Outcome, raised, returned
-from ._runtime import (
+from ._vm import (
     ERRORS,
     KERNEL,
-    Runtime,
-    activity_runtime,
+    LuaVM,
+    activity_vm,
     guard_py,
     lua_module_file,
     read_source,
-    workflow_runtime,
+    workflow_vm,
 )
 
 if TYPE_CHECKING:
@@ -78,21 +79,6 @@ class RunStopped(Exception):
         self.where = where
 
 
-class Host(Protocol):
-    """What Lua modules may ask of their environment (all synchronous).
-
-    Durations are integer nanoseconds, times integer Unix nanoseconds. Functions that can fail
-    return ``(None, message)`` rather than raising.
-    """
-
-    def now_ns(self) -> int: ...
-    def random_seed(self) -> int: ...
-    def parse_duration(self, value: Any) -> Any: ...
-    def format_duration(self, ns: int) -> str: ...
-    def parse_time(self, text: Any) -> Any: ...
-    def log(self, level: str, message: str, fields: Any) -> None: ...
-
-
 @dataclass(frozen=True)
 class RunKind:
     """What a run of a context is.
@@ -121,13 +107,13 @@ def run_kind(context: str) -> RunKind:
     return _RUN_KINDS[context]
 
 
-class LuaState:
+class LuaRun:
     """The Lua side of one workflow run, activity call or process (a run in a Lua state).
 
     Args:
         context: ``"workflow"``, ``"activity"`` or ``"process"`` (see :class:`RunKind`; a
-            process run needs ``runtime``, its process host's).
-        host: the :class:`Host` implementation.
+            process run needs ``vm``, its process host's).
+        host: the host of the run's kind (``lua/_host.py``: declares what Lua may call).
         app: the loaded app (for ``require`` of library entries); may be None in unit tests.
         max_memory: bytes one workflow activation or one activity call may allocate
             (:meth:`arm_memory`; the state is shared). None: no cap.
@@ -136,9 +122,9 @@ class LuaState:
         stop_check: runs without a kernel (activity calls): a callable asked about every
             millisecond of Lua (:data:`STOP_CHECK_EVERY`) that returns None to go on or a
             reason (``"timeout"``, ``"cancelled"``) to stop the code.
-        runtime: the runtime to create the run in (default: a shared one for workflows, see
-            :func:`~moonflow.lua._runtime.workflow_runtime`; the calling thread's for
-            activities, :func:`~moonflow.lua._runtime.activity_runtime`).
+        vm: the vm to create the run in (default: a shared one for workflows, see
+            :func:`~moonflow.lua._vm.workflow_vm`; the calling thread's for
+            activities, :func:`~moonflow.lua._vm.activity_vm`).
 
     Nothing Lua holds refers back to this object strongly (weak references only), so when
     the run leaves the cache its Lua values become garbage of the shared state.
@@ -153,7 +139,7 @@ class LuaState:
         max_memory: int | None = DEFAULT_MAX_MEMORY,
         instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
         stop_check: Callable[[], str | None] | None = None,
-        runtime: Runtime | None = None,
+        vm: LuaVM | None = None,
     ) -> None:
         if context not in (WORKFLOW, ACTIVITY, PROCESS):
             raise ValueError(f"unknown Lua context {context!r}")
@@ -161,16 +147,16 @@ class LuaState:
         self.app = app
         self.host = host
         self.max_memory = max_memory
-        if runtime is None:
+        if vm is None:
             if context == WORKFLOW:
-                runtime = workflow_runtime(max_memory)
+                vm = workflow_vm(max_memory)
             elif context == ACTIVITY:
-                runtime = activity_runtime()
+                vm = activity_vm()
             else:
-                raise ValueError("a process run needs the runtime of its process host")
-        self.runtime: Runtime = runtime
-        self.rt = runtime.rt
-        self.convert = runtime.convert
+                raise ValueError("a process run needs the vm of its process host")
+        self.vm: LuaVM = vm
+        self.rt = vm.rt
+        self.convert = vm.convert
         self._modules: dict[str, Any] = {}
         self._libraries: dict[str, Any] = {}
         self._closers: list[Callable[[], None]] = []
@@ -178,34 +164,32 @@ class LuaState:
         # host getter and module loader below): a strong one would make a reference cycle
         # through the Lua registry that neither Python's nor Lua's collector can free.
         me = weakref.ref(self)
-        run = runtime.new_run(_host_getter(host, runtime.raised))
+        run = vm.new_run(_host_getter(host, vm.raised))
         run.module = _weak_method(me, "module")
         self.sys = run
         self.kernel = None
         if run_kind(context).has_kernel:
-            self.kernel = runtime.chunk(KERNEL, runtime.module_env)(run, instruction_budget)
+            self.kernel = vm.chunk(KERNEL, vm.module_env)(run, instruction_budget)
             stop_check = None  # kernel code waits through the kernel, never on a thread
         # Code outside the kernel's tasks (file top levels; activity calls) runs under this.
-        self._guard = runtime.new_guard(
-            run, int(instruction_budget or 0), stop_check, STOP_CHECK_EVERY
-        )
-        self._guarded_call = runtime.guarded_call
-        # Functions Python needs later, captured now (lupa 2.8: see _runtime.Runtime).
+        self._guard = vm.new_guard(run, int(instruction_budget or 0), stop_check, STOP_CHECK_EVERY)
+        self._guarded_call = vm.guarded_call
+        # Functions Python needs later, captured now (lupa 2.8: see _vm.LuaVM).
         self.lua_make_error = run.make_error  # the state's loader: makes errors once loaded
-        self._pcall = runtime.protected_call
-        self._is_error = runtime.check_error
-        self._tostring = runtime.tostring
+        self._pcall = vm.protected_call
+        self._is_error = vm.check_error
+        self._tostring = vm.tostring
 
     @property
     def lock(self) -> Any:
-        """The runtime's activation lock (a ``threading.RLock``): workflow code holds it while
-        it uses this run's Lua (see ``Runtime.lock``)."""
-        return self.runtime.lock
+        """The vm's activation lock (a ``threading.RLock``): workflow code holds it while
+        it uses this run's Lua (see ``LuaVM.lock``)."""
+        return self.vm.lock
 
     def arm_memory(self) -> None:
         """Cap what the next workflow activation or activity call may allocate at
         ``max_memory`` (the state is shared: the cap is relative to what it holds now)."""
-        self.runtime.arm_memory(self.max_memory)
+        self.vm.arm_memory(self.max_memory)
 
     @property
     def stopped(self) -> str | None:
@@ -243,11 +227,11 @@ class LuaState:
 
     def new_env(self, require_fn: Any = None) -> Any:
         """A fresh entry environment of this run (strict globals, lazy module globals)."""
-        return self.runtime.new_env(self.sys, require_fn)
+        return self.vm.new_env(self.sys, require_fn)
 
     def std_lib(self, name: str) -> Any:
         """A standard library table as this run sees it (``require("table")``)."""
-        return self.runtime.std_lib(self.sys, name)
+        return self.vm.std_lib(self.sys, name)
 
     # ---- loading ------------------------------------------------------------------
     def module(self, name: str) -> Any:
@@ -257,7 +241,7 @@ class LuaState:
             # Without the cap: lupa builds a Python module's tables through unprotected Lua API
             # calls, and an allocation refused there (a run near its cap) hangs or aborts the
             # process. A module's size is moonflow's, not the user code's.
-            with self.runtime.uncapped():
+            with self.vm.uncapped():
                 mod = self._build_module(name)
             self._modules[name] = mod
         return mod
@@ -265,13 +249,13 @@ class LuaState:
     def _build_module(self, name: str) -> Any:
         if name == "process" and self.context == ACTIVITY:
             name = "process_activity"
-        runtime = self.runtime
+        vm = self.vm
         if name == "errors":
             kinds = self.rt.table_from(mferrors.LUA_KIND_CONSTANTS)
-            return runtime.chunk(ERRORS, runtime.module_env)(self.sys, kinds)
+            return vm.chunk(ERRORS, vm.module_env)(self.sys, kinds)
         lua_file = lua_module_file(name)
         if lua_file is not None:
-            return runtime.chunk(lua_file, runtime.module_env)(self.sys)
+            return vm.chunk(lua_file, vm.module_env)(self.sys)
         from ..modules import python_builder
 
         builder = python_builder(name)
@@ -306,8 +290,8 @@ class LuaState:
         return _chunk_name(self.app.root if self.app is not None else None, code.source)
 
     def _load_chunk(self, code: LuaCode) -> Any:
-        env = self.runtime.new_env(self.sys, self._make_require(code))
-        fn, err = self.runtime.load_text(read_source(code.source), self._chunk_name(code), env)
+        env = self.vm.new_env(self.sys, self._make_require(code))
+        fn, err = self.vm.load_text(read_source(code.source), self._chunk_name(code), env)
         if fn is None:
             raise mferrors.AppError(str(err), file=code.entry.where(), entry_id=code.entry.id)
         ok, results, _tb = self.guarded_pcall(fn)
@@ -339,7 +323,7 @@ class LuaState:
                 try:
                     return self._library(imports[name])
                 except RunStopped:
-                    return None, self.runtime.stop  # raised as the control error: uncatchable
+                    return None, self.vm.stop  # raised as the control error: uncatchable
                 except mferrors.AppError as e:
                     return self._lua_error(f'require("{name}"): {e.message}')
             if name in STD_LIBS:
@@ -374,7 +358,7 @@ class LuaState:
                     "but moonflow does not implement it yet"
                 )
 
-        return self.runtime.wrap_require(require)
+        return self.vm.wrap_require(require)
 
     def _lua_error(self, message: str) -> tuple[None, str]:
         return None, message
@@ -443,7 +427,7 @@ class LuaState:
 
     def pack(self, values: list[Any]) -> Any:
         """A Lua table ``{v1, ..., n = len(values)}`` (nil-safe argument list)."""
-        with self.runtime.uncapped():
+        with self.vm.uncapped():
             t = self.rt.table()
             for i, v in enumerate(values, 1):
                 if v is not None:
@@ -457,8 +441,8 @@ class LuaState:
 
     def to_lua(self, value: Any, path: str = "value") -> Any:
         """JSON-like Python value -> Lua value, built without the memory cap (see
-        ``Runtime.uncapped``: a refused allocation there would abort the process)."""
-        with self.runtime.uncapped():
+        ``LuaVM.uncapped``: a refused allocation there would abort the process)."""
+        with self.vm.uncapped():
             return self.convert.to_lua(value, path)
 
     def is_error(self, value: Any) -> bool:
@@ -470,23 +454,23 @@ class LuaState:
         of a Python object. A Python exception in ``fn`` becomes a moonflow error of kind
         ``Internal`` whose message starts with ``name`` (Lua never sees the exception object,
         and ``tostring`` shows a Lua function, not a Python repr). ``fn`` runs without the
-        memory cap (see ``Runtime.uncapped``)."""
-        runtime = self.runtime
+        memory cap (see ``LuaVM.uncapped``)."""
+        vm = self.vm
 
         def call(*args: Any) -> Any:
             # Without the cap: the values a module builds in Lua (an HTTP response, a decoded
             # document) go through lupa's unprotected table building, where a refused
             # allocation froze the worker (a 70 MB response under the 64 MiB cap). Their size
             # is the payload's, as for inputs.
-            with runtime.uncapped():
+            with vm.uncapped():
                 return fn(*args)
 
-        return runtime.wrap_py(guard_py(call, name, runtime.raised), name, True)
+        return vm.wrap_py(guard_py(call, name, vm.raised), name, True)
 
     def module_table(self, name: str, functions: dict[str, Callable[..., Any]]) -> Any:
         """A module table of Python functions, each made a Lua function by
         :meth:`lua_function` (``name.key`` names it in errors)."""
-        with self.runtime.uncapped():
+        with self.vm.uncapped():
             return self.rt.table_from(
                 {k: self.lua_function(fn, f"{name}.{k}") for k, fn in functions.items()}
             )
@@ -505,15 +489,15 @@ class LuaState:
             self.lua_function(a, module) if lupa.lua_type(a) is None and callable(a) else a
             for a in args
         )
-        return self.runtime.source_chunk(source, name)(*args)
+        return self.vm.source_chunk(source, name)(*args)
 
     def collect_garbage(self) -> None:
         """Run a full collection of the Lua state (all the runs sharing it)."""
-        self.runtime.collectgarbage("collect")
+        self.vm.collectgarbage("collect")
 
     def memory_used(self) -> int:
         """Bytes the whole Lua state holds (shared by runs), lupa's allocator count."""
-        return self.runtime.memory_used()
+        return self.vm.memory_used()
 
     def tostring(self, value: Any) -> str:
         """Lua's ``tostring`` of a value."""
@@ -553,7 +537,7 @@ class LuaState:
         if isinstance(value, BaseException):
             return f"{type(value).__name__}: {value}"
         if lupa.lua_type(value) == "table" and not self._is_error(value):
-            text = self.runtime.wrapped_text(value)  # a string that is not UTF-8
+            text = self.vm.wrapped_text(value)  # a string that is not UTF-8
             if text is not None:
                 return str(text)
             try:

@@ -1,18 +1,18 @@
-"""Lua states and the runs that share them.
+"""Lua VMs (one sandboxed Lua state each) and the runs that share them.
 
-A :class:`Runtime` is one sandboxed lupa ``LuaRuntime`` with moonflow's own Lua loaded once:
+A :class:`LuaVM` is one sandboxed lupa ``LuaRuntime`` with moonflow's own Lua loaded once:
 ``sandbox.lua`` (removes every escape route), ``convert.lua`` (value conversion) and, compiled
-but not yet run, the kernel and module files. Each workflow run (a :class:`~._state.LuaState`)
-gets a *run* inside a runtime: its private ``sys`` table, environments, kernel instance and
+but not yet run, the kernel and module files. Each run (a :class:`~._run.LuaRun`) gets a
+*run* inside a VM: its private ``sys`` table, environments, kernel instance and
 module instances. Runs of one runtime share bytecode, library tables and interned strings, so
 an idle cached run costs a few KB instead of a state of its own (~115 KB; benchmark M2).
 
-Workflow runs share a small pool of runtimes per process (:func:`workflow_runtime`); each
-activity call gets a fresh run in its worker thread's runtime (:func:`activity_runtime`), so
+Workflow runs share a small pool of runtimes per process (:func:`workflow_vm`); each
+activity call gets a fresh run in its worker thread's runtime (:func:`activity_vm`), so
 nothing one call leaves in its globals reaches the next call. lupa locks a runtime for each call
 into it, so runs on different threads never run Lua code in one state at the same time; the
 pool keeps several states so that they can run in parallel. On top of that,
-a workflow activation holds :attr:`Runtime.lock` for as long as it uses Lua, so the runs of a
+a workflow activation holds :attr:`LuaVM.lock` for as long as it uses Lua, so the runs of a
 busy state take turns once per activation rather than once per call.
 """
 
@@ -109,7 +109,7 @@ def load_result(res: Any) -> tuple[Any, Any]:
     return res, None
 
 
-class Runtime:
+class LuaVM:
     """One sandboxed Lua 5.4 state with moonflow's Lua loaded; runs are made by ``new_run``.
 
     Args:
@@ -313,11 +313,11 @@ def _pool_size() -> int:
 
 
 _pool_lock = threading.Lock()
-_pools: dict[int | None, list[Runtime]] = {}
+_pools: dict[int | None, list[LuaVM]] = {}
 _round_robin = itertools.count()
 
 
-def workflow_runtime(max_memory: int | None) -> Runtime:
+def workflow_vm(max_memory: int | None) -> LuaVM:
     """A shared workflow runtime for a new run (one of a few per process, per memory cap).
 
     ``MOONFLOW_LUA_STATES`` sets how many states a process keeps (default: the number of CPUs,
@@ -326,7 +326,7 @@ def workflow_runtime(max_memory: int | None) -> Runtime:
     with _pool_lock:
         pool = _pools.setdefault(max_memory, [])
         if len(pool) < _pool_size():
-            rt = Runtime(WORKFLOW, max_memory=None)
+            rt = LuaVM(WORKFLOW, max_memory=None)
             pool.append(rt)
             return rt
         return pool[next(_round_robin) % len(pool)]
@@ -335,13 +335,13 @@ def workflow_runtime(max_memory: int | None) -> Runtime:
 _thread_runtimes = threading.local()
 
 
-def activity_runtime() -> Runtime:
+def activity_vm() -> LuaVM:
     """The calling thread's activity runtime: every activity call on this thread makes a run
     in it (a thread of the worker's activity pool runs one call at a time, and lupa would
     serialise the threads sharing one state)."""
     rt = getattr(_thread_runtimes, "activity", None)
     if rt is None:
-        rt = _thread_runtimes.activity = Runtime(ACTIVITY, max_memory=None)
+        rt = _thread_runtimes.activity = LuaVM(ACTIVITY, max_memory=None)
     return rt
 
 
