@@ -31,10 +31,10 @@ async def _timer_started(h) -> bool:  # noqa: ANN001
 
 def _lua_heap_kb() -> float:
     """KB held by every workflow Lua state of this process, each after a full collection."""
-    from moonflow.lua import _runtime
+    from moonflow.lua import _vm
 
     total = 0.0
-    for pool in list(_runtime._pools.values()):
+    for pool in list(_vm._pools.values()):
         for runtime in list(pool):
             runtime.collectgarbage("collect")
             total += float(runtime.collectgarbage("count"))
