@@ -33,7 +33,11 @@ attributes and yield a :class:`ServerEnv` that runs the app's workers and workfl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import inspect
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import WorkflowHistory
 
-from .errors import MoonflowError, UsageError
+from . import errors as mferrors
+from .errors import ErrorInfo, MoonflowError, UsageError
 from .registry import App, load_app
 
 if TYPE_CHECKING:
@@ -52,11 +57,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ReplayError",
+    "RunningApp",
     "ServerEnv",
+    "StubError",
     "dev_env",
     "load_history",
+    "open_env",
     "replay",
     "replay_file",
+    "running_app",
     "time_skipping_env",
 ]
 
@@ -351,6 +360,45 @@ async def _env(spec: str, app: App | str | Path | None) -> AsyncIterator[ServerE
         yield ServerEnv(server, client, loaded)
 
 
+#: What :func:`open_env` (and the pytest option ``--moonflow-server``) accepts besides
+#: ``HOST:PORT``; ``dev`` is ``memory``: the bundled dev server, in memory.
+ENV_KINDS = ("time-skipping", "dev", "memory")
+
+
+@contextlib.asynccontextmanager
+async def open_env(
+    spec: str = "time-skipping", app: App | str | Path | None = None
+) -> AsyncIterator[ServerEnv]:
+    """A test server for the block, chosen by name: what the pytest plugin's ``moonflow_env``
+    fixture opens for ``--moonflow-server SPEC``.
+
+    Args:
+        spec: ``"time-skipping"`` (:func:`time_skipping_env`), ``"dev"`` or ``"memory"``
+            (:func:`dev_env`), or ``"HOST:PORT"``: a server that already runs (nothing is
+            started or stopped; real time unless it is a time-skipping test server).
+        app: as for :func:`time_skipping_env`.
+
+    Raises:
+        UsageError: ``spec`` is none of these.
+        moonflow.devserver.ServerError: a bundled server is missing or did not start.
+    """
+    text = spec.strip().lower()
+    if text == "dev":
+        text = "memory"
+    if text not in ENV_KINDS:
+        from .devserver import split_address
+
+        try:
+            split_address(spec.strip())
+        except UsageError:
+            raise UsageError(
+                f"moonflow server: expected time-skipping, dev, memory or HOST:PORT, got {spec!r}"
+            ) from None
+        text = spec.strip()
+    async with _env(text, app) as env:
+        yield env
+
+
 @contextlib.asynccontextmanager
 async def time_skipping_env(app: App | str | Path | None = None) -> AsyncIterator[ServerEnv]:
     """Start the bundled time-skipping test server for the block.
@@ -393,3 +441,318 @@ async def dev_env(app: App | str | Path | None = None) -> AsyncIterator[ServerEn
     """
     async with _env("memory", app) as env:
         yield env
+
+
+# --------------------------------------------------------------------------------------------
+# A running app for one test (the pytest plugin's ``moonflow_app``)
+
+
+class StubError(MoonflowError):
+    """Raise it from a Python activity stub (:meth:`RunningApp.stub_activity`) to fail the
+    activity with a given kind, as a Lua activity's ``nil, errors.new{...}`` would.
+
+    Args:
+        kind: the error kind (``"PaymentDeclined"``, ``"Invalid"``...).
+        message: the message the workflow sees.
+        retryable: False (default) fails the activity at once; True lets the activity's retry
+            policy call the stub again.
+        details: a JSON-safe value or None.
+    """
+
+    def __init__(
+        self, kind: str, message: str, *, retryable: bool = False, details: Any = None
+    ) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.info = ErrorInfo(kind, message, retryable, details)
+
+
+def _error_info(activity_id: str, error: Any) -> ErrorInfo:
+    """The failure an ``error=`` stub stands for (the shapes ``test.mock_activity`` takes)."""
+    if isinstance(error, StubError):
+        return error.info
+    if isinstance(error, str):
+        return ErrorInfo(mferrors.INTERNAL, error, False)
+    if isinstance(error, dict):
+        unknown = sorted(set(error) - {"kind", "message", "retryable", "details"})
+        kind = error.get("kind") or mferrors.INTERNAL
+        message = error.get("message")
+        retryable = error.get("retryable", False)
+        if (
+            not unknown
+            and isinstance(kind, str)
+            and isinstance(message, str)
+            and isinstance(retryable, bool)
+        ):
+            return ErrorInfo(kind, message, retryable, error.get("details"))
+    raise UsageError(
+        f"stub of {activity_id}: error= takes a message, a StubError or "
+        '{"kind": str, "message": str, "retryable": bool, "details": ...}, got ' + repr(error)
+    )
+
+
+def _python_stub(activity_id: str, fn: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """``fn`` as the ``"python"`` stub mode calls it: ``call(args)`` on an activity thread."""
+
+    def call(args: list[Any]) -> Any:
+        from .worker._failures import to_application_error
+
+        try:
+            value = fn(*args)
+            if inspect.isawaitable(value):
+                value = asyncio.run_coroutine_threadsafe(_awaited(value), loop).result()
+        except StubError as e:
+            raise to_application_error(e.info) from None
+        except Exception as e:  # noqa: BLE001 - the test's code, reported as the failure
+            info = ErrorInfo(
+                mferrors.INTERNAL, f"stub of {activity_id}: {type(e).__name__}: {e}", False
+            )
+            raise to_application_error(info) from None
+        return value
+
+    return call
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+class RunningApp:
+    """An app whose workers run on a test server for one test, as ``moonflow_app`` (the pytest
+    plugin) and :func:`running_app` give it.
+
+    The app's task queues get a random prefix (each ``temporal.client``'s ``tq_prefix``), so
+    tests sharing a server never poll each other's workflows. Workflows started through it are
+    terminated, if still running, when it closes.
+
+    Attributes:
+        app: the loaded app (task queues prefixed).
+        env: the :class:`ServerEnv` it runs on.
+        clients: connected clients keyed by the app's ``temporal.client`` entry ids.
+        prefix: the task-queue prefix (``"t<12 hex>-"``).
+    """
+
+    def __init__(
+        self, app: App, env: ServerEnv, prefix: str, clients: dict[str, Any] | None = None
+    ) -> None:
+        self.app = app
+        self.env = env
+        self.prefix = prefix
+        self.clients = clients or {}
+        self._refs: list[WorkflowRef] = []
+        self._stubs: Any = None  # process._stubs.TestStubs, opened by the first stub
+
+    @property
+    def client(self) -> temporalio.client.Client:
+        """The ``default`` namespace client of the server (time-skipping aware)."""
+        return self.env.client
+
+    # -- running workflows -------------------------------------------------------------------
+
+    async def start(
+        self,
+        entry_id: str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> WorkflowRef:
+        """Start a workflow entry on the app's (prefixed) task queue.
+
+        Args:
+            entry_id: workflow entry id (``"app:order_workflow"``).
+            input: the JSON-safe value the Lua method gets (None arrives as nil).
+            workflow_id: default ``"<entry name>-<random>"``.
+            context: context values the workflow reads with ``ctx.get`` (a JSON map).
+            **options: more keyword arguments of :func:`moonflow.client.start_workflow`
+                (``signals``, ``search_attributes``, ``memo``, ``options``).
+
+        Once an activity of this app is stubbed (:meth:`stub_activity`), the workflows started
+        afterwards carry the stubs' token in their context (``moonflow.test``, visible to
+        ``ctx.all()``), and only they, their children and their activities see the stubs.
+
+        Returns:
+            A :class:`moonflow.client.WorkflowRef` (``result()``, ``signal()``, ``history()``).
+
+        Raises:
+            UsageError: unknown entry or bad options (see ``start_workflow``).
+        """
+        from .client import WorkflowRef, resolve_workflow_entry, start_workflow
+        from .process._stubs import TEST_KEY
+
+        _, _, client_id = resolve_workflow_entry(self.app, entry_id)
+        client = self.clients.get(client_id) or self.env.client
+        values = dict(context or {})
+        if self._stubs is not None:
+            values[TEST_KEY] = self._stubs.token
+        wf_id, run_id, pid = await start_workflow(
+            client,
+            self.app,
+            entry_id,
+            input,
+            workflow_id=workflow_id,
+            context=values or None,
+            **options,
+        )
+        ref = WorkflowRef(client, wf_id, run_id or None, pid)
+        self._refs.append(ref)
+        return ref
+
+    async def execute(self, entry_id: str, input: Any = None, **kwargs: Any) -> Any:
+        """Start a workflow entry (as :meth:`start`) and wait for its result; on the
+        time-skipping server durable timers take no wall time while it waits.
+
+        Returns:
+            The workflow's JSON result (None for nil).
+
+        Raises:
+            moonflow.errors.WorkflowFailure: the run failed (``err.info``: kind, message,
+                retryable), timed out, or was canceled or terminated.
+        """
+        ref = await self.start(entry_id, input, **kwargs)
+        return await ref.result()
+
+    async def history(self, workflow_id: str) -> WorkflowHistory:
+        """A workflow's history, for :meth:`replay` or ``.to_json()``."""
+        return await self.client.get_workflow_handle(workflow_id).fetch_history()
+
+    # -- activity stubs ------------------------------------------------------------------------
+
+    def stub_activity(
+        self, activity_id: str, fn: Any = None, *, result: Any = None, error: Any = None
+    ) -> None:
+        """Replace an activity for the workflows this app starts from now on (see :meth:`start`)
+        until :meth:`unstub_activity` or the end of the test; other tests are not touched.
+
+        Give exactly one of:
+
+        * ``fn``: a Python callable getting the activity's arguments (JSON-like values, one per
+          argument); what it returns is the result. It runs on an activity thread of the
+          worker, not on the event loop, so it may block; an ``async def`` function runs on
+          the test's event loop instead. Raising :class:`StubError` fails the activity with
+          that kind; any other exception fails it with kind ``Internal`` (not retryable).
+        * ``result``: a JSON-safe value returned as is (``result=None`` with no ``fn`` and no
+          ``error``: the activity returns nil).
+        * ``error``: fail with it: ``{"kind": ..., "message": ..., "retryable": False,
+          "details": ...}`` (kind default ``Internal``, retryable default False), a
+          :class:`StubError` or a message string.
+
+        This is the mechanism of ``test.mock_activity`` in Lua tests (``moonflow test``): a
+        context value names the stubs, and the activity runner of a worker in this OS process
+        asks for a stub before it runs the Lua activity.
+
+        Raises:
+            UsageError: both ``fn`` and ``error`` given, a bad ``error``, or an activity id
+                that is not a ``function.lua`` / ``process.lua`` entry of the app.
+        """
+        from .process._stubs import Stub, open_test
+
+        if activity_id not in {a.entry.id for a in self.app.activities()}:
+            raise UsageError(f"stub_activity: {activity_id!r} is not an activity of the app")
+        if fn is not None and (error is not None or result is not None):
+            raise UsageError(f"stub of {activity_id}: give fn, result= or error=, not several")
+        if error is not None and result is not None:
+            raise UsageError(f"stub of {activity_id}: give result= or error=, not both")
+        if fn is not None:
+            stub = Stub("python", fn=_python_stub(activity_id, fn, asyncio.get_running_loop()))
+        elif error is not None:
+            stub = Stub("error", error=_error_info(activity_id, error))
+        else:
+            stub = Stub("result", value=result)
+        if self._stubs is None:
+            self._stubs = open_test()
+        self._stubs.set(activity_id, stub)
+
+    def unstub_activity(self, activity_id: str) -> bool:
+        """The real activity again (for workflows started with stubs); returns whether it was
+        stubbed."""
+        return self._stubs is not None and self._stubs.remove(activity_id)
+
+    def calls(self, activity_id: str) -> int:
+        """How many activity calls a stub of ``activity_id`` has answered."""
+        return 0 if self._stubs is None else self._stubs.calls.get(activity_id, 0)
+
+    # -- replay --------------------------------------------------------------------------------
+
+    async def replay(
+        self, *histories: WorkflowHistory | str | Path, entry_id: str | None = None
+    ) -> None:
+        """Replay recorded histories against the app's current code (see :func:`replay`).
+
+        Args:
+            *histories: :class:`temporalio.client.WorkflowHistory` objects or paths of JSON
+                exports (``moonflow history`` JSON lines, ``temporal workflow show --output
+                json``), replayed in order.
+            entry_id: as for :func:`replay`.
+
+        Raises:
+            ReplayError: the first history that does not replay.
+            UsageError: a path that holds no readable history.
+        """
+        for history in histories:
+            await replay(self.app, history, entry_id=entry_id)
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Terminate the workflows it started that still run, and forget its stubs."""
+        from .process._stubs import close_test
+
+        while self._refs:
+            ref = self._refs.pop()
+            with contextlib.suppress(Exception):  # already closed, or the server is gone
+                await ref.terminate("test finished")
+        if self._stubs is not None:
+            close_test(self._stubs)
+            self._stubs = None
+
+
+def _prefixed(app: App, prefix: str) -> App:
+    """``app`` with ``prefix`` in front of every client's ``tq_prefix`` (so of every task
+    queue its workers poll and its workflows are started on)."""
+    from .kinds import TemporalClient
+
+    for entry_id, spec in list(app._specs.items()):
+        if isinstance(spec, TemporalClient):
+            app._specs[entry_id] = dataclasses.replace(spec, tq_prefix=prefix + spec.tq_prefix)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    env: ServerEnv,
+    app: App | str | Path,
+    *,
+    worker_options: dict[str, Any] | None = None,
+) -> AsyncIterator[RunningApp]:
+    """Load an app with a random task-queue prefix and run its workers on ``env`` for the block.
+
+    Only the workers run (one per ``temporal.worker`` entry), not process services or hosts.
+
+    Args:
+        env: the server (:func:`time_skipping_env`, :func:`dev_env`, or ``moonflow_env``).
+        app: the app's directory (loaded afresh) or a loaded app not used elsewhere (its
+            task queues get the prefix).
+        worker_options: overrides for every worker, e.g. ``{"max_cached_workflows": 0}`` to
+            replay every workflow task from history.
+
+    Yields:
+        A :class:`RunningApp`; on exit its running workflows are terminated, its stubs dropped
+        and its workers stopped.
+
+    Raises:
+        AppError: the app does not load.
+    """
+    from .worker import build_workers
+
+    prefix = f"t{uuid.uuid4().hex[:12]}-"
+    loaded = _prefixed(_as_app(app), prefix)
+    clients = await env.clients(loaded)
+    running = RunningApp(loaded, env, prefix, clients)
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in build_workers(loaded, clients, worker_options=worker_options):
+            await stack.enter_async_context(worker)
+        try:
+            yield running
+        finally:
+            await running.close()

@@ -1,6 +1,9 @@
 """Context values (issue #13, item 4): process.with_context on a spawn is seen by the child
 (ctx.get / ctx.all), by the activities it calls and by its own children; a per-call
-funcs.new():with_context value reaches that one activity only. Workflow cache off."""
+funcs.new():with_context value reaches that one activity only. Workflow cache off.
+
+Run with moonflow's pytest plugin: ``moonflow_app`` runs the app ``make_app`` writes on the
+session's ``moonflow_env`` server (time-skipping unless ``--moonflow-server`` says otherwise)."""
 
 from __future__ import annotations
 
@@ -55,16 +58,19 @@ return { probe = probe }
 """
 
 
-async def test_context_reaches_children_activities_and_grandchildren(ts_env, make_app):
-    app = make_app(
+NO_CACHE = {"max_cached_workflows": 0}
+
+
+async def test_context_reaches_children_activities_and_grandchildren(moonflow_app, make_app):
+    written = make_app(
         workflow_entry("root", "root.lua", "[ctx]")
         + workflow_entry("middle", "middle.lua", "[ctx, funcs, workflow]")
         + workflow_entry("leaf", "leaf.lua", "[ctx]")
         + activity_entry("probe", "probe.lua", "probe", "[ctx]"),
         {"root.lua": ROOT, "middle.lua": MIDDLE, "leaf.lua": LEAF, "probe.lua": PROBE},
     )
-    app.no_cache = True
-    result = await app.execute(ts_env, "app:root")
+    app = await moonflow_app(written.root, worker_options=NO_CACHE)
+    result = await app.execute("app:root")
     assert result == {
         "before": "NotFound",
         "child": {
@@ -79,22 +85,17 @@ async def test_context_reaches_children_activities_and_grandchildren(ts_env, mak
     }
 
 
-async def test_context_set_at_a_top_level_start(ts_env, make_app):
+async def test_context_set_at_a_top_level_start(moonflow_app, make_app):
     # the Python API (and the CLI's --context): the same header process.with_context writes
-    from moonflow.client import get_result, start_workflow
-
-    app = make_app(
+    written = make_app(
         workflow_entry("middle", "middle.lua", "[ctx, funcs, workflow]")
         + workflow_entry("leaf", "leaf.lua", "[ctx]")
         + activity_entry("probe", "probe.lua", "probe", "[ctx]"),
         {"middle.lua": MIDDLE, "leaf.lua": LEAF, "probe.lua": PROBE},
     )
-    app.no_cache = True
-    async with app.workers(ts_env):
-        wf_id, _, _ = await start_workflow(
-            ts_env.client, app.app, "app:middle", context={"tenant": "globex", "level": 1}
-        )
-        result = await get_result(ts_env.client, wf_id)
+    app = await moonflow_app(written.root, worker_options=NO_CACHE)
+    ref = await app.start("app:middle", context={"tenant": "globex", "level": 1})
+    result = await ref.result()
     assert result["tenant"] == "globex"
     assert result["plain"] == {"tenant": "globex", "request": "none"}
     assert result["grandchild"] == {"level": 1, "tenant": "globex"}

@@ -18,6 +18,11 @@ replay tests use the file name as the workflow id):
 (``temporal workflow show --output json``), the others with the SDK's
 ``WorkflowHistory.to_json()``, so the replay tests read both formats.
 
+``examples``-prefixed names (``order-completed``, ``order-payment-failed``,
+``order-shipping-failed``) are the example's own recordings, written to
+``examples/orders/histories/<id>.jsonl`` with ``moonflow history`` (one JSON event per line);
+``make test`` replays them with ``moonflow replay`` (``tests/integration/test_examples_ci.py``).
+
 Only re-record on purpose: the point of these files is to be histories of *older* code. After
 re-recording, run ``.venv/bin/python -m pytest tests/replay`` and commit the files.
 """
@@ -57,12 +62,14 @@ class Recording:
         entry_id: the workflow entry to run.
         input: the workflow's input (a file of the app, ``"@order.json"``, or a JSON value).
         cli_export: export with ``temporal workflow show --output json`` instead of the SDK.
+        moonflow_export: export with ``moonflow history`` (JSON lines, ``<id>.jsonl``).
     """
 
     workflow_id: str
     entry_id: str
     input: Any
     cli_export: bool = False
+    moonflow_export: bool = False
 
 
 ORDERS_RECORDINGS = [
@@ -70,6 +77,20 @@ ORDERS_RECORDINGS = [
     Recording("orders-payment-declined", "app:order_workflow", "@order_declined.json", True),
     Recording("orders-shipping-failed", "app:order_workflow", "@order_bad_address.json"),
 ]
+#: The example's own histories (``examples/orders/histories``), replayed by ``make test``.
+EXAMPLE_RECORDINGS = [
+    Recording("order-completed", "app:order_workflow", "@order.json", moonflow_export=True),
+    Recording(
+        "order-payment-failed", "app:order_workflow", "@order_declined.json", moonflow_export=True
+    ),
+    Recording(
+        "order-shipping-failed",
+        "app:order_workflow",
+        "@order_bad_address.json",
+        moonflow_export=True,
+    ),
+]
+EXAMPLE_HISTORIES = ORDERS / "histories"
 VERSIONING_RECORDINGS = [
     Recording("versioning-checkout-v0", "app:checkout", {"id": "order-1"}),
     Recording("versioning-checkout-v2", "app:checkout_v2", {"id": "order-2"}),
@@ -106,7 +127,17 @@ async def _record(
             await env.execute(rec.entry_id, _input(root, rec.input), workflow_id=rec.workflow_id)
     for rec in recordings:
         path = out / f"{rec.workflow_id}.json"
-        if rec.cli_export:
+        if rec.moonflow_export:
+            path = path.with_suffix(".jsonl")
+            proc = subprocess.run(
+                [sys.executable, "-m", "moonflow", "history", str(root), rec.workflow_id]
+                + ["--server", env.server.address],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            text = proc.stdout
+        elif rec.cli_export:
             proc = subprocess.run(
                 [
                     str(Path(sys.executable).parent / "temporal"),
@@ -169,7 +200,7 @@ async def record_versioning(recordings: list[Recording], out: Path) -> list[Path
 async def main(argv: list[str]) -> int:
     """Record the recordings named in ``argv`` (all when empty); print each file written."""
     wanted = set(argv)
-    known = {r.workflow_id for r in ORDERS_RECORDINGS + VERSIONING_RECORDINGS}
+    known = {r.workflow_id for r in ORDERS_RECORDINGS + VERSIONING_RECORDINGS + EXAMPLE_RECORDINGS}
     unknown = sorted(wanted - known)
     if unknown:
         print(f"unknown recording(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -179,9 +210,11 @@ async def main(argv: list[str]) -> int:
         return [r for r in recs if not wanted or r.workflow_id in wanted]
 
     HISTORIES.mkdir(exist_ok=True)
+    EXAMPLE_HISTORIES.mkdir(exist_ok=True)
     steps: list[Callable[[], Awaitable[list[Path]]]] = [
         lambda: record_orders(pick(ORDERS_RECORDINGS), HISTORIES),
         lambda: record_versioning(pick(VERSIONING_RECORDINGS), HISTORIES),
+        lambda: record_orders(pick(EXAMPLE_RECORDINGS), EXAMPLE_HISTORIES),
     ]
     for step in steps:
         for path in await step():

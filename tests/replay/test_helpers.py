@@ -21,11 +21,15 @@ pytestmark = pytest.mark.integration
 def test_public_names() -> None:
     assert sorted(moonflow.testing.__all__) == [
         "ReplayError",
+        "RunningApp",
         "ServerEnv",
+        "StubError",
         "dev_env",
         "load_history",
+        "open_env",
         "replay",
         "replay_file",
+        "running_app",
         "time_skipping_env",
     ]
 

@@ -52,8 +52,9 @@ class Stub:
     """One stubbed activity.
 
     Attributes:
-        mode: ``"result"`` (return ``value``), ``"error"`` (fail with ``error``) or
-            ``"function"`` (call the test's Lua function ``fn``).
+        mode: ``"result"`` (return ``value``), ``"error"`` (fail with ``error``),
+            ``"function"`` (call the test's Lua function ``fn``) or ``"python"`` (call
+            ``fn(args)``, a Python callable of :mod:`moonflow.testing`, on the runner's thread).
     """
 
     mode: str
@@ -169,6 +170,8 @@ class StubCall:
         if stub.mode == "error":
             assert stub.error is not None
             raise to_application_error(stub.error)
+        if stub.mode == "python":
+            return stub.fn(args)
         future = self._submit(args)
         what = f"stub of {self.activity_id}"
         while True:
