@@ -159,6 +159,15 @@ def read_history(path: str | Path, *, workflow_id: str | None = None) -> Workflo
         raise UsageError(f"{file}: not a workflow history: {_one_line(str(e))}") from None
     if not history.events[0].HasField("workflow_execution_started_event_attributes"):
         raise UsageError(f"{file}: not a workflow history: the first event is not the start")
+    # Event ids run 1, 2, 3, ... with no gap: a history with events missing is refused here
+    # (the SDK's replayer panics on some gaps and then waits forever).
+    for expected, event in enumerate(history.events, 1):
+        if event.event_id != expected:
+            raise UsageError(
+                f"{file}: not a complete workflow history: event {expected} is missing "
+                f"(the next one is event {event.event_id}); export it again with moonflow "
+                "history or temporal workflow show"
+            )
     recorded = history.events[0].workflow_execution_started_event_attributes.workflow_id
     if workflow_id is None and recorded:
         history = WorkflowHistory(recorded, history.events)
@@ -178,8 +187,8 @@ async def fetch_histories(
         client: a client of the namespace to read.
         app: the app; by default only runs of its workflow types are fetched.
         query: a visibility query (``"ExecutionStatus = 'Running'"``, ``"WorkflowId =
-            'order-1'"``, a declared search attribute...); default every run, closed or
-            running, of the app's workflow types.
+            'order-1'"``, a declared search attribute...), applied to the runs of the app's
+            workflow types; default every run of them, closed or running.
         limit: at most this many runs, newest first.
 
     Returns:
@@ -195,11 +204,13 @@ async def fetch_histories(
 
     if limit < 1:
         raise UsageError(f"limit: expected a positive number, got {limit}")
-    if query is None:
-        types = sorted({app.workflow_type(c.entry.id) for c in app.workflows()})
-        if not types:
-            return []
-        query = " OR ".join(f"WorkflowType = '{t}'" for t in types)
+    types = sorted({app.workflow_type(c.entry.id) for c in app.workflows()})
+    if not types:
+        return []
+    # Only runs of the app's own workflow types: a query narrows them further (another app's
+    # runs on a shared namespace would never replay here).
+    of_app = " OR ".join(f"WorkflowType = '{t}'" for t in types)
+    query = f"({of_app}) AND ({query})" if query else of_app
     codes = temporalio.service.RPCStatusCode
     out: list[WorkflowHistory] = []
     try:

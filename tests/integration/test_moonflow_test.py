@@ -50,9 +50,10 @@ def test_a_run_reports_each_test_the_failures_with_message_and_line_and_exits_1(
     proc = moonflow_test()
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = lines_of(proc)
-    assert lines[-1] == "7 passed, 3 failed, 1 skipped"
+    assert lines[-1] == "8 passed, 3 failed, 1 skipped"
     assert status_of(proc) == {
         "app.tests:returns_true": "PASS",
+        "app.tests:returns_true_and_text": "PASS",
         "app.tests:ping_a_process": "PASS",
         "app.tests:fails_on_purpose": "FAIL",
         "app.tests:returns_nil_err": "FAIL",
@@ -65,7 +66,7 @@ def test_a_run_reports_each_test_the_failures_with_message_and_line_and_exits_1(
         "app.tests:stub_misuse": "PASS",
     }
     # a live line: status, suite, entry, time
-    assert "[ 1/11] PASS  basics  app.tests:returns_true  (" in proc.stdout
+    assert "[ 1/12] PASS  basics  app.tests:returns_true  (" in proc.stdout
     assert "SKIP  basics  app.tests:not_yet  (waiting for the next release)" in proc.stdout
     failures = proc.stdout.split("Failures:", 1)[1]
     assert (
@@ -108,7 +109,7 @@ def test_suite_and_filter_select_tests() -> None:
     proc = moonflow_test("--filter", "nothing-like-this")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"moonflow: error: no test of {APP} matches --filter 'nothing-like-this' (11 tests)"
+        f"moonflow: error: no test of {APP} matches --filter 'nothing-like-this' (12 tests)"
     ]
 
 

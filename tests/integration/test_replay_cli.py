@@ -267,6 +267,20 @@ async def test_replay_orders_unchanged_ship_first_and_guarded(
         ('{"workflow": "order-1"}', "not a workflow history"),
         ('{"events": [{"eventId": "1", "eventType": "EVENT_TYPE_TIMER_STARTED"}]}', "not a"),
         (None, "cannot read the history file"),
+        # events missing in the middle: refused before the SDK's replayer (which panicked and
+        # waited forever on some gaps)
+        (
+            "\n".join(
+                [
+                    '{"eventId": "1", "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED", '
+                    '"workflowExecutionStartedEventAttributes": {"workflowType": '
+                    '{"name": "app:order_workflow"}}}',
+                    '{"eventId": "3", "eventType": "EVENT_TYPE_WORKFLOW_TASK_STARTED", '
+                    '"workflowTaskStartedEventAttributes": {"scheduledEventId": "2"}}',
+                ]
+            ),
+            "not a complete workflow history: event 2 is missing (the next one is event 3)",
+        ),
     ],
 )
 def test_bad_history_files_exit_2_with_one_line(

@@ -97,6 +97,8 @@ async def cmd_test(args: argparse.Namespace, streams: Streams, stop: Any) -> int
         raise UsageError(f"no test of {args.app_dir} matches {what} ({len(cases)} tests)")
     report = Report(streams.out, len(chosen))
     started = time.monotonic()
+    if args.junit:
+        _check_writable(args.junit)  # before the tests run, not after
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str, Any] = {}
         failed: asyncio.Future[None] | None = None
@@ -241,6 +243,17 @@ class Report:
         tests = "test" if len(results) == 1 else "tests"
         self.out.write(f"\nran {len(results)} {tests} in {seconds:.2f} s\n{line}\n")
         self.out.flush()
+
+
+def _check_writable(path: str) -> None:
+    """A --junit path whose directory does not exist or cannot be written: one line, exit 2."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--junit {path}: no directory {folder}")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"--junit {path}: cannot write there")
 
 
 def write_junit(path: str, results: Sequence[Any], app_root: str) -> None:

@@ -47,7 +47,9 @@ end
 
 local function check_id(name, id)
     if type(id) ~= "string" or id == "" then
-        error("test." .. name .. ": activity id must be a non-empty string, got " .. type(id), 3)
+        local got = type(id) == "string" and "an empty string" or type(id)
+        error("test." .. name .. ": activity id must be a non-empty string (ns:name), got "
+            .. got, 3)
     end
 end
 

@@ -249,6 +249,8 @@ class Process(KernelRun):
         self.entry_id = code.entry.id
         self.context = dict(context or {})
         self.trap_links = False
+        #: set when the code returned: its first value was neither nil nor false
+        self.returned_truthy = False
         #: the console when the process runs on a terminal host (``io`` module), else None
         self.terminal: Terminal | None = None
         self.done: asyncio.Future[Outcome] = node.loop.create_future()
@@ -359,6 +361,11 @@ class Process(KernelRun):
                 )
             return
         if status == "done":
+            # Whether the first value returned was something other than nil/false: a test
+            # that returns `true, "text"` passes (only `nil, err` / `false, err` fail), where
+            # the shared result rules read any `value, "text"` as a failure.
+            first = kernel.result[1]
+            self.returned_truthy = first is not None and first is not False
             self.exit(returned(state, kernel.result, f"{self.entry_id} result"))
         elif status == "error":
             self.exit(raised(state, kernel.error, kernel.traceback))

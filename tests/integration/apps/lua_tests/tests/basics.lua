@@ -46,8 +46,14 @@ local function hangs()
     return true
 end
 
+-- a first value other than nil/false passes, whatever follows it
+local function returns_true_and_text()
+    return true, "not an error"
+end
+
 return {
     returns_true = returns_true,
+    returns_true_and_text = returns_true_and_text,
     ping_a_process = ping_a_process,
     fails_on_purpose = fails_on_purpose,
     returns_nil_err = returns_nil_err,
