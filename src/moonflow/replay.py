@@ -380,6 +380,9 @@ _MACHINE = re.compile(
     r"^(?P<machine>[\w ]+?) ?[Mm]achine (?:does not|cannot) handle (?:this event: )?"
     r"HistoryEvent\(id: (?P<id>\d+)"
 )
+# "Missing associated machine for LocalActivity(1)": the code's first local activity has no
+# marker in the history to match
+_MISSING_LOCAL = re.compile(r"Missing associated machine for LocalActivity\((?P<seq>\d+)\)")
 # "No command scheduled for event HistoryEvent(id: 9, ActivityTaskScheduled)"
 _NO_COMMAND = re.compile(r"^No command scheduled for event HistoryEvent\(id: (?P<id>\d+)")
 
@@ -543,6 +546,30 @@ def explain_mismatch(
         event_id = event.event_id if event is not None else None
         suffix = f" (event {event_id})" if event_id is not None else ""
         return f"the code {did} where the history has {hist_text}{suffix}", event_id, where
+    match = _MISSING_LOCAL.search(detail)
+    if match:
+        # the code's n-th local activity has no marker to match: the history's local
+        # activities differ (one added, moved or removed before this point)
+        n = int(match["seq"])
+        commands = [c for c in log if c.kind == "local activity"]
+        events = _history_of(history, "local activity")
+        command = commands[n - 1] if 0 < n <= len(commands) else None
+        event = events[n - 1] if 0 < n <= len(events) else None
+        if command is not None:
+            did = _did(command, "local activity", command.name)
+        elif log:  # the code had not got there: its last command is what it did instead
+            command = log[-1]
+            did = _did(command, command.kind, command.name)
+        else:
+            did = "issued no command"
+        hist_text = (
+            f"{_event_text(event)} (event {event.event_id})"
+            if event is not None
+            else "no local activity at that point"
+        )
+        where = command.where if command is not None else None
+        event_id = event.event_id if event is not None else None
+        return f"the code {did} where the history has {hist_text}", event_id, where
     match = _MACHINE.match(detail)
     if match:
         kind = _MACHINE_KINDS.get(match["machine"].lower(), match["machine"].lower())

@@ -342,6 +342,14 @@ def _edited(tmp_path: Path, old: str, new: str) -> Path:
             r"the code updated search attributes \(workflow\.attrs\) where the history has "
             r"activity app:charge_payment \(event 8\)",
         ),
+        # a timer before the local activity validate_order: the SDK says only "Missing
+        # associated machine for LocalActivity(1)"
+        (
+            '    local valid, err = funcs.call("app:validate_order", order)\n',
+            '    time.sleep("1s")\n    local valid, err = funcs.call("app:validate_order", order)\n',
+            r"the code (started a timer|ran local activity app:validate_order) at "
+            r"order_workflow\.lua:\d+ where the history has .*",
+        ),
         # returning early: the code completes where the history goes on
         (
             WAIT,
