@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from moonflow.cli._output import EXIT_FAILED, EXIT_OK, Streams, print_failure, print_result
@@ -106,27 +107,28 @@ def _runnable(app: Any, entry_id: str) -> str:
     return entry_id
 
 
-async def run_exec(
-    app: Any,
-    args: argparse.Namespace,
-    streams: Streams,
-    stop: Any,
-    entry_id: str,
-    argv: list[str],
-) -> int:
-    """Run ``entry_id`` on the terminal host with its app beside it; return the exit code."""
+@contextlib.asynccontextmanager
+async def app_with_processes(
+    app: Any, server_spec: str, streams: Streams, *, terminal: Any = None
+) -> AsyncIterator[tuple[Any, asyncio.Future[None] | None]]:
+    """The app running beside a process node: its server (``server_spec``; none for an app
+    without a ``temporal.client``), its workers and its auto-start services.
+
+    Yields:
+        ``(node, failed)``: the :class:`~moonflow.process.ProcessNode`, and a future that fails
+        when a worker stops by itself (None without workers). On exit the services stop (in
+        reverse order), then the node, the workers and the server.
+    """
     from moonflow.cli._commands import _build_workers, running_workers
     from moonflow.devserver import open_server
-    from moonflow.process import ProcessNode, Supervisor, Terminal
+    from moonflow.process import ProcessNode, Supervisor
 
-    stdin = getattr(sys.stdin, "buffer", None)  # None when stdin is closed (`<&-`)
-    terminal = Terminal(out=streams.out, err=streams.err, inp=stdin, args=argv)
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str, Any] = {}
         failed: asyncio.Future[None] | None = None
         if app.clients():
             server = await stack.enter_async_context(
-                open_server(args.server, app, log=streams.note)
+                open_server(server_spec, app, log=streams.note)
             )
             clients = server.clients
             workers = _build_workers(app, clients)
@@ -136,6 +138,23 @@ async def run_exec(
         supervisor = Supervisor(node, streams.note)
         stack.push_async_callback(supervisor.stop)
         supervisor.start_auto()
+        yield node, failed
+
+
+async def run_exec(
+    app: Any,
+    args: argparse.Namespace,
+    streams: Streams,
+    stop: Any,
+    entry_id: str,
+    argv: list[str],
+) -> int:
+    """Run ``entry_id`` on the terminal host with its app beside it; return the exit code."""
+    from moonflow.process import Terminal
+
+    stdin = getattr(sys.stdin, "buffer", None)  # None when stdin is closed (`<&-`)
+    terminal = Terminal(out=streams.out, err=streams.err, inp=stdin, args=argv)
+    async with app_with_processes(app, args.server, streams, terminal=terminal) as (node, failed):
         process = node.spawn(entry_id, argv, host_id=node.terminal_host)
         waiter = asyncio.ensure_future(stop.wait())
         watched: set[asyncio.Future[Any]] = {process.done, waiter}

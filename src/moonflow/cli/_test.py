@@ -73,9 +73,8 @@ def add_test_parser(sub: Any, add_common: Any, add_app: Any) -> None:
 
 async def cmd_test(args: argparse.Namespace, streams: Streams, stop: Any) -> int:
     """``moonflow test APP_DIR``."""
-    from moonflow.cli._commands import _build_workers, _load, running_workers
-    from moonflow.devserver import open_server
-    from moonflow.process import ProcessNode, Supervisor
+    from moonflow.cli._commands import _load
+    from moonflow.cli._exec import app_with_processes
     from moonflow.process._tests import FAILED, discover, run_tests, select
 
     if args.jobs < 1:
@@ -99,50 +98,39 @@ async def cmd_test(args: argparse.Namespace, streams: Streams, stop: Any) -> int
     started = time.monotonic()
     if args.junit:
         _check_writable(args.junit)  # before the tests run, not after
-    async with contextlib.AsyncExitStack() as stack:
-        clients: dict[str, Any] = {}
-        failed: asyncio.Future[None] | None = None
-        if app.clients():
-            server = await stack.enter_async_context(
-                open_server(args.server, app, log=streams.note)
-            )
-            clients = server.clients
-            workers = _build_workers(app, clients)
-            if workers:
-                failed = await stack.enter_async_context(running_workers(workers))
-        node = await stack.enter_async_context(ProcessNode(app, clients))
-        supervisor = Supervisor(node, streams.note)
-        stack.push_async_callback(supervisor.stop)
-        supervisor.start_auto()
-        stack.callback(report.close)
-        run = asyncio.ensure_future(
-            run_tests(
-                node,
-                chosen,
-                jobs=args.jobs,
-                exitfirst=args.exitfirst,
-                on_start=report.started,
-                on_done=report.finished,
-            )
-        )
-        waiter = asyncio.ensure_future(stop.wait())
-        watched: set[asyncio.Future[Any]] = {run, waiter}
-        if failed is not None:
-            watched.add(failed)
+    async with app_with_processes(app, args.server, streams) as (node, failed):
         try:
-            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            run = asyncio.ensure_future(
+                run_tests(
+                    node,
+                    chosen,
+                    jobs=args.jobs,
+                    exitfirst=args.exitfirst,
+                    on_start=report.started,
+                    on_done=report.finished,
+                )
+            )
+            waiter = asyncio.ensure_future(stop.wait())
+            watched: set[asyncio.Future[Any]] = {run, waiter}
+            if failed is not None:
+                watched.add(failed)
+            try:
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                if not run.done():
+                    run.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await run
+            if failed is not None and failed.done() and not run.done():
+                failed.result()  # raises WorkerFailed
+            if not run.done() or run.cancelled():
+                streams.note("moonflow: interrupted")
+                return 130
+            results = run.result()
         finally:
-            waiter.cancel()
-            if not run.done():
-                run.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await run
-        if failed is not None and failed.done() and not run.done():
-            failed.result()  # raises WorkerFailed
-        if not run.done() or run.cancelled():
-            streams.note("moonflow: interrupted")
-            return 130
-        results = run.result()
+            report.close()
+
     report.summary(results, time.monotonic() - started)
     if args.junit:
         write_junit(args.junit, results, str(app.root))

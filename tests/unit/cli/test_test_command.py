@@ -34,7 +34,7 @@ def case(entry_id: str, suite: str | None = None) -> TestCase:
 
 def test_discover_reads_the_meta_of_test_entries() -> None:
     cases = {c.name: c for c in discover(load_app(APP))}
-    assert len(cases) == 11
+    assert len(cases) == 12
     hangs = cases["hangs"]
     assert (hangs.namespace, hangs.suite, hangs.timeout) == ("app.tests", "failing", 1.0)
     assert (hangs.source, hangs.line) == ("tests/basics.lua", 43)
