@@ -59,6 +59,9 @@ def configure(debug: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(name)s: %(message)s"
     )
+    # The SDK's own INFO lines (worker start/stop, ...) are noise on a command's stderr, even
+    # with --debug. Set here, never on import: an application importing moonflow keeps its own.
+    logging.getLogger("temporalio").setLevel(logging.WARNING)
     # Lua print()/logger output and moonflow's own notices are part of the app's output.
     logging.getLogger("moonflow.lua").setLevel(logging.DEBUG if debug else logging.INFO)
     if not debug:

@@ -259,6 +259,3 @@ def typed_search_attributes(
         key = _SA_FACTORIES[type_name](name)
         pairs.append(SearchAttributePair(key, search_attribute_value(name, type_name, value)))
     return TypedSearchAttributes(pairs)
-
-
-logging.getLogger("temporalio").setLevel(logging.WARNING)
