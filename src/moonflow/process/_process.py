@@ -313,13 +313,14 @@ class Process(KernelRun):
         assert state is not None
         kernel = state.kernel
         try:
-            with state.vm.uncapped():
-                events, self._events = self._events, []
-                for make in events:
-                    kernel.event(make())
-                built = self.take_completions()
-            for tag, values in built:
-                kernel.complete(tag, *values)
+            if self._events or self._completions:  # (most steps have one or the other)
+                with state.vm.uncapped():
+                    events, self._events = self._events, []
+                    for make in events:
+                        kernel.event(make())
+                    built = self.take_completions()
+                for tag, values in built:
+                    kernel.complete(tag, *values)
             self._deliver_messages()
             state.arm_memory()
             status, out = kernel.run()
@@ -423,14 +424,16 @@ class Process(KernelRun):
         state = self.state
         assert state is not None
         deliver = state.kernel.deliver
+        to_lua = state.convert.to_lua
         batch, self._mailbox = self._mailbox, []
-        for topic, values, sender in batch:
-            try:
-                lua_values = [state.to_lua(v, f"message {topic}") for v in values]
-            except ConversionError as e:
-                log.warning("process %s: dropping message %s: %s", self.pid, topic, e)
-                continue
-            deliver(topic, state.pack(lua_values), sender)
+        with state.vm.uncapped():  # once for the batch (LuaRun.to_lua would lift it per value)
+            for topic, values, sender in batch:
+                try:
+                    lua_values = [to_lua(v, f"message {topic}") for v in values]
+                except ConversionError as e:
+                    log.warning("process %s: dropping message %s: %s", self.pid, topic, e)
+                    continue
+                deliver(topic, state.pack(lua_values), sender)
 
     # ---- completions (KernelRun) -------------------------------------------------------
     def complete(self, tag: int, make: Callable[[], list[Any]] = list) -> None:
