@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from moonflow.client._target import target_error, workflow_id_of
+from moonflow.client._values import check_value
 from moonflow.errors import UsageError, WorkflowFailure
 
 if TYPE_CHECKING:
@@ -136,6 +137,11 @@ def _client_with_sender(client: temporalio.client.Client) -> temporalio.client.C
     return derived
 
 
+def _check_values(values: tuple[Any, ...]) -> None:
+    for i, value in enumerate(values):
+        check_value(value, f"values[{i}]")
+
+
 async def signal(
     client: temporalio.client.Client,
     target: str,
@@ -157,13 +163,15 @@ async def signal(
             ``wippy-context`` header; None (default) sends no header and the sender is nil.
 
     Raises:
-        UsageError: a bad topic (kind Invalid), an empty target, no workflow with that id
+        UsageError: a bad topic (kind Invalid), a value that is not JSON (naming its path,
+            ``values[0].d: keys must be strings, got 1``), an empty target, no workflow with that id
             (:class:`moonflow.client.WorkflowNotFound`), or the workflow is closed.
         temporalio.service.RPCError: any other refusal by the server.
     """
     import temporalio.service
 
     check_topic(topic)
+    _check_values(values)
     workflow_id = workflow_id_of(target)
     if sender is not None:
         if not isinstance(sender, str) or not sender.strip():
@@ -205,8 +213,9 @@ async def update(
     Raises:
         WorkflowFailure: the workflow rejected the update (``nak``) or completed it with an
             error; ``.info`` holds kind, message and retryable as for a failed workflow.
-        UsageError: a bad name, an empty target, no workflow with that id
-            (:class:`moonflow.client.WorkflowNotFound`), or the workflow is closed.
+        UsageError: a bad name, a value that is not JSON (naming its path), an empty target,
+            no workflow with that id (:class:`moonflow.client.WorkflowNotFound`), or the
+            workflow is closed.
         temporalio.service.RPCError: any other refusal by the server.
     """
     import temporalio.client
@@ -215,6 +224,7 @@ async def update(
     from moonflow.client._run import failure_info
 
     check_topic(name, "update name")
+    _check_values(values)
     workflow_id = workflow_id_of(target)
     try:
         return await client.get_workflow_handle(workflow_id).execute_update(name, args=list(values))
@@ -248,13 +258,14 @@ async def query(
 
     Raises:
         WorkflowFailure: the handler failed or does not exist (kind ``NotFound``/``Internal``).
-        UsageError: no workflow with that id.
+        UsageError: a value that is not JSON (naming its path), or no workflow with that id.
     """
     import temporalio.client
     import temporalio.service
 
     from moonflow.errors import ErrorInfo
 
+    _check_values(values)
     workflow_id = workflow_id_of(target)
     try:
         return await client.get_workflow_handle(workflow_id).query(name, *values)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from moonflow.client._messages import START_CONTEXT, _client_with_sender
 from moonflow.client._request_ids import REQUEST_ID, client_with_request_ids, message_request_id
 from moonflow.client._target import WorkflowNotFound, format_pid, is_not_found, workflow_id_of
+from moonflow.client._values import check_value
 from moonflow.errors import (
     CANCELED,
     TERMINATED,
@@ -252,7 +253,9 @@ async def start_workflow(
         ``(workflow_id, run_id, pid)``; ``pid`` is ``"{client@worker|workflow_id}"``.
 
     Raises:
-        UsageError: unknown entry, a bad startup message, an invalid option (naming its
+        UsageError: unknown entry, a value that is not JSON (an int key, NaN, a set, bytes, an
+            object: naming its path, ``input.d: keys must be strings, got 1``; checked before
+            any request), a bad startup message, an invalid option (naming its
             key), the id is already running and the conflict behaviour is ``fail``, or the
             id reuse policy refuses a new run.
     """
@@ -273,8 +276,15 @@ async def start_workflow(
     wf_id = workflow_id or opts.id or f"{name}-{suffix}"
     if args is not None:
         args = list(args)
+        for i, arg in enumerate(args):
+            check_value(arg, f"args[{i}]")
     else:
         args = [] if input is NO_INPUT else [input]
+        for arg in args:
+            check_value(arg, "input")
+    for i, (_, values) in enumerate(messages):
+        for value in values:
+            check_value(value, f"signals[{i}][1]")
     kwargs: dict[str, Any] = opts.client_kwargs()
     kwargs["id_conflict_policy"] = _conflict_policy(conflict)
     if opts.reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
@@ -299,9 +309,13 @@ async def start_workflow(
         kwargs["memo"] = dict(memo)
     if not kwargs.get("memo"):
         kwargs.pop("memo", None)
+    else:
+        check_value(kwargs["memo"], "memo")
 
     if context is not None and not isinstance(context, Mapping):
         raise UsageError("context must be a map of name -> JSON value")
+    if context:
+        check_value(dict(context), "context")
     starter = _client_with_sender(client) if context else client
     request_id = opts.request_id
     if request_id:

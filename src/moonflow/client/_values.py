@@ -1,0 +1,61 @@
+"""The one check that values sent to Temporal are JSON moonflow's Lua side can hold.
+
+The SDK's JSON encoder fails deep inside with messages that name nothing (``'<' not supported
+between instances of 'str' and 'int'`` for a map with mixed keys) or sends what Lua cannot hold
+exactly. Every public entry point that sends values (:func:`moonflow.client.start_workflow`,
+:func:`~moonflow.client.start`, :func:`~moonflow.client.signal`,
+:func:`~moonflow.client.update`, :func:`~moonflow.client.query`) calls :func:`check_value`
+before any RPC, so a bad value is a one-line :class:`~moonflow.errors.UsageError` naming its
+path. The rules are the CLI's (``--input`` etc.): strings, booleans, ``None``, 64-bit integers,
+finite floats, lists (and tuples), and maps with string keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from moonflow.errors import UsageError
+
+_INT_MIN, _INT_MAX = -(2**63), 2**63
+
+
+def check_value(value: Any, path: str) -> None:
+    """Refuse a value that is not JSON moonflow can pass to Lua exactly.
+
+    Args:
+        value: the value about to be sent (an input, a message payload, a memo, ...).
+        path: what it is, used as the start of the path in the message (``"input"``).
+
+    Raises:
+        UsageError: naming the path of the first bad part, e.g.
+            ``input.d: keys must be strings, got 1`` or ``input.items[2]: nan is not a
+            finite number``. List indexes are Python's (from 0).
+    """
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if not _INT_MIN <= value < _INT_MAX:
+            raise UsageError(
+                f"{path}: integer {value} does not fit in 64 bits (Lua integers are 64-bit); "
+                "pass it as a string"
+            )
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UsageError(f"{path}: {value} is not a finite number (JSON has no NaN/Infinity)")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_value(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise UsageError(f"{path}: keys must be strings, got {key!r}")
+            check_value(item, f"{path}.{key}")
+        return
+    raise UsageError(
+        f"{path}: {type(value).__name__} is not a JSON value "
+        "(use str, int, float, bool, None, list or dict with string keys)"
+    )
