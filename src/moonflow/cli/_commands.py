@@ -336,6 +336,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
         clients: dict[str, Any] = {}
         watched: set[asyncio.Future[Any]] = set()
         where = "no Temporal server (the app has no temporal.client)"
+        export = ""
         if app.clients():
             server = await stack.enter_async_context(
                 open_server(args.server, app, log=streams.note)
@@ -346,11 +347,15 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
                 watched.add(await stack.enter_async_context(running_workers(workers)))
             where = f"{server.address} ({server.kind} server"
             where += f", Web UI {server.ui_url})" if server.ui_url else ")"
+            # A line other shells can paste (or eval): their commands then reach this server.
+            export = f"export MOONFLOW_SERVER={server.address}  # other shells: use this server"
         node = await stack.enter_async_context(ProcessNode(app, clients))
         supervisor = Supervisor(node, streams.note)
         for line in [*describe_workers(app), *app.skipped_notes()]:
             streams.print(f"moonflow: {line}")
         supervisor.start_auto()
+        if export:
+            streams.print(export)
         streams.print(f"moonflow: running on {where}; Ctrl-C to stop")
         waiter = asyncio.ensure_future(stop.wait())
         try:

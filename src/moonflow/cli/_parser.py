@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from moonflow.errors import UsageError
 
 DEFAULT_SERVER = "embedded"
+
+#: Environment variables giving the server when ``--server`` is not given, first one set wins:
+#: moonflow's own (any ``--server`` SPEC; ``moonflow run`` prints the ``export`` line), then the
+#: ``temporal`` CLI's (``HOST:PORT``). Without either, DEFAULT_SERVER (the app's client address).
+SERVER_ENV = ("MOONFLOW_SERVER", "TEMPORAL_ADDRESS")
 
 SERVER_HELP = (
     "embedded (default: the app's client address, starting the bundled dev server there if "
@@ -68,9 +75,34 @@ def _add_server(p: argparse.ArgumentParser, default_help: str = "") -> None:
     p.add_argument(
         "--server",
         metavar="SPEC",
-        default=DEFAULT_SERVER,
-        help=default_help or SERVER_HELP,
+        default=None,
+        help=(default_help or SERVER_HELP)
+        + "; without --server: $MOONFLOW_SERVER, else $TEMPORAL_ADDRESS, else embedded",
     )
+
+
+def server_default(environ: Mapping[str, str] | None = None) -> str:
+    """The server SPEC when ``--server`` is not given (see :data:`SERVER_ENV`).
+
+    Raises:
+        ArgumentError: the variable holds no valid SPEC (``TEMPORAL_ADDRESS``: ``HOST:PORT``).
+    """
+    from moonflow.devserver import parse_server_spec
+
+    env = os.environ if environ is None else environ
+    for name in SERVER_ENV:
+        value = env.get(name, "").strip()
+        if not value:
+            continue
+        try:
+            kind, _ = parse_server_spec(value)
+        except UsageError:
+            kind = ""
+        if kind == "" or (name == "TEMPORAL_ADDRESS" and kind != "external"):
+            expected = "HOST:PORT" if name == "TEMPORAL_ADDRESS" else "a --server SPEC"
+            raise ArgumentError(f"${name}: expected {expected}, got {value!r}")
+        return value
+    return DEFAULT_SERVER
 
 
 def _add_input(p: argparse.ArgumentParser) -> None:
@@ -379,6 +411,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if not hasattr(args, "debug"):
         args.debug = False
+    if getattr(args, "server", "") is None:
+        # (run reads its own --server among the words after APP_DIR: cli/_exec.py)
+        explicit = "--server" in _run_flags(getattr(args, "exec_args", None) or [])
+        args.server = DEFAULT_SERVER if explicit else server_default()
     if args.command == "server" and not 0 < args.port < 65536:
         raise ArgumentError("server: --port must be between 1 and 65535")
     if args.command == "check" and args.json and not args.determinism:
@@ -411,6 +447,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if hasattr(args, "target") and not args.target.strip():
         raise ArgumentError(f"{args.command}: TARGET is empty: give a workflow id or PID")
     return args
+
+
+def _run_flags(words: list[str]) -> list[str]:
+    """The option names ``run`` reads before its command (as cli/_exec.py's exec_target)."""
+    flags, i = [], 0
+    while i < len(words) and words[i].startswith("-") and words[i] != "--":
+        flag, eq, _ = words[i].partition("=")
+        flags.append(flag)
+        if flag in ("-x", "--exec"):
+            break
+        i += 1 if eq or flag not in ("--server",) else 2
+    return flags
 
 
 def _check_topic(topic: str, what: str) -> str:

@@ -1,0 +1,119 @@
+"""The server address from the environment (issue 17, item 6).
+
+``moonflow run APP --server memory`` prints ``export MOONFLOW_SERVER=HOST:PORT``; with that
+variable set, ``start`` and ``result`` reach the run's server without ``--server``. Precedence:
+``--server`` > ``$MOONFLOW_SERVER`` > ``$TEMPORAL_ADDRESS`` > embedded (the app's client address).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from moonflow.cli._parser import ArgumentError, parse_args, server_default
+from tests.integration.test_cli_basic import SRC, _free_port, _one_json_line, write_tiny_app
+
+pytestmark = pytest.mark.integration
+
+EXPORT = re.compile(r"^export MOONFLOW_SERVER=(\S+)  # ", re.M)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MOONFLOW_SERVER", "TEMPORAL_ADDRESS")}
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "moonflow", *args],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        timeout=120,
+    )
+
+
+def test_precedence() -> None:
+    assert server_default({}) == "embedded"
+    assert server_default({"TEMPORAL_ADDRESS": "h:1"}) == "h:1"
+    assert server_default({"TEMPORAL_ADDRESS": "h:1", "MOONFLOW_SERVER": "m:2"}) == "m:2"
+    assert server_default({"MOONFLOW_SERVER": " ", "TEMPORAL_ADDRESS": "h:1"}) == "h:1"
+    with pytest.raises(ArgumentError, match=r"^\$TEMPORAL_ADDRESS: expected HOST:PORT"):
+        server_default({"TEMPORAL_ADDRESS": "memory"})
+    with pytest.raises(ArgumentError, match=r"^\$MOONFLOW_SERVER: expected a --server SPEC"):
+        server_default({"MOONFLOW_SERVER": "nowhere"})
+
+
+def test_explicit_server_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOONFLOW_SERVER", "m:2")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "t:3")
+    assert parse_args(["start", "APP", "app:ok", "--server", "x:1"]).server == "x:1"
+    assert parse_args(["start", "APP", "app:ok"]).server == "m:2"
+    assert parse_args(["result", "APP", "wf"]).server == "m:2"
+    assert parse_args(["run", "APP"]).server == "m:2"
+    # run reads --server among the words after APP_DIR (cli/_exec.py); a bad variable is moot
+    monkeypatch.setenv("MOONFLOW_SERVER", "nowhere")
+    assert parse_args(["run", "APP", "--server", "memory"]).server == "embedded"
+    monkeypatch.delenv("MOONFLOW_SERVER")
+    assert parse_args(["describe", "APP", "wf"]).server == "t:3"
+
+
+@pytest.fixture
+def memory_run(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """``moonflow run APP --server memory`` in the background; yields (app, exported address)."""
+    app = write_tiny_app(tmp_path / "tiny", _free_port())  # nothing listens on its address
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moonflow", "run", str(app), "--server", "memory"],
+        stdout=open(log, "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "Ctrl-C to stop" not in log.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        found = EXPORT.findall(log.read_text())
+        assert len(found) == 1, log.read_text()
+        yield app, found[0]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                assert proc.wait(timeout=30) == 0, log.read_text()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+
+
+def test_run_exports_its_address_and_other_commands_use_it(memory_run: tuple[Path, str]) -> None:
+    app, address = memory_run
+    assert re.fullmatch(r"[\w.\-]+:\d+", address)
+
+    # Without the variable the app's own (unused) address is tried: nothing listens there.
+    lost = _cli("start", str(app), "app:ok", "--input", '{"n": 1}')
+    assert lost.returncode == 2, lost.stderr
+
+    started = _cli("start", str(app), "app:ok", "--input", '{"n": 5}', MOONFLOW_SERVER=address)
+    assert started.returncode == 0, started.stderr
+    wid = _one_json_line(started.stdout)["workflow_id"]  # type: ignore[index]
+    result = _cli("result", str(app), wid, MOONFLOW_SERVER=address)
+    assert result.returncode == 0, result.stderr
+    assert _one_json_line(result.stdout) == {"ok": True, "n": 6}
+
+    # TEMPORAL_ADDRESS, as the temporal CLI reads it; MOONFLOW_SERVER wins over it.
+    result = _cli("result", str(app), wid, TEMPORAL_ADDRESS=address)
+    assert result.returncode == 0, result.stderr
+    result = _cli("result", str(app), wid, MOONFLOW_SERVER=address, TEMPORAL_ADDRESS="127.0.0.1:1")
+    assert result.returncode == 0, result.stderr
