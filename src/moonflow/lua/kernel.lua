@@ -79,9 +79,34 @@ local function guard(co)
     return co
 end
 
+-- Queries are read-only: K.in_query is true while K.call_query runs a handler. Queries are not
+-- in the history, so anything that would change the workflow (emit or wait on a command, park
+-- or wake a task, any channel operation, spawn) raises in the handler before it changes
+-- anything; the query fails, the workflow goes on as if it never ran.
+K.in_query = false
+local function read_only(what, why)
+    local where = sys.user_where(1)
+    raw.error((where and (where .. ": ") or "") .. "query handlers are read-only: " .. what
+        .. " would change the workflow (queries are not in the history"
+        .. (why and ("; " .. why) or "") .. ")", 0)
+end
+local NO_COMMANDS = "a handler cannot wait or issue commands"
+function sys.check_not_query(what)
+    if K.in_query then
+        read_only(what)
+    end
+end
+local function command_name(cmd)
+    return type(cmd) == "table" and type(cmd.op) == "string" and ("the " .. cmd.op .. " command")
+        or "a command"
+end
+
 -- sys.where_of_commands (set by the driver while replaying a history): each command carries
 -- the user code's "file:line" that issued it (cmd.where), to point a replay mismatch at a line.
 function sys.yield_cmd(cmd)
+    if K.in_query then
+        read_only(command_name(cmd), NO_COMMANDS)
+    end
     if sys.where_of_commands then
         cmd.where = sys.user_where(1)
     end
@@ -91,6 +116,9 @@ end
 -- A command that does not wait (timer start, timer cancel...): issued in order with the
 -- others; when Temporal resolves it, on_done(...) runs inside the kernel. Returns the tag.
 function sys.emit(cmd, on_done)
+    if K.in_query then
+        read_only(command_name(cmd), NO_COMMANDS)
+    end
     if sys.where_of_commands then
         cmd.where = sys.user_where(1)
     end
@@ -105,6 +133,9 @@ end
 -- Park the running task until sys.wake(task, ...) (channels, subscriptions, select).
 -- Returns the values given to wake.
 function sys.park()
+    if K.in_query then
+        read_only("waiting", NO_COMMANDS)
+    end
     return co_yield(WAIT)
 end
 
@@ -130,6 +161,9 @@ function K.spawn(fn, ...)
     if type(fn) ~= "function" then
         raw.error("coroutine.spawn: expected a function, got " .. type(fn), 2)
     end
+    if K.in_query then
+        read_only("coroutine.spawn")
+    end
     local task = new_task(fn)
     push(task, ...)
     return task.co
@@ -143,6 +177,9 @@ function K.start(fn, args)
 end
 
 function sys.wake(task, ...)
+    if K.in_query then
+        read_only("waking a task")
+    end
     push(task, ...)
 end
 
@@ -304,13 +341,30 @@ end
 K.queries = {}
 
 -- Run a query handler: read-only and synchronous. It runs in its own coroutine under the
--- instruction budget; any attempt to wait (activity, sleep, receive) is an error for the
--- query caller, never for the workflow. Returns ok, value_or_error.
+-- instruction budget with K.in_query set: any attempt to wait (activity, sleep, receive) or to
+-- change the workflow (channel operations, commands, spawn) is an error for the query caller,
+-- never for the workflow. math.random draws from a generator of the query's own, seeded the
+-- same for every query (sandbox.lua run_math), so the workflow's sequence never moves.
+-- Returns ok, value_or_error.
 function K.call_query(fn, args)
     local co = guard(co_create(fn))
     used = 0
     base.charge = charge
+    K.in_query = true
+    sys.query_random = nil  -- a fresh query generator on first use (sandbox.lua run_math)
+    -- process.send to the workflow itself puts the message straight into its mailbox
+    -- (K.deliver, which the process module defines): refused too while the query runs.
+    local deliver = K.deliver
+    local function refuse_deliver()
+        read_only("process.send to this workflow")
+    end
+    K.deliver = refuse_deliver
     local res = pack(co_resume(co, unpack(args, 1, args.n)))
+    if K.deliver == refuse_deliver then  -- else the process module loaded during the query
+        K.deliver = deliver
+    end
+    K.in_query = false
+    sys.query_random = nil
     base.charge = nil
     if exceeded then
         exceeded = false

@@ -459,6 +459,12 @@ end
 -- one activity call set would reach the next), seeded from the workflow's deterministic
 -- randomness when the run started, or in activity calls the machine's; randomseed() without
 -- arguments reseeds from the same source.
+-- While a query handler runs (kernel.lua K.call_query sets kernel.in_query), both draw from a
+-- generator of the query's own instead, seeded with QUERY_SEED afresh for each query (and
+-- randomseed() without arguments reseeds it with QUERY_SEED): queries are not in the history,
+-- so they must never move the run's sequence, and the same query gives the same numbers.
+-- (The wrappers tail-call the generator, so error levels still name the caller's line.)
+local QUERY_SEED = 0
 local function run_math(run)
     local m = copy_of(pristine.math)
     if run.seed == nil then -- activity calls: seeded from the machine's randomness
@@ -468,9 +474,34 @@ local function run_math(run)
         sys.random = sys.load_internal("random")
     end
     local host = run.host
-    m.random, m.randomseed = sys.random.new(run.seed, function()
+    local random, randomseed = sys.random.new(run.seed, function()
         return host.random_seed()
     end)
+    local function query_generator()
+        local q = run.query_random
+        if q == nil then
+            local qrandom, qseed = sys.random.new(QUERY_SEED, function()
+                return QUERY_SEED
+            end)
+            q = { random = qrandom, randomseed = qseed }
+            run.query_random = q
+        end
+        return q
+    end
+    m.random = function(...)
+        local k = run.kernel
+        if k ~= nil and k.in_query then
+            return query_generator().random(...)
+        end
+        return random(...)
+    end
+    m.randomseed = function(...)
+        local k = run.kernel
+        if k ~= nil and k.in_query then
+            return query_generator().randomseed(...)
+        end
+        return randomseed(...)
+    end
     return m
 end
 

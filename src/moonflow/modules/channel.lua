@@ -30,6 +30,16 @@ local function waiting_task(what)
     return task
 end
 
+-- Query handlers are read-only (kernel.lua K.call_query): every channel operation fails in
+-- one, even one that would not block (try_receive would take the value, a send would wake or
+-- fill), before it changes anything.
+local function no_query(what)
+    local k = sys.kernel
+    if k ~= nil and k.in_query then
+        sys.check_not_query(what)
+    end
+end
+
 local M = {}
 local Channel = {}
 Channel.__index = Channel
@@ -218,6 +228,7 @@ function sys.channel_has_receiver(ch)
 end
 
 function Channel:send(v)
+    no_query("ch:send")
     if try_put(self, v, 3) then
         return true
     end
@@ -231,6 +242,7 @@ function Channel:send(v)
 end
 
 function Channel:receive()
+    no_query("ch:receive")
     local ready, v, ok = try_take(self)
     if ready then
         return v, ok
@@ -243,6 +255,7 @@ end
 -- Seed form: `for v in ch:iter() do ... end` receives until the channel is closed (a break
 -- leaves the rest queued). Each step blocks like receive().
 function Channel:iter()
+    no_query("ch:iter")
     return function()
         local v, ok = self:receive()
         if ok == false then
@@ -254,6 +267,7 @@ end
 
 -- Seed form: the next value, or nil when none is ready (never blocks).
 function Channel:try_receive()
+    no_query("ch:try_receive")
     local ready, v, ok = try_take(self)
     if ready then
         return v, ok
@@ -264,6 +278,7 @@ end
 -- Seed form: the next value, or nil once the durable timeout d has passed. A duration <= 0
 -- only polls. The timer is cancelled when a value arrives first.
 function Channel:receive_timeout(d)
+    no_query("ch:receive_timeout")
     local ready, v, ok = try_take(self)
     if ready then
         return v, ok
@@ -288,6 +303,7 @@ function Channel:receive_timeout(d)
 end
 
 function Channel:close()
+    no_query("ch:close")
     if self._closed then
         return true
     end
@@ -336,6 +352,7 @@ local function case_ready(c)
 end
 
 function M.select(cases)
+    no_query("channel.select")
     if type(cases) ~= "table" then
         raw.error("channel.select: expected a table of cases", 2)
     end
