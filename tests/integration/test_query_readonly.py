@@ -178,3 +178,50 @@ async def test_query_randomness_does_not_move_the_workflows(dev_env, make_app, n
         unseeded, _, unseeded_handle = await run(None, 2)
     await _assert_replays(app, handle)
     await _assert_replays(app, unseeded_handle)
+
+
+UUID_IN_QUERY = """\
+local workflow = require("workflow")
+local uuid = require("uuid")
+local crypto = require("crypto")
+local function main()
+    workflow.on_query("ids", function(kind)
+        local v, err
+        if kind == "v4" then v, err = uuid.v4()
+        elseif kind == "v7" then v, err = uuid.v7()
+        else v, err = crypto.random.string(8) end
+        return v or tostring(err)
+    end)
+    local ch = process.listen("go")
+    local before = uuid.v4()
+    uuid.v7()  -- its generator exists before the queries: they must not draw from it
+    ch:receive()
+    return {before = before, after = uuid.v4(), v7 = uuid.v7()}
+end
+return { main = main }
+"""
+
+
+async def test_uuid_and_crypto_random_in_a_query_fail_and_move_nothing(dev_env, make_app, no_cache):
+    """A query drawing a uuid or random bytes gets nil, err (it would move the workflow's
+    randomness); the workflow's own draws then replay exactly."""
+    app = make_app(
+        workflow_entry("flow", "flow.lua", "[workflow, uuid, crypto]"), {"flow.lua": UUID_IN_QUERY}
+    )
+    app.no_cache = no_cache
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:flow", id=f"q-uuid-{uuid.uuid4()}")
+        await asyncio.sleep(0.3)
+        for kind in ("v4", "v7"):
+            # uuid returns nil, err (as for its other failures); nothing was drawn
+            said = await asyncio.wait_for(handle.query("ids", kind), 30)
+            assert READ_ONLY in said and "would move the workflow's randomness" in said, said
+        # crypto.random raises: the query fails, the workflow does not
+        with pytest.raises(WorkflowQueryFailedError) as exc:
+            await asyncio.wait_for(handle.query("ids", "bytes"), 30)
+        assert f"{READ_ONLY}: crypto.random would move" in str(exc.value)
+        await _assert_running(handle)
+        await handle.signal("go")
+        result = await asyncio.wait_for(handle.result(), 30)
+    assert result["before"] != result["after"]
+    await _assert_replays(app, handle)

@@ -93,6 +93,12 @@ class HostAPI(Protocol):
         JSON values (string keys); empty when there are none."""
         ...
 
+    def refuse_in_query(self, what: str) -> None:
+        """Raise ``RuntimeError`` naming ``what`` while a workflow's query handler runs (a
+        draw from the workflow's randomness there would differ from a replay); a no-op
+        elsewhere. Called by the Python modules that keep generators (uuid, crypto)."""
+        ...
+
     def parse_duration(self, value: Any) -> Any:
         """A Go duration string (``"1h30m"``, ``"250ms"``) or a number of nanoseconds ->
         integer nanoseconds, or ``(None, message)``."""
@@ -300,6 +306,9 @@ class BaseHost:
     def context(self) -> dict[str, Any]:
         """The context values the running code sees (``ctx`` module): none here."""
         return {}
+
+    def refuse_in_query(self, what: str) -> None:
+        """No query handlers outside workflows: nothing to refuse."""
 
 
 class MachineHost(BaseHost):

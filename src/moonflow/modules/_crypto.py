@@ -103,6 +103,7 @@ class RandomSource:
     def bytes(self, n: int) -> bytes:
         if self._state.context != "workflow":
             return os.urandom(n)
+        self._state.host.refuse_in_query("crypto.random")  # a query must not move it
         if self._rng is None:
             self._rng = random.Random(self._state.host.random_seed())
         return self._rng.randbytes(n)

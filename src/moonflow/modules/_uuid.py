@@ -82,7 +82,8 @@ class Generator:
         uuid4: returns a v4 UUID string.
     """
 
-    def __init__(self, now_ns: Any, make_rng: Any, uuid4: Any) -> None:
+    def __init__(self, now_ns: Any, make_rng: Any, uuid4: Any, guard: Any = None) -> None:
+        self._guard = guard or (lambda what: None)  # raises in a query handler (workflows)
         self._now_ns = now_ns
         self._make_rng = make_rng
         self._rng_: random.Random | None = None
@@ -100,6 +101,7 @@ class Generator:
 
     def v1(self) -> str:
         """RFC 4122 version 1; node is random with the multicast bit set (RFC 4122 §4.5)."""
+        self._guard("uuid.v1")
         if self._node is None:
             self._node = self._rng.getrandbits(48) | 0x010000000000
             self._clock_seq = self._rng.getrandbits(14)
@@ -121,6 +123,7 @@ class Generator:
 
     def v4(self) -> str:
         """RFC 4122 version 4 (random)."""
+        self._guard("uuid.v4")
         return str(uuid.UUID(self._uuid4()))
 
     def v7(self) -> str:
@@ -129,6 +132,7 @@ class Generator:
         The sequence starts at a random value each millisecond and increments for UUIDs made
         within the same millisecond, so the UUIDs of one state sort in creation order.
         """
+        self._guard("uuid.v7")
         ms = self._now_ns() // 1_000_000
         last_ms, last_seq = self._last_v7
         if ms <= last_ms:
@@ -151,6 +155,7 @@ def _generator(state: Any) -> Generator:
             lambda: state.host.now_ns(),
             lambda: random.Random(state.host.random_seed()),
             lambda: state.host.uuid4(),
+            lambda what: state.host.refuse_in_query(what),
         )
     return Generator(time.time_ns, random.SystemRandom, lambda: str(uuid.uuid4()))
 

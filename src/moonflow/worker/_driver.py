@@ -325,7 +325,11 @@ class WorkflowDriver(ChildWorkflows):
                 raise KeyError(name)
             lua_args = [state.to_lua(a, f"query {name} argument") for a in args]
             state.arm_memory()
-            ok, value = state.kernel.call_query(handler, state.pack(lua_args))
+            self.host.in_query = True  # Python modules read it (their randomness: _uuid, _crypto)
+            try:
+                ok, value = state.kernel.call_query(handler, state.pack(lua_args))
+            finally:
+                self.host.in_query = False
             if not ok:
                 raise ApplicationError(
                     f"query {name}: {state.error_text(value)}",

@@ -103,11 +103,26 @@ class WorkflowHost(BaseHost):
     def now_ns(self) -> int:
         return workflow.time_ns()
 
+    #: True while a query handler runs (the driver sets it): queries are read-only
+    in_query = False
+
     def random_seed(self) -> int:
+        self.refuse_in_query("random values (uuid, crypto.random)")
         return self._random.getrandbits(63)
 
     def uuid4(self) -> str:
+        self.refuse_in_query("uuid.v4")
         return str(workflow.uuid4())
+
+    def refuse_in_query(self, what: str) -> None:
+        """Raise when a query handler runs: a draw from the workflow's randomness there would
+        make the workflow's next draws differ from a replay's (queries are not in the
+        history). Called by the Python modules that keep generators of their own."""
+        if self.in_query:
+            raise RuntimeError(
+                f"query handlers are read-only: {what} would move the workflow's randomness "
+                "(queries are not in the history)"
+            )
 
     def log(self, level: str, message: str, fields: Any = None) -> None:
         # Replay-aware: a line printed by workflow code appears once, not on every replay.
