@@ -71,15 +71,19 @@ def _app(make_app):
     return app
 
 
-async def _wait_for_first_step(handle) -> None:
+async def _wait_for_event(handle, field: str) -> None:
+    """Until the run's history has an event with attributes ``field`` (10 s at most)."""
     for _ in range(200):
         history = await handle.fetch_history()
-        if any(e.HasField("activity_task_completed_event_attributes") for e in history.events):
-            # and the workflow task after it, so the select is waiting
-            await asyncio.sleep(0.3)
+        if any(e.HasField(field) for e in history.events):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError("the first step never completed")
+    raise AssertionError(f"no {field} in the history")
+
+
+async def _wait_for_first_step(handle) -> None:
+    await _wait_for_event(handle, "activity_task_completed_event_attributes")
+    await asyncio.sleep(0.3)  # and the workflow task after it, so the select is waiting
 
 
 async def test_a_cancel_request_is_a_cancel_event_and_the_workflow_compensates(dev_env, make_app):
@@ -291,14 +295,7 @@ async def test_cancel_while_waiting_in_exec_cancels_the_child_and_returns_cancel
     app.no_cache = True
     async with app.workers(dev_env):
         handle = await app.start(dev_env, "app:flow")
-        for _ in range(200):
-            history = await handle.fetch_history()
-            if any(
-                e.HasField("child_workflow_execution_started_event_attributes")
-                for e in history.events
-            ):
-                break
-            await asyncio.sleep(0.05)
+        await _wait_for_event(handle, "child_workflow_execution_started_event_attributes")
         await asyncio.sleep(0.3)
         await handle.cancel()
         result = await asyncio.wait_for(handle.result(), 30)
@@ -328,14 +325,7 @@ async def test_a_watcher_blocked_in_exec_gets_canceled_from_exec_and_the_event(d
     app.no_cache = True
     async with app.workers(dev_env):
         handle = await app.start(dev_env, "app:flow")
-        for _ in range(200):
-            history = await handle.fetch_history()
-            if any(
-                e.HasField("child_workflow_execution_started_event_attributes")
-                for e in history.events
-            ):
-                break
-            await asyncio.sleep(0.05)
+        await _wait_for_event(handle, "child_workflow_execution_started_event_attributes")
         await handle.cancel(reason="stop")
         result = await asyncio.wait_for(handle.result(), 30)
     assert result == {"exec_kind": "Canceled", "event": "pid.cancel", "reason": "stop"}
