@@ -122,13 +122,14 @@ def _client_for(server: Any, client_id: str) -> Any:
 
 async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow execute APP_DIR ENTRY_ID``: workers in-process, start, wait, print result."""
+    from moonflow.cli._exec import ui_options_of
     from moonflow.client import get_result, resolve_workflow_entry, start_workflow
     from moonflow.devserver import open_server
 
     value = read_input(args)
     app = _load(args.app_dir)
     entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
-    async with open_server(args.server, app, log=streams.note) as server:
+    async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
         client = _client_for(server, client_id)
         workers = _build_workers(app, server.clients)
         async with running_workers(workers) as failed:
@@ -318,7 +319,7 @@ async def cmd_history(args: argparse.Namespace, streams: Streams, stop: Stop) ->
 async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow run APP_DIR``: workers (and embedded server) and the auto-start services
     until SIGINT/SIGTERM; with ``-x ENTRY`` / a command name, one entry (``_exec.py``)."""
-    from moonflow.cli._exec import exec_target, run_exec
+    from moonflow.cli._exec import exec_target, run_exec, ui_options_of
     from moonflow.devserver import open_server
     from moonflow.process import ProcessNode, Supervisor
 
@@ -339,7 +340,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
         export = ""
         if app.clients():
             server = await stack.enter_async_context(
-                open_server(args.server, app, log=streams.note)
+                open_server(args.server, app, log=streams.note, **ui_options_of(args))
             )
             clients = server.clients
             workers = _build_workers(app, clients)
@@ -493,7 +494,12 @@ async def cmd_server(args: argparse.Namespace, streams: Streams, stop: Stop) -> 
 
     db = None if args.memory else Path(args.db or Path(".moonflow") / "temporal.db")
     dev = DevServer(
-        ip=args.ip, port=args.port, namespaces=args.namespace, db_file=db, ui=not args.headless
+        ip=args.ip,
+        port=args.port,
+        namespaces=args.namespace,
+        db_file=db,
+        ui=not args.headless,
+        ui_port=args.ui_port,
     )
     await dev.start()
     try:

@@ -56,7 +56,7 @@ def exec_target(app: Any, args: argparse.Namespace) -> tuple[str, list[str]] | N
     # options there until -x ENTRY or the first word (a command name).
     while rest and rest[0].startswith("-") and not entry_id:
         flag, eq, value = rest[0].partition("=")
-        if flag in ("-x", "--exec", "--server"):
+        if flag in ("-x", "--exec", "--server", "--ui-port"):
             if not eq:
                 if len(rest) < 2:
                     raise UsageError(f"{flag} needs a value")
@@ -66,16 +66,23 @@ def exec_target(app: Any, args: argparse.Namespace) -> tuple[str, list[str]] | N
                 rest = rest[1:]
             if flag == "--server":
                 args.server = value
+            elif flag == "--ui-port":
+                from moonflow.cli._parser import parse_port
+
+                args.ui_port = parse_port("--ui-port", value)
             else:
                 entry_id = value
-        elif flag == "--debug":
-            args.debug = True
+        elif flag in ("--debug", "--headless"):
+            setattr(args, flag[2:], True)
             rest = rest[1:]
         elif flag == "--":
             rest = rest[1:]
             break
         else:
-            raise UsageError(f"run: unknown option {rest[0]!r} (options: -x ENTRY, --server SPEC)")
+            raise UsageError(
+                f"run: unknown option {rest[0]!r} (options: -x ENTRY, --server SPEC, "
+                "--ui-port N, --headless)"
+            )
     if entry_id:
         return _runnable(app, entry_id), rest
     if not rest:
@@ -109,7 +116,12 @@ def _runnable(app: Any, entry_id: str) -> str:
 
 @contextlib.asynccontextmanager
 async def app_with_processes(
-    app: Any, server_spec: str, streams: Streams, *, terminal: Any = None
+    app: Any,
+    server_spec: str,
+    streams: Streams,
+    *,
+    terminal: Any = None,
+    ui_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[Any, asyncio.Future[None] | None]]:
     """The app running beside a process node: its server (``server_spec``; none for an app
     without a ``temporal.client``), its workers and its auto-start services.
@@ -128,7 +140,7 @@ async def app_with_processes(
         failed: asyncio.Future[None] | None = None
         if app.clients():
             server = await stack.enter_async_context(
-                open_server(server_spec, app, log=streams.note)
+                open_server(server_spec, app, log=streams.note, **(ui_options or {}))
             )
             clients = server.clients
             workers = _build_workers(app, clients)
@@ -154,7 +166,10 @@ async def run_exec(
 
     stdin = getattr(sys.stdin, "buffer", None)  # None when stdin is closed (`<&-`)
     terminal = Terminal(out=streams.out, err=streams.err, inp=stdin, args=argv)
-    async with app_with_processes(app, args.server, streams, terminal=terminal) as (node, failed):
+    ui_options = ui_options_of(args)
+    async with app_with_processes(
+        app, args.server, streams, terminal=terminal, ui_options=ui_options
+    ) as (node, failed):
         process = node.spawn(entry_id, argv, host_id=node.terminal_host)
         waiter = asyncio.ensure_future(stop.wait())
         watched: set[asyncio.Future[Any]] = {process.done, waiter}
@@ -193,6 +208,11 @@ async def run_exec(
     if value is not None:
         print_result(streams, value)
     return EXIT_OK
+
+
+def ui_options_of(args: argparse.Namespace) -> dict[str, Any]:
+    """``open_server``'s ``ui``/``ui_port`` from ``--headless`` / ``--ui-port N``."""
+    return {"ui": not getattr(args, "headless", False), "ui_port": getattr(args, "ui_port", None)}
 
 
 def add_exec_arguments(p: argparse.ArgumentParser) -> None:

@@ -81,6 +81,31 @@ def _add_server(p: argparse.ArgumentParser, default_help: str = "") -> None:
     )
 
 
+def parse_port(flag: str, text: str) -> int:
+    """``text`` as a TCP port for ``flag`` (``--ui-port``).
+
+    Raises:
+        ArgumentError: not an integer in 1..65535.
+    """
+    if not text.strip().isdigit() or not 0 < int(text) < 65536:
+        raise ArgumentError(f"{flag} must be a port number between 1 and 65535, got {text!r}")
+    return int(text)
+
+
+def _add_ui(p: argparse.ArgumentParser) -> None:
+    """``--ui-port N`` and ``--headless``: the Web UI of a dev server moonflow starts."""
+    ui = p.add_mutually_exclusive_group()
+    ui.add_argument(
+        "--ui-port",
+        metavar="N",
+        type=lambda text: parse_port("--ui-port", text),
+        help="Web UI port of the dev server moonflow starts (default: gRPC port + 1000)",
+    )
+    ui.add_argument(
+        "--headless", action="store_true", help="start the dev server without the Web UI"
+    )
+
+
 def server_default(environ: Mapping[str, str] | None = None) -> str:
     """The server SPEC when ``--server`` is not given (see :data:`SERVER_ENV`).
 
@@ -197,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_app(p)
     _add_input(p)
     _add_server(p)
+    _add_ui(p)
 
     p = sub.add_parser(
         "run",
@@ -209,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_app(p)
     _add_server(p)
+    _add_ui(p)
     from moonflow.cli._exec import add_exec_arguments
 
     add_exec_arguments(p)
@@ -397,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="extra namespace to create (repeatable; 'default' always exists)",
     )
-    p.add_argument("--headless", action="store_true", help="do not serve the Web UI")
+    _add_ui(p)
     return parser
 
 
@@ -457,7 +484,7 @@ def _run_flags(words: list[str]) -> list[str]:
         flags.append(flag)
         if flag in ("-x", "--exec"):
             break
-        i += 1 if eq or flag not in ("--server",) else 2
+        i += 1 if eq or flag not in ("--server", "--ui-port") else 2
     return flags
 
 

@@ -284,7 +284,8 @@ class DevServer(_ChildServer):
         port: gRPC port; None picks a free one (with port + 1000 free for the UI).
         namespaces: namespaces created at launch (``default`` always exists).
         db_file: SQLite file for persistent state; None keeps everything in memory.
-        ui: serve the Web UI on ``port + 1000`` (skipped when that is above 65535).
+        ui: serve the Web UI (on ``ui_port``); False runs headless.
+        ui_port: the Web UI's port; None = ``port + 1000`` (no UI when that is above 65535).
         binary: path of the ``temporal`` binary; default :func:`find_binary`.
 
     Use as ``async with DevServer(...) as server:`` or call :meth:`start` / :meth:`stop`.
@@ -300,14 +301,20 @@ class DevServer(_ChildServer):
         namespaces: list[str] | tuple[str, ...] = ("default",),
         db_file: str | Path | None = None,
         ui: bool = True,
+        ui_port: int | None = None,
         binary: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.ip = ip
-        self.port = port if port is not None else free_port(ip, with_ui=ui)
+        self.port = port if port is not None else free_port(ip, with_ui=ui and ui_port is None)
         self.namespaces = list(dict.fromkeys(["default", *namespaces]))
         self.db_file = Path(db_file) if db_file is not None else None
-        self.ui_port = self.port + 1000 if ui and self.port + 1000 < 65536 else None
+        if not ui:
+            self.ui_port: int | None = None
+        elif ui_port is not None:
+            self.ui_port = ui_port
+        else:
+            self.ui_port = self.port + 1000 if self.port + 1000 < 65536 else None
         self.binary = Path(binary) if binary else None
 
     @property
@@ -343,13 +350,19 @@ class DevServer(_ChildServer):
         """Launch the server and wait until every namespace answers.
 
         Raises:
-            ServerError: the port is taken, the binary is missing, or the server did not get
-                ready within ``timeout`` seconds (the message carries its last output lines).
+            ServerError: the port or the UI port is taken, the binary is missing, or the server
+                did not get ready within ``timeout`` seconds (the message carries its last
+                output lines).
         """
         if is_listening(self.ip, self.port, 0.3):
             raise ServerError(
                 f"port {self.port} on {self.ip} is already in use; stop what listens there "
                 "or choose another port"
+            )
+        if self.ui_port is not None and is_listening(self.ip, self.ui_port, 0.3):
+            raise ServerError(
+                f"the Web UI port {self.ui_port} on {self.ip} is already in use; choose another "
+                "with --ui-port N or run without the UI (--headless)"
             )
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,8 @@ async def open_server(
     *,
     allow_start: bool = True,
     log: Callable[[str], None] = _stderr,
+    ui: bool = True,
+    ui_port: int | None = None,
 ) -> AsyncIterator[Server]:
     """Resolve ``--server SPEC`` for an app, yield a :class:`Server`, then stop what was started.
 
@@ -119,9 +121,14 @@ async def open_server(
         allow_start: False to only connect (``moonflow start`` / ``result``): ``embedded``
             then never launches a server, and ``memory`` / ``time-skipping`` are refused.
         log: receives human-facing notices (the started server's address and Web UI).
+        ui: False starts dev servers without the Web UI (``--headless``).
+        ui_port: the Web UI's port of the (first) dev server moonflow starts (``--ui-port``);
+            None = gRPC port + 1000.
 
     Raises:
-        UsageError: bad spec, unreachable server, or an address embedded mode cannot serve.
+        UsageError: bad spec, unreachable server, an address embedded mode cannot serve, or
+            ``ui``/``ui_port`` given for a server moonflow does not start (time-skipping,
+            HOST:PORT).
         ServerError: a bundled server is missing or failed to start.
     """
     kind, address = parse_server_spec(spec)
@@ -132,13 +139,20 @@ async def open_server(
             f"--server {kind} starts a fresh server that no worker polls; use embedded "
             "(the app's client address) or HOST:PORT"
         )
+    if (not ui or ui_port is not None) and kind in ("time-skipping", "external"):
+        flag = "--headless" if not ui else "--ui-port"
+        what = "has no Web UI" if kind == "time-skipping" else "is not started by moonflow"
+        raise UsageError(
+            f"{flag} applies to a dev server moonflow starts (--server embedded or memory); "
+            f"the server of --server {spec} {what}: drop {flag}"
+        )
     root = Path(app_dir) if app_dir is not None else (Path(app.root) if app is not None else None)
     server: Server
     async with contextlib.AsyncExitStack() as stack:
         if kind in ("memory", "time-skipping"):
             child: _ChildServer
             if kind == "memory":
-                child = DevServer(namespaces=namespaces)
+                child = DevServer(namespaces=namespaces, ui=ui, ui_port=ui_port)
             else:
                 child = TestServer()
             await stack.enter_async_context(child)
@@ -154,7 +168,7 @@ async def open_server(
             for e in entries:
                 server.clients[e.entry.id] = await _connect_or_hint(e, address, hint)
         else:
-            server = await _embedded(entries, root, allow_start, stack, log)
+            server = await _embedded(entries, root, allow_start, stack, log, ui, ui_port)
         await _prepare_namespaces(server, entries, log)
         yield server
 
@@ -177,8 +191,14 @@ async def _embedded(
     allow_start: bool,
     stack: contextlib.AsyncExitStack,
     log: Callable[[str], None],
+    ui: bool = True,
+    ui_port: int | None = None,
 ) -> Server:
-    """``--server embedded``: per distinct client address, connect or start a dev server."""
+    """``--server embedded``: per distinct client address, connect or start a dev server.
+
+    ``ui_port`` goes to the first dev server started (the others: gRPC port + 1000); when a
+    server already listens there, ``ui``/``ui_port`` cannot apply and a notice says so.
+    """
     by_address: dict[str, list[Any]] = {}
     for e in entries:
         by_address.setdefault(e.address, []).append(e)
@@ -197,7 +217,10 @@ async def _embedded(
             base = root if root is not None else Path.cwd()
             db = base / ".moonflow" / ("temporal.db" if index == 0 else f"temporal-{port}.db")
             ns = [g.namespace or "default" for g in group]
-            dev = DevServer(ip=_bind_ip(host), port=port, namespaces=ns, db_file=db)
+            dev = DevServer(
+                ip=_bind_ip(host), port=port, namespaces=ns, db_file=db, ui=ui, ui_port=ui_port
+            )
+            ui_port = None
             await stack.enter_async_context(dev)
             ui_url = dev.ui_url
             where = f"Web UI {ui_url}" if ui_url else "no Web UI"
@@ -206,6 +229,12 @@ async def _embedded(
         else:
             dev = None
             kind = "external"
+            if local and allow_start and (not ui or ui_port is not None):
+                flag = "--headless" if not ui else f"--ui-port {ui_port}"
+                log(
+                    f"moonflow: note: a server already listens on {address}; {flag} applies "
+                    "only to a server moonflow starts (its Web UI stays as it was started)"
+                )
         hint = (
             "start one with `moonflow server` or use --server memory"
             if local

@@ -132,3 +132,10 @@ def test_tls_errors_are_usage_errors(tmp_path: Path) -> None:
         _tls_and_key(None, {"type": "kerberos"}, None)
     with pytest.raises(UsageError, match="api_key"):
         _tls_and_key(None, {"type": "api_key"}, None)
+
+
+def test_dev_server_ui_port() -> None:
+    dev = DevServer(port=17999, ui_port=9100, binary="/bin/temporal")
+    assert "--ui-port 9100" in " ".join(dev.argv()) and dev.ui_url == "http://localhost:9100"
+    headless = DevServer(port=17999, ui=False, ui_port=9100, binary="/bin/temporal")
+    assert headless.ui_url is None and "--headless" in headless.argv()
