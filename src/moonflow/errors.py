@@ -11,6 +11,8 @@ Python exceptions:
 * :class:`AppError` - the app (YAML + Lua files) is invalid; ``str()`` is one line naming file,
   line and entry id. The CLI prints it and exits 2.
 * :class:`WorkflowFailure` - a workflow ended in failure; carries kind/message/retryable.
+* :class:`Error` - raised by a ``function.py`` activity: its caller gets the kind, message,
+  retryable flag and details.
 """
 
 from __future__ import annotations
@@ -145,6 +147,35 @@ class AppError(MoonflowError):
 
 class UsageError(MoonflowError):
     """Bad command-line arguments or an unusable server address (CLI exit code 2)."""
+
+
+class Error(MoonflowError):
+    """An error with a kind, raised by Python code moonflow runs (``function.py`` activities).
+
+    The Lua caller's ``err`` gets its kind, message, retryable flag and details, exactly as
+    from a Lua activity's ``return nil, errors.new{...}``::
+
+        from moonflow import errors
+        raise errors.Error("card declined", kind=errors.INVALID, retryable=False)
+
+    Args:
+        message: the error's message.
+        kind: a kind string (the constants of this module: ``INVALID``, ``NOT_FOUND``...);
+            default ``Unknown``.
+        retryable: True, False, or None to let the kind decide (:func:`is_non_retryable`).
+        details: a JSON value (str, int, float, bool, None, list, dict with string keys).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = UNKNOWN,
+        retryable: bool | None = None,
+        details: Any = None,
+    ) -> None:
+        self.info = ErrorInfo(kind or UNKNOWN, str(message), retryable, details)
+        super().__init__(f"{self.info.kind}: {self.info.message}")
 
 
 class WorkflowFailure(MoonflowError):

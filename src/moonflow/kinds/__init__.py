@@ -1,7 +1,8 @@
 """Entry kinds: one spec per ``kind:`` and the typed objects they build.
 
 Kinds registered: ``temporal.client``, ``temporal.worker``, ``workflow.lua``, ``function.lua``,
-``process.lua``, ``library.lua``, ``process.host``, ``terminal.host``, ``process.service``. The
+``process.lua``, ``library.lua``, ``function.py``, ``process.host``, ``terminal.host``,
+``process.service``. The
 registry loader validates every entry against :data:`KINDS` when the app loads; entries of the
 reference runtime's other kinds (:data:`SKIPPED_KINDS`) are skipped.
 """
@@ -20,6 +21,7 @@ from ._process import (
     TerminalHostSpec,
     parse_lifecycle,
 )
+from ._python import PythonCode, python_activities
 from ._skipped import SKIPPED_KINDS, skip_reason
 from ._spec import (
     COMMON_REFERENCES,
@@ -48,6 +50,7 @@ __all__ = [
     "LuaCode",
     "ProcessHostSpec",
     "ProcessServiceSpec",
+    "PythonCode",
     "RefField",
     "RestartPolicy",
     "TemporalClient",
@@ -56,6 +59,7 @@ __all__ = [
     "get_kind",
     "known_kinds",
     "parse_lifecycle",
+    "python_activities",
     "register",
     "skip_reason",
 ]

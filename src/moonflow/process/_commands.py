@@ -54,6 +54,10 @@ class Commands:
             process.complete_error(tag, ErrorInfo(mferrors.INVALID, f"{call}: {timeout}", False))
             return
         entry = self.node.app.entries.get(entry_id)
+        if entry is not None and entry.kind == "function.py":
+            context = {**process.context, **(extra if isinstance(extra, dict) else {})}
+            self._call_python(process, tag, entry_id, args, context, timeout)
+            return
         if entry is None or entry.kind != "function.lua":
             what = "no such entry" if entry is None else f"{entry_id} is a {entry.kind} entry"
             hint = (
@@ -83,6 +87,32 @@ class Commands:
             except asyncio.CancelledError:
                 callee.exit(_failed(mferrors.CANCELED, f"{call} was canceled"))
                 raise
+
+        task = asyncio.ensure_future(wait())
+        process.track(tag, task)
+        task.add_done_callback(lambda t: self._finish(process, tag, t, f"{call} result"))
+
+    def _call_python(
+        self,
+        process: Process,
+        tag: int,
+        entry_id: str,
+        args: list[Any],
+        context: dict[str, Any],
+        timeout: float | None,
+    ) -> None:
+        """``funcs.call`` of a ``function.py`` entry: its function runs in this OS process
+        (``worker/_python_activity.py``), with the same value and error rules as an activity."""
+        from ..worker._python_activity import call_in_process
+
+        call = f"funcs.call({entry_id})"
+        code = self.node.app.spec(entry_id)
+
+        async def wait() -> Outcome:
+            try:
+                return await asyncio.wait_for(call_in_process(code, args, context), timeout)
+            except TimeoutError:
+                return _failed(mferrors.TIMEOUT, f"{call} timed out after {timeout:g}s", True)
 
         task = asyncio.ensure_future(wait())
         process.track(tag, task)

@@ -1,7 +1,8 @@
 """Build Temporal SDK workers for an app's ``temporal.worker`` entries.
 
 Each worker entry gets one SDK ``Worker`` on its task queue (client ``tq_prefix`` + ``task_queue``)
-with the dynamic Lua workflow and the dynamic Lua activity. ``worker_options`` keys of the
+with the dynamic Lua workflow and the dynamic Lua activity (plus one named activity per
+``function.py`` entry of the worker, ``_python_activity.py``). ``worker_options`` keys of the
 reference runtime (lua-api.md §1.6) are mapped onto the SDK's where one exists; moonflow adds
 ``max_cached_workflows``, ``activity_threads``, ``lua_max_memory`` (bytes one workflow
 activation or one activity call may allocate), ``lua_instruction_budget`` (VM instructions per
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from .. import kinds
 from .._logging import sdk_runtime
 from ..durations import DurationError, option_duration
 from ..errors import AppError
@@ -32,6 +34,7 @@ from ._activity import ActivityRunner, make_activity
 from ._deliver import deliver_to_process
 from ._driver import DriverConfig, IssuedCommand
 from ._messages import MessagesInterceptor
+from ._python_activity import python_activities
 from ._workflow import LuaWorkflow, bind_task_queue, unbind_task_queue
 
 if TYPE_CHECKING:
@@ -197,7 +200,12 @@ def build_workers(
                 clients[spec.client],
                 task_queue=task_queue,
                 workflows=[LuaWorkflow],
-                activities=[make_activity(runner), deliver_to_process],
+                activities=[
+                    make_activity(runner),
+                    deliver_to_process,
+                    # function.py entries: one named activity each (they win over the dynamic one)
+                    *python_activities(kinds.python_activities(app, spec.entry.id)),
+                ],
                 activity_executor=ThreadPoolExecutor(
                     max_workers=threads, thread_name_prefix=f"moonflow-{spec.entry.name}"
                 ),

@@ -114,7 +114,7 @@ def test_unknown_kind_lists_known_kinds(load_err) -> None:
         "app:thing",
         "unknown kind 'workflow.lau'",
         "did you mean workflow.lua?",
-        "known kinds are function.lua, library.lua, process.host, process.lua, "
+        "known kinds are function.lua, function.py, library.lua, process.host, process.lua, "
         "process.service, temporal.client, temporal.worker, terminal.host, workflow.lua",
     )
 

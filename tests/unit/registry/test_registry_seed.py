@@ -37,6 +37,7 @@ def test_public_names() -> None:
     } <= set(kinds.__all__)
     assert sorted(kinds.KINDS) == [
         "function.lua",
+        "function.py",
         "library.lua",
         "process.host",
         "process.lua",

@@ -1,0 +1,187 @@
+"""``function.py`` entries as Temporal activities, and as functions processes call.
+
+Each Python activity entry is its own named activity (``activity.defn(name=<entry id>)``) on its
+worker, next to the dynamic Lua activity (a named activity wins over the dynamic one), so a
+workflow's ``funcs.call("app:charge", ...)`` reaches it exactly as it reaches a Lua entry:
+activity type = entry id, the entry's worker's task queue, ``local: true`` for a local
+activity. A sync function runs in the worker's activity thread pool, an ``async def`` one on
+the worker's event loop.
+
+Values, as for Lua activities (``_activity.py``): each Lua argument is one JSON payload and
+reaches the function as one positional argument, decoded by the SDK's JSON converter with no
+type hints: ``dict``, ``list``, ``str``, ``int`` (64-bit exact), ``float`` (``1.0`` stays a
+float), ``bool``, ``None``; ``{}`` and ``[]`` stay apart. The return value goes back the same
+way; one that Lua cannot hold exactly (a set, bytes, an object, an int beyond 64 bits, NaN, a
+map with non-string keys) fails the call with kind ``Invalid``, not retryable, naming its path.
+
+Errors (the error model of Lua activities, lua-api.md §3.8):
+
+* a raised :class:`moonflow.errors.Error` (or any moonflow exception carrying an ``info``,
+  e.g. a :class:`~moonflow.errors.WorkflowFailure`) keeps its kind, message, retryable flag
+  and details;
+* any other exception is kind ``Internal``, not retryable, with ``file:line: Type: message``
+  (the innermost line in the app folder) and the Python traceback as the error's stack;
+* ``temporalio`` failures (``ApplicationError``, ``CancelledError``...) and cancellation pass
+  through unchanged: these are real Temporal activities, so ``temporalio.activity.info()``,
+  ``temporalio.activity.heartbeat(...)`` and ``is_cancelled()`` work inside them. Temporal
+  delivers a cancel only in a heartbeat's answer: a long Python activity should heartbeat
+  (an async one is then cancelled at its next ``await``; a sync one sees ``is_cancelled()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, FailureError
+
+from .. import errors as mferrors
+from ..client._values import check_value
+from ..errors import ErrorInfo, UsageError
+from ..kinds._python import user_frame
+from ..lua._outcome import Outcome
+from ..process._stubs import stub_for
+from ._context import ACTIVITY_CONTEXT
+from ._failures import to_application_error
+
+if TYPE_CHECKING:
+    from ..kinds import PythonCode
+
+#: Characters of a Python traceback kept as an error's stack (the end, where it failed).
+MAX_STACK = 8000
+
+
+def error_of(exc: BaseException, code: PythonCode) -> tuple[ErrorInfo, str | None]:
+    """``(error, stack)`` the caller sees for an exception the function raised (see the module
+    doc): a moonflow error keeps its kind, anything else is ``Internal`` and not retryable."""
+    info = getattr(exc, "info", None)
+    if isinstance(exc, mferrors.MoonflowError) and isinstance(info, ErrorInfo):
+        problem = _not_json(info.details, "details")
+        if problem is None:
+            return ErrorInfo(info.kind, info.message, info.retryable, info.details), None
+        # keep what the caller relies on (kind, retryable); say why the details are gone
+        message = f"{info.message} (details dropped: {problem})"
+        return ErrorInfo(info.kind, message, info.retryable), None
+    at = user_frame(exc.__traceback__, code.entry.root)
+    where = f"{at[0]}:{at[1]}: " if at else ""
+    stack = "".join(traceback.format_exception(exc))[-MAX_STACK:]
+    message = f"{where}{type(exc).__name__}: {exc}"
+    return ErrorInfo(mferrors.INTERNAL, message, retryable=False), stack
+
+
+def _not_json(value: Any, path: str) -> str | None:
+    try:
+        check_value(value, path)
+    except UsageError as e:
+        return str(e)
+    return None
+
+
+def result_error(value: Any, code: PythonCode) -> ErrorInfo | None:
+    """The ``Invalid`` error for a return value Lua cannot hold exactly, None when it can."""
+    problem = _not_json(value, "result")
+    if problem is None:
+        return None
+    return ErrorInfo(
+        mferrors.INVALID,
+        f"{code.entry.id} ({code.where}, {code.method}) returned a value moonflow cannot pass "
+        f"to Lua: {problem}",
+        retryable=False,
+    )
+
+
+def _finish(value: Any, code: PythonCode) -> Any:
+    problem = result_error(value, code)
+    if problem is not None:
+        raise to_application_error(problem)
+    return value
+
+
+def _failure(exc: Exception, code: PythonCode) -> BaseException:
+    """What the activity raises for an exception of the function."""
+    if isinstance(exc, FailureError):
+        return exc  # the user's own Temporal failure (ApplicationError, CancelledError...)
+    info, stack = error_of(exc, code)
+    return to_application_error(info, stack=stack)
+
+
+def make_python_activity(code: PythonCode) -> Any:
+    """The named activity (type = entry id) that runs ``code``'s function.
+
+    Test stubs of ``moonflow test`` (``process/_stubs.py``) answer instead, as for Lua
+    activities.
+    """
+    fn = code.function
+    entry_id = code.entry.id
+
+    if code.is_async:
+
+        async def run_async(*args: Any) -> Any:
+            stub = stub_for(entry_id, ACTIVITY_CONTEXT.get())
+            if stub is not None:
+                return await asyncio.to_thread(stub.call, list(args))
+            try:
+                value = await fn(*args)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
+                raise _failure(exc, code) from None
+            return _finish(value, code)
+
+        return activity.defn(name=entry_id)(run_async)
+
+    def run(*args: Any) -> Any:
+        stub = stub_for(entry_id, ACTIVITY_CONTEXT.get())
+        if stub is not None:
+            return stub.call(list(args))
+        try:
+            value = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
+            raise _failure(exc, code) from None
+        return _finish(value, code)
+
+    return activity.defn(name=entry_id)(run)
+
+
+def python_activities(codes: Sequence[PythonCode]) -> list[Any]:
+    """One named activity per ``function.py`` entry (see :func:`make_python_activity`)."""
+    return [make_python_activity(code) for code in codes]
+
+
+async def call_in_process(code: PythonCode, args: list[Any], context: dict[str, Any]) -> Outcome:
+    """Run ``code``'s function for ``funcs.call`` from a process (not an activity: in this OS
+    process, as function.lua entries called from processes run locally): a sync function in
+    the loop's default thread pool, an async one on the loop. ``context`` (the caller's context
+    values) is what ``ACTIVITY_CONTEXT`` holds while it runs.
+
+    Returns:
+        The value, or the error under the same rules as for activities (``Invalid`` for a value
+        Lua cannot hold, a moonflow error's kind, ``Internal`` for other exceptions). A
+        ``temporalio`` ``ApplicationError`` keeps its type as the kind.
+
+    Cancelling the awaiting task cancels an async function; a sync one runs to its end in its
+    thread (Python cannot stop a thread), its result ignored.
+    """
+    token = ACTIVITY_CONTEXT.set(context)
+    try:
+        if code.is_async:
+            value = await code.function(*args)
+        else:
+            ctx = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            value = await loop.run_in_executor(None, lambda: ctx.run(code.function, *args))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
+        if isinstance(exc, ApplicationError):
+            from ._failures import application_error_info
+
+            return Outcome(False, error=application_error_info(exc))
+        info, stack = error_of(exc, code)
+        return Outcome(False, error=info, stack=stack)
+    finally:
+        ACTIVITY_CONTEXT.reset(token)
+    problem = result_error(value, code)
+    if problem is not None:
+        return Outcome(False, error=problem)
+    return Outcome(True, value=value)

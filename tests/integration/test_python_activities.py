@@ -1,0 +1,373 @@
+"""``function.py`` entries: plain Python functions called from Lua with ``funcs.call`` (issue 16
+item 6), against a real Temporal dev server, and from a Lua process on a real process node.
+
+What a Lua workflow sees of a Python activity must be what it sees of a Lua one: the same
+values (64-bit integers, ``1.0`` vs ``1``, ``{}`` vs ``[]``, checked as the JSON text the client
+gets), the same error model (a raised ``moonflow.errors.Error`` keeps kind, message, retryable
+flag and details; any other exception is ``Internal``, not retryable, naming file and line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.common import RawValue
+
+from moonflow.process import ProcessNode
+from moonflow.registry import load_app
+
+from .conftest import activity_entry, workflow_entry
+
+pytestmark = pytest.mark.integration
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+PAY_PY = """\
+import asyncio
+import os
+
+from temporalio import activity
+
+from moonflow import errors
+
+
+def echo(value):
+    return value
+
+
+async def echo_async(value):
+    await asyncio.sleep(0.05)
+    return {"async": True, "value": value}
+
+
+def declined(amount):
+    raise errors.Error(
+        "card declined", kind=errors.INVALID, retryable=False, details={"amount": amount}
+    )
+
+
+def unavailable():
+    raise errors.Error("bank offline", kind=errors.UNAVAILABLE, retryable=True)
+
+
+def boom(text):
+    raise ValueError(text)
+
+
+async def boom_async():
+    await asyncio.sleep(0)
+    return {1: "non-string key"}
+
+
+def second_try(marker):
+    # retryable (Unknown kind, retryable unspecified): Temporal retries it; the activity info
+    # says which attempt this is
+    attempt = activity.info().attempt
+    with open(marker, "a") as f:
+        f.write(f"{attempt}\\n")
+    if attempt < 2:
+        raise errors.Error("not yet")
+    activity.heartbeat("done")
+    return {"attempt": attempt, "type": activity.info().activity_type}
+
+
+def bad_result():
+    return {"ids": {1, 2}}
+
+
+def who():
+    return {"pid": os.getpid()}
+"""
+
+ECHO_LUA = """\
+local function echo(value)
+  return value
+end
+return { echo = echo }
+"""
+
+ROUND_TRIP_WF = """\
+local funcs = require("funcs")
+local function main(input)
+  local py, e1 = funcs.call("app:py_echo", input)
+  local lua, e2 = funcs.call("app:lua_echo", input)
+  local async, e3 = funcs.call("app:py_async", input)
+  local from_module, e4 = funcs.call("app:py_module", input)
+  if e1 or e2 or e3 or e4 then
+    return nil, e1 or e2 or e3 or e4
+  end
+  return { py = py, lua = lua, async = async, module = from_module }
+end
+return { main = main }
+"""
+
+ERRORS_WF = """\
+local funcs = require("funcs")
+local function seen(value, err)
+  if err == nil then
+    return { value = value }
+  end
+  return { kind = err:kind(), retryable = err:retryable(), message = err:message(),
+           details = err:details() }
+end
+local function main(marker)
+  local once = funcs.new():with_options({ ["activity.retry_policy"] = { maximum_attempts = 1 } })
+  return {
+    declined = seen(funcs.call("app:declined", 12)),
+    unavailable = seen(once:call("app:unavailable")),
+    boom = seen(funcs.call("app:boom", "bad card")),
+    boom_async = seen(funcs.call("app:boom_async")),
+    bad_result = seen(funcs.call("app:bad_result")),
+    second_try = seen(funcs.call("app:second_try", marker)),
+  }
+end
+return { main = main }
+"""
+
+PROCESS_LUA = """\
+local funcs = require("funcs")
+local function main(input)
+  local value, err = funcs.call("app:py_echo", input)
+  local async, err2 = funcs.call("app:py_async", input)
+  local _, declined = funcs.call("app:declined", 7)
+  local _, boom = funcs.call("app:boom", "from a process")
+  local _, bad = funcs.call("app:bad_result")
+  local function shape(e)
+    return { kind = e:kind(), retryable = e:retryable(), message = e:message(),
+             details = e:details() }
+  end
+  return {
+    value = value, async = async, errs = { err ~= nil, err2 ~= nil },
+    declined = shape(declined), boom = shape(boom), bad = shape(bad),
+  }
+end
+return { main = main }
+"""
+
+
+def py_entry(name: str, method: str, *, activity: bool = True, module: bool = False) -> str:
+    where = "module: shop.pay" if module else "source: file://pay.py"
+    meta = "\n  meta: {temporal: {activity: {worker: app:worker}}}" if activity else ""
+    return f"""
+- name: {name}
+  kind: function.py
+  {where}
+  method: {method}{meta}
+"""
+
+
+def entries(*, activity: bool = True) -> str:
+    names = {
+        "py_echo": "echo",
+        "py_async": "echo_async",
+        "declined": "declined",
+        "unavailable": "unavailable",
+        "boom": "boom",
+        "boom_async": "boom_async",
+        "second_try": "second_try",
+        "bad_result": "bad_result",
+    }
+    return "".join(py_entry(n, m, activity=activity) for n, m in names.items())
+
+
+def files() -> dict[str, str]:
+    return {
+        "pay.py": PAY_PY,
+        "shop/__init__.py": "",
+        "shop/pay.py": "from pay import echo  # the app folder is on sys.path\n",
+        "echo.lua": ECHO_LUA,
+        "wf.lua": ROUND_TRIP_WF,
+        "errors_wf.lua": ERRORS_WF,
+    }
+
+
+@pytest.fixture
+def pyapp(make_app):
+    return make_app(
+        entries()
+        + py_entry("py_module", "echo", module=True)
+        + activity_entry("lua_echo", "echo.lua", "echo")
+        + workflow_entry("wf", "wf.lua")
+        + workflow_entry("errors_wf", "errors_wf.lua"),
+        files(),
+    )
+
+
+ROUND_TRIP = {"items": [], "meta": {}, "n": 9007199254740993, "f": 1.0}
+ROUND_TRIP_TEXT = '{"f": 1.0, "items": [], "meta": {}, "n": 9007199254740993}'
+
+
+def canonical(value: Any) -> str:
+    """JSON text with sorted keys: ``1.0`` and ``1`` differ, so do ``{}`` and ``[]``."""
+    return json.dumps(value, sort_keys=True)
+
+
+async def test_python_and_lua_activities_round_trip_the_same_json(dev_env, pyapp):
+    async with pyapp.workers(dev_env):
+        raw = await dev_env.client.execute_workflow(
+            "app:wf",
+            ROUND_TRIP,
+            id=f"py-{uuid.uuid4()}",
+            task_queue=pyapp.task_queue,
+            result_type=RawValue,
+        )
+    text = raw.payload.data.decode()
+    result = json.loads(text)
+    assert canonical(ROUND_TRIP) == ROUND_TRIP_TEXT
+    assert canonical(result["py"]) == ROUND_TRIP_TEXT, text
+    assert canonical(result["lua"]) == ROUND_TRIP_TEXT, text
+    assert canonical(result["module"]) == ROUND_TRIP_TEXT, text
+    assert canonical(result["async"]) == canonical({"async": True, "value": ROUND_TRIP}), text
+    # the exact digits travel: not 9007199254740992 (a float on the way would round it)
+    assert "9007199254740993" in text and "1.0" in text
+
+
+async def test_errors_keep_kind_and_retryable_like_lua_ones(dev_env, pyapp, tmp_path):
+    marker = tmp_path / "attempts.txt"
+    async with pyapp.workers(dev_env):
+        result = await dev_env.client.execute_workflow(
+            "app:errors_wf",
+            str(marker),
+            id=f"pyerr-{uuid.uuid4()}",
+            task_queue=pyapp.task_queue,
+        )
+    assert result["declined"] == {
+        "kind": "Invalid",
+        "retryable": False,
+        "message": "card declined",
+        "details": {"amount": 12},
+    }
+    assert result["unavailable"] == {
+        "kind": "Unavailable",
+        "retryable": True,
+        "message": "bank offline",
+    }
+    boom = result["boom"]
+    assert boom["kind"] == "Internal" and boom["retryable"] is False, boom
+    line = PAY_PY.splitlines().index("    raise ValueError(text)") + 1
+    assert boom["message"] == f"pay.py:{line}: ValueError: bad card", boom
+    # an async function: a result Lua cannot hold (a non-string key) is Invalid, named
+    assert result["boom_async"]["kind"] == "Invalid", result
+    assert result["boom_async"]["retryable"] is False
+    assert "keys must be strings" in result["boom_async"]["message"]
+    assert result["bad_result"]["kind"] == "Invalid"
+    assert "result.ids: set is not a JSON value" in result["bad_result"]["message"]
+    # a retryable error is retried by Temporal; the function sees activity.info()
+    assert result["second_try"] == {"value": {"attempt": 2, "type": "app:second_try"}}
+    assert marker.read_text().split() == ["1", "2"]
+
+
+async def test_a_process_calls_python_functions(tmp_path):
+    root = tmp_path / "procapp"
+    root.mkdir()
+    (root / "app.yaml").write_text(
+        'version: "1.0"\nnamespace: app\nentries:\n'
+        + textwrap.indent(
+            textwrap.dedent(entries(activity=False))
+            + textwrap.dedent("""
+            - name: main
+              kind: process.lua
+              source: file://main.lua
+              method: main
+              modules: [funcs]
+            """),
+            "  ",
+        )
+    )
+    (root / "pay.py").write_text(PAY_PY)
+    (root / "main.lua").write_text(PROCESS_LUA)
+    app = load_app(root)
+    async with ProcessNode(app) as node:
+        outcome = await asyncio.wait_for(node.run("app:main", [ROUND_TRIP]), 60)
+    assert outcome.ok, outcome.error
+    value = outcome.value
+    assert canonical(value["value"]) == ROUND_TRIP_TEXT
+    assert canonical(value["async"]) == canonical({"async": True, "value": ROUND_TRIP})
+    assert value["errs"] == [False, False]
+    assert value["declined"] == {
+        "kind": "Invalid",
+        "retryable": False,
+        "message": "card declined",
+        "details": {"amount": 7},
+    }
+    assert value["boom"]["kind"] == "Internal" and value["boom"]["retryable"] is False
+    assert value["boom"]["message"].endswith("ValueError: from a process"), value
+    assert value["bad"]["kind"] == "Invalid"
+
+
+def moonflow_check(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "moonflow", "check", str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "files_", "expected"),
+    [
+        (
+            "source: file://missing.py\n    method: charge",
+            {},
+            "source file not found",
+        ),
+        (
+            "source: file://pay.py\n    method: refund",
+            {"pay.py": "def charge(x):\n    return x\n"},
+            'method "refund" is not defined in pay.py (it defines: charge)',
+        ),
+        (
+            "source: file://pay.py\n    method: RATE",
+            {"pay.py": "RATE = 3\n"},
+            'method "RATE" of pay.py is a int, not a function',
+        ),
+        (
+            "module: shop.nothere\n    method: charge",
+            {},
+            "module shop.nothere not found",
+        ),
+        (
+            "source: file://pay.py\n    method: charge",
+            {"pay.py": "def charge(x):\n    return x\n\n1 / 0\n"},
+            "pay.py:4: app:charge: importing pay.py failed: ZeroDivisionError",
+        ),
+    ],
+)
+def test_check_names_a_bad_python_entry_in_one_line(tmp_path, entry, files_, expected):
+    root = tmp_path / "bad"
+    root.mkdir()
+    (root / "app.yaml").write_text(
+        f'version: "1.0"\nnamespace: app\nentries:\n  - name: charge\n    kind: function.py\n'
+        f"    {entry}\n"
+    )
+    for name, text in files_.items():
+        (root / name).write_text(text)
+    done = moonflow_check(root)
+    assert done.returncode != 0, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert expected in lines[0], lines[0]
+
+
+def test_check_accepts_a_good_python_entry(tmp_path):
+    root = tmp_path / "good"
+    root.mkdir()
+    (root / "app.yaml").write_text(
+        'version: "1.0"\nnamespace: app\nentries:\n  - name: charge\n    kind: function.py\n'
+        "    source: file://pay.py\n    method: charge\n"
+    )
+    (root / "pay.py").write_text("async def charge(x):\n    return x\n")
+    done = moonflow_check(root)
+    assert done.returncode == 0, done.stderr
+    assert "1 function.py" in done.stdout
