@@ -205,6 +205,10 @@ end
 
 -- Hooks run when the run queue drains (message dispatch); each returns true if it woke a task.
 K.idle_hooks = {}
+-- Hooks run once every task waits and no idle hook woke one, just before K.run returns
+-- "blocked"; they may emit commands (time.lua cancels abandoned time.after timers) but wake
+-- no task. Called in the order they were added.
+K.on_blocked = {}
 
 local function kill_all_but(keep)
     for co, task in raw.next, tasks do
@@ -293,6 +297,10 @@ local function run_tasks()
     -- the queue is empty: start it over
     runq = {}
     runq_head, runq_tail = 1, 0
+    local on_blocked = K.on_blocked
+    for i = 1, #on_blocked do
+        on_blocked[i]()
+    end
     return "blocked"
 end
 

@@ -140,8 +140,13 @@ local function release_sender(w, ch, closed)
     end
 end
 
--- Non-blocking receive: ready, value, ok.
+-- Non-blocking receive: ready, value, ok. Every receive path (receive, try_receive, iter,
+-- receive_timeout, a select's receive case) comes here first: a time.after channel that a
+-- lost select left behind is in use again (time.lua, sys.after_touch).
 local function try_take(ch)
+    if ch._after then
+        sys.after_touch(ch)
+    end
     local q = ch._buf
     if q_len(q) > 0 then
         local v = q_pop(q)
@@ -351,6 +356,28 @@ local function case_ready(c)
     return nil
 end
 
+-- A select that names a time.after channel uses it (even when an earlier case is ready and
+-- its own case is never tried): a stored deadline in a loop of selects stays in use.
+local function after_use(cases)
+    for i = 1, #cases do
+        local c = cases[i]
+        if c.op == "recv" and c.ch._after then
+            sys.after_touch(c.ch)
+        end
+    end
+end
+
+-- The time.after channels of receive cases that did not win: abandoned, unless the code
+-- uses them again before every task waits (time.lua cancels their timers then).
+local function after_lost(cases, won)
+    for i = 1, #cases do
+        local c = cases[i]
+        if c.op == "recv" and c.ch._after and c.ch ~= won then
+            sys.after_lost(c.ch)
+        end
+    end
+end
+
 function M.select(cases)
     no_query("channel.select")
     if type(cases) ~= "table" then
@@ -363,13 +390,16 @@ function M.select(cases)
             raw.error("channel.select: case " .. i .. " is not a case (use ch:case_receive() or ch:case_send(v))", 2)
         end
     end
+    after_use(cases)
     for i = 1, n do
         local r = case_ready(cases[i])
         if r then
+            after_lost(cases, r.channel)
             return r
         end
     end
     if cases.default then
+        after_lost(cases, nil)
         return { default = true, ok = true }
     end
     if n == 0 then
@@ -386,6 +416,7 @@ function M.select(cases)
         end
     end
     local r = sys.park()
+    after_lost(cases, r.channel)
     if r.closed then
         raw.error("send on closed channel", 2)
     end

@@ -350,12 +350,105 @@ function sys.cancel_timer(tag)
     sys.emit({ op = "cancel_timer", timer = tag })
 end
 
---- time.after(d) -> channel that receives the Time once d has passed.
+-- ---- abandoned time.after timers (issue 17 item 13) ---------------------------------------
+-- A select that returns with another case leaves its time.after channel behind. The rule, which
+-- depends only on the order of workflow operations (never on garbage collection), so a replay
+-- takes the same decisions:
+--   * the after channel of a receive case of a select that returned with another case is
+--     "abandoned" when that select is the first one it lost (channel.lua marks it through
+--     sys.after_lost): an `after` written inline in a select's cases loses at most once;
+--   * any later operation on it (a receive, a new case in a select, try_receive, ...) picks it
+--     up again (sys.after_touch);
+--   * when every task of the run waits (the kernel's run queue drained, K.on_blocked), each
+--     channel still abandoned, with its timer pending and no task waiting on it, has its timer
+--     cancelled (TimerCanceled in the history);
+--   * should the code use such a channel after all, its timer is started again for what is
+--     left until the original deadline (delivered at once if it has passed): receiving from a
+--     stored after channel behaves as if its timer had never stopped.
+-- A deadline kept across a loop of selects (`local limit = time.after("1h")` then
+-- `select{msgs:case_receive(), limit:case_receive()}` in a loop) keeps its timer while the
+-- loop goes straight back to the select; if the loop waits on something else after the first
+-- message, the timer is cancelled once and started again by the next turn (to the same
+-- deadline), and never again after that.
+--
+-- Runs started before this rule existed keep the old behaviour: the first cancellation a run
+-- would make asks workflow.version(PATCH, -1, 1) (a patch marker in new runs; a replay of an
+-- older history finds none and never cancels in that run). Processes have no history: they
+-- always cancel.
+local AFTER_PATCH = "moonflow.cancel_abandoned_after"
+local cancel_allowed  -- nil until the run's first cancellation decides it
+local lost = {}       -- abandoned after channels, in the order they were abandoned
+local watching = false  -- cancel_abandoned is one of the kernel's on_blocked hooks
+
+local function may_cancel()
+    if cancel_allowed == nil then
+        local version = host.version  -- nil for process hosts
+        cancel_allowed = version == nil or version(AFTER_PATCH, -1, 1) == 1
+    end
+    return cancel_allowed
+end
+
+local function arm_after(ch, ns)
+    local t = ch._after
+    t.state = "pending"
+    t.tag = sys.start_timer(ns, function()
+        t.state = "fired"
+        sys.channel_offer(ch, M.now())
+    end)
+end
+
+local function cancel_abandoned()
+    local list = lost
+    lost = {}
+    for i = 1, #list do
+        local ch = list[i]
+        local t = ch._after
+        if t.lost and t.state == "pending" and not sys.channel_has_receiver(ch) and may_cancel() then
+            sys.cancel_timer(t.tag)
+            t.state = "cancelled"
+        end
+        t.lost = false
+    end
+end
+
+function sys.after_lost(ch)
+    local t = ch._after
+    t.losses = t.losses + 1
+    if t.losses == 1 and t.state == "pending" then
+        t.lost = true
+        if not watching then
+            watching = true
+            local hooks = sys.kernel.on_blocked
+            hooks[#hooks + 1] = cancel_abandoned
+        end
+        lost[#lost + 1] = ch
+    end
+end
+
+function sys.after_touch(ch)
+    local t = ch._after
+    t.lost = false
+    if t.state == "cancelled" then
+        local left = t.deadline - host.now_ns()
+        if left <= 0 then
+            t.state = "fired"
+            sys.channel_offer(ch, M.now())
+        else
+            arm_after(ch, left)
+        end
+    end
+end
+
+--- time.after(d) -> channel that receives the Time once d has passed. In workflows its timer
+--- is cancelled once nobody receives from it any more (the rule above).
 function M.after(d)
     local ns = need_ns(d, "time.after")
     local ch = sys.make_channel(sys, 1, "after")
     if ns <= 0 then
         sys.channel_offer(ch, M.now())
+    elseif in_workflow then
+        ch._after = { deadline = host.now_ns() + ns, lost = false, losses = 0 }
+        arm_after(ch, ns)
     else
         sys.start_timer(ns, function()
             sys.channel_offer(ch, M.now())
