@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowFailureError
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from moonflow.process import ProcessNode
 from moonflow.registry import load_app
@@ -371,3 +374,36 @@ def test_check_accepts_a_good_python_entry(tmp_path):
     done = moonflow_check(root)
     assert done.returncode == 0, done.stderr
     assert "1 function.py" in done.stdout
+
+
+# ---- the README's example runs as written -------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_BLOCK = re.compile(r"```(?:yaml|python|lua)\n(?:#|--) pyact/([\w.]+)[^\n]*\n(.*?)```", re.S)
+
+
+async def test_the_readme_example(dev_env, make_app):
+    blocks = dict(README_BLOCK.findall(README.read_text()))
+    assert set(blocks) == {"entries.yaml", "payments.py", "checkout.lua"}
+    app = make_app(
+        blocks["entries.yaml"] + workflow_entry("checkout", "checkout.lua"),
+        {"payments.py": blocks["payments.py"], "checkout.lua": blocks["checkout.lua"]},
+    )
+    async with app.workers(dev_env):
+        ok = await dev_env.client.execute_workflow(
+            "app:checkout",
+            {"id": 7, "amount": 250},
+            id=f"readme-py-{uuid.uuid4()}",
+            task_queue=app.task_queue,
+        )
+        assert ok == {"charge": {"id": "ch-7", "amount": 250}, "refund": {"refunded": "ch-7"}}
+        with pytest.raises(WorkflowFailureError) as failed:
+            await dev_env.client.execute_workflow(
+                "app:checkout",
+                {"id": 8, "amount": 5000},
+                id=f"readme-py-{uuid.uuid4()}",
+                task_queue=app.task_queue,
+            )
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.message, cause.non_retryable) == ("Invalid", "over the limit", True)
+    assert cause.details[0][0]["details"] == {"limit": 1000}
