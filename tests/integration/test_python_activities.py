@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from moonflow.process import ProcessNode
 from moonflow.registry import load_app
 
-from .conftest import activity_entry, workflow_entry
+from .conftest import activity_entry, history_events, workflow_entry
 
 pytestmark = pytest.mark.integration
 
@@ -307,12 +307,139 @@ async def test_a_process_calls_python_functions(tmp_path):
     assert value["bad"]["kind"] == "Invalid"
 
 
+CLI_MAIN_LUA = """\
+local funcs = require("funcs")
+local function main(name)
+  local value, err = funcs.call("app:py_echo", {name = name, n = 9007199254740993})
+  if err then
+    return nil, err
+  end
+  return value
+end
+return { main = main }
+"""
+
+
+def test_moonflow_run_x_calls_a_python_function(tmp_path):
+    root = tmp_path / "cliapp"
+    root.mkdir()
+    (root / "app.yaml").write_text(
+        'version: "1.0"\nnamespace: app\nentries:\n'
+        + textwrap.indent(
+            textwrap.dedent(py_entry("py_echo", "echo", activity=False))
+            + textwrap.dedent("""
+            - name: main
+              kind: function.lua
+              source: file://main.lua
+              method: main
+              modules: [funcs]
+            """),
+            "  ",
+        )
+    )
+    (root / "pay.py").write_text(PAY_PY)
+    (root / "main.lua").write_text(CLI_MAIN_LUA)
+    done = subprocess.run(
+        [sys.executable, "-m", "moonflow", "run", str(root), "-x", "app:main", "ada"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"name": "ada", "n": 9007199254740993}
+
+
+LOCAL_WF = """\
+local funcs = require("funcs")
+local function main(input)
+  return funcs.call("app:py_local", input)
+end
+return { main = main }
+"""
+
+
+async def test_a_local_python_activity(dev_env, make_app):
+    app = make_app(
+        py_entry("py_local", "echo_async").replace(
+            "worker: app:worker}", "worker: app:worker, local: true}"
+        )
+        + workflow_entry("wf", "wf.lua"),
+        {"pay.py": PAY_PY, "wf.lua": LOCAL_WF},
+    )
+    assert app.app.spec("app:py_local").activity_local is True
+    workflow_id = f"pylocal-{uuid.uuid4()}"
+    async with app.workers(dev_env):
+        result = await dev_env.client.execute_workflow(
+            "app:wf", ROUND_TRIP, id=workflow_id, task_queue=app.task_queue
+        )
+    assert canonical(result) == canonical({"async": True, "value": ROUND_TRIP})
+    events = await history_events(dev_env, workflow_id)
+    types = [e["eventType"] for e in events]
+    assert "EVENT_TYPE_MARKER_RECORDED" in types, types
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in types, types
+
+
+SLOW_PY = """\
+import asyncio
+
+from temporalio import activity
+
+
+async def slow(marker):
+    try:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+    except asyncio.CancelledError:
+        with open(marker, "w") as f:
+            f.write("cancelled")
+        raise
+"""
+
+CANCEL_WF = """\
+local funcs = require("funcs")
+local time = require("time")
+local function main(marker)
+  local opts = { ["activity.heartbeat_timeout"] = "5s" }
+  local f = funcs.new():with_options(opts):async("app:slow", marker)
+  time.sleep("1s")
+  f:cancel()
+  time.sleep("3s")
+  local _, err = f:result()
+  return err:kind()
+end
+return { main = main }
+"""
+
+
+async def test_a_cancelled_async_python_activity_is_cancelled_at_its_await(
+    dev_env, make_app, tmp_path
+):
+    app = make_app(
+        py_entry("slow", "slow").replace("file://pay.py", "file://slow.py")
+        + workflow_entry("wf", "wf.lua"),
+        {"slow.py": SLOW_PY, "wf.lua": CANCEL_WF},
+    )
+    marker = tmp_path / "cancelled.txt"
+    async with app.workers(dev_env):
+        kind = await dev_env.client.execute_workflow(
+            "app:wf", str(marker), id=f"pycancel-{uuid.uuid4()}", task_queue=app.task_queue
+        )
+    assert kind == "Canceled"
+    assert marker.read_text() == "cancelled"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
 def moonflow_check(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "moonflow", "check", str(root)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        env=_env(),
         timeout=120,
     )
 
