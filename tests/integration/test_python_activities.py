@@ -534,3 +534,117 @@ async def test_the_readme_example(dev_env, make_app):
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.message, cause.non_retryable) == ("Invalid", "over the limit", True)
     assert cause.details[0][0]["details"] == {"limit": 1000}
+
+
+# ---- moonflow test: test.mock_activity stubs a Python activity as it stubs a Lua one -----------
+STUB_APP_YAML = """\
+version: "1.0"
+namespace: app
+entries:
+  - name: temporal_client
+    kind: temporal.client
+    address: "localhost:7233"
+    namespace: "default"
+  - name: worker
+    kind: temporal.worker
+    client: app:temporal_client
+    task_queue: "py-stubs"
+  - name: processes
+    kind: process.host
+  - name: wf
+    kind: workflow.lua
+    source: file://wf.lua
+    method: main
+    modules: [funcs]
+    meta: {temporal: {workflow: {worker: app:worker}}}
+  - name: charge
+    kind: function.py
+    source: file://pay.py
+    method: charge
+    meta: {temporal: {activity: {worker: app:worker}}}
+  - name: refund
+    kind: function.py
+    source: file://pay.py
+    method: refund
+    meta: {temporal: {activity: {worker: app:worker}}}
+  - name: stubbed
+    kind: function.lua
+    source: file://tests.lua
+    method: stubbed
+    modules: [test]
+    meta: {type: test}
+  - name: real
+    kind: function.lua
+    source: file://tests.lua
+    method: real
+    modules: [test]
+    meta: {type: test}
+"""
+
+STUB_PAY_PY = """\
+def charge(amount):
+    return {"charged": amount, "by": "python"}
+
+
+async def refund(amount):
+    return {"refunded": amount, "by": "python"}
+"""
+
+STUB_WF_LUA = """\
+local funcs = require("funcs")
+local function main(amount)
+  local charged, err = funcs.call("app:charge", amount)
+  if err then return nil, err end
+  local refunded, err2 = funcs.call("app:refund", amount)
+  if err2 then return nil, err2 end
+  return { charge = charged.by, refund = refunded.by }
+end
+return { main = main }
+"""
+
+STUB_TESTS_LUA = """\
+local test = require("test")
+
+local function stubbed()
+  test.mock_activity("app:charge", { result = { by = "fixed result" } })
+  test.mock_activity("app:refund", function(amount) return { by = "stub " .. amount } end)
+  local result, err = process.exec("app:wf", "app:worker", 3)
+  if err then return nil, err end
+  if result.charge ~= "fixed result" or result.refund ~= "stub 3" then
+    return nil, "stubs not used: " .. result.charge .. ", " .. result.refund
+  end
+  return true
+end
+
+local function real()
+  local result, err = process.exec("app:wf", "app:worker", 4)
+  if err then return nil, err end
+  if result.charge ~= "python" or result.refund ~= "python" then
+    return nil, "a stub leaked: " .. result.charge .. ", " .. result.refund
+  end
+  return true
+end
+
+return { stubbed = stubbed, real = real }
+"""
+
+
+def test_moonflow_test_stubs_python_activities(tmp_path):
+    root = tmp_path / "stubapp"
+    root.mkdir()
+    for name, text in {
+        "_index.yaml": STUB_APP_YAML,
+        "pay.py": STUB_PAY_PY,
+        "wf.lua": STUB_WF_LUA,
+        "tests.lua": STUB_TESTS_LUA,
+    }.items():
+        (root / name).write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "moonflow", "test", str(root)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().splitlines()[-1] == "2 passed, 0 failed", done.stdout

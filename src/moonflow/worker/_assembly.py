@@ -34,7 +34,7 @@ from ._activity import ActivityRunner, make_activity
 from ._deliver import deliver_to_process
 from ._driver import DriverConfig, IssuedCommand
 from ._messages import MessagesInterceptor
-from ._python_activity import python_activities
+from ._python_activity import make_python_activities
 from ._workflow import LuaWorkflow, bind_task_queue, unbind_task_queue
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def build_workers(
                     make_activity(runner),
                     deliver_to_process,
                     # function.py entries: one named activity each (they win over the dynamic one)
-                    *python_activities(kinds.python_activities(app, spec.entry.id)),
+                    *make_python_activities(kinds.python_activities(app, spec.entry.id)),
                 ],
                 activity_executor=ThreadPoolExecutor(
                     max_workers=threads, thread_name_prefix=f"moonflow-{spec.entry.name}"

@@ -44,7 +44,8 @@ from ..client._values import check_value
 from ..errors import ErrorInfo, UsageError
 from ..kinds._python import user_frame
 from ..lua._outcome import Outcome
-from ..process._stubs import stub_for
+from ..process._stubs import StubCall, stub_for
+from ._activity import Deadline, stop_check
 from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
 
@@ -109,6 +110,13 @@ def _failure(exc: Exception, code: PythonCode) -> BaseException:
     return to_application_error(info, stack=stack)
 
 
+def _stubbed(stub: StubCall, args: list[Any]) -> Any:
+    """A test stub's answer (on a thread: a function stub waits for the test's process),
+    stopped as a Lua activity's stub is when the attempt times out or is cancelled."""
+    deadline = Deadline(activity.info())
+    return stub.call(args, deadline, stop_check(deadline))
+
+
 def make_python_activity(code: PythonCode) -> Any:
     """The named activity (type = entry id) that runs ``code``'s function.
 
@@ -123,7 +131,7 @@ def make_python_activity(code: PythonCode) -> Any:
         async def run_async(*args: Any) -> Any:
             stub = stub_for(entry_id, ACTIVITY_CONTEXT.get())
             if stub is not None:
-                return await asyncio.to_thread(stub.call, list(args))
+                return await asyncio.to_thread(_stubbed, stub, list(args))
             try:
                 value = await fn(*args)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
@@ -135,7 +143,7 @@ def make_python_activity(code: PythonCode) -> Any:
     def run(*args: Any) -> Any:
         stub = stub_for(entry_id, ACTIVITY_CONTEXT.get())
         if stub is not None:
-            return stub.call(list(args))
+            return _stubbed(stub, list(args))
         try:
             value = fn(*args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
@@ -145,7 +153,7 @@ def make_python_activity(code: PythonCode) -> Any:
     return activity.defn(name=entry_id)(run)
 
 
-def python_activities(codes: Sequence[PythonCode]) -> list[Any]:
+def make_python_activities(codes: Sequence[PythonCode]) -> list[Any]:
     """One named activity per ``function.py`` entry (see :func:`make_python_activity`)."""
     return [make_python_activity(code) for code in codes]
 
