@@ -204,6 +204,23 @@ class ActivityHostAPI(HostAPI, Protocol):
         """
         ...
 
+    def heartbeat(self, details: Any = None) -> Any:
+        """``activity.heartbeat``: tell Temporal the attempt makes progress, with ``details``
+        (a JSON-like Python value, or None for none) for the next attempt to read; moves the
+        attempt's heartbeat deadline. Returns True, or ``(None, error)`` of kind ``NotFound``
+        outside an activity (a process)."""
+        ...
+
+    def activity_info(self) -> Any:
+        """``activity.info``: the attempt's facts as a Lua map table (see the ``activity``
+        module), or ``(None, error)`` of kind ``NotFound`` outside an activity (a process)."""
+        ...
+
+    def is_cancelled(self) -> bool:
+        """``activity.is_cancelled``: whether Temporal cancelled the attempt (its workflow
+        cancelled it, or the worker is stopping); False outside an activity."""
+        ...
+
 
 _PROTOCOL_BASES = frozenset({"Protocol", "Generic", "object"})
 
@@ -341,3 +358,21 @@ class MachineHost(BaseHost):
             False,
         )
         return None, err
+
+    # Not an activity (processes, tests): the ``activity`` module's answers there.
+    def _not_an_activity(self, what: str) -> tuple[None, Any]:
+        return None, self.state.new_error(
+            "NotFound",
+            f"activity.{what}: this code is not running as a Temporal activity (it runs as a "
+            "process); only activity calls have heartbeats and attempt facts",
+            False,
+        )
+
+    def heartbeat(self, details: Any = None) -> Any:
+        return self._not_an_activity("heartbeat")
+
+    def activity_info(self) -> Any:
+        return self._not_an_activity("info")
+
+    def is_cancelled(self) -> bool:
+        return False

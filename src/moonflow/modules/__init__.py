@@ -25,6 +25,7 @@ _BUILDERS: dict[str, str] = {
     "env": "._env",
     "ctx": "._ctx",
     "test": "._test",
+    "activity": "._activity",
 }
 
 

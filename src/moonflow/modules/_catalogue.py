@@ -63,6 +63,9 @@ MODULES: dict[str, ModuleInfo] = {
         ModuleInfo("yaml", _BOTH),
         ModuleInfo("env", _ACT),
         ModuleInfo("ctx", _BOTH),
+        # The attempt of activity code (heartbeat, info, is_cancelled; modules/_activity.py);
+        # in processes info/heartbeat give NotFound.
+        ModuleInfo("activity", _ACT),
         # The terminal host's console (lua-api.md §2.14b): processes run by `moonflow run -x`;
         # elsewhere its calls return nil, "no terminal context".
         ModuleInfo("io", _ACT),

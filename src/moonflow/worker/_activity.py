@@ -17,16 +17,22 @@ rules (:mod:`moonflow.lua._outcome`):
 Limits per call (worker options, see ``_assembly.py``): ``lua_max_memory`` bytes the call may
 allocate and ``lua_activity_instruction_budget`` Lua instructions (both -> ``ResourceExhausted``
 failures naming the limit, not retryable). When the activity's deadline passes (start-to-close,
-schedule-to-close, or heartbeat timeout: Lua activities do not heartbeat yet) or Temporal
-cancels it, its Lua code is stopped within about a millisecond of Lua (a count hook asks every
-10 x 10,000 instructions) and the thread returns to the pool; ``time.sleep`` in activity code
-wakes up for both.
+schedule-to-close, or the heartbeat timeout counted from the last ``activity.heartbeat``) or
+Temporal cancels it, its Lua code is stopped within about a millisecond of Lua (a count hook
+asks every 10 x 10,000 instructions) and the thread returns to the pool; ``time.sleep`` in
+activity code wakes up for both. A timeout is reported as kind ``Timeout`` with
+``details.timeout_type`` (as Temporal's own timeouts), retryable: the retry policy decides.
+
+Worker shutdown (``worker_stop_timeout``, see ``_assembly.py``) is not the activity's failure:
+an attempt still running when the stop timeout ends is stopped and reported as kind
+``Unavailable``, retryable, so the retry policy runs it again at once on another worker of the
+task queue (Temporal does not retry a cancelled attempt).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import lupa.lua54 as lupa
@@ -61,33 +67,56 @@ RESOURCE_EXHAUSTED = mferrors.RESOURCE_EXHAUSTED
 class Deadline:
     """When the current activity attempt ends for Temporal, on this machine's monotonic clock.
 
-    The earliest of: start-to-close from now, schedule-to-close from the first schedule, and
-    the heartbeat timeout from now (Lua activities cannot heartbeat yet, so an attempt with a
-    heartbeat timeout times out after it). None: no timeout applies.
+    The earliest of: start-to-close from now (the attempt's start), schedule-to-close from the
+    first schedule, and the heartbeat timeout from the last heartbeat (:meth:`beat`; from the
+    start until the first). None: no timeout applies.
     """
 
     def __init__(self, info: activity.Info | None) -> None:
-        self.at: float | None = None
+        # Temporal's timeout type (the names of details.timeout_type) -> monotonic end.
+        self._ends: dict[str, float] = {}
+        self._heartbeat_s: float | None = None
         if info is None:
             return
         now = time.monotonic()
-        limits: list[float] = []
         if info.start_to_close_timeout:
-            limits.append(info.start_to_close_timeout.total_seconds())
-        if info.heartbeat_timeout:
-            limits.append(info.heartbeat_timeout.total_seconds())
+            self._ends["start_to_close"] = now + info.start_to_close_timeout.total_seconds()
         if info.schedule_to_close_timeout and info.scheduled_time:
             spent = max(0.0, time.time() - info.scheduled_time.timestamp())
-            limits.append(info.schedule_to_close_timeout.total_seconds() - spent)
-        if limits:
-            self.at = now + max(0.0, min(limits))
+            left = max(0.0, info.schedule_to_close_timeout.total_seconds() - spent)
+            self._ends["schedule_to_close"] = now + left
+        if info.heartbeat_timeout:
+            self._heartbeat_s = info.heartbeat_timeout.total_seconds()
+            self._ends["heartbeat"] = now + self._heartbeat_s
+
+    @property
+    def at(self) -> float | None:
+        """The monotonic time the attempt ends at, or None."""
+        return min(self._ends.values()) if self._ends else None
+
+    @property
+    def timeout_type(self) -> str | None:
+        """Which timeout ends the attempt first (``start_to_close``, ``schedule_to_close``,
+        ``heartbeat``), or None."""
+        return min(self._ends, key=self._ends.__getitem__) if self._ends else None
+
+    def beat(self) -> None:
+        """The code heartbeated: the heartbeat timeout counts from now."""
+        if self._heartbeat_s is not None:
+            self._ends["heartbeat"] = time.monotonic() + self._heartbeat_s
 
     def passed(self) -> bool:
         return self.at is not None and time.monotonic() >= self.at
 
     def remaining(self) -> float | None:
         """Seconds left, or None without a deadline."""
-        return None if self.at is None else max(0.0, self.at - time.monotonic())
+        at = self.at
+        return None if at is None else max(0.0, at - time.monotonic())
+
+    def unix(self) -> float | None:
+        """The end as Unix seconds (float; the wall clock's view of :attr:`at`), or None."""
+        left = self.remaining()
+        return None if left is None else time.time() + left
 
 
 class ActivityHost(MachineHost):
@@ -101,9 +130,7 @@ class ActivityHost(MachineHost):
 
     LUA_API = ACTIVITY_API  # the methods of ActivityHostAPI (moonflow.lua._host)
 
-    def __init__(
-        self, check: Callable[[], str | None] | None = None, deadline: Deadline | None = None
-    ) -> None:
+    def __init__(self, check: StopCheck | None = None, deadline: Deadline | None = None) -> None:
         self.check = check
         self.deadline = deadline
 
@@ -122,56 +149,146 @@ class ActivityHost(MachineHost):
             where = "activity"
         super().log(level, f"[{where}] {message}", fields)
 
+    #: Why the stop check stopped the call from a host method (:meth:`stop_now`), or None.
+    stopped: str | None = None
+
     def sleep(self, ns: int) -> None:
-        """Block for ``ns`` nanoseconds, or until the stop check says stop (the run's count
-        hook then stops the Lua code right after). Waits in slices of at most
-        :data:`AUTO_HEARTBEAT_S`, asking the check (which heartbeats) after each."""
+        """Block for ``ns`` nanoseconds, or until the stop check says stop (the Lua code is
+        then stopped at its next instruction, :meth:`stop_now`). Waits in slices of at most
+        :data:`AUTO_HEARTBEAT_S` that end by the deadline, asking the check (which
+        heartbeats) after each."""
         end = time.monotonic() + ns / durations.SECOND
         while True:
             left = end - time.monotonic()
             if left <= 0:
                 return
             step = min(left, AUTO_HEARTBEAT_S)
+            remaining = self.deadline.remaining() if self.deadline is not None else None
+            if remaining is not None:
+                step = min(step, remaining + 0.001)
             if activity.in_activity():
                 activity.wait_for_cancelled_sync(step)
             else:
                 time.sleep(step)
-            if self.check is not None and self.check():
+            why = self.check() if self.check is not None else None
+            if why:
+                self.stop_now(why)
                 return
 
+    def stop_now(self, why: str) -> None:
+        """Stop the call's Lua code at its next instruction, not up to 10,000 instructions
+        later when its count hook would ask the stop check (the code after a ``time.sleep``
+        must not run on, e.g. send a request, once the attempt is over). The runner also
+        reads :attr:`stopped` should the code return first."""
+        self.stopped = why
+        state = self.state
+        guard = getattr(state, "_guard", None)
+        if guard is None:
+            return
+        if not guard["stopped"]:
+            guard["stopped"] = why
+        raw = state.sys.raw
+        hook, mask, count = raw.gethook()  # the guard's count hook (this is its thread)
+        if hook is None:
+            return
+        # A one-shot hook on the next instruction: raises the uncatchable stop, after putting
+        # the guard's own hook back (a hook left at every instruction would fire again in
+        # guarded_call's own code, outside its protected call).
+        once = state.rt.execute(_STOP_NOW, raw.sethook, raw.error, state.vm.stop, hook, mask, count)
+        raw.sethook(once, "", 1)
+
+    # ---- the ``activity`` module (modules/_activity.py) --------------------------------------
+    def heartbeat(self, details: Any = None) -> Any:
+        """Heartbeat with ``details`` (JSON-like, None for none); True."""
+        if self.check is None or not activity.in_activity():
+            return super().heartbeat(details)
+        self.check.heartbeat(details)
+        return True
+
+    def activity_info(self) -> Any:
+        """The attempt's facts as a Lua table (see the ``activity`` module)."""
+        if not activity.in_activity():
+            return super().activity_info()
+        info = activity.info()
+        details = list(info.heartbeat_details or ())
+        facts = {
+            "activity_id": info.activity_id,
+            "activity_type": info.activity_type,
+            "attempt": info.attempt,
+            "workflow_id": info.workflow_id,
+            "workflow_run_id": info.workflow_run_id,
+            "workflow_type": info.workflow_type,
+            "namespace": info.namespace,
+            "task_queue": info.task_queue,
+            "is_local": info.is_local,
+            "heartbeat_details": details[0] if details else None,
+            "deadline": self.deadline.unix() if self.deadline is not None else None,
+        }
+        return self.state.to_lua({k: v for k, v in facts.items() if v is not None}, "info")
+
+    def is_cancelled(self) -> bool:
+        return activity.in_activity() and activity.is_cancelled()
+
+
+#: ``stop_now``'s one-shot hook: put the guard's hook back, raise the stop control error.
+_STOP_NOW = """
+local sethook, raise, stop, hook, mask, count = ...
+return function()
+    sethook(hook, mask, count)
+    raise(stop, 0)
+end
+"""
 
 #: Seconds between the heartbeats a call sends on its own (see :func:`stop_check`).
 AUTO_HEARTBEAT_S = 1.0
 
 
-def stop_check(deadline: Deadline) -> Callable[[], str | None]:
-    """The stop check of a call (see ``LuaRun``'s ``stop_check``): "cancelled" once Temporal
-    cancels the activity, "timeout" once its deadline passed, None otherwise.
+class StopCheck:
+    """The stop check of a call (see ``LuaRun``'s ``stop_check``): calling it returns
+    "cancelled" once Temporal cancels the activity (its workflow, or the worker stopping),
+    "timeout" once its deadline passed, None otherwise; it also sends the call's heartbeats.
 
     Temporal tells an activity of its cancellation only in the answer to a heartbeat. An
     activity without a heartbeat timeout therefore heartbeats from here, at most once a
     second (and the SDK throttles further), so that cancelling its workflow stops its Lua
-    code. One with a heartbeat timeout is left alone: its heartbeats must keep meaning that
-    its code made progress, which only the code can say.
+    code; those heartbeats repeat the details the code last sent, so they never erase them.
+    One with a heartbeat timeout is left alone: its heartbeats must keep meaning that its
+    code made progress, which only the code can say (``activity.heartbeat``).
     """
-    in_activity = activity.in_activity()
-    beat = in_activity and not activity.info().heartbeat_timeout
-    last = [time.monotonic()]
 
-    def check() -> str | None:
-        if in_activity:
-            if beat:
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+        self.in_activity = activity.in_activity()
+        self.auto = self.in_activity and not activity.info().heartbeat_timeout
+        self.last = time.monotonic()
+        self.details: tuple[Any, ...] = ()
+
+    def heartbeat(self, details: Any = None) -> None:
+        """A heartbeat from the code (``activity.heartbeat``): sent (the SDK throttles), and
+        the heartbeat timeout counts from now. ``details``: JSON-like, None for none."""
+        self.details = () if details is None else (details,)
+        self.last = time.monotonic()
+        self.deadline.beat()
+        if self.in_activity:
+            activity.heartbeat(*self.details)
+
+    def __call__(self) -> str | None:
+        if self.in_activity:
+            if self.auto:
                 now = time.monotonic()
-                if now - last[0] >= AUTO_HEARTBEAT_S:
-                    last[0] = now
-                    activity.heartbeat()
+                if now - self.last >= AUTO_HEARTBEAT_S:
+                    self.last = now
+                    activity.heartbeat(*self.details)
             if activity.is_cancelled():
                 return "cancelled"
-        if deadline.passed():
+        if self.deadline.passed():
             return "timeout"
         return None
 
-    return check
+
+def stop_check(deadline: Deadline) -> StopCheck:
+    """The stop check of a call with deadline ``deadline`` (see :class:`StopCheck`)."""
+    return StopCheck(deadline)
 
 
 class ActivityRunner:
@@ -247,8 +364,10 @@ class ActivityRunner:
                 outcome = state.call(fn, lua_args, f"activity {entry_id} result")
             except lupa.LuaMemoryError:  # converting the result passed the memory cap
                 raise RunStopped("memory") from None
+            if host.stopped:  # the attempt ended (timeout, cancel) before the code returned
+                raise RunStopped(host.stopped)
         except RunStopped as e:
-            raise self._stopped(entry_id, e.reason, e.where) from None
+            raise self._stopped(entry_id, e.reason, e.where, deadline) from None
         finally:
             state.close()
         if outcome.ok:
@@ -256,15 +375,31 @@ class ActivityRunner:
         assert outcome.error is not None
         raise to_application_error(outcome.error, stack=outcome.stack)
 
-    def _stopped(self, entry_id: str, reason: str, where: str | None) -> BaseException:
+    def _stopped(
+        self, entry_id: str, reason: str, where: str | None, deadline: Deadline
+    ) -> BaseException:
         at = f" (at {where})" if where else ""
+        if reason == "cancelled" and _worker_stopping():
+            # Not the activity's failure: retryable, so the retry policy runs it again at once
+            # on another worker (a cancellation would end it for good).
+            info = ErrorInfo(
+                mferrors.UNAVAILABLE,
+                f"activity {entry_id} was stopped because its worker shut down (the worker's "
+                f"worker_stop_timeout ended while it ran){at}; another worker may run it again",
+                retryable=True,
+                details={"worker_shutdown": True},
+            )
+            return to_application_error(info)
         if reason == "cancelled":
             return CancelledError(f"activity {entry_id} was cancelled; its Lua code was stopped")
         if reason == "timeout":
+            kind = deadline.timeout_type or "unknown"
             info = ErrorInfo(
                 mferrors.TIMEOUT,
-                f"activity {entry_id} ran past its timeout; its Lua code was stopped{at}",
+                f"activity {entry_id} ran past its {kind.replace('_', '-')} timeout; its Lua "
+                f"code was stopped{at}",
                 retryable=True,
+                details={"timeout_type": kind},
             )
         elif reason == "budget":
             info = ErrorInfo(
@@ -281,6 +416,16 @@ class ActivityRunner:
                 retryable=False,
             )
         return to_application_error(info)
+
+
+def _worker_stopping() -> bool:
+    """Whether the running activity's cancellation comes from its worker shutting down."""
+    if not activity.in_activity():
+        return False
+    details = activity.cancellation_details()
+    if details is not None:
+        return details.worker_shutdown and not details.cancel_requested
+    return activity.is_worker_shutdown()
 
 
 def make_activity(runner: ActivityRunner) -> Any:

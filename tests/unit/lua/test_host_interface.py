@@ -363,7 +363,8 @@ def test_a_host_class_missing_a_declared_method_fails_run_creation():
     with pytest.raises(
         TypeError,
         match=r"Partial declares the activity host API but does not implement "
-        r"call_function, random_seed, sleep, time_left, uuid4: add the method",
+        r"activity_info, call_function, heartbeat, is_cancelled, random_seed, sleep, time_left, "
+        r"uuid4: add the method",
     ):
         LuaRun("activity", Partial())
 
