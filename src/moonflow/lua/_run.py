@@ -337,7 +337,8 @@ class LuaRun:
             info = MODULES.get(name)
             if info is not None and column not in info.contexts:
                 fix = (
-                    "move that code into an activity"
+                    "move that code into an activity (a function.lua activity the workflow "
+                    "calls with funcs.call)"
                     if context == WORKFLOW
                     else "only workflow code may use it"
                 )

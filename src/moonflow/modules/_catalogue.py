@@ -133,7 +133,8 @@ def module_error(name: str, context: str) -> str | None:
         if context == WORKFLOW and not NOT_IMPLEMENTED[name]:
             return (
                 f"module {name!r} is not supported in workflow context: "
-                "move the code that needs it into an activity (function.lua)"
+                "move the code that needs it into an activity (a function.lua activity the "
+                "workflow calls with funcs.call)"
             )
         return None
     info = MODULES.get(name)
@@ -146,7 +147,8 @@ def module_error(name: str, context: str) -> str | None:
         if context == WORKFLOW:
             return (
                 f"module {name!r} is not supported in workflow context: "
-                "move the code that needs it into an activity (function.lua)"
+                "move the code that needs it into an activity (a function.lua activity the "
+                "workflow calls with funcs.call)"
             )
         return f"module {name!r} is only available in workflow code"
     return None
