@@ -181,8 +181,10 @@ def test_execute_failure_exit_1_every_time(tiny: tuple[Path, int]) -> None:
             "error": {"kind": "Invalid", "message": f"n is bad: {i}", "retryable": False}
         }
         lines = done.stderr.splitlines()
-        assert len(lines) == 1, done.stderr
-        assert "failed: Invalid: n is bad" in lines[0]
+        # the workflow's id as it starts (issue 17 item 3), then the failure in one line
+        assert len(lines) == 2, done.stderr
+        assert lines[0].startswith("moonflow: started workflow fail-"), done.stderr
+        assert "failed: Invalid: n is bad" in lines[1]
 
 
 def test_execute_one_hour_sleep_on_time_skipping(tiny: tuple[Path, int], tmp_path: Path) -> None:

@@ -123,7 +123,8 @@ def _client_for(server: Any, client_id: str) -> Any:
 async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow execute APP_DIR ENTRY_ID``: workers in-process, start, wait, print result."""
     from moonflow.cli._exec import ui_options_of
-    from moonflow.client import get_result, resolve_workflow_entry, start_workflow
+    from moonflow.cli._progress import Display, wait_for_result
+    from moonflow.client import resolve_workflow_entry, start_workflow
     from moonflow.devserver import open_server
 
     value = read_input(args)
@@ -143,14 +144,99 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
                 options=getattr(args, "options", None) or None,
                 context=getattr(args, "context_values", None) or None,
             )
-            wf_id, _run_id, _pid = await _race(start, failed)
+            wf_id, run_id, pid = await _race(start, failed)
+            display = Display(streams, quiet=args.quiet)
+            if not args.quiet:
+                after = "cancels it" if args.cancel_on_interrupt else "leaves it running"
+                streams.note(
+                    f"moonflow: started workflow {wf_id} (PID {pid}); waiting for its result "
+                    f"(Ctrl-C {after})"
+                )
+            wait = wait_for_result(
+                client, wf_id, display, address=server.address, run_id=run_id, local_workers=True
+            )
             try:
-                result = await _race(get_result(client, wf_id), failed)
+                result = await _race(wait, failed)
             except WorkflowFailure as exc:
                 print_failure(streams, exc.info, f"workflow {entry_id} ({wf_id})")
                 return EXIT_FAILED
+            except asyncio.CancelledError:
+                # Ctrl-C (cli/_main.py cancels the command): say where the workflow is.
+                if stop.signum is None:
+                    raise
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                display.hide()
+                return await _interrupted(args, streams, stop, server, client, wf_id, failed)
     print_result(streams, result)
     return EXIT_OK
+
+
+async def _interrupted(
+    args: argparse.Namespace,
+    streams: Streams,
+    stop: Stop,
+    server: Any,
+    client: Any,
+    wf_id: str,
+    failed: asyncio.Future[None],
+) -> int:
+    """After Ctrl-C on ``execute``: say where the workflow is and how to get its result, or
+    (``--cancel-on-interrupt``) cancel it and wait for it to end. Returns 130 (143 for SIGTERM);
+    stdout stays empty. A second Ctrl-C exits at once (cli/_main.py)."""
+    import shlex
+
+    from moonflow.cli._output import one_line
+    from moonflow.client import cancel, get_result
+    from moonflow.errors import CANCELED
+
+    code = 128 + (stop.signum or 2)
+    if args.cancel_on_interrupt:
+        streams.note(
+            f"moonflow: interrupted; cancelling workflow {wf_id} and waiting for it to end "
+            "(Ctrl-C again to exit at once)"
+        )
+        await cancel(client, wf_id, "interrupted: moonflow execute --cancel-on-interrupt")
+        try:
+            await _race(get_result(client, wf_id), failed)
+        except WorkflowFailure as exc:
+            info = exc.info
+            if info.kind == CANCELED:
+                streams.note(f"moonflow: workflow {wf_id} canceled")
+            else:
+                streams.note(
+                    f"moonflow: workflow {wf_id} ended: {info.kind}: {one_line(info.message)}"
+                )
+        else:
+            streams.note(f"moonflow: workflow {wf_id} completed before it could be canceled")
+        return code
+    app = shlex.quote(args.app_dir)
+    if server.kind in ("memory", "time-skipping"):
+        streams.note(
+            f"moonflow: interrupted; workflow {wf_id} ends with the {server.kind} server this "
+            "command started (--server embedded or HOST:PORT keeps workflows)"
+        )
+        return code
+    if server.kind == "dev":  # embedded, started here: it stops with this command
+        streams.note(
+            f"moonflow: interrupted; workflow {wf_id} is still running, kept in "
+            f"{shlex.quote(str(Path(args.app_dir) / '.moonflow'))} (this command's server and "
+            f"workers stop now): `moonflow run {app}` continues it"
+        )
+        streams.note(f"moonflow: its result, later: moonflow result {app} {shlex.quote(wf_id)}")
+        return code
+    server_flag = ""
+    if args.server not in (None, "embedded"):
+        server_flag = f" --server {shlex.quote(args.server)}"
+    streams.note(
+        f"moonflow: interrupted; workflow {wf_id} is still running on {server.address} "
+        "(this command's workers stop now; the app's other workers, e.g. `moonflow run`, go on)"
+    )
+    streams.note(
+        f"moonflow: its result, later: moonflow result {app} {shlex.quote(wf_id)}{server_flag}"
+    )
+    return code
 
 
 async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
@@ -205,12 +291,15 @@ async def _connected(
 
 async def cmd_result(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow result APP_DIR WORKFLOW_ID``: wait for a result; exit codes as execute."""
-    from moonflow.client import get_result, workflow_id_of
+    from moonflow.cli._progress import Display, wait_for_result
+    from moonflow.client import workflow_id_of
 
     wf_id = workflow_id_of(args.workflow_id)
     async with _connected(args, streams, args.workflow_id) as client:
+        address = client.service_client.config.target_host
+        display = Display(streams, quiet=args.quiet)
         try:
-            result = await get_result(client, wf_id)
+            result = await wait_for_result(client, wf_id, display, address=address)
         except WorkflowFailure as exc:
             print_failure(streams, exc.info, f"workflow {wf_id}")
             return EXIT_FAILED
@@ -320,6 +409,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
     """``moonflow run APP_DIR``: workers (and embedded server) and the auto-start services
     until SIGINT/SIGTERM; with ``-x ENTRY`` / a command name, one entry (``_exec.py``)."""
     from moonflow.cli._exec import exec_target, run_exec, ui_options_of
+    from moonflow.cli._progress import watching_connections
     from moonflow.devserver import open_server
     from moonflow.process import ProcessNode, Supervisor
 
@@ -343,6 +433,9 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
                 open_server(args.server, app, log=streams.note, **ui_options_of(args))
             )
             clients = server.clients
+            # The workers' pollers retry a lost server in silence: say when it goes and comes
+            # back (issue 17 item 5).
+            await stack.enter_async_context(watching_connections(clients.values(), streams.note))
             workers = _build_workers(app, clients)
             if workers:
                 watched.add(await stack.enter_async_context(running_workers(workers)))

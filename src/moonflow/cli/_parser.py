@@ -191,6 +191,25 @@ def _add_reason(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", metavar="TEXT", help="recorded in the workflow's history")
 
 
+def _add_wait(p: argparse.ArgumentParser, *, execute: bool = False) -> None:
+    """Flags of the commands that wait for a result (cli/_progress.py)."""
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="show no progress on stderr while waiting (no status line, no event lines"
+        + ("; no 'started workflow' line" if execute else "")
+        + "); stdout carries the result either way",
+    )
+    if execute:
+        p.add_argument(
+            "--cancel-on-interrupt",
+            action="store_true",
+            help="on Ctrl-C, cancel the workflow and wait for it to end (default: leave it "
+            "running and print how to get its result later); Ctrl-C again exits at once",
+        )
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -223,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(p)
     _add_server(p)
     _add_ui(p)
+    _add_wait(p, execute=True)
 
     p = sub.add_parser(
         "run",
@@ -262,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_app(p)
     p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="workflow id or PID")
+    _add_wait(p)
     _add_server(
         p, "embedded (default: the app's client address; never starts a server) or HOST:PORT"
     )

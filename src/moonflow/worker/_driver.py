@@ -47,6 +47,7 @@ from ._deliver import DELIVER, DELIVER_OPTIONS
 from ._failures import _cancel_reason, from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
+from ._updates import COMPLETED, CONTINUED, FAILED, end_updates
 from ._workflow_host import WorkflowHost
 
 if TYPE_CHECKING:
@@ -138,6 +139,20 @@ class WorkflowDriver(ChildWorkflows):
         self._worker_id = code.workflow_worker or "?"
 
     async def run(self, raw_args: Sequence[RawValue]) -> Any:
+        """The run's result; raises its failure or continue-as-new. Updates still unanswered
+        when it ends are ended with it (``_updates.py``)."""
+        try:
+            result = await self._run(raw_args)
+        except workflow.ContinueAsNewError:
+            await end_updates(self.mailbox, CONTINUED)
+            raise
+        except ApplicationError:
+            await end_updates(self.mailbox, FAILED)
+            raise
+        await end_updates(self.mailbox, COMPLETED)
+        return result
+
+    async def _run(self, raw_args: Sequence[RawValue]) -> Any:
         # Lua runs only inside ``with runtime.lock`` segments, one per pass between two waits
         # (usually one per activation): see ``LuaVM.lock``. Completions arrive as Python
         # values and enter Lua inside the next segment.
@@ -385,6 +400,10 @@ class WorkflowDriver(ChildWorkflows):
                 ]
             )
         carry.extend([t, v, f] for t, v, f in self.mailbox.messages)
+        # An update's message stays with this run: the update ends with it (_updates.py), and
+        # the new run could not answer it.
+        updates = self.mailbox.updates
+        carry = [c for c in carry if c[2] not in updates]
         self.mailbox.carry = carry or None
         target = cmd["workflow"]
         kwargs: dict[str, Any] = {}
