@@ -382,8 +382,8 @@ local watching = false  -- cancel_abandoned is one of the kernel's on_blocked ho
 
 local function may_cancel()
     if cancel_allowed == nil then
-        local version = host.version  -- nil for process hosts
-        cancel_allowed = version == nil or version(AFTER_PATCH, -1, 1) == 1
+        -- processes (sys.context "process") have no history to keep replaying
+        cancel_allowed = sys.context ~= "workflow" or host.version(AFTER_PATCH, -1, 1) == 1
     end
     return cancel_allowed
 end

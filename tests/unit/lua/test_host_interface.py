@@ -65,6 +65,11 @@ ONLY_IN: dict[tuple[str, frozenset[str]], tuple[frozenset[str], str]] = {
         frozenset({"activity"}),
         "runs without a kernel sleep on the host; kernel runs yield a 'sleep' command instead",
     ),
+    ("time.lua", frozenset({"version"})): (
+        frozenset({"workflow"}),
+        "only when sys.context == 'workflow': the patch guarding the cancel of abandoned "
+        "time.after timers (processes have no history); activity runs have no timers",
+    ),
     (
         "process.lua",
         frozenset({"lookup", "register", "unregister", "trap_links", "set_trap_links"}),
