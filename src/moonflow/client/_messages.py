@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from moonflow.client._target import target_error, workflow_id_of
 from moonflow.client._values import check_value
-from moonflow.errors import UsageError, WorkflowFailure
+from moonflow.errors import UNAVAILABLE, ErrorInfo, UsageError, WorkflowFailure
 
 if TYPE_CHECKING:
     import temporalio.client
@@ -188,6 +188,10 @@ async def signal(
         _SENDER.reset(token)
 
 
+#: The failure type the server gives an accepted update whose run closed before it finished.
+_CLOSED_BEFORE_UPDATE = "AcceptedUpdateCompletedWorkflow"
+
+
 async def update(
     client: temporalio.client.Client,
     target: str,
@@ -212,7 +216,9 @@ async def update(
 
     Raises:
         WorkflowFailure: the workflow rejected the update (``nak``) or completed it with an
-            error; ``.info`` holds kind, message and retryable as for a failed workflow.
+            error; ``.info`` holds kind, message and retryable as for a failed workflow. An
+            update its run ended before answering is kind ``Unavailable`` (retryable after a
+            continue-as-new: the new run can take it).
         UsageError: a bad name, a value that is not JSON (naming its path), an empty target,
             no workflow with that id (:class:`moonflow.client.WorkflowNotFound`), or the
             workflow is closed.
@@ -229,7 +235,18 @@ async def update(
     try:
         return await client.get_workflow_handle(workflow_id).execute_update(name, args=list(values))
     except temporalio.client.WorkflowUpdateFailedError as exc:
-        raise WorkflowFailure(failure_info(exc)) from exc
+        info = failure_info(exc)
+        if getattr(exc.cause, "type", None) == _CLOSED_BEFORE_UPDATE:
+            # The server ended the update with its run (terminated, timed out, or a run from
+            # before moonflow answered such updates itself: worker/_updates.py).
+            info = ErrorInfo(
+                UNAVAILABLE,
+                f"update {name!r} was not finished: workflow {workflow_id} closed before its "
+                "handler answered (terminated, timed out, or it returned without "
+                "workflow.wait_handlers())",
+                False,
+            )
+        raise WorkflowFailure(info) from exc
     except temporalio.service.RPCError as exc:
         if exc.status != temporalio.service.RPCStatusCode.NOT_FOUND:
             raise
@@ -262,8 +279,6 @@ async def query(
     """
     import temporalio.client
     import temporalio.service
-
-    from moonflow.errors import ErrorInfo
 
     _check_values(values)
     workflow_id = workflow_id_of(target)

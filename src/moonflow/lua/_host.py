@@ -139,6 +139,13 @@ class WorkflowHostAPI(HostAPI, Protocol):
         """
         ...
 
+    def all_handlers_finished(self) -> bool:
+        """``workflow.all_handlers_finished``: True when every update this run received has
+        been answered (``ok``, ``error`` or ``nak``); an update still waiting for Lua's answer,
+        or not yet received from the mailbox, makes it False. (Signals have no handlers of
+        their own here: they are messages.)"""
+        ...
+
     def info(self) -> Any:
         """The run's facts as a Lua map table: ``workflow_id``, ``run_id``, ``workflow_type``,
         ``task_queue``, ``namespace`` (strings), ``attempt``, ``history_length`` (events),

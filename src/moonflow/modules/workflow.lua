@@ -103,6 +103,47 @@ function M.on_query(name, fn)
     return true
 end
 
+--- workflow.all_handlers_finished() -> bool: true when every update this run received has been
+--- answered (ok, error or nak). As in Temporal's SDKs, a workflow that takes updates should
+--- not return or continue as new while one is unanswered: see workflow.wait_handlers().
+function M.all_handlers_finished()
+    return host.all_handlers_finished()
+end
+
+-- Tasks parked in wait_handlers, woken (in the order they waited) when the run queue drains
+-- and every update is answered. Answers come from the run's own code (process.send to the
+-- update's PID) and updates arrive as messages, so this depends only on the history.
+local handler_waiters
+local function wake_handler_waiters()
+    if #handler_waiters == 0 or not host.all_handlers_finished() then
+        return false
+    end
+    local waiting = handler_waiters
+    handler_waiters = {}
+    for i = 1, #waiting do
+        sys.wake(waiting[i], true)
+    end
+    return true
+end
+
+--- workflow.wait_handlers() -> true: waits until workflow.all_handlers_finished() (Temporal
+--- SDKs' `wait_condition(all_handlers_finished)`), issuing no command. Call it before
+--- returning or continuing as new in a workflow that takes updates; otherwise an update still
+--- running then is ended: its caller gets kind Unavailable and the worker logs a warning.
+function M.wait_handlers()
+    sys.check_not_query("workflow.wait_handlers")
+    if host.all_handlers_finished() then
+        return true
+    end
+    if handler_waiters == nil then
+        handler_waiters = {}
+        local hooks = sys.kernel.idle_hooks
+        hooks[#hooks + 1] = wake_handler_waiters
+    end
+    handler_waiters[#handler_waiters + 1] = sys.current()
+    return sys.park()
+end
+
 --- workflow.continue_as_new(...): end this run and start a new run of the same workflow with
 --- the given input (one payload per argument). Messages that arrived but were not consumed are
 --- carried into the new run, in order. Does not return.

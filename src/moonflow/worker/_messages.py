@@ -65,6 +65,9 @@ class UpdateRecord:
     result: Any = None
     error: str | None = None
     done: bool = False
+    name: str = ""  # the update's name (its message topic)
+    kind: str | None = None  # the error kind when the run ended it (driver: end_updates)
+    retryable: bool = False
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Mailbox:
         info = workflow.current_update_info()
         uid = info.id if info else workflow.uuid4().hex
         pid = "{update|" + uid + "}"
-        rec = UpdateRecord()
+        rec = UpdateRecord(name=name)
         self.updates[pid] = rec
         conv = workflow.payload_converter()
         self.messages.append((name, [conv.from_payload(a.payload) for a in args], pid))
@@ -101,10 +104,19 @@ class Mailbox:
         finally:
             self.updates.pop(pid, None)
         if rec.error is not None:
-            # nak -> kind Invalid (the update was rejected); error -> kind Internal.
-            kind = "Invalid" if rec.state == "pending" else "Internal"
-            raise ApplicationError(rec.error, type=kind, non_retryable=True)
+            # nak -> kind Invalid (the update was rejected); error -> kind Internal; ended by
+            # the run's end -> the kind the driver set (Unavailable).
+            kind = rec.kind or ("Invalid" if rec.state == "pending" else "Internal")
+            raise ApplicationError(rec.error, type=kind, non_retryable=not rec.retryable)
         return rec.result
+
+    def all_handlers_finished(self) -> bool:
+        """True when every update received has been answered (workflow.all_handlers_finished)."""
+        return all(rec.done for rec in self.updates.values())
+
+    def unfinished_updates(self) -> list[tuple[str, UpdateRecord]]:
+        """``(update id, record)`` of each update not answered yet, in arrival order."""
+        return [(pid[8:-1], rec) for pid, rec in self.updates.items() if not rec.done]
 
     def reply(self, pid: str, topic: str, value: Any) -> str | None:
         """Apply Lua's reply to an update; returns an error message or None."""

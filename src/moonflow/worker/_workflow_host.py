@@ -151,6 +151,10 @@ class WorkflowHost(BaseHost):
             )
         return True
 
+    def all_handlers_finished(self) -> bool:
+        mailbox = self._mailbox
+        return mailbox is None or mailbox.all_handlers_finished()
+
     # workflow module
     def info(self) -> Any:
         i = workflow.info()
