@@ -38,12 +38,21 @@ class WorkerFailed(MoonflowError):
     """A worker stopped with a fatal error (bad registration, lost server...)."""
 
 
-def _load(app_dir: str) -> Any:
+def _load(app_dir: str, streams: Streams | None = None, *, strict: bool = False) -> Any:
+    """Load the app. With ``streams`` (``run``, ``execute``, ``start``), print each key no
+    field of its entry's kind declares on stderr, once (``check`` lists them with the rest;
+    ``strict``: such a key is an error)."""
     from moonflow.registry import load_app
 
     if not Path(app_dir).is_dir():
         raise UsageError(f"APP_DIR {app_dir!r} is not a directory")
-    return load_app(app_dir)
+    app = load_app(app_dir, strict=strict)
+    if streams is not None:
+        from moonflow.kinds._fields import field_warnings
+
+        for warning in field_warnings(app.entries.values()):
+            streams.note(f"moonflow: {warning}")
+    return app
 
 
 @contextlib.asynccontextmanager
@@ -120,16 +129,42 @@ def _client_for(server: Any, client_id: str) -> Any:
         raise UsageError(f"no temporal.client entry {client_id!r} in the app") from None
 
 
+def _workflow_entry(app: Any, entry_id: str) -> tuple[str, str, str]:
+    """``resolve_workflow_entry``, but a ``workflow.lua`` entry that no worker runs (no
+    ``meta.temporal.workflow.worker``) is one line saying so and how to fix it.
+
+    Raises:
+        UsageError: no such workflow, or no worker runs it.
+    """
+    from moonflow.client import resolve_workflow_entry
+
+    found = entry_id
+    if ":" not in entry_id:
+        named = [
+            e.id for e in app.entries.values() if e.kind == "workflow.lua" and e.name == entry_id
+        ]
+        found = named[0] if len(named) == 1 else entry_id
+    entry = app.entries.get(found)
+    if entry is not None and entry.kind == "workflow.lua" and not app.spec(found).workflow_worker:
+        workers = ", ".join(w.entry.id for w in app.workers()) or "none yet: add a temporal.worker"
+        raise UsageError(
+            f"{entry.where()}: {found}: no worker runs this workflow (it has no "
+            "meta.temporal.workflow.worker): add meta: {temporal: {workflow: {worker: <id>}}} "
+            f"naming a temporal.worker entry (the app's workers: {workers})"
+        )
+    return resolve_workflow_entry(app, entry_id)
+
+
 async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow execute APP_DIR ENTRY_ID``: workers in-process, start, wait, print result."""
     from moonflow.cli._exec import ui_options_of
     from moonflow.cli._progress import Display, wait_for_result
-    from moonflow.client import resolve_workflow_entry, start_workflow
+    from moonflow.client import start_workflow
     from moonflow.devserver import open_server
 
     value = read_input(args)
-    app = _load(args.app_dir)
-    entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
+    app = _load(args.app_dir, streams)
+    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id)
     async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
         client = _client_for(server, client_id)
         workers = _build_workers(app, server.clients)
@@ -242,12 +277,12 @@ async def _interrupted(
 async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow start APP_DIR ENTRY_ID``: start on a running server; print id and PID."""
     from moonflow.cli._output import dumps
-    from moonflow.client import resolve_workflow_entry, start_workflow
+    from moonflow.client import start_workflow
     from moonflow.devserver import open_server
 
     value = read_input(args)
-    app = _load(args.app_dir)
-    entry_id, _worker_id, client_id = resolve_workflow_entry(app, args.entry_id)
+    app = _load(args.app_dir, streams)
+    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id)
     async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         client = _client_for(server, client_id)
         wf_id, run_id, pid = await start_workflow(
@@ -413,7 +448,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
     from moonflow.devserver import open_server
     from moonflow.process import ProcessNode, Supervisor
 
-    app = _load(args.app_dir)
+    app = _load(args.app_dir, streams)
     target = exec_target(app, args)
     if target is not None:
         return await run_exec(app, args, streams, stop, *target)
@@ -485,7 +520,7 @@ async def cmd_check(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
     """``moonflow check APP_DIR [--determinism [--json]]``: load + validate; print what the app
     holds, or the determinism report (exit 0 whatever it finds; 2 only if the app fails to load).
     """
-    app = _load(args.app_dir)
+    app = _load(args.app_dir, strict=getattr(args, "strict", False))
     if getattr(args, "determinism", False):
         from moonflow.cli._output import dumps
         from moonflow.determinism import check_app
@@ -568,8 +603,10 @@ def summarize(app: Any) -> list[str]:
             )
     from moonflow.determinism import check_globals
     from moonflow.kinds import LuaCode
+    from moonflow.kinds._fields import field_warnings
 
     lines.extend(app.skipped_notes())
+    lines.extend(str(w) for w in field_warnings(app.entries.values()))
     for entry_id in sorted(app.entries):
         code = app.spec(entry_id)
         if isinstance(code, LuaCode):

@@ -425,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="with --determinism: print the report as JSON"
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="a key that no field of its entry's kind declares (a typo such as taskqueue:) is an "
+        "error (exit 2), not a warning",
+    )
 
     p = sub.add_parser(
         "server",

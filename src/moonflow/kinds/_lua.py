@@ -30,6 +30,7 @@ from moonflow.modules._catalogue import (
     module_note,
 )
 
+from ._fields import Field, lifecycle_fields, temporal_meta_fields
 from ._luacheck import ChunkInfo, LuaCheckError, check_chunk, scan_requires
 from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
 
@@ -343,28 +344,70 @@ def build_lua(entry: Entry, app: AppView) -> LuaCode:
 
 
 def _spec(
-    kind: str, summary: str, required: tuple[str, ...], refs: tuple[RefField, ...]
+    kind: str,
+    summary: str,
+    required: tuple[str, ...],
+    refs: tuple[RefField, ...],
+    fields: tuple[Field, ...],
 ) -> KindSpec:
     imports = RefField("imports", (LIBRARY_KIND,))
-    return register(KindSpec(kind, summary, required, (imports, *refs), build_lua))
+    return register(KindSpec(kind, summary, required, (imports, *refs), build_lua, fields))
 
+
+def _code_fields(*, method: bool, extra: tuple[Field, ...] = ()) -> tuple[Field, ...]:
+    """Fields of the Lua code kinds (lua-api.md §1.3)."""
+    return (
+        Field(
+            "source",
+            "the Lua file: file://path.lua, relative to the YAML file's folder",
+            required=True,
+        ),
+        Field(
+            "method",
+            "name of the function to call in the table the file returns"
+            if method
+            else "optional: a function the file must export (checked when the app loads)",
+            required=method,
+        ),
+        Field("modules", "modules require() may load, e.g. [funcs, time, workflow]"),
+        Field("imports", "alias: ns:entry of a library.lua entry; require(alias) loads it"),
+        *extra,
+        *lifecycle_fields(supervised=False),
+    )
+
+
+_POOL = Field(
+    "pool",
+    "the reference runtime's worker pool of the function (type, workers, size, buffer, "
+    "max_size); moonflow runs functions on its own threads",
+    ignored=True,
+)
 
 WORKFLOW_SPEC = _spec(
     WORKFLOW_KIND,
     "durable Lua workflow run on Temporal",
     ("source", "method"),
     (RefField("meta.temporal.workflow.worker", ("temporal.worker",)),),
+    _code_fields(method=True, extra=temporal_meta_fields(workflow=True)),
 )
 FUNCTION_SPEC = _spec(
     FUNCTION_KIND,
     "stateless Lua function (a Temporal activity when meta.temporal.activity is set)",
     ("source", "method"),
     (RefField("meta.temporal.activity.worker", ("temporal.worker",)),),
+    _code_fields(method=True, extra=(_POOL, *temporal_meta_fields(workflow=False))),
 )
 PROCESS_SPEC = _spec(
     PROCESS_KIND,
     "Lua process (a Temporal activity when meta.temporal.activity is set)",
     ("source", "method"),
     (RefField("meta.temporal.activity.worker", ("temporal.worker",)),),
+    _code_fields(method=True, extra=temporal_meta_fields(workflow=False)),
 )
-LIBRARY_SPEC = _spec(LIBRARY_KIND, "shared Lua code imported by other entries", ("source",), ())
+LIBRARY_SPEC = _spec(
+    LIBRARY_KIND,
+    "shared Lua code imported by other entries",
+    ("source",),
+    (),
+    _code_fields(method=False),
+)

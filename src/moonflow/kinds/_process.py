@@ -9,7 +9,8 @@ and the ``lifecycle`` block with its defaults. Durations in ``lifecycle`` go thr
 ``"1m30s"``) or a bare number of **milliseconds**.
 
 Unknown keys inside ``host:``, ``lifecycle:`` and ``lifecycle.restart:`` are errors listing the
-allowed keys (as for ``worker_options``); unknown top-level fields are ignored, as for every kind.
+allowed keys (as for ``worker_options``); an unknown top-level field is a warning, as for every
+kind (``moonflow.kinds._fields``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from moonflow.durations import DurationError, format_ns, option_duration
 
+from ._fields import Field, lifecycle_fields
 from ._lua import FUNCTION_KIND, PROCESS_KIND
 from ._spec import AppView, KindSpec, RefField, opt_map, register
 
@@ -418,6 +420,15 @@ PROCESS_HOST_SPEC = register(
         required=(),
         references=(),
         build=build_process_host,
+        fields=(
+            Field("host", "the pool's sizes (a mapping)"),
+            Field("host.workers", "workers running processes, >= 1 (default: the CPU count)"),
+            Field("host.queue_size", "capacity of the shared run queue, >= 1 (default 1024)"),
+            Field(
+                "host.local_queue_size", "capacity of each worker's own queue, >= 1 (default 256)"
+            ),
+            *lifecycle_fields(supervised=True),
+        ),
     )
 )
 
@@ -428,6 +439,7 @@ TERMINAL_HOST_SPEC = register(
         required=(),
         references=(),
         build=build_terminal_host,
+        fields=lifecycle_fields(supervised=True),
     )
 )
 
@@ -439,5 +451,11 @@ SERVICE_SPEC = register(
         required=(),
         references=(RefField("process", SERVICE_PROCESS_KINDS), RefField("host", HOST_KINDS)),
         build=build_service,
+        fields=(
+            Field("process", "id of the process.lua or function.lua entry to run", required=True),
+            Field("host", "id of the process.host or terminal.host it runs on", required=True),
+            Field("input", "the process's arguments: a list of JSON values (default none)"),
+            *lifecycle_fields(supervised=True),
+        ),
     )
 )

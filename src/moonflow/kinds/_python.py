@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from moonflow.errors import AppError
 
+from ._fields import Field, lifecycle_fields, temporal_meta_fields
 from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
 
 if TYPE_CHECKING:
@@ -353,5 +354,22 @@ FUNCTION_PY_SPEC = register(
         ("method",),
         (RefField("meta.temporal.activity.worker", ("temporal.worker",)),),
         build_python,
+        (
+            Field(
+                "source",
+                "the Python file: file://code.py, relative to the YAML file's folder (or module)",
+            ),
+            Field(
+                "module",
+                "a dotted module name, found in the app folder, then on sys.path (or source)",
+            ),
+            Field(
+                "method",
+                "name of the function (sync or async def) in the file or module",
+                required=True,
+            ),
+            *temporal_meta_fields(workflow=False),
+            *lifecycle_fields(supervised=False),
+        ),
     )
 )

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
     from moonflow.registry._entry import Entry
 
+    from ._fields import Field
+
 
 class AppView(Protocol):
     """What ``build`` may use of the app being loaded."""
@@ -54,6 +56,9 @@ class KindSpec:
         required: data fields that must be present (and not null).
         references: fields holding references to other entries.
         build: ``(entry, app) -> typed object``; raises :class:`moonflow.errors.AppError`.
+        fields: every field an entry of this kind may have (:class:`moonflow.kinds._fields.Field`:
+            used or accepted-and-ignored); any other key is a warning with a did-you-mean
+            (``moonflow check``; an error with ``--strict``). None: not declared, not checked.
     """
 
     kind: str
@@ -61,6 +66,7 @@ class KindSpec:
     required: tuple[str, ...]
     references: tuple[RefField, ...]
     build: Callable[[Entry, AppView], Any]
+    fields: tuple[Field, ...] | None = None
 
 
 #: Reference fields every kind has (lua-api.md §1.8; ``requires`` is an alias of ``depends_on``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._fields import Field, lifecycle_fields
 from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
 
 if TYPE_CHECKING:
@@ -169,6 +170,129 @@ def build_worker(entry: Entry, app: AppView) -> TemporalWorker:
     return TemporalWorker(entry=entry, client=client, task_queue=task_queue, worker_options=options)
 
 
+#: ``temporal.client`` fields (lua-api.md §1.5; ``search_attributes`` is moonflow's own)
+CLIENT_FIELDS: tuple[Field, ...] = (
+    Field(
+        "address",
+        'host:port of the Temporal frontend, e.g. "localhost:7233" (with the default --server '
+        "embedded, moonflow starts its dev server there when nothing listens)",
+        required=True,
+    ),
+    Field("namespace", 'the Temporal namespace (default "default")'),
+    Field("tq_prefix", 'prefix of the task queue of every worker on this client (default "")'),
+    Field(
+        "search_attributes",
+        "custom search attributes: name: type (Keyword, Text, Int, Double, Bool, Datetime, "
+        "KeywordList); moonflow registers them on the servers it starts",
+    ),
+    Field(
+        "connection_timeout",
+        'time allowed to reach the server (default 10s; a duration such as "10s", or seconds)',
+    ),
+    Field("keep_alive_time", "interval of HTTP/2 keep-alive pings (default 30s)"),
+    Field("keep_alive_timeout", "how long a keep-alive ping's answer may take (default 10s)"),
+    Field("tls", "TLS to the server (a mapping)"),
+    Field("tls.enabled", "true: connect with TLS (also implied by ca_file or mTLS)"),
+    Field("tls.ca_file", "CA bundle (PEM) to verify the server with; relative to the app folder"),
+    Field("tls.server_name", "the name to verify the server's certificate against (SNI)"),
+    Field(
+        "tls.insecure_skip_verify",
+        "false only: true is refused (the Temporal SDK always verifies the certificate)",
+    ),
+    Field("auth", "credentials (a mapping)"),
+    Field("auth.type", "none (default), api_key or mtls"),
+    Field("auth.api_key", "the API key (api_key), e.g. ${env:TEMPORAL_API_KEY}"),
+    Field("auth.api_key_file", "a file holding the API key (api_key)"),
+    Field("auth.api_key_env", "name of an environment variable holding the API key (deprecated)"),
+    Field("auth.cert_file", "client certificate, PEM file (mtls)"),
+    Field("auth.key_file", "client private key, PEM file (mtls)"),
+    Field("auth.cert_pem", "client certificate as inline PEM (mtls)"),
+    Field("auth.key_pem", "client private key as inline PEM (mtls)"),
+    Field(
+        "auth.key_pem_env",
+        "name of an environment variable holding the key (deprecated); use key_pem: ${env:NAME}",
+    ),
+    Field(
+        "health_check",
+        "periodic connection check (a mapping); keep-alive pings do this job in moonflow",
+        ignored=True,
+    ),
+    Field(
+        "health_check.enabled",
+        "false only: true is refused (the SDK reconnects by itself)",
+        ignored=True,
+    ),
+    Field("health_check.interval", "how often, e.g. 30s", ignored=True),
+    *lifecycle_fields(supervised=False),
+)
+
+#: ``worker_options`` keys moonflow passes to the SDK worker or uses itself; the others are
+#: accepted and ignored (lua-api.md §1.6; moonflow.worker._assembly maps them)
+_WORKER_OPTION_DOCS: dict[str, tuple[str, bool]] = {
+    "identity": ("the worker's identity shown by Temporal (default: the SDK's)", False),
+    "max_concurrent_activity_execution_size": ("activities run at once (SDK default)", False),
+    "max_concurrent_workflow_task_execution_size": ("workflow tasks run at once", False),
+    "max_concurrent_local_activity_execution_size": ("local activities run at once", False),
+    "max_concurrent_session_execution_size": ("only 0: moonflow has no sessions", True),
+    "max_concurrent_eager_activity_execution_size": ("only 0: no such cap in the SDK", True),
+    "max_concurrent_activity_task_pollers": ("activity task polls at once", False),
+    "max_concurrent_workflow_task_pollers": ("workflow task polls at once", False),
+    "worker_activities_per_second": ("activities per second on this worker (0: no limit)", False),
+    "worker_local_activities_per_second": ("only 0: no local-activity rate limit", True),
+    "task_queue_activities_per_second": ("activities per second on the task queue", False),
+    "sticky_schedule_to_start_timeout": ("sticky queue schedule-to-start timeout", False),
+    "worker_stop_timeout": ("graceful shutdown time for running activities", False),
+    "deadlock_detection_timeout": (
+        "only 0s: the SDK fixes it at 2s; lua_instruction_budget bounds workflow code",
+        True,
+    ),
+    "max_heartbeat_throttle_interval": ("longest heartbeat throttle", False),
+    "default_heartbeat_throttle_interval": ("heartbeat throttle without a timeout", False),
+    "enable_logging_in_replay": ("only false: moonflow logs a line once, not on replay", True),
+    "enable_session_worker": ("only false: moonflow has no sessions", True),
+    "disable_workflow_worker": ("activities only", True),
+    "local_activity_worker_only": ("local activities only", True),
+    "disable_eager_activities": ("no eager activity execution", False),
+    "disable_registration_aliasing": ("moonflow registers entry ids only (either value)", True),
+    "deployment_name": ("only empty: no Worker Deployments (use build_id)", True),
+    "build_id": ("build id (worker versioning)", False),
+    "use_versioning": ("worker versioning by build id", False),
+    "default_versioning_behavior": ("only pinned, the default: runs stay on their build", True),
+    "build_id_env": ("build id from an environment variable (deprecated)", True),
+    "workflow_task_poller_count": ("old name of max_concurrent_workflow_task_pollers", False),
+    "activity_task_poller_count": ("old name of max_concurrent_activity_task_pollers", False),
+    "max_cached_workflows": ("moonflow: workflow runs kept in memory (0: no cache)", False),
+    "activity_threads": ("moonflow: threads running Lua activities (default 16)", False),
+    "lua_max_memory": (
+        "moonflow: bytes one workflow activation or activity call may allocate (default 64 MiB)",
+        False,
+    ),
+    "lua_instruction_budget": (
+        "moonflow: Lua VM instructions per workflow activation (default 50,000,000)",
+        False,
+    ),
+    "lua_activity_instruction_budget": (
+        "moonflow: Lua VM instructions per activity call (default 2,000,000,000; 0: none)",
+        False,
+    ),
+}
+
+#: ``temporal.worker`` fields (lua-api.md §1.6)
+WORKER_FIELDS: tuple[Field, ...] = (
+    Field("client", "id of its temporal.client", required=True),
+    Field(
+        "task_queue",
+        "the task queue it polls for workflows and activities (the client's tq_prefix in front)",
+        required=True,
+    ),
+    Field("worker_options", "SDK worker settings (a mapping; unknown keys are errors)"),
+    *(
+        Field(f"worker_options.{key}", doc, ignored=ignored)
+        for key, (doc, ignored) in _WORKER_OPTION_DOCS.items()
+    ),
+    *lifecycle_fields(supervised=False),
+)
+
 CLIENT_SPEC = register(
     KindSpec(
         kind="temporal.client",
@@ -176,6 +300,7 @@ CLIENT_SPEC = register(
         required=("address",),
         references=(),
         build=build_client,
+        fields=CLIENT_FIELDS,
     )
 )
 
@@ -186,5 +311,6 @@ WORKER_SPEC = register(
         required=("client", "task_queue"),
         references=(RefField("client", ("temporal.client",)),),
         build=build_worker,
+        fields=WORKER_FIELDS,
     )
 )

@@ -197,14 +197,16 @@ def build(state: Any) -> Any:
     another call. The default TLS context is shared.
     """
     clients = Clients(DEFAULT_TIMEOUT_S)
-    state.on_close(clients.close)
     streams: list[Stream] = []
 
-    def close_streams() -> None:
-        for s in streams:
-            s.close()
+    def close() -> None:
+        try:
+            for s in streams:  # a stream the code left open
+                s.close()
+        finally:
+            clients.close()
 
-    state.on_close(close_streams)
+    state.on_close(close)
 
     def error(kind: str, message: str, retryable: bool) -> Any:
         return state.new_error(kind, "http_client: " + message, retryable)

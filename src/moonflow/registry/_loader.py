@@ -10,7 +10,9 @@ entry id:
 3. check required fields and references (full or bare ids, existing, of the right kind);
 4. order entries topologically over ``lifecycle.depends_on``/``requires`` and references (a
    cycle is an error);
-5. build every entry's typed object with its kind's ``build`` (Lua files compiled and checked).
+5. build every entry's typed object with its kind's ``build`` (Lua files compiled and checked);
+6. with ``strict``, a key no field of the entry's kind declares is an error (otherwise it is a
+   warning: :func:`moonflow.kinds._fields.field_warnings`, printed by ``check``, ``run``...).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from moonflow.kinds import (
     known_kinds,
     skip_reason,
 )
+from moonflow.kinds._fields import field_warnings, typo_of
 from moonflow.kinds._spec import iter_refs, ref_type_error
 
 from . import _yaml
@@ -54,12 +57,16 @@ _EXAMPLES = {
 }
 
 
-def load_app(path: str | Path, environ: Mapping[str, str] | None = None) -> App:
+def load_app(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, strict: bool = False
+) -> App:
     """Load and validate the app in directory ``path``.
 
     Args:
         path: the app directory (scanned recursively for ``*.yaml`` / ``*.yml``).
         environ: variables for ``${env:...}`` placeholders; defaults to ``os.environ``.
+        strict: an unknown field (a key the entry's kind does not declare) is an error, not a
+            warning (``moonflow check --strict``).
 
     Returns:
         The validated :class:`App`, entries in start order.
@@ -105,6 +112,9 @@ def load_app(path: str | Path, environ: Mapping[str, str] | None = None) -> App:
         assert kind is not None
         app._specs[eid] = kind.build(entry, app)
     app._by_type = _workflow_types(app)
+    if strict:
+        for warning in field_warnings(app.entries.values()):
+            raise warning.error()
     return app
 
 
@@ -273,6 +283,13 @@ def _check_required(entry: Entry) -> None:
     for name in spec.required:
         if entry.data.get(name) is None:
             example = _EXAMPLES.get(name, "...")
+            typo = typo_of(entry, spec, name)
+            if typo is not None:
+                raise entry.error(
+                    f"missing required field {name!r} for a {entry.kind} entry: did you mean "
+                    f"{name} where it says {typo}?",
+                    typo,
+                )
             raise entry.error(
                 f"missing required field {name!r} for a {entry.kind} entry: add {name}: {example}"
             )
