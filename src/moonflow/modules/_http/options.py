@@ -129,10 +129,13 @@ def _flag(opts: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _files(value: Any) -> list[tuple[str, tuple[str | None, bytes, str | None]]]:
+_File = tuple[str, tuple[str | None, bytes, str | None]]
+
+
+def _files(value: Any) -> list[_File]:
     if not isinstance(value, list) or not value:
         raise Invalid('opts.files must be an array like {{name = "doc", content = "..."}}')
-    out = []
+    out: list[_File] = []
     for i, f in enumerate(value, 1):
         path = f"opts.files[{i}]"
         if not isinstance(f, dict):

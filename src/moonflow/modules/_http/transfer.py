@@ -52,11 +52,11 @@ class Clients:
         ctx = ssl_context(route.tls)
         common: dict[str, Any] = {"follow_redirects": True, "timeout": self.default_timeout}
         if route.deny_private:
-            transport = GuardedTransport(ctx, route.allow_private)
-            return httpx.Client(transport=transport, trust_env=False, **common)
+            guarded = GuardedTransport(ctx, route.allow_private)
+            return httpx.Client(transport=guarded, trust_env=False, **common)
         if route.unix_socket is not None:
-            transport = httpx.HTTPTransport(verify=ctx, uds=route.unix_socket)
-            return httpx.Client(transport=transport, **common)
+            uds = httpx.HTTPTransport(verify=ctx, uds=route.unix_socket)
+            return httpx.Client(transport=uds, **common)
         return httpx.Client(verify=ctx, **common)
 
     def close(self) -> None:
