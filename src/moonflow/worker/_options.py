@@ -3,8 +3,12 @@
 Keys (reference runtime §2.5 / lua-api.md §3.8): canonical ``activity.<name>``, the legacy
 alias ``temporal.activity.<name>`` (canonical wins when both are set), and the seed era's bare
 ``<name>``. Durations: Go strings or numbers of **milliseconds**. Retry policies accept snake
-or camel case keys, matched case-insensitively. Unknown keys are an error (a typo must not be
-ignored silently).
+or camel case keys, matched case-insensitively. Booleans must be booleans and ids/queues
+non-empty strings. Unknown keys and bad values are an :class:`OptionError` naming the key as
+written (a typo must not be ignored silently); the workflow driver returns it to Lua as
+``nil, err`` of kind ``Invalid``, and the workflow goes on. Local activities take the same
+table; the driver drops the keys Temporal has no local form of (``task_queue``,
+``heartbeat_timeout``, ``disable_eager_execution``, ``summary``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,19 @@ _OTHER = {
 }
 
 
+_RETRY_KEYS = {
+    "initialinterval": "initial_interval",
+    "backoffcoefficient": "backoff_coefficient",
+    "maximuminterval": "maximum_interval",
+    "maxinterval": "maximum_interval",
+    "maximumattempts": "maximum_attempts",
+    "maxattempts": "maximum_attempts",
+    "nonretryableerrortypes": "non_retryable_error_types",
+}
+_BOOLS = {"wait_for_cancellation", "disable_eager_execution", "local"}
+_KNOWN = sorted(_DURATIONS | (_OTHER - {"local", "priority", "versioning_intent", "summary"}))
+
+
 class OptionError(ValueError):
     """Invalid activity options; the message names the key."""
 
@@ -47,23 +64,43 @@ def _norm(key: str) -> str:
     return key.replace("-", "_").lower()
 
 
-def _retry_policy(value: Any) -> RetryPolicy:
+def _duration(value: Any, name: str) -> timedelta:
+    """``option_duration`` whose error names the option (``name: ...``) and refuses booleans."""
+    if isinstance(value, bool):
+        raise OptionError(
+            f'{name}: expected a duration string like "5s" or a number of milliseconds, '
+            f"got {str(value).lower()}"
+        )
     try:
-        return _retry_policy_fields(value)
+        return option_duration(value, name)
+    except DurationError as e:
+        text = str(e)
+        raise OptionError(text if text.startswith(name) else f"{name}: {text}") from None
+
+
+def _retry_policy(value: Any, name: str = "retry_policy") -> RetryPolicy:
+    try:
+        return _retry_policy_fields(value, name)
     except DurationError as e:  # an OptionError, so callers name the key it came with
         raise OptionError(str(e)) from None
 
 
-def _retry_policy_fields(value: Any) -> RetryPolicy:
+def _retry_policy_fields(value: Any, name: str) -> RetryPolicy:
+    if value == []:  # an empty Lua table
+        return RetryPolicy()
     if not isinstance(value, dict):
-        raise OptionError("retry_policy must be a table")
+        raise OptionError(
+            f"{name} must be a table like {{maximum_attempts = 3}}, got {type(value).__name__}"
+        )
     fields: dict[str, Any] = {}
     for raw_key, v in value.items():
-        k = _norm("".join("_" + c.lower() if c.isupper() else c for c in raw_key)).lstrip("_")
-        if k in ("initial_interval",):
-            fields["initial_interval"] = option_duration(v, "retry_policy.initial_interval")
-        elif k in ("maximum_interval", "max_interval"):
-            fields["maximum_interval"] = option_duration(v, "retry_policy.maximum_interval")
+        # snake_case, camelCase, any letter case (the reference runtime matches keys
+        # case-insensitively): compare without separators
+        k = _RETRY_KEYS.get(str(raw_key).replace("_", "").replace("-", "").lower(), "")
+        if k == "initial_interval":
+            fields["initial_interval"] = _duration(v, f"{name}.initial_interval")
+        elif k == "maximum_interval":
+            fields["maximum_interval"] = _duration(v, f"{name}.maximum_interval")
         elif k == "backoff_coefficient":
             if (
                 isinstance(v, bool)
@@ -72,11 +109,10 @@ def _retry_policy_fields(value: Any) -> RetryPolicy:
                 or not 1 <= v <= 1e6
             ):
                 raise OptionError(
-                    f"retry_policy.backoff_coefficient must be a number from 1 to 1000000, "
-                    f"got {v!r}"
+                    f"{name}.backoff_coefficient must be a number from 1 to 1000000, got {v!r}"
                 )
             fields["backoff_coefficient"] = float(v)
-        elif k in ("maximum_attempts", "max_attempts"):
+        elif k == "maximum_attempts":
             # Temporal keeps it as an int32 (0: unlimited)
             if (
                 isinstance(v, bool)
@@ -86,17 +122,20 @@ def _retry_policy_fields(value: Any) -> RetryPolicy:
                 or not 0 <= v <= 2**31 - 1
             ):
                 raise OptionError(
-                    "retry_policy.maximum_attempts must be an integer from 0 (unlimited) to "
+                    f"{name}.maximum_attempts must be an integer from 0 (unlimited) to "
                     f"2147483647, got {v!r}"
                 )
             fields["maximum_attempts"] = int(v)
         elif k == "non_retryable_error_types":
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                raise OptionError("retry_policy.non_retryable_error_types must be a list of kinds")
+                raise OptionError(
+                    f"{name}.non_retryable_error_types must be a list of kinds like "
+                    '{"Invalid", "PermissionDenied"}'
+                )
             fields["non_retryable_error_types"] = v
         else:
             raise OptionError(
-                f"unknown retry_policy key {raw_key!r} (use initial_interval, backoff_coefficient, "
+                f"unknown {name} key {raw_key!r} (use initial_interval, backoff_coefficient, "
                 "maximum_interval, maximum_attempts, non_retryable_error_types)"
             )
     return RetryPolicy(**fields)
@@ -111,8 +150,12 @@ def activity_options(options: dict[str, Any] | None) -> dict[str, Any]:
     Raises:
         OptionError: unknown key or bad value, naming the key.
     """
-    picked: dict[str, tuple[int, Any]] = {}
-    for raw_key, value in (options or {}).items():
+    if options is None or options == []:  # none, or an empty Lua table
+        options = {}
+    if not isinstance(options, dict):
+        raise OptionError(f"options must be a table of key = value, got {type(options).__name__}")
+    picked: dict[str, tuple[int, Any, str]] = {}
+    for raw_key, value in options.items():
         key = _norm(raw_key)
         rank = 0
         if key.startswith("activity."):
@@ -120,30 +163,34 @@ def activity_options(options: dict[str, Any] | None) -> dict[str, Any]:
         elif key.startswith("temporal.activity."):
             key, rank = key[len("temporal.activity.") :], 1
         if key not in _DURATIONS and key not in _OTHER:
-            raise OptionError(f"unknown activity option {raw_key!r}")
+            raise OptionError(
+                f"unknown activity option {raw_key!r} (keys: activity.<name> or "
+                f"temporal.activity.<name> with <name> one of {', '.join(_KNOWN)})"
+            )
         if key not in picked or picked[key][0] <= rank:
-            picked[key] = (rank, value)
+            picked[key] = (rank, value, raw_key)
     out: dict[str, Any] = {}
     try:
-        for key, (_, value) in picked.items():
+        for key, (_, value, raw_key) in picked.items():
             if key in _DURATIONS:
-                out[key] = option_duration(value, f"activity.{key}")
+                out[key] = _duration(value, raw_key)
             elif key == "retry_policy":
-                out["retry_policy"] = _retry_policy(value)
-            elif key == "wait_for_cancellation":
-                out["cancellation_type"] = (
-                    ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                    if value
-                    else ActivityCancellationType.TRY_CANCEL
-                )
-            elif key == "id":
-                out["activity_id"] = str(value)
-            elif key in ("task_queue", "summary"):
-                out[key] = str(value)
-            elif key == "disable_eager_execution":
-                out["disable_eager_execution"] = bool(value)
-            elif key == "local":
-                out["local"] = bool(value)
+                out["retry_policy"] = _retry_policy(value, raw_key)
+            elif key in _BOOLS:
+                if not isinstance(value, bool):
+                    raise OptionError(f"{raw_key} must be true or false, got {value!r}")
+                if key == "wait_for_cancellation":
+                    out["cancellation_type"] = (
+                        ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                        if value
+                        else ActivityCancellationType.TRY_CANCEL
+                    )
+                else:
+                    out[key] = value
+            elif key in ("id", "task_queue", "summary"):
+                if not isinstance(value, str) or not value:
+                    raise OptionError(f"{raw_key} must be a non-empty string, got {value!r}")
+                out["activity_id" if key == "id" else key] = value
             # priority / versioning_intent: accepted, not mapped yet.
     except DurationError as e:
         raise OptionError(str(e)) from None
