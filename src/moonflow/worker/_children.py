@@ -21,8 +21,9 @@ Behaviour (seed "Child Workflows"; lua-api.md §2.1, §3; reference-runtime.md �
 * ``spawn`` completes with the child's PID once the child started; when the child ends, an EXIT
   event goes to ``process.events()`` (``sys.exit_event`` in process.lua). ``exec`` completes
   with the child's result or error, and makes no EXIT event.
-* Every problem with the call (an unknown entry, a bad option, a value that cannot be sent) is
-  ``nil, err`` for the calling code; it never fails the parent.
+* Every problem with the call (an unknown entry, a bad option, a value that cannot be sent, an
+  input or startup message over the payload limit: ``_payloads.py``) is ``nil, err`` for the
+  calling code; it never fails the parent.
 
 :class:`ChildWorkflows` is mixed into the workflow driver, whose state it uses: ``app``,
 ``state``, ``_complete_ok`` / ``_complete_error`` / ``_error_result``, ``_events``,
@@ -45,6 +46,7 @@ from ..lua._kernel_run import KernelRun
 from ._context import EXTRA
 from ._failures import cancel_reason_with_sender, from_exception
 from ._options import OptionError
+from ._payloads import PayloadTooLarge, encode_checked
 from ._workflow_host import typed_search_attributes
 from ._workflow_options import workflow_options
 
@@ -92,8 +94,17 @@ class ChildWorkflows(KernelRun):
                 context = {}  # an empty Lua table
             if context is not None and not isinstance(context, dict):
                 raise OptionError("with_context needs a table of name = value")
+            # the server refuses an input (or a startup message) over its blob size limit and
+            # the parent's task would fail forever: refuse it here, with nothing sent
+            converter = workflow.payload_converter()
+            raw_args = encode_checked(converter, args, "input")
+            for topic, values in messages:
+                encode_checked(converter, values, f"startup message {topic}")
         except (ConversionError, OptionError) as e:
             fail(mferrors.INVALID, str(e))
+            return
+        except PayloadTooLarge as e:
+            fail(mferrors.INVALID, e.info.message)
             return
         try:
             workflow_type = self.app.workflow_type(entry_id)
@@ -167,7 +178,7 @@ class ChildWorkflows(KernelRun):
             if context:
                 EXTRA.set(context)  # this task's: the outbound interceptor adds it (_context.py)
             handle = await workflow.start_child_workflow(
-                workflow_type, args=args, id=child_id, task_queue=task_queue, **kwargs
+                workflow_type, args=raw_args, id=child_id, task_queue=task_queue, **kwargs
             )
             for topic, values in messages:
                 await handle.signal(topic, args=values)
