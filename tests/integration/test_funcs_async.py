@@ -334,9 +334,10 @@ async def test_a_failing_activity_keeps_kind_message_and_retryable(dev_env, make
 
 BAD_IDS = """\
 local funcs = require("funcs")
+local once = funcs.new():with_options({["activity.retry_policy"] = {maximum_attempts = 1}})
 local function pair(id)
-  local f, err = funcs.async(id)
-  local _, call_err = funcs.call(id)
+  local f, err = once:async(id)
+  local _, call_err = once:call(id)
   local out = {future = f ~= nil, call_kind = call_err:kind(), call_message = call_err:message()}
   if err then
     out.kind, out.message = err:kind(), err:message()

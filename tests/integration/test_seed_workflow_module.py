@@ -319,7 +319,8 @@ async def test_activity_errors_keep_kind_message_retryable(ts_env, make_app):
         local _, e2 = funcs.call("app:boom")
         local _, e3 = funcs.new():with_options({["activity.retry_policy"] = {maximum_attempts = 2,
             initial_interval = "10ms"}}):call("app:flaky")
-        local _, e4 = funcs.call("app:not_registered_anywhere")
+        local _, e4 = funcs.new():with_options({["activity.retry_policy"] = {maximum_attempts = 1}})
+            :call("app:not_registered_anywhere")
         return {
           {e1:kind(), e1:message(), e1:retryable()},
           {e2:kind(), e2:retryable()}, e2:message(),
@@ -347,7 +348,7 @@ async def test_activity_errors_keep_kind_message_retryable(ts_env, make_app):
     assert got[0] == ["NotFound", "no such user", False]
     assert got[1] == ["Internal", False] and got[2].startswith("acts.lua:2:")
     assert got[3] == ["Unavailable", "try later", True]
-    assert got[4] == ["NotFound", False]
+    assert got[4] == ["NotFound", True]  # scheduled: another deployment might serve it
     events = await history_events(ts_env, wid)
     flaky = [e for e in events if "activityTaskFailedEventAttributes" in e]
     assert flaky  # the failures are recorded in history

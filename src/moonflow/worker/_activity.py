@@ -54,6 +54,7 @@ from ..lua._host import ACTIVITY_API
 from ..process._stubs import stub_for
 from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
+from ._payloads import PayloadTooLarge, encode_checked
 
 if TYPE_CHECKING:
     from ..kinds import LuaCode
@@ -333,10 +334,14 @@ class ActivityRunner:
             return stub.call(args, deadline, stop_check(deadline))
         code = self.entries.get(entry_id)
         if code is None:
+            # Retryable, as Temporal treats an activity type a worker does not register:
+            # another deployment (a newer version of the app) may serve it; the caller's
+            # retry policy decides how long to keep trying.
             raise ApplicationError(
-                f"activity {entry_id!r} is not registered on this worker",
+                f"activity {entry_id!r} is not registered on this worker (task queue "
+                f"{activity.info().task_queue if activity.in_activity() else '?'})",
                 type=mferrors.NOT_FOUND,
-                non_retryable=True,
+                non_retryable=False,
             )
         deadline = deadline or Deadline(None)
         check = stop_check(deadline)
@@ -436,6 +441,13 @@ def make_activity(runner: ActivityRunner) -> Any:
         converter = activity.payload_converter()
         values = [converter.from_payload(a.payload) for a in args]
         info = activity.info()
-        return runner.call(info.activity_type, values, Deadline(info))
+        result = runner.call(info.activity_type, values, Deadline(info))
+        # A result over the server's payload limit would fail every attempt's completion call
+        # out of sight: fail the attempt here with kind Invalid (not retryable) instead.
+        try:
+            (raw,) = encode_checked(converter, [result], f"activity {info.activity_type} result")
+        except PayloadTooLarge as e:
+            raise to_application_error(e.info) from None
+        return raw
 
     return lua_activity

@@ -47,6 +47,7 @@ from ._deliver import DELIVER, DELIVER_OPTIONS
 from ._failures import _cancel_reason, from_exception, to_application_error
 from ._messages import Mailbox
 from ._options import OptionError, activity_options
+from ._payloads import PayloadTooLarge, encode_checked
 from ._updates import COMPLETED, CONTINUED, FAILED, end_updates
 from ._workflow_host import WorkflowHost
 
@@ -365,9 +366,17 @@ class WorkflowDriver(ChildWorkflows):
 
     # ---- results -------------------------------------------------------------------
     def _finish(self, outcome: Outcome) -> Any:
-        """The run's result, or raise its failure (the shared rules: ``lua/_outcome.py``)."""
+        """The run's result, or raise its failure (the shared rules: ``lua/_outcome.py``).
+        A result over the payload limit fails the run with kind ``Invalid`` (the server would
+        refuse it and the workflow task would be retried forever)."""
         if outcome.ok:
-            return outcome.value
+            try:
+                (result,) = encode_checked(
+                    workflow.payload_converter(), [outcome.value], "workflow result"
+                )
+            except PayloadTooLarge as e:
+                raise to_application_error(e.info) from None
+            return result
         assert outcome.error is not None
         if self._cancel_requested and outcome.error.kind == mferrors.CANCELED:
             # `return nil, err` of kind Canceled after a cancel request: the workflow closes
@@ -385,8 +394,11 @@ class WorkflowDriver(ChildWorkflows):
                 state.to_python(packed[i], f"continue_as_new argument {i}")
                 for i in range(1, packed["n"] + 1)
             ]
+            encode_checked(workflow.payload_converter(), args, "continue_as_new arguments")
         except ConversionError as e:
             raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
+        except PayloadTooLarge as e:
+            raise to_application_error(e.info) from None
         carry: list[list[Any]] = []
         pending = state.kernel.unconsumed()
         for i in range(1, len(pending) + 1):
@@ -460,33 +472,57 @@ class WorkflowDriver(ChildWorkflows):
             raise LuaTaskFailure(f"unknown workflow command {op!r}")
 
     def _start_activity(self, tag: int, cmd: Any) -> None:
+        """The ``activity`` command (``funcs.call`` / ``funcs.async``). What would fail the
+        workflow task instead of the call (a bad option, a value JSON cannot hold, arguments
+        over the payload limit) completes it with ``nil, err`` of kind ``Invalid`` before
+        anything is scheduled; an id naming an app entry that is not an activity is
+        ``NotFound``, not retryable. An id no entry of the app has is scheduled all the same
+        (another deployment may serve it; a worker of this app fails the attempt with
+        ``NotFound``, retryable, and the retry policy decides)."""
         state = self.state
         activity_id = str(cmd["id"])
+        call = f"funcs.call({activity_id})"
         packed = cmd["args"]
         try:
             args = [
-                state.to_python(packed[i], f"funcs.call({activity_id}) argument {i}")
+                state.to_python(packed[i], f"{call} argument {i}")
                 for i in range(1, packed["n"] + 1)
             ]
-            options = state.to_python(cmd["options"], "options") if cmd["options"] else None
-            kwargs = activity_options(options)
             call_context = (
                 state.to_python(cmd["context"], "with_context") if cmd["context"] else None
             )
-        except (ConversionError, OptionError) as e:
+        except ConversionError as e:
             self.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
+            return
+        try:
+            options = state.to_python(cmd["options"], "options") if cmd["options"] else None
+            kwargs = activity_options(options)
+        except (ConversionError, OptionError) as e:
+            message = f"{call}: invalid activity options: {e}"
+            self.complete_error(tag, ErrorInfo(mferrors.INVALID, message, False))
             return
         skipped = self.app.why_skipped(activity_id)
         if skipped:  # a kind moonflow does not run: say so at once instead of waiting
-            message = f"funcs.call({activity_id}): {skipped}"
+            message = f"{call}: {skipped}"
             self.complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
+            return
+        target = self.app.entries.get(activity_id)
+        target_spec = self.app.spec(activity_id) if target is not None else None
+        if target is not None and getattr(target_spec, "activity_worker", None) is None:
+            message = (
+                f"{call}: {activity_id} is a {target.kind} entry, not an activity (an activity "
+                "entry has meta.temporal.activity.worker)"
+            )
+            self.complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
+            return
+        try:
+            raw_args = encode_checked(workflow.payload_converter(), args, f"{call} arguments")
+        except PayloadTooLarge as e:
+            self.complete_error(tag, e.info)
             return
         local = kwargs.pop("local", None)
         if local is None:
-            target = self.app.entries.get(activity_id)
-            local = bool(
-                target is not None and getattr(self.app.spec(activity_id), "activity_local", False)
-            )
+            local = bool(getattr(target_spec, "activity_local", False))
         if self.config.command_log is not None:
             self._log_command("local activity" if local else "activity", activity_id, cmd)
         # the call's own with_context values, added to the header by the outbound interceptor
@@ -500,13 +536,13 @@ class WorkflowDriver(ChildWorkflows):
                     "summary",
                 ):
                     kwargs.pop(key, None)
-                handle = workflow.start_local_activity(activity_id, args=args, **kwargs)
+                handle = workflow.start_local_activity(activity_id, args=raw_args, **kwargs)
             else:
                 if "task_queue" not in kwargs:
                     target_worker = self._activity_worker(activity_id)
                     if target_worker is not None:
                         kwargs["task_queue"] = self.app.task_queue(target_worker)
-                handle = workflow.start_activity(activity_id, args=args, **kwargs)
+                handle = workflow.start_activity(activity_id, args=raw_args, **kwargs)
         finally:
             if token is not None:
                 EXTRA.reset(token)
@@ -573,8 +609,14 @@ class WorkflowDriver(ChildWorkflows):
                 state.to_python(packed[i], f"process.send({topic}) argument {i}")
                 for i in range(1, packed["n"] + 1)
             ]
+            raw = encode_checked(
+                workflow.payload_converter(), args, f"process.send({topic}) values"
+            )
         except ConversionError as e:
             self.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
+            return
+        except PayloadTooLarge as e:
+            self.complete_error(tag, e.info)
             return
         workflow_id = workflow_id_of(target)
         if workflow_id is None and parse_process_pid(target) is not None:
@@ -594,7 +636,7 @@ class WorkflowDriver(ChildWorkflows):
             return
         else:
             handle = workflow.get_external_workflow_handle(workflow_id)
-            fut = asyncio.ensure_future(handle.signal(topic, args=args))
+            fut = asyncio.ensure_future(handle.signal(topic, args=raw))
         self._inflight += 1
 
         def done(f: asyncio.Future[Any]) -> None:
