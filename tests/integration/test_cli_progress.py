@@ -339,3 +339,94 @@ def test_terminal_shows_a_status_line(app: Path) -> None:
     assert "attempt 1 failed" not in text  # the event lines are for logs, not the terminal
     lines = [line for line in text.replace("\r\n", "\n").split("\n") if "waiting on" in line]
     assert len(lines) == 1, lines  # one line, redrawn
+
+
+def test_ctrl_c_leaves_the_workflow_running_and_says_how_to_get_its_result(
+    server: Server, app: Path, background: Any
+) -> None:
+    addr = ["--server", server.address]
+    run = background("execute", "execute", str(app), "app:flaky", "--input", '{"ok_at": 5}', *addr)
+    run.wait_for(r"activity app:charge attempt 1 failed")
+    run.proc.send_signal(signal.SIGINT)
+    assert run.finish() == 130, run.stderr()
+    assert run.out.read_text() == ""
+    err = run.stderr()
+    wf_id = _started_id(err)
+    assert f"moonflow: interrupted; workflow {wf_id} is still running on {server.address}" in err
+    assert f"moonflow result {app} {wf_id} --server {server.address}" in err
+    # it is still running: workers of `moonflow run` finish it, `moonflow result` prints it
+    background("run", "run", str(app), *addr).wait_for("Ctrl-C to stop")
+    done = subprocess.run(
+        _cmd("result", str(app), wf_id, *addr, "--quiet"),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"charged": "ok at 5"}\n'
+
+
+def test_cancel_on_interrupt_cancels_it(server: Server, app: Path, background: Any) -> None:
+    addr = ["--server", server.address]
+    run = background(
+        "execute",
+        "execute",
+        str(app),
+        "app:flaky",
+        "--input",
+        '{"ok_at": 0}',
+        "--cancel-on-interrupt",
+        *addr,
+    )
+    assert "(Ctrl-C cancels it)" in run.wait_for(r"activity app:charge attempt 1 failed")
+    run.proc.send_signal(signal.SIGINT)
+    assert run.finish() == 130, run.stderr()
+    assert run.out.read_text() == ""
+    err = run.stderr()
+    wf_id = _started_id(err)
+    assert f"moonflow: interrupted; cancelling workflow {wf_id}" in err
+    assert f"moonflow: workflow {wf_id} canceled" in err
+    described = subprocess.run(
+        _cmd("describe", str(app), wf_id, *addr),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=TIMEOUT,
+    )
+    assert described.returncode == 0, described.stderr
+    assert json.loads(described.stdout)["status"] == "CANCELED"
+
+
+def test_lost_and_back_connection_is_said_once_by_run_execute_and_result(
+    server: Server, app: Path, background: Any
+) -> None:
+    """The server process stops and starts again on the same port and state file: each waiting
+    command says so once each way, with the address, and execute/result still get the result."""
+    addr = ["--server", server.address]
+    run = background("run", "run", str(app), *addr)
+    run.wait_for("Ctrl-C to stop")
+    execute = background(
+        "execute", "execute", str(app), "app:flaky", "--input", '{"ok_at": 12}', *addr
+    )
+    # attempts come one a second: the 12th comes after the outage
+    execute.wait_for(r"activity app:charge attempt 1 failed")
+    wf_id = _started_id(execute.stderr())
+    result = background("result", "result", str(app), wf_id, *addr)
+    time.sleep(2)  # result is waiting too
+    server.stop()
+    lost = f"lost the connection to the Temporal server at {server.address}"
+    back = f"the connection to the Temporal server at {server.address} is back"
+    for command in (run, execute, result):
+        command.wait_for(re.escape(lost))
+    time.sleep(3)  # still down: no more lines about it
+    server.start()
+    for command in (run, execute, result):
+        command.wait_for(re.escape(back))
+    assert execute.finish() == 0, execute.stderr()
+    assert result.finish() == 0, result.stderr()
+    assert execute.out.read_text() == result.out.read_text() == '{"charged": "ok at 12"}\n'
+    for command in (run, execute, result):
+        err = command.stderr()
+        assert err.count(lost) == 1 and err.count(back) == 1, err
+    assert run.proc.poll() is None  # run's workers stayed up through the outage
