@@ -174,13 +174,15 @@ async def open_server(
 
 
 async def _connect_or_hint(entry: Any, address: str | None, hint: str, retry: float = 0) -> Any:
-    """Connect as ``entry`` says; for ``retry`` seconds keep trying (a server still starting)."""
+    """Connect as ``entry`` says; for ``retry`` seconds keep trying while nothing answers (a
+    server still starting). A server that answered and failed the connection (certificate,
+    credentials, not Temporal: ``reachable``) is reported at once with its own advice."""
     deadline = time.monotonic() + retry
     while True:
         try:
             return await connect_entry(entry, address=address)
         except ConnectionFailed as exc:
-            if time.monotonic() >= deadline:
+            if exc.reachable or time.monotonic() >= deadline:
                 raise exc.with_hint(hint) from None
         await asyncio.sleep(0.2)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._connection import ConnectionSettingError, check_connection_settings, connection_timings
 from ._fields import Field, lifecycle_fields
 from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
 
@@ -77,13 +78,15 @@ class TemporalClient:
         tq_prefix: prefix added to every task queue used through this client (default ``""``).
         search_attributes: custom search attributes the app uses: name -> one of
             :data:`SEARCH_ATTRIBUTE_TYPES` (canonical spelling).
-        tls: the raw ``tls`` mapping (``enabled``, ``ca_file``, ``server_name``,
-            ``insecure_skip_verify``) or None.
+        tls: the raw ``tls`` mapping (``enabled``, ``ca_file``, ``server_name``;
+            ``insecure_skip_verify: true`` is refused) or None.
         auth: the raw ``auth`` mapping (``type``: none/api_key/mtls, ``api_key``, ``cert_file``...)
             or None.
         connection_timeout, keep_alive_time, keep_alive_timeout: raw duration values (strings such
-            as ``"10s"`` or numbers) or None for the default; parse with ``moonflow.durations``.
-        health_check: the raw ``health_check`` mapping or None.
+            as ``"10s"`` or numbers of seconds) or None for the default; parse with
+            :func:`moonflow.kinds._connection.connection_timings`.
+        health_check: the raw ``health_check`` mapping or None (``enabled: true`` is refused).
+        All of them are checked when the entry loads (:mod:`moonflow.kinds._connection`).
     """
 
     entry: Entry
@@ -135,24 +138,25 @@ def _search_attributes(entry: Entry) -> dict[str, str]:
 def build_client(entry: Entry, app: AppView) -> TemporalClient:
     """Validate a ``temporal.client`` entry and build its :class:`TemporalClient`."""
     address = req_str(entry, "address", '"localhost:7233"')
-    auth = opt_map(entry, "auth")
-    if auth is not None and auth.get("type") is not None and auth["type"] not in AUTH_TYPES:
-        raise entry.error(
-            f"auth.type {auth['type']!r} is unknown: use one of {', '.join(AUTH_TYPES)}",
-            "auth.type",
-        )
+    tls, auth = opt_map(entry, "tls"), opt_map(entry, "auth")
+    health_check = opt_map(entry, "health_check")
+    try:
+        check_connection_settings(tls, auth, health_check)
+        connection_timings(entry.data)
+    except ConnectionSettingError as exc:
+        raise entry.error(str(exc), exc.path) from None
     return TemporalClient(
         entry=entry,
         address=address,
         namespace=opt_str(entry, "namespace") or "default",
         tq_prefix=opt_str(entry, "tq_prefix", "") or "",
         search_attributes=_search_attributes(entry),
-        tls=opt_map(entry, "tls"),
+        tls=tls,
         auth=auth,
         connection_timeout=entry.data.get("connection_timeout"),
         keep_alive_time=entry.data.get("keep_alive_time"),
         keep_alive_timeout=entry.data.get("keep_alive_timeout"),
-        health_check=opt_map(entry, "health_check"),
+        health_check=health_check,
     )
 
 

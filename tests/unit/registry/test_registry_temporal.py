@@ -30,7 +30,7 @@ entries:
     keep_alive_timeout: 10s
     tls: {enabled: true, server_name: temporal.example.com}
     auth: {type: api_key, api_key: abc}
-    health_check: {enabled: true, interval: 30s}
+    health_check: {enabled: false, interval: 30s}
     search_attributes:
       status: keyword
       customer_id: Keyword
@@ -69,7 +69,7 @@ def test_full_client_and_worker(load_ok) -> None:
     )
     assert client.tls == {"enabled": True, "server_name": "temporal.example.com"}
     assert client.auth == {"type": "api_key", "api_key": "abc"}
-    assert client.health_check == {"enabled": True, "interval": "30s"}
+    assert client.health_check == {"enabled": False, "interval": "30s"}
     assert client.search_attributes == {
         "status": "Keyword",
         "customer_id": "Keyword",
