@@ -87,8 +87,8 @@ def bad_result():
     return {"ids": {1, 2}}
 
 
-def who():
-    return {"pid": os.getpid()}
+def big(size):
+    return "x" * size
 """
 
 ECHO_LUA = """\
@@ -131,6 +131,7 @@ local function main(marker)
     boom_async = seen(funcs.call("app:boom_async")),
     bad_result = seen(funcs.call("app:bad_result")),
     second_try = seen(funcs.call("app:second_try", marker)),
+    too_big = seen(funcs.call("app:big", 3000000)),
   }
 end
 return { main = main }
@@ -178,6 +179,7 @@ def entries(*, activity: bool = True) -> str:
         "boom_async": "boom_async",
         "second_try": "second_try",
         "bad_result": "bad_result",
+        "big": "big",
     }
     return "".join(py_entry(n, m, activity=activity) for n, m in names.items())
 
@@ -267,6 +269,11 @@ async def test_errors_keep_kind_and_retryable_like_lua_ones(dev_env, pyapp, tmp_
     # a retryable error is retried by Temporal; the function sees activity.info()
     assert result["second_try"] == {"value": {"attempt": 2, "type": "app:second_try"}}
     assert marker.read_text().split() == ["1", "2"]
+    # a result over Temporal's payload limit fails the call (not the workflow), naming the sizes
+    too_big = result["too_big"]
+    assert (too_big["kind"], too_big["retryable"]) == ("Invalid", False), too_big
+    assert "activity app:big result: 3000" in too_big["message"], too_big
+    assert "over the 2097152-byte (2.0 MB) payload limit" in too_big["message"], too_big
 
 
 async def test_a_process_calls_python_functions(tmp_path):

@@ -12,7 +12,8 @@ reaches the function as one positional argument, decoded by the SDK's JSON conve
 type hints: ``dict``, ``list``, ``str``, ``int`` (64-bit exact), ``float`` (``1.0`` stays a
 float), ``bool``, ``None``; ``{}`` and ``[]`` stay apart. The return value goes back the same
 way; one that Lua cannot hold exactly (a set, bytes, an object, an int beyond 64 bits, NaN, a
-map with non-string keys) fails the call with kind ``Invalid``, not retryable, naming its path.
+map with non-string keys) fails the call with kind ``Invalid``, not retryable, naming its path,
+and so does one over Temporal's payload limit (``_payloads.py``, 2 MB).
 
 Errors (the error model of Lua activities, lua-api.md §3.8):
 
@@ -48,6 +49,7 @@ from ..process._stubs import StubCall, stub_for
 from ._activity import Deadline, stop_check
 from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
+from ._payloads import PayloadTooLarge, encode_checked
 
 if TYPE_CHECKING:
     from ..kinds import PythonCode
@@ -96,10 +98,17 @@ def result_error(value: Any, code: PythonCode) -> ErrorInfo | None:
 
 
 def _finish(value: Any, code: PythonCode) -> Any:
+    """The activity's result payload, or the ``Invalid`` failure for a value Lua cannot hold
+    or one over the payload limit (``_payloads.py``: the server would refuse it out of sight)."""
     problem = result_error(value, code)
     if problem is not None:
         raise to_application_error(problem)
-    return value
+    converter = activity.payload_converter()
+    try:
+        (raw,) = encode_checked(converter, [value], f"activity {code.entry.id} result")
+    except PayloadTooLarge as e:
+        raise to_application_error(e.info) from None
+    return raw
 
 
 def _failure(exc: Exception, code: PythonCode) -> BaseException:
