@@ -226,3 +226,23 @@ async def test_a_local_activity_timeout_is_kind_timeout(dev_env, make_app):
     assert out["kind"] == "Timeout", out
     assert out["details"] == {"timeout_type": "start_to_close"}
     assert out["retryable"] is False
+
+
+async def test_the_local_option_makes_any_activity_call_local(dev_env, make_app):
+    app = _app(make_app)  # app:quick is a normal activity entry
+    wid = f"local-opt-{uuid.uuid4()}"
+    async with app.workers(dev_env):
+        out = await asyncio.wait_for(
+            dev_env.client.execute_workflow(
+                app.app.workflow_type("app:wf"),
+                args=[None, None, {"temporal.activity.local": True}, "app:quick", "x"],
+                id=wid,
+                task_queue=app.task_queue,
+            ),
+            120,
+        )
+    assert out == {"again": {"value": "same executor"}, "after": "still running"}
+    events = await history_events(dev_env, wid)
+    assert len([e for e in events if "markerRecordedEventAttributes" in e]) == 2
+    scheduled = [e for e in events if "activityTaskScheduledEventAttributes" in e]
+    assert len(scheduled) == 1  # only funcs.call without options

@@ -37,6 +37,7 @@ return { size = size, big = big }
 
 WF = """\
 local funcs = require("funcs")
+local workflow = require("workflow")
 local function describe(value, err)
   if err then return {kind = err:kind(), message = err:message(), retryable = err:retryable()} end
   return {value = value}
@@ -60,6 +61,8 @@ local function main(case)
     out.big = describe(process.exec("app:echo", nil, string.rep("c", 3 * 1048576)))
   elseif case == "own_result" then
     return string.rep("o", 3 * 1048576)
+  elseif case == "continue" then
+    workflow.continue_as_new("again", string.rep("n", 3 * 1048576))
   end
   -- the workflow goes on: a normal call after the refused one
   out.after = funcs.call("app:size", "after")
@@ -76,7 +79,7 @@ return { main = main }
 
 def _app(make_app):
     return make_app(
-        workflow_entry("wf", "wf.lua", "[funcs]")
+        workflow_entry("wf", "wf.lua", "[funcs, workflow]")
         + workflow_entry("echo", "echo.lua", "[]")
         + activity_entry("size", "acts.lua", "size")
         + activity_entry("big", "acts.lua", "big"),
@@ -146,12 +149,18 @@ async def test_a_child_start_over_the_limit_is_invalid(dev_env, make_app):
     _assert_refused(out, "process.exec(app:echo): input: 31457")
 
 
-async def test_a_workflow_result_over_the_limit_fails_the_workflow_with_invalid(dev_env, make_app):
+@pytest.mark.parametrize(
+    ("case", "what"),
+    [("own_result", "workflow result: 31457"), ("continue", "continue_as_new arguments: 31457")],
+)
+async def test_a_workflow_result_over_the_limit_fails_the_workflow_with_invalid(
+    dev_env, make_app, case, what
+):
     app = _app(make_app)
     with pytest.raises(WorkflowFailureError) as raised:
-        await _run(dev_env, app, "own_result")
+        await _run(dev_env, app, case)
     cause = raised.value.cause
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.non_retryable) == ("Invalid", True)
-    assert cause.message.startswith("workflow result: 31457"), cause.message
+    assert cause.message.startswith(what), cause.message
     assert "payload limit" in cause.message
