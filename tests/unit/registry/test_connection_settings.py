@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -183,3 +184,19 @@ async def test_connect_refuses_before_dialing() -> None:
         await connect("127.0.0.1:1", tls={"insecure_skip_verify": True})
     assert "cannot reach" not in str(err.value)
     json.dumps(str(err.value))
+
+
+def test_readme_connection_example_loads(load_ok) -> None:
+    """The README's ``temporal.client`` example with tls/auth is a valid entry."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    example = next(b for b in blocks if "type: mtls" in b and "kind: temporal.client" in b)
+    yaml = (
+        "namespace: app\nentries:\n"
+        + example
+        + "  - name: worker\n    kind: temporal.worker\n    client: temporal_client\n"
+        + "    task_queue: q\n"
+    )
+    client = load_ok({"app.yaml": yaml}).spec("app:temporal_client")
+    assert client.tls["server_name"] == "temporal.example.com"
+    assert connection_timings(vars(client))["connection_timeout"] == timedelta(seconds=10)
