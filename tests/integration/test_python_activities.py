@@ -36,7 +36,6 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 PAY_PY = """\
 import asyncio
-import os
 
 from temporalio import activity
 
