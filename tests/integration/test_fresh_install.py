@@ -97,6 +97,8 @@ def _repack(dist: importlib.metadata.Distribution, prefix: Path, out: Path) -> P
             if parts[0] == info.name and parts[-1] in _INSTALL_ONLY:
                 continue
             if parts[0] == "..":
+                if not path.is_relative_to(prefix):
+                    continue  # outside the environment: not part of what pip installs
                 inner = path.relative_to(prefix)
                 if inner.parts[0] == "bin":
                     if inner.name in generated:

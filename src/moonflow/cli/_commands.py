@@ -14,13 +14,30 @@ from moonflow.cli._output import (
     EXIT_FAILED,
     EXIT_OK,
     Streams,
+    output_format,
     print_failure,
+    print_records,
     print_result,
 )
 from moonflow.cli._parser import read_input
 from moonflow.errors import MoonflowError, UsageError, WorkflowFailure
 
-WORKER_SHUTDOWN_TIMEOUT = 30.0  # seconds to wait for workers to stop before giving up
+#: Seconds a stopping worker gets beyond its worker_stop_timeout: for the activities the SDK
+#: cancelled then to report their (retryable) failure, and for the SDK's own shutdown.
+WORKER_SHUTDOWN_MARGIN = 15.0
+
+
+def shutdown_wait(workers: Sequence[Any]) -> float:
+    """Seconds to wait for ``workers`` to stop: the longest ``worker_stop_timeout`` among them
+    (the SDK's ``graceful_shutdown_timeout``) plus :data:`WORKER_SHUTDOWN_MARGIN`, so that a
+    stop timeout of any length is waited out (it was cut at 30 s)."""
+    grace = 0.0
+    for w in workers:
+        config = w.config() if hasattr(w, "config") else {}
+        timeout = config.get("graceful_shutdown_timeout")
+        if timeout is not None:
+            grace = max(grace, timeout.total_seconds())
+    return grace + WORKER_SHUTDOWN_MARGIN
 
 
 class Stop:
@@ -91,7 +108,7 @@ async def running_workers(workers: Sequence[Any]) -> AsyncIterator[asyncio.Futur
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*(w.shutdown() for w in live), return_exceptions=True),
-                WORKER_SHUTDOWN_TIMEOUT,
+                shutdown_wait(live),
             )
         for task in tasks:
             if not task.done():

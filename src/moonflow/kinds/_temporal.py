@@ -171,7 +171,66 @@ def build_worker(entry: Entry, app: AppView) -> TemporalWorker:
                 f"unknown worker_options key {key!r}: allowed keys are {', '.join(WORKER_OPTIONS)}",
                 f"worker_options.{key}",
             )
+        why = UNSUPPORTED_WORKER_OPTIONS.get(key)
+        if why is not None and _is_set(options[key]):
+            raise entry.error(
+                f"worker_options.{key} = {options[key]!r} is not supported: {why}",
+                f"worker_options.{key}",
+            )
+    behavior = options.get("default_versioning_behavior")
+    if behavior not in (None, "", "pinned"):
+        raise entry.error(
+            f"worker_options.default_versioning_behavior = {behavior!r} is not supported: "
+            "moonflow versions workers by build id (build_id, use_versioning), where a run stays "
+            'on the builds it started with: remove the key or write "pinned"',
+            "worker_options.default_versioning_behavior",
+        )
     return TemporalWorker(entry=entry, client=client, task_queue=task_queue, worker_options=options)
+
+
+#: ``worker_options`` keys of the reference runtime that moonflow accepts only at their
+#: default (zero, false, empty; the default of an app that does not set them), each with why
+#: and what to do instead; any other value is refused when the app loads, rather than ignored.
+#: ``disable_registration_aliasing`` is not here: moonflow registers workflows and activities
+#: under their entry ids only, which is what that option asks for, so both values behave alike.
+UNSUPPORTED_WORKER_OPTIONS: dict[str, str] = {
+    "deadlock_detection_timeout": (
+        "the Temporal Python SDK fixes deadlock detection at 2 s per workflow task; moonflow "
+        "bounds workflow code with lua_instruction_budget instead: remove the key (or set it "
+        "to 0s)"
+    ),
+    "enable_session_worker": (
+        "moonflow has no Temporal sessions: remove the key; to pin activities to one machine "
+        "give them their own worker and task_queue"
+    ),
+    "max_concurrent_session_execution_size": (
+        "moonflow has no Temporal sessions: remove the key (or set it to 0)"
+    ),
+    "max_concurrent_eager_activity_execution_size": (
+        "the Temporal Python SDK has no separate cap for eager activities: remove the key "
+        "(max_concurrent_activity_execution_size caps all of them, disable_eager_activities "
+        "turns eager execution off)"
+    ),
+    "worker_local_activities_per_second": (
+        "the Temporal Python SDK has no rate limit for local activities: remove the key (or "
+        "set it to 0); worker_activities_per_second limits the others"
+    ),
+    "enable_logging_in_replay": (
+        "moonflow writes a workflow's log lines once, never again while the workflow replays: "
+        "remove the key (or set it to false)"
+    ),
+    "deployment_name": (
+        "moonflow does not support Temporal Worker Deployments: remove the key and version "
+        "workers with build_id and use_versioning"
+    ),
+}
+
+
+def _is_set(value: Any) -> bool:
+    """Whether an option value differs from "not set" (None, 0, false, "", "0s")."""
+    if value is None or value is False or value == 0 or value == "":
+        return False
+    return not (isinstance(value, str) and value.strip() in ("0", "0s", "0ms"))
 
 
 #: ``temporal.client`` fields (lua-api.md §1.5; ``search_attributes`` is moonflow's own)

@@ -31,6 +31,7 @@ task queue (Temporal does not retry a cancelled attempt).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -344,6 +345,25 @@ class ActivityRunner:
                 non_retryable=False,
             )
         deadline = deadline or Deadline(None)
+        # The SDK cancels a thread-pool activity by raising CancelledError in its thread,
+        # wherever that is (inside Lua, a host method, lupa's own code): it would reach the
+        # code as a Lua error, or worse. It is held back until the call has ended; the stop
+        # check sees the cancellation and stops the Lua code meanwhile.
+        shield = (
+            activity.shield_thread_cancel_exception()
+            if activity.in_activity()
+            else contextlib.nullcontext()
+        )
+        try:
+            with shield:
+                result = self._run(entry_id, code, args, deadline)
+            time.monotonic()  # a C call: a held-back cancellation is raised here at the latest
+        except CancelledError:
+            raise self._stopped(entry_id, "cancelled", None, deadline) from None
+        return result
+
+    def _run(self, entry_id: str, code: LuaCode, args: list[Any], deadline: Deadline) -> Any:
+        """:meth:`call` of a registered entry, once the SDK's thread cancellation is held."""
         check = stop_check(deadline)
         host = ActivityHost(check, deadline)
         state = LuaRun(

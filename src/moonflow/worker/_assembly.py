@@ -8,11 +8,19 @@ reference runtime (lua-api.md §1.6) are mapped onto the SDK's where one exists;
 activation or one activity call may allocate), ``lua_instruction_budget`` (VM instructions per
 workflow activation) and ``lua_activity_instruction_budget`` (VM instructions per activity
 call; 0: none, its timeouts alone stop it).
+
+``worker_stop_timeout`` (default :data:`DEFAULT_WORKER_STOP_TIMEOUT`, 5 s; ``0s``: none) is how
+long a stopping worker (SIGTERM/Ctrl-C to ``moonflow run``) lets running activities finish;
+the SDK then cancels the rest, and ``_activity.py`` reports each as a retryable ``Unavailable``
+failure so that another worker runs it again at once. ``disable_workflow_worker`` (no
+workflows polled) and ``local_activity_worker_only`` (no activity tasks polled) are honoured;
+the keys moonflow cannot honour are refused when the app loads (``kinds/_temporal.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -60,20 +68,25 @@ _RATE_OPTS = {
 }
 _DURATION_OPTS = {
     "sticky_schedule_to_start_timeout": "sticky_queue_schedule_to_start_timeout",
-    "worker_stop_timeout": "graceful_shutdown_timeout",
     "max_heartbeat_throttle_interval": "max_heartbeat_throttle_interval",
     "default_heartbeat_throttle_interval": "default_heartbeat_throttle_interval",
 }
 _BOOL_OPTS = {
     "disable_eager_activities": "disable_eager_activity_execution",
+    "local_activity_worker_only": "no_remote_activities",
 }
+
+#: How long a stopping worker waits for its running activities when ``worker_stop_timeout`` is
+#: not set (the SDK's own default, 0, would cut every running activity short at once).
+DEFAULT_WORKER_STOP_TIMEOUT = timedelta(seconds=5)
 _STR_OPTS = {"identity": "identity", "build_id": "build_id"}
 
 
 def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
     """Map ``worker_options`` onto ``temporalio.worker.Worker`` keyword arguments.
 
-    Zero for a rate or duration means "SDK default", as in the reference runtime.
+    Zero for a rate or duration means "SDK default", as in the reference runtime, except
+    ``worker_stop_timeout``: unset is :data:`DEFAULT_WORKER_STOP_TIMEOUT`, ``0s`` no wait.
 
     Raises:
         AppError: a value of the wrong type (the key set itself is validated at load time).
@@ -87,6 +100,9 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
                 out[_INT_OPTS[key]] = int(value)
             elif key in _RATE_OPTS and value:
                 out[_RATE_OPTS[key]] = float(value)
+            elif key == "worker_stop_timeout" and value is not None:
+                stop = option_duration(value, key)  # 0: running activities are cut at once
+                out["graceful_shutdown_timeout"] = max(timedelta(0), stop)
             elif key in _DURATION_OPTS and value:
                 d = option_duration(value, key)
                 if d > timedelta(0):
@@ -97,8 +113,18 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
                 out[_STR_OPTS[key]] = str(value)
             elif key == "use_versioning":
                 out["use_worker_versioning"] = bool(value)
+            elif key == "build_id_env" and value and not options.get("build_id"):
+                # deprecated: the name of an OS variable holding the build id
+                build_id = os.environ.get(str(value))
+                if not build_id:
+                    raise ValueError(
+                        f"build_id_env: the variable {value!r} is not set in the worker's "
+                        "environment: set it, or write build_id: ${env:NAME} instead"
+                    )
+                out["build_id"] = build_id
     except (TypeError, ValueError, DurationError) as e:
         raise AppError(f"worker_options: {e}", file=where) from None
+    out.setdefault("graceful_shutdown_timeout", DEFAULT_WORKER_STOP_TIMEOUT)
     return out
 
 
@@ -186,6 +212,7 @@ def build_workers(
         options = dict(spec.worker_options or {})
         options.update(worker_options or {})
         threads = int(options.pop("activity_threads", 0) or 0) or 16
+        no_workflows = bool(options.pop("disable_workflow_worker", False))
         config = _driver_config(options)
         activity_budget = int(
             options.pop("lua_activity_instruction_budget", DEFAULT_ACTIVITY_INSTRUCTION_BUDGET)
@@ -199,7 +226,7 @@ def build_workers(
             Worker(
                 clients[spec.client],
                 task_queue=task_queue,
-                workflows=[LuaWorkflow],
+                workflows=[] if no_workflows else [LuaWorkflow],
                 activities=[
                     make_activity(runner),
                     deliver_to_process,
