@@ -246,3 +246,52 @@ async def test_the_local_option_makes_any_activity_call_local(dev_env, make_app)
     assert len([e for e in events if "markerRecordedEventAttributes" in e]) == 2
     scheduled = [e for e in events if "activityTaskScheduledEventAttributes" in e]
     assert len(scheduled) == 1  # only funcs.call without options
+
+
+ALL_KEYS = {
+    "activity.start_to_close_timeout": "30s",
+    "temporal.activity.schedule_to_close_timeout": 60_000,
+    "activity.schedule_to_start_timeout": "20s",
+    "activity.heartbeat_timeout": "10s",
+    "activity.id": "every-key",
+    "temporal.activity.wait_for_cancellation": True,
+    "activity.disable_eager_execution": True,
+    "activity.summary": "charge the card",
+    "activity.priority": {"priority_key": 2, "fairness_key": "tenant-a", "fairness_weight": 1.5},
+    "activity.retry_policy": {
+        "initial_interval": "100ms",
+        "backoff_coefficient": 1.5,
+        "maximum_interval": "1s",
+        "maximum_attempts": 2,
+        "non_retryable_error_types": ["Invalid"],
+    },
+}
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["activity", "local"])
+async def test_every_key_at_once(dev_env, make_app, local):
+    app = _app(make_app, local=local)
+    wid = f"every-{uuid.uuid4()}"
+    async with app.workers(dev_env):
+        out = await asyncio.wait_for(
+            dev_env.client.execute_workflow(
+                app.app.workflow_type("app:wf"),
+                args=[None, None, ALL_KEYS, "app:nap", 1],
+                id=wid,
+                task_queue=app.task_queue,
+            ),
+            120,
+        )
+    assert out["value"] == "woke", out
+    if not local:
+        events = await history_events(dev_env, wid)
+        attrs = next(
+            e["activityTaskScheduledEventAttributes"]
+            for e in events
+            if "activityTaskScheduledEventAttributes" in e
+        )
+        assert attrs["activityId"] == "every-key"
+        assert attrs["heartbeatTimeout"] == "10s"
+        assert attrs["scheduleToStartTimeout"] == "20s"
+        assert attrs["retryPolicy"]["maximumAttempts"] == 2
+        assert attrs["retryPolicy"]["nonRetryableErrorTypes"] == ["Invalid"]

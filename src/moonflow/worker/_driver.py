@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from ..registry import App
 
 _MIN_TIMER_SECONDS = 0.001
+#: activity options a local activity has no use for (dropped, see _options.py)
+_NOT_LOCAL = ("task_queue", "heartbeat_timeout", "priority")
 _log = logging.getLogger("moonflow.worker")
 
 
@@ -529,12 +531,7 @@ class WorkflowDriver(ChildWorkflows):
         token = EXTRA.set(call_context) if isinstance(call_context, dict) else None
         try:
             if local:
-                for key in (
-                    "task_queue",
-                    "heartbeat_timeout",
-                    "disable_eager_execution",
-                    "summary",
-                ):
+                for key in _NOT_LOCAL:  # what Temporal has no local form of
                     kwargs.pop(key, None)
                 handle = workflow.start_local_activity(activity_id, args=raw_args, **kwargs)
             else:

@@ -8,7 +8,9 @@ non-empty strings. Unknown keys and bad values are an :class:`OptionError` namin
 written (a typo must not be ignored silently); the workflow driver returns it to Lua as
 ``nil, err`` of kind ``Invalid``, and the workflow goes on. Local activities take the same
 table; the driver drops the keys Temporal has no local form of (``task_queue``,
-``heartbeat_timeout``, ``disable_eager_execution``, ``summary``).
+``heartbeat_timeout``, ``priority``). ``disable_eager_execution`` is checked and ignored (the
+Python SDK decides eager execution per worker: worker option ``disable_eager_activities``);
+``versioning_intent`` is accepted and ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 from ..durations import DurationError, option_duration
@@ -53,7 +55,7 @@ _RETRY_KEYS = {
     "nonretryableerrortypes": "non_retryable_error_types",
 }
 _BOOLS = {"wait_for_cancellation", "disable_eager_execution", "local"}
-_KNOWN = sorted(_DURATIONS | (_OTHER - {"local", "priority", "versioning_intent", "summary"}))
+_KNOWN = sorted(_DURATIONS | (_OTHER - {"local", "versioning_intent", "summary"}))
 
 
 class OptionError(ValueError):
@@ -76,6 +78,34 @@ def _duration(value: Any, name: str) -> timedelta:
     except DurationError as e:
         text = str(e)
         raise OptionError(text if text.startswith(name) else f"{name}: {text}") from None
+
+
+def _priority(value: Any, name: str) -> Priority:
+    """``{priority_key = 1..5, fairness_key = "tenant", fairness_weight = 2.0}`` -> Priority."""
+    if value == []:
+        return Priority()
+    if not isinstance(value, dict):
+        raise OptionError(f"{name} must be a table like {{priority_key = 1}}")
+    fields: dict[str, Any] = {}
+    for raw_key, v in value.items():
+        k = str(raw_key).replace("_", "").lower()
+        if k == "prioritykey":
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise OptionError(f"{name}.priority_key must be a positive integer, got {v!r}")
+            fields["priority_key"] = v
+        elif k == "fairnesskey":
+            if not isinstance(v, str):
+                raise OptionError(f"{name}.fairness_key must be a string, got {v!r}")
+            fields["fairness_key"] = v
+        elif k == "fairnessweight":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise OptionError(f"{name}.fairness_weight must be a positive number, got {v!r}")
+            fields["fairness_weight"] = float(v)
+        else:
+            raise OptionError(
+                f"unknown {name} key {raw_key!r} (use priority_key, fairness_key, fairness_weight)"
+            )
+    return Priority(**fields)
 
 
 def _retry_policy(value: Any, name: str = "retry_policy") -> RetryPolicy:
@@ -185,13 +215,17 @@ def activity_options(options: dict[str, Any] | None) -> dict[str, Any]:
                         if value
                         else ActivityCancellationType.TRY_CANCEL
                     )
-                else:
+                elif key == "local":
                     out[key] = value
+                # disable_eager_execution: checked, then dropped: the Python SDK decides eager
+                # execution per worker (worker option disable_eager_activities), not per call
             elif key in ("id", "task_queue", "summary"):
                 if not isinstance(value, str) or not value:
                     raise OptionError(f"{raw_key} must be a non-empty string, got {value!r}")
                 out["activity_id" if key == "id" else key] = value
-            # priority / versioning_intent: accepted, not mapped yet.
+            elif key == "priority":
+                out["priority"] = _priority(value, raw_key)
+            # versioning_intent: accepted and ignored (deprecated by Temporal).
     except DurationError as e:
         raise OptionError(str(e)) from None
     except (TypeError, ValueError) as e:

@@ -39,7 +39,7 @@ def test_every_key_with_either_prefix_and_the_plain_key_wins():
     assert out["activity_id"] == "pay-1"
     assert out["task_queue"] == "payments"
     assert out["cancellation_type"] == ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-    assert out["disable_eager_execution"] is True
+    assert "disable_eager_execution" not in out  # per worker in the Python SDK
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,12 @@ def test_a_bad_option_names_the_key(options, message):
     with pytest.raises(OptionError) as raised:
         activity_options(options)
     assert message in str(raised.value)
+
+
+def test_priority():
+    p = activity_options(
+        {"activity.priority": {"priorityKey": 2, "fairness_key": "t", "fairness_weight": 2}}
+    )["priority"]
+    assert (p.priority_key, p.fairness_key, p.fairness_weight) == (2, "t", 2.0)
+    with pytest.raises(OptionError, match="activity.priority.priority_key must be a positive"):
+        activity_options({"activity.priority": {"priority_key": 0}})
