@@ -151,7 +151,8 @@ def _workflow_entry(app: Any, entry_id: str) -> tuple[str, str, str]:
     ``meta.temporal.workflow.worker``) is one line saying so and how to fix it.
 
     Raises:
-        UsageError: no such workflow, or no worker runs it.
+        AppError: no worker runs it (located at the entry).
+        UsageError: no such workflow.
     """
     from moonflow.client import resolve_workflow_entry
 
@@ -164,10 +165,11 @@ def _workflow_entry(app: Any, entry_id: str) -> tuple[str, str, str]:
     entry = app.entries.get(found)
     if entry is not None and entry.kind == "workflow.lua" and not app.spec(found).workflow_worker:
         workers = ", ".join(w.entry.id for w in app.workers()) or "none yet: add a temporal.worker"
-        raise UsageError(
-            f"{entry.where()}: {found}: no worker runs this workflow (it has no "
-            "meta.temporal.workflow.worker): add meta: {temporal: {workflow: {worker: <id>}}} "
-            f"naming a temporal.worker entry (the app's workers: {workers})"
+        raise entry.error(
+            "no worker runs this workflow (it has no meta.temporal.workflow.worker): add meta: "
+            "{temporal: {workflow: {worker: <id>}}} naming a temporal.worker entry (the app's "
+            f"workers: {workers})",
+            "meta.temporal",
         )
     return resolve_workflow_entry(app, entry_id)
 
