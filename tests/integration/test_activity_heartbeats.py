@@ -211,6 +211,7 @@ async def test_an_activity_that_stops_heartbeating_times_out_with_timeout_type_h
     print(f"silent activity: {result} after {elapsed:.2f} s")
     assert result["kind"] == "Timeout", result
     assert result["timeout_type"] == "heartbeat", result
+    assert result["retryable"] is False, result  # as Temporal's own timeouts
     assert elapsed < 25  # not the 30 s sleep: the heartbeat timeout ended it
 
 
@@ -373,3 +374,66 @@ def test_in_a_process_info_and_heartbeat_are_not_found(tmp_path: Path) -> None:
         "beat_kind": "NotFound",
         "cancelled": False,
     }
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+IMPORT_WF = """\
+local funcs = require("funcs")
+local function main(urls)
+  local n, err = funcs.new():with_options({
+    ["activity.retry_policy"] = { maximum_attempts = 3, initial_interval = "100ms" },
+  }):call("app:import", urls)
+  if err then return { kind = err:kind(), message = err:message() } end
+  return n
+end
+return { main = main }
+"""
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers every path, except the first request for /3: its connection is dropped."""
+
+    paths: list[str]
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        type(self).paths.append(self.path)
+        if self.path == "/3" and type(self).paths.count("/3") == 1:
+            self.close_connection = True
+            self.connection.shutdown(2)  # a network failure for the client
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+async def test_the_readme_heartbeat_example_resumes_where_the_last_attempt_got(dev_env, make_app):
+    import re
+
+    from .conftest import activity_entry, workflow_entry
+
+    (block,) = re.findall(
+        r"```lua\n-- import\.lua: an activity entry[^\n]*\n(.*?)```", README.read_text(), re.S
+    )
+    handler = type("Flaky", (_Flaky,), {"paths": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        app = make_app(
+            workflow_entry("wf", "wf.lua", "[funcs]")
+            + activity_entry("import", "import.lua", "import", "[activity, http_client]"),
+            {"wf.lua": IMPORT_WF, "import.lua": block},
+        )
+        result = await app.execute(dev_env, "app:wf", [f"{base}/{i}" for i in range(1, 5)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result == 4, result
+    # attempt 2 started after url 2, the last one attempt 1 heartbeated
+    assert handler.paths == ["/1", "/2", "/3", "/3", "/4"], handler.paths

@@ -423,9 +423,13 @@ class ActivityRunner:
                 mferrors.TIMEOUT,
                 f"activity {entry_id} ran past its {kind.replace('_', '-')} timeout; its Lua "
                 f"code was stopped{at}",
-                retryable=True,
+                retryable=False,
                 details={"timeout_type": kind},
             )
+            # As Temporal's own timeout, which this one usually beats to the server: the retry
+            # policy retries it, and the workflow sees the last one as not retryable.
+            err = to_application_error(info)
+            return ApplicationError(err.message, *err.details, type=err.type, non_retryable=False)
         elif reason == "budget":
             info = ErrorInfo(
                 RESOURCE_EXHAUSTED,
