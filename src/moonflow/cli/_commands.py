@@ -400,10 +400,10 @@ async def cmd_query(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
             wf_id = workflow_id_of(args.target)
             print_failure(streams, exc.info, f"query {args.name!r} of workflow {wf_id}")
             return EXIT_FAILED
-    if isinstance(result, str) and args.name == "__stack_trace":
-        streams.print(result)
-        return EXIT_OK
-    print_result(streams, result)
+    # -o text shows a string answer as text (the __stack_trace query's tracebacks read as
+    # they are); json and jsonl print every answer as JSON, __stack_trace included
+    fmt = output_format(args.output, streams.out)
+    print_records(streams, fmt, [result], single=True)
     return EXIT_OK
 
 
@@ -413,7 +413,8 @@ async def cmd_describe(args: argparse.Namespace, streams: Streams, stop: Stop) -
 
     async with _connected(args, streams, args.target) as client:
         info = await describe(client, args.target)
-    print_result(streams, info)
+    fmt = output_format(args.output, streams.out)
+    print_records(streams, fmt, [info], single=True)
     return EXIT_OK
 
 
@@ -423,9 +424,20 @@ async def cmd_list(args: argparse.Namespace, streams: Streams, stop: Stop) -> in
 
     async with _connected(args, streams) as client:
         found = await list_workflows(client, args.query, limit=args.limit)
-    for info in found:
-        print_result(streams, info)
+    fmt = output_format(args.output, streams.out)
+    print_records(streams, fmt, found, columns=LIST_COLUMNS)
     return EXIT_OK
+
+
+#: ``moonflow list -o text``: (key of the describe map, column header).
+LIST_COLUMNS = [
+    ("workflow_id", "WORKFLOW ID"),
+    ("workflow_type", "TYPE"),
+    ("status", "STATUS"),
+    ("start_time", "STARTED"),
+    ("close_time", "CLOSED"),
+    ("history_length", "EVENTS"),
+]
 
 
 async def cmd_cancel(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
@@ -454,9 +466,18 @@ async def cmd_history(args: argparse.Namespace, streams: Streams, stop: Stop) ->
 
     async with _connected(args, streams, args.target) as client:
         events = await history(client, args.target)
-    for event in events:
-        print_result(streams, event)
+    fmt = output_format(args.output, streams.out)
+    if fmt == "text":
+        from moonflow.cli._output import history_rows
+
+        print_records(streams, fmt, history_rows(events), columns=HISTORY_COLUMNS)
+    else:
+        print_records(streams, fmt, events)
     return EXIT_OK
+
+
+#: ``moonflow history -o text``: event id, time, type and the event's attributes.
+HISTORY_COLUMNS = [("id", "ID"), ("time", "TIME"), ("type", "EVENT"), ("details", "DETAILS")]
 
 
 async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:

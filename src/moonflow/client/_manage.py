@@ -40,8 +40,10 @@ def search_attributes_json(execution: Any) -> dict[str, Any]:
     """The search attributes of a workflow execution as a plain JSON map.
 
     Keyword, Text, Int, Double and Bool values stay as they are, KeywordList values are
-    arrays, Datetime values RFC 3339 strings. System attributes the server reports (such as
-    ``BuildIds``) are included.
+    arrays, Datetime values RFC 3339 strings. Attributes the server keeps for itself
+    (``BuildIds``, and every name starting with ``Temporal``, such as the
+    ``TemporalChangeVersion`` of patch markers) are left out: a listing reports some of them
+    and a description others, and the app declares none of them.
     """
     typed = getattr(execution, "typed_search_attributes", None)
     out: dict[str, Any] = {}
@@ -50,7 +52,12 @@ def search_attributes_json(execution: Any) -> dict[str, Any]:
     for name, values in (getattr(execution, "search_attributes", None) or {}).items():
         if name not in out:  # an attribute the typed decoding skipped
             out[name] = _json_value(list(values))
-    return dict(sorted(out.items()))
+    return dict(sorted((k, v) for k, v in out.items() if not _server_internal(k)))
+
+
+def _server_internal(name: str) -> bool:
+    """A search attribute the server sets for itself (not one the app declares)."""
+    return name == "BuildIds" or name.startswith("Temporal")
 
 
 async def memo_json(execution: Any) -> dict[str, Any]:
@@ -160,7 +167,9 @@ async def list_workflows(
 
     Returns:
         One map per workflow, shaped as :func:`describe`'s (``memo`` only with ``memo``).
-        Servers may report ``history_length`` 0 for running workflows in a listing.
+        ``history_length`` is the run's real count, as :func:`describe` gives it: the
+        server's listing counts only closed runs, so a running one is described (one more
+        request each).
 
     Raises:
         UsageError: the server rejected the query, or cannot list workflows (the
@@ -175,7 +184,10 @@ async def list_workflows(
     out: list[dict[str, Any]] = []
     try:
         async for execution in client.list_workflows(query or None, limit=limit):
-            out.append(await execution_json(execution, memo=memo))
+            info = await execution_json(execution, memo=memo)
+            if info["status"] == "RUNNING":
+                info["history_length"] = await _history_length(client, execution)
+            out.append(info)
     except temporalio.service.RPCError as exc:
         if exc.status == codes.INVALID_ARGUMENT:
             raise UsageError(f"invalid visibility query {query!r}: {exc.message}") from None
@@ -186,6 +198,17 @@ async def list_workflows(
             ) from None
         raise
     return out
+
+
+async def _history_length(client: temporalio.client.Client, execution: Any) -> int:
+    """The real event count of a listed run (a listing reports 0 while it runs)."""
+    import temporalio.service
+
+    handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    try:
+        return int((await handle.describe()).history_length)
+    except temporalio.service.RPCError:  # gone since the listing: keep what it said
+        return int(execution.history_length)
 
 
 async def cancel(client: temporalio.client.Client, target: str, reason: str | None = None) -> None:

@@ -164,11 +164,22 @@ def check_chunk(source: str, chunkname: str) -> ChunkInfo:
 
 
 def split_location(message: str, chunkname: str) -> tuple[str, int | None]:
-    """Split ``"chunk:LINE: msg"`` into ``("msg", LINE)``; other messages give ``(msg, None)``."""
+    """Split ``"chunk:LINE: msg"`` into ``("msg", LINE)``; other messages give ``(msg, None)``.
+
+    Lua shortens a long chunk name to ``...`` and its last characters (LUA_IDSIZE): that
+    form is recognised too, so the message never keeps a path cut off mid-name.
+    """
     message = _one_line(message)
     prefix = chunkname + ":"
+    rest = None
     if message.startswith(prefix):
-        m = re.match(r"(\d+): ?(.*)$", message[len(prefix) :])
+        rest = message[len(prefix) :]
+    elif message.startswith("..."):
+        shown, sep, after = message[3:].partition(":")
+        if sep and shown and chunkname.endswith(shown):
+            rest = after
+    if rest is not None:
+        m = re.match(r"(\d+): ?(.*)$", rest)
         if m:
             return m.group(2), int(m.group(1))
     return message, None

@@ -160,7 +160,11 @@ async def test_execution_json_shape() -> None:
         history_length=7,
         parent_id=None,
         typed_search_attributes=typed,
-        search_attributes={"status": ["waiting"], "BuildIds": ["unversioned"]},
+        search_attributes={
+            "status": ["waiting"],
+            "BuildIds": ["unversioned"],
+            "TemporalChangeVersion": ["moonflow.cancel_abandoned_after-1"],
+        },
         memo=memo,
     )
     assert await execution_json(execution) == {
@@ -174,8 +178,7 @@ async def test_execution_json_shape() -> None:
         "close_time": None,
         "history_length": 7,
         "parent_workflow_id": None,
-        "search_attributes": {
-            "BuildIds": ["unversioned"],  # untyped values stay arrays
+        "search_attributes": {  # the server's own (BuildIds, Temporal*) are left out
             "due": "2026-01-02T15:04:05Z",
             "priority": 3,
             "status": "waiting",

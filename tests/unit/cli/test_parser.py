@@ -54,7 +54,7 @@ def test_input_and_input_file_are_exclusive() -> None:
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        ([], "COMMAND"),
+        (["--debug"], "COMMAND"),  # bare `moonflow` prints the help instead (issue 17 item 10)
         (["bogus"], "invalid choice"),
         (["execute", "a"], "ENTRY_ID"),
         (["result", "a"], "WORKFLOW_ID"),
@@ -78,6 +78,14 @@ def test_help_does_not_exit(capsys: pytest.CaptureFixture[str]) -> None:
     assert shown.value.code == 0
     out = capsys.readouterr().out
     assert "--input-file" in out and "--server" in out
+
+
+def test_bare_moonflow_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(HelpShown) as shown:
+        parse_args([])
+    assert shown.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: moonflow") and "exit codes: 0 success" in out
 
 
 def test_server_command() -> None:
