@@ -186,3 +186,16 @@ def test_worker_options_are_declared_as_validated() -> None:
         if f.path.startswith("worker_options.")
     ]
     assert declared == list(WORKER_OPTIONS)
+
+
+def test_client_connection_blocks_declare_the_keys_the_connection_checks_accept() -> None:
+    from moonflow.kinds._connection import ALL_AUTH_KEYS, HEALTH_CHECK_KEYS, TLS_KEYS
+
+    paths = [f.path for f in KINDS["temporal.client"].fields or ()]
+    for block, keys in (
+        ("tls", TLS_KEYS),
+        ("auth", ALL_AUTH_KEYS),
+        ("health_check", HEALTH_CHECK_KEYS),
+    ):
+        declared = [p.removeprefix(f"{block}.") for p in paths if p.startswith(f"{block}.")]
+        assert sorted(declared) == sorted(keys), block
