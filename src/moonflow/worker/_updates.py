@@ -75,4 +75,5 @@ async def end_updates(mailbox: Mailbox, ended: str) -> None:
     # Every answered update's handler returns its answer before the run's own completion (no
     # command: only the order of the SDK's own tasks within this activation).
     updates = mailbox.updates
-    await workflow.wait_condition(lambda: not any(rec.done for rec in updates.values()))
+    if any(rec.done for rec in updates.values()):  # else return at once, as before
+        await workflow.wait_condition(lambda: not any(rec.done for rec in updates.values()))
