@@ -124,7 +124,8 @@ def test_the_typo_example_prints_the_warning_shown(tmp_path: Path) -> None:
 def test_the_readme_points_a_pip_user_at_the_reference() -> None:
     readme = (REPO / "README.md").read_text()
     assert "[docs/entries.md](docs/entries.md)" in readme
-    assert "../shared" not in readme  # a pip user has no workspace beside the package
+    for spec in ("../shared", "lua-api.md", "reference-runtime.md", "seed/workflows.md"):
+        assert spec not in readme, f"{spec}: a pip user has no workspace beside the package"
     assert "`.moonflow/` to your `.gitignore`" in readme
     assert "**Web UI**" in readme
     for flag in ("--strict", "--determinism [--json]", "--namespace NS", "--headless", "--ip"):
