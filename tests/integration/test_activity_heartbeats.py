@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowFailureError
 
 from moonflow.errors import AppError
 from moonflow.registry import load_app
@@ -134,7 +135,12 @@ local function resumable()
   return r
 end
 
-return { steady = steady, silent = silent, cancel = cancel, resumable = resumable }
+local function ticks(url)
+  return funcs.new():with_options(HEARTBEATING):call("app:ticking", url)
+end
+
+return { steady = steady, silent = silent, cancel = cancel, resumable = resumable,
+         ticks = ticks }
 """
 
 
@@ -151,7 +157,7 @@ entries:
     client: app:temporal_client
     task_queue: "{tq}"
 """
-    for name in ("steady", "silent", "cancel", "resumable"):
+    for name in ("steady", "silent", "cancel", "resumable", "ticks"):
         out += f"""\
   - name: wf_{name}
     kind: workflow.lua
@@ -261,6 +267,34 @@ async def test_a_cancelled_heartbeating_activity_stops_and_frees_its_thread(dev_
     assert len(before) >= 5  # it was ticking every 200 ms for 2 s
     assert len(times) == count  # nothing ticks any more
     assert all(t < 2.0 for t in after), after  # stopped about 1 s after the request
+
+
+async def test_cancelling_the_workflow_stops_its_heartbeating_activity(dev_env, app, ticks):
+    url, times = ticks
+    loaded, tq = app
+    clients = {c.entry.id: dev_env.client for c in loaded.clients()}
+    async with _Workers(build_workers(loaded, clients, worker_options={"activity_threads": 1})):
+        handle = await dev_env.client.start_workflow(
+            loaded.workflow_type("app:wf_ticks"),
+            args=[url],
+            id=f"hb-ticks-{uuid.uuid4().hex[:8]}",
+            task_queue=tq,
+        )
+        for _ in range(300):
+            if len(times) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        cancel_at = time.time()
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 60)
+        await asyncio.sleep(2.5)
+        count = len(times)
+        await asyncio.sleep(1.5)
+    after = [round(t - cancel_at, 2) for t in times if t > cancel_at]
+    print(f"ticks after the workflow's cancellation: +{after} s")
+    assert len(times) == count  # nothing ticks any more
+    assert all(t < 2.5 for t in after), after
 
 
 async def test_info_gives_the_next_attempt_the_previous_heartbeat(dev_env, app):
