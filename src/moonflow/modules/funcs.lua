@@ -8,9 +8,10 @@
 --
 -- funcs.async(id, ...) (and exec:async) starts the same activity without waiting and returns
 -- `Future, nil`; a target that is not an "ns:name" string returns `nil, err` (kind Invalid) at
--- once, as funcs.call does. Everything the host finds later (an id that names no activity:
--- NotFound; bad options or arguments: Invalid) is the future's error, as funcs.call would have
--- returned it. The reference runtime's Future (lua-api.md section 2.2):
+-- once, as funcs.call does. Everything the host finds later (an id naming an app entry that is
+-- not an activity: NotFound, not retryable; bad options, or arguments over the payload limit:
+-- Invalid; an id no worker of the app registers is scheduled and fails NotFound, retryable) is
+-- the future's error, as funcs.call would have returned it (worker/_driver.py _start_activity). The reference runtime's Future (lua-api.md section 2.2):
 --   f:response(), f:channel()  the same channel: it yields one value, a Payload (p:data() ->
 --                              the activity's result) on success, the error on failure, and
 --                              stays open (like time.after's), so a select loop over several

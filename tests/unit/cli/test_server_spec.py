@@ -139,3 +139,11 @@ def test_dev_server_ui_port() -> None:
     assert "--ui-port 9100" in " ".join(dev.argv()) and dev.ui_url == "http://localhost:9100"
     headless = DevServer(port=17999, ui=False, ui_port=9100, binary="/bin/temporal")
     assert headless.ui_url is None and "--headless" in headless.argv()
+
+
+def test_dev_server_is_tuned_for_latency() -> None:
+    # issue 18 item 1: workflow tasks reach matching within ~1 ms, not up to 50 ms
+    argv = " ".join(DevServer(port=17999, binary="/bin/temporal").argv())
+    assert "--dynamic-config-value history.transferProcessorMaxPollRPS=1000" in argv
+    plain = DevServer(port=17999, binary="/bin/temporal", dynamic_config={}).argv()
+    assert "--dynamic-config-value" not in plain
