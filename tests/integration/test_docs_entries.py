@@ -71,7 +71,13 @@ def test_every_kind_has_its_declared_fields_in_the_reference() -> None:
 
 def test_the_examples_pass_check_strict_and_run(tmp_path: Path) -> None:
     written = _write_examples(tmp_path)
-    assert {"app/_index.yaml", "app/flows/_index.yaml", "app/procs/_index.yaml"} <= set(written)
+    assert {
+        "app/_index.yaml",
+        "app/flows/_index.yaml",
+        "app/procs/_index.yaml",
+        "app/py/_index.yaml",
+        "app/py/tax.py",
+    } <= set(written)
     for app in ("app", "cloud"):
         done = _moonflow(tmp_path, "check", app, "--strict", env={"TEMPORAL_API_KEY": "k"})
         assert done.returncode == 0, done.stderr
@@ -80,10 +86,7 @@ def test_the_examples_pass_check_strict_and_run(tmp_path: Path) -> None:
     # the entry kinds the page shows are all in the example apps
     shown = "".join((tmp_path / f).read_text() for f in written if f.endswith(".yaml"))
     for kind in KINDS:
-        if (
-            kind != "function.py"
-        ):  # its example lives in the README (tests/integration/test_python_*)
-            assert f"kind: {kind}\n" in shown, kind
+        assert f"kind: {kind}\n" in shown, kind
     commands = [body for lang, body in FENCE.findall(DOC.read_text()) if lang == "sh"]
     assert commands
     ran = 0
