@@ -250,13 +250,24 @@ CLIENT_FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "connection_timeout",
-        'time allowed to reach the server (default 10s; a duration such as "10s", or seconds)',
+        'time allowed to reach the server (default 5s; a duration such as "10s", or seconds)',
     ),
-    Field("keep_alive_time", "interval of HTTP/2 keep-alive pings (default 30s)"),
-    Field("keep_alive_timeout", "how long a keep-alive ping's answer may take (default 10s)"),
+    Field("keep_alive_time", "interval of HTTP/2 keep-alive pings (default 30s, the SDK's)"),
+    Field(
+        "keep_alive_timeout",
+        "how long a keep-alive ping's answer may take before the SDK reconnects (default 15s, "
+        "the SDK's)",
+    ),
     Field("tls", "TLS to the server (a mapping)"),
-    Field("tls.enabled", "true: connect with TLS (also implied by ca_file or mTLS)"),
-    Field("tls.ca_file", "CA bundle (PEM) to verify the server with; relative to the app folder"),
+    Field(
+        "tls.enabled",
+        "true: connect with TLS (also implied by ca_file, server_name, mTLS or an API key)",
+    ),
+    Field(
+        "tls.ca_file",
+        "CA bundle (PEM) to verify the server with, relative to the YAML file's folder "
+        "(default: the system's CAs)",
+    ),
     Field("tls.server_name", "the name to verify the server's certificate against (SNI)"),
     Field(
         "tls.insecure_skip_verify",
