@@ -274,3 +274,18 @@ def test_error_paths_are_shown_from_where_the_command_ran(tmp_path: Path) -> Non
     assert inside.stderr.strip().endswith("(entry at _index.yaml:12)")
     absolute = moonflow("check", str(app), cwd=tmp_path)
     assert absolute.stderr.strip().startswith(f"moonflow: error: {app / deep}:2: ")
+
+
+def test_a_runtime_error_names_the_whole_long_path(tmp_path: Path) -> None:
+    # Lua shortens chunk names over 60 characters to "...<tail>" in its messages
+    deep = "code/" + "a" * 30 + "/" + "b" * 30 + "/flow.lua"
+    app = tmp_path / "app"
+    (app / deep).parent.mkdir(parents=True)
+    (app / "_index.yaml").write_text(BROKEN_INDEX.format(source=deep))
+    (app / deep).write_text(
+        "local function main()\n  local t = nil\n  return t.x\nend\nreturn {main = main}\n"
+    )
+    done = moonflow("execute", "app", "app:flow", "--server", "time-skipping", "-q", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    message = json.loads(done.stdout)["error"]["message"]
+    assert message == f"{deep}:3: attempt to index a nil value (local 't')", message

@@ -670,7 +670,43 @@ end
 -- name the innermost frame of user code instead, which is where the mistake is (say
 -- ch.send(v) written for ch:send(v)). co: the failed coroutine, or nil for the running one.
 local find, sub = string.find, string.sub
+
+-- Lua shortens a chunk name longer than 60 characters to "..." and its tail in messages
+-- (luaO_chunkid): put back the whole path, taken from the frame of the same file, so that a
+-- message never names a path cut off mid-name.
+local function unshorten(msg, co)
+    local level = co and 0 or 3
+    while true do
+        local info
+        if co then
+            info = raw.getinfo(co, level, "S")
+        else
+            info = raw.getinfo(level, "S")
+        end
+        if info == nil then
+            return msg
+        end
+        local short = info.short_src
+        if sub(info.source, 1, 1) == "@" and sub(short, 1, 3) == "..."
+            and sub(msg, 1, #short + 1) == short .. ":" then
+            return sub(info.source, 2) .. sub(msg, #short + 1)
+        end
+        level = level + 1
+    end
+end
+
+-- A frame's file as messages show it: the whole chunk name, never Lua's shortened one.
+local function shown_src(info)
+    if sub(info.source, 1, 1) == "@" then
+        return sub(info.source, 2)
+    end
+    return info.short_src
+end
+
 function sys.locate(msg, co)
+    if type(msg) == "string" and sub(msg, 1, 3) == "..." then
+        return unshorten(msg, co)
+    end
     if type(msg) ~= "string" or sub(msg, 1, 2) ~= "?:" then
         return msg
     end
@@ -687,7 +723,7 @@ function sys.locate(msg, co)
             return rest
         end
         if info.what ~= "C" and info.source ~= "=?" and (info.currentline or 0) > 0 then
-            return info.short_src .. ":" .. info.currentline .. ": " .. rest
+            return shown_src(info) .. ":" .. info.currentline .. ": " .. rest
         end
         level = level + 1
     end
@@ -707,7 +743,7 @@ function sys.user_where(level)
         -- "=?": moonflow's own files (stripped); "=moonflow/x": the Lua half of a module
         if info.what ~= "C" and info.source ~= "=?" and (info.currentline or 0) > 0
             and sfind(info.source, "=moonflow/", 1, true) ~= 1 then
-            return info.short_src .. ":" .. info.currentline
+            return shown_src(info) .. ":" .. info.currentline
         end
         level = level + 1
     end
