@@ -79,6 +79,7 @@ REPLAY_SCRIPT = r"""
 import asyncio, json, sys
 
 from temporalio.client import WorkflowHistory
+from temporalio.common import RawValue
 from temporalio.worker import (
     Interceptor, Replayer, UnsandboxedWorkflowRunner, WorkflowInboundInterceptor,
 )
@@ -111,7 +112,8 @@ results = []
 class _Inbound(WorkflowInboundInterceptor):
     async def execute_workflow(self, input):
         value = await super().execute_workflow(input)
-        results.append(value)
+        # the driver hands the SDK its result already encoded (one JSON payload)
+        results.append(json.loads(value.payload.data) if isinstance(value, RawValue) else value)
         return value
 
 
