@@ -24,6 +24,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,8 @@ HEALTH_TIMEOUT_S = 5.0
 LOST_AFTER = 2
 #: Timers shorter than this are not logged (a polling loop would print one line per tick).
 LOG_TIMERS_FROM_S = 1.0
+#: Seconds an activity may stay scheduled before the status line says no worker picked it up.
+NO_WORKER_AFTER_S = 5.0
 #: Characters of a failure message kept on the status line / in a log line.
 MESSAGE_CHARS = 200
 
@@ -309,7 +312,8 @@ class WorkflowWatch:
         self.local_workers = local_workers
         self.interval = interval
         # activity id -> (type, attempt, maximum attempts, state name, last failure, next try)
-        self.activities: dict[str, tuple[str, int, int, str, str, datetime | None]] = {}
+        self.activities: dict[str, Activity] = {}
+        self.task_pending = False
         self.children: dict[str, str] = {}  # workflow id -> type
         self.timers: dict[str, datetime] = {}  # timer id -> when it fires
         self.workflow_task: tuple[int, str] | None = None  # (attempt, last failure)
@@ -318,6 +322,9 @@ class WorkflowWatch:
         self._started_attempt: dict[int, int] = {}  # scheduled event id -> attempt
         self._wft_failure = ""
         self._closed = False
+        #: "" for the waited-for workflow; "child workflow T (ID): " for the child it waits on
+        self.label = ""
+        self.child: WorkflowWatch | None = None
 
     async def run(self) -> None:
         """Poll until cancelled (never raises otherwise)."""
@@ -326,16 +333,29 @@ class WorkflowWatch:
     # -- describe: activities, children, the workflow task ------------------------------------
 
     async def _poll(self) -> None:
-        handle = self.client.get_workflow_handle(self.workflow_id)
         while True:
             try:
-                desc = await handle.describe(rpc_timeout=timedelta(seconds=HEALTH_TIMEOUT_S))
-                self._update(desc.raw_description)
+                await self._describe()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the connection watch reports a lost server
                 _log.debug("describe %s: %s", self.workflow_id, exc)
             await asyncio.sleep(self.interval)
+
+    async def _describe(self) -> None:
+        """One describe of the workflow, and of the first child it waits on (one level: what
+        a parent waits on is most often what its child waits on)."""
+        handle = self.client.get_workflow_handle(self.workflow_id)
+        desc = await handle.describe(rpc_timeout=timedelta(seconds=HEALTH_TIMEOUT_S))
+        self._update(desc.raw_description)
+        if self.label or not self.children:
+            self.child = None
+            return
+        wf_id, kind = next(iter(self.children.items()))
+        if self.child is None or self.child.workflow_id != wf_id:
+            self.child = WorkflowWatch(self.client, wf_id, None, self.display)
+            self.child.label = f"child workflow {kind} ({wf_id}): "
+        await self.child._describe()
 
     def _update(self, raw: Any) -> None:
         from temporalio.api.enums.v1 import PendingActivityState
@@ -344,32 +364,34 @@ class WorkflowWatch:
         for info in raw.pending_activities:
             failure = _short(info.last_failure.message) if info.HasField("last_failure") else ""
             state = PendingActivityState.Name(info.state).removeprefix("PENDING_ACTIVITY_STATE_")
-            kind = info.activity_type.name
-            attempt = info.attempt or 1
-            nxt = _time(info.next_attempt_schedule_time)
-            activities[info.activity_id] = (
-                kind,
-                attempt,
-                info.maximum_attempts,
-                state,
-                failure,
-                nxt,
+            act = Activity(
+                kind=info.activity_type.name,
+                attempt=info.attempt or 1,
+                maximum=info.maximum_attempts,
+                state=state,
+                failure=failure,
+                next_try=_time(info.next_attempt_schedule_time),
+                scheduled=_time(info.scheduled_time),
+                started=_time(info.last_started_time),
             )
-            key = (info.activity_id, attempt)
-            if failure and attempt > 1 and key not in self._logged_attempts:
+            activities[info.activity_id] = act
+            key = (info.activity_id, act.attempt)
+            if failure and act.attempt > 1 and key not in self._logged_attempts:
                 self._logged_attempts.add(key)
-                of = f" of {info.maximum_attempts}" if info.maximum_attempts else ""
-                retry = f"; attempt {attempt}{of} at {_clock(nxt)}" if nxt else ""
+                of = f" of {act.maximum}" if act.maximum else ""
+                retry = f"; attempt {act.attempt}{of} at {_clock(act.next_try)}"
                 self.display.event(
-                    f"moonflow: activity {kind} attempt {attempt - 1} failed: {failure}{retry}"
+                    f"moonflow: {self.label}activity {act.kind} attempt {act.attempt - 1} "
+                    f"failed: {failure}{retry if act.next_try else ''}"
                 )
         self.activities = activities
         children = {c.workflow_id: c.workflow_type_name for c in raw.pending_children}
         for wf_id, kind in children.items():
             if wf_id not in self.children:
-                self.display.event(f"moonflow: child workflow {kind} started ({wf_id})")
+                self.display.event(f"moonflow: {self.label}child workflow {kind} started ({wf_id})")
         self.children = children
         task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
+        self.task_pending = task is not None
         if task is not None and task.attempt > 1:
             self.workflow_task = (task.attempt, self._wft_failure)
         else:
@@ -454,32 +476,66 @@ class WorkflowWatch:
 
     # -- the status line ----------------------------------------------------------------------
 
-    def status(self) -> str:
-        """One line: what the workflow waits on now."""
+    def waits(self) -> list[str]:
+        """What the workflow waits on, most telling first (empty: nothing pending)."""
         parts = []
-        for kind, attempt, maximum, state, failure, nxt in self.activities.values():
-            of = f" of {maximum}" if maximum else ""
-            text = f"activity {kind} attempt {attempt}{of}"
-            if state == "SCHEDULED" and nxt is not None and failure:
-                text += f", next try {_until(nxt)}"
-            elif state == "SCHEDULED":
-                text += ", no worker has picked it up yet"
-            if failure:
-                text += f"; last failure: {failure}"
-            parts.append(text)
-        for wf_id, kind in self.children.items():
-            parts.append(f"child workflow {kind} ({wf_id})")
-        for fires in sorted(self.timers.values()):
-            parts.append(f"timer until {_until(fires)}")
         if self.workflow_task is not None:
             attempt, failure = self.workflow_task
-            text = f"workflow task failing (attempt {attempt})"
-            parts.insert(0, text + (f": {failure}" if failure else ""))
+            text = f"its workflow task, failing (attempt {attempt})"
+            parts.append(text + (f": {failure}" if failure else ""))
+        for act in self.activities.values():
+            parts.append(act.describe())
+        for wf_id, kind in self.children.items():
+            text = f"child workflow {kind} ({wf_id})"
+            inner = self.child.waits() if self.child and self.child.workflow_id == wf_id else []
+            parts.append(text + (f" -> {inner[0]}" if inner else ""))
+        for fires in sorted(self.timers.values()):
+            parts.append(f"timer until {_until(fires)}")
+        return parts
+
+    def status(self) -> str:
+        """One line: what the workflow waits on now."""
+        parts = self.waits()
         head = f"{self.workflow_id}: "
         if not parts:
-            return head + "running (nothing pending: waiting for a message or its next step)"
+            if self.task_pending:
+                return head + "running"
+            return head + "waiting for a message (no activity, timer or child pending)"
         more = f" (+{len(parts) - 1} more)" if len(parts) > 1 else ""
         return head + "waiting on " + parts[0] + more
+
+
+@dataclass
+class Activity:
+    """A pending activity as the last describe showed it."""
+
+    kind: str
+    attempt: int
+    maximum: int  # 0: no limit
+    state: str  # SCHEDULED, STARTED, CANCEL_REQUESTED
+    failure: str  # the last attempt's failure message ("" for none)
+    next_try: datetime | None
+    scheduled: datetime | None
+    started: datetime | None = None  # when the current attempt started (STARTED)
+
+    def describe(self) -> str:
+        of = f" of {self.maximum}" if self.maximum else ""
+        text = f"activity {self.kind} attempt {self.attempt}{of}"
+        if self.state == "SCHEDULED" and self.next_try is not None and self.failure:
+            text += f", next try {_until(self.next_try)}"
+        elif self.state == "SCHEDULED" and self.scheduled is not None:
+            waited = (datetime.now(UTC) - self.scheduled).total_seconds()
+            if waited >= NO_WORKER_AFTER_S:  # not just scheduled: nobody polls its task queue
+                text += f", no worker has picked it up for {_span(waited)}"
+        elif self.state == "STARTED" and self.started is not None:
+            running = (datetime.now(UTC) - self.started).total_seconds()
+            if running >= NO_WORKER_AFTER_S:
+                text += f", running for {_span(running)}"
+        elif self.state == "CANCEL_REQUESTED":
+            text += ", cancel requested"
+        if self.failure:
+            text += f"; last failure: {self.failure}"
+        return text
 
 
 def _closed_types() -> frozenset[int]:
