@@ -285,6 +285,31 @@ def run_micro(address: str, smoke: bool) -> dict[str, Any]:
         to_lua.append((t1 - t0) * 1e6)
         to_py.append((t2 - t1) * 1e6)
     assert back == payload
+    # issue 18: a 2 MB JSON payload (records like the ones above, with a null member) and
+    # 600,000 empty objects (1.8 MB) entering Lua; what the worker converts after the SDK's
+    # payload converter has read the JSON
+    records = [
+        {
+            "id": i,
+            "name": f"item {i}",
+            "tags": ["a", "b"],
+            "ok": i % 2 == 0,
+            "price": i * 1.5,
+            "note": None,
+        }
+        for i in range(24_000)
+    ]
+    records_bytes = len(json.dumps(records, separators=(",", ":")))
+    empties = [{} for _ in range(600_000)]
+    to_lua_2mb, to_lua_empties = [], []
+    for _ in range(2 if smoke else 7):
+        t0 = time.perf_counter()
+        st.to_lua(records, "p")
+        t1 = time.perf_counter()
+        st.to_lua(empties, "p")
+        t2 = time.perf_counter()
+        to_lua_2mb.append((t1 - t0) * 1e3)
+        to_lua_empties.append((t2 - t1) * 1e3)
     # one activity call through the activity runner (a fresh Lua run per call, issue 11):
     # the noop entry, argument in and result out, no server
     from moonflow.worker._activity import ActivityRunner
@@ -315,6 +340,8 @@ def run_micro(address: str, smoke: bool) -> dict[str, Any]:
             "round_trip_mean_us": round(t_all * 1e6 / rounds, 3),
             "to_lua_1000_keys_us": _percentile_line("to_lua", to_lua),
             "to_python_1000_keys_us": _percentile_line("to_py", to_py),
+            "to_lua_2mb_ms": {**_percentile_line("to_lua_2mb", to_lua_2mb), "bytes": records_bytes},
+            "to_lua_600k_empty_objects_ms": _percentile_line("to_lua_empties", to_lua_empties),
             "activity_call_us": _percentile_line("activity_call", calls),
         },
         "native": None,

@@ -20,7 +20,14 @@ results, signal payloads, search attributes, ``json.encode``):
   path, e.g. ``result.items[3]``. Nothing is ever dropped silently.
 
 Python -> Lua is the reverse (dict -> table, list -> table, None -> nil); ints outside the
-64-bit range are an error.
+64-bit range are an error. A dict key that is not a string becomes its JSON text, as on the wire
+(``1`` -> ``"1"``, ``True`` -> ``"true"``, ``None`` -> ``"null"``).
+
+Both directions cross the Lua/Python boundary once per value, not once per element: a value
+leaving Lua is written as JSON text by Lua (``sys.encode_json``) and read by Python's ``json``;
+a dict or list entering Lua is written by Python's ``json`` and read by Lua
+(``sys.decode_json``), which builds the very tables the element-by-element conversion builds.
+Whatever either side declines goes the element-by-element way, which names the path of an error.
 """
 
 from __future__ import annotations
@@ -91,6 +98,7 @@ class Converter:
         self._bad_utf8 = sys.find_bad_utf8
         self._new_table = runtime.table
         self._encode_json = sys.encode_json
+        self._decode_json = sys.decode_json
 
     # ---- Lua -> Python --------------------------------------------------------------
     def to_python(self, value: Any, path: str = "value", *, nonfinite_null: bool = False) -> Any:
@@ -254,9 +262,30 @@ class Converter:
     def to_lua(self, obj: Any, path: str = "value") -> Any:
         """Convert a JSON-like Python value into Lua values (tables for dicts and lists).
 
+        Dicts and lists cross in one call: Python's JSON encoder (C) writes the value as text
+        and Lua decodes it (``sys.decode_json``), building the same tables as :meth:`build`.
+        Anything that encoder or decoder does not take (an int outside 64 bits, NaN, a type JSON
+        does not have) is converted by :meth:`build`, which names the path of an error.
+
         Raises:
             ConversionError: for ints outside 64 bits or types JSON does not have.
+            UnicodeEncodeError: a string holding a lone UTF-16 surrogate.
         """
+        t = type(obj)
+        if t is dict or t is list or t is tuple:
+            try:
+                text = _ENCODE(obj)
+            except (TypeError, ValueError, RecursionError):
+                text = None  # build() reports it with its path
+            if text is not None:
+                value = self._decode_json(text.encode("utf-8"))
+                if value is not None:
+                    return value
+        return self.build(obj, path)
+
+    def build(self, obj: Any, path: str = "value") -> Any:
+        """:meth:`to_lua` without the fast path, one lupa call per element (the fallback that
+        names the path of an error, and what tests compare the fast path with)."""
         t = type(obj)
         if obj is None or t is bool or t is str or t is float:
             return obj
@@ -273,11 +302,11 @@ class Converter:
             null_keys: list[str] = []
             for k, val in obj.items():
                 if val is None:
-                    null_keys.append(str(k))
+                    null_keys.append(k if type(k) is str else _json_key(k))
                     continue
                 if type(k) is not str:
-                    k = str(k)
-                table[k] = self.to_lua(val, _child(path, k))
+                    k = _json_key(k)
+                table[k] = self.build(val, _child(path, k))
                 count += 1
             if count == 0:
                 self._objects[table] = True
@@ -291,7 +320,7 @@ class Converter:
                 if val is None:
                     holes = True
                     continue
-                table[i] = self.to_lua(val, f"{path}[{i}]")
+                table[i] = self.build(val, f"{path}[{i}]")
             if holes:
                 self._lengths[table] = len(obj)
             return table
@@ -304,8 +333,29 @@ class Converter:
         if isinstance(obj, str):
             return str(obj)
         if isinstance(obj, dict):
-            return self.to_lua(dict(obj), path)
+            return self.build(dict(obj), path)
         raise ConversionError(f"{path}: a Python {t.__name__} cannot be passed to Lua")
+
+
+def _json_key(k: Any) -> str:
+    """A dict key as Python's json writes it (``True`` -> ``"true"``, ``1.5`` -> ``"1.5"``);
+    ``str(k)`` for keys json refuses (build() takes any key)."""
+    if k is True or k is False or k is None or isinstance(k, (int, float)):
+        return json.dumps(k)
+    return str(k)
+
+
+def _encode_default(obj: Any) -> Any:
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf-8", errors="replace")
+    raise TypeError(type(obj).__name__)
+
+
+#: The fast path's encoder: compact (sys.decode_json reads no whitespace), text as it is
+#: (no \\u escapes except for control characters), bytes as UTF-8 with replacements (as build()).
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_encode_default, check_circular=False
+).encode
 
 
 def _first(item: tuple[Any, Any]) -> Any:
@@ -313,7 +363,7 @@ def _first(item: tuple[Any, Any]) -> Any:
 
 
 def _sorted_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    pairs.sort(key=_first)
+    pairs.sort()  # by key: the keys of one object are distinct, values are never compared
     return dict(pairs)
 
 
