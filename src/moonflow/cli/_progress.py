@@ -314,6 +314,7 @@ class WorkflowWatch:
         # activity id -> (type, attempt, maximum attempts, state name, last failure, next try)
         self.activities: dict[str, Activity] = {}
         self.task_pending = False
+        self.described = False  # no describe answered yet
         self.children: dict[str, str] = {}  # workflow id -> type
         self.timers: dict[str, datetime] = {}  # timer id -> when it fires
         self.workflow_task: tuple[int, str] | None = None  # (attempt, last failure)
@@ -385,6 +386,7 @@ class WorkflowWatch:
                     f"failed: {failure}{retry if act.next_try else ''}"
                 )
         self.activities = activities
+        self.described = True
         children = {c.workflow_id: c.workflow_type_name for c in raw.pending_children}
         for wf_id, kind in children.items():
             if wf_id not in self.children:
@@ -500,7 +502,9 @@ class WorkflowWatch:
         if not parts:
             if self.task_pending:
                 return head + "running"
-            return head + "waiting for a message (no activity, timer or child pending)"
+            if not self.described:
+                return head + "starting"
+            return head + "no activity, timer or child pending (a message would wake it)"
         more = f" (+{len(parts) - 1} more)" if len(parts) > 1 else ""
         return head + "waiting on " + parts[0] + more
 
