@@ -296,6 +296,14 @@ async def start_workflow(
         if conflict == "fail":
             # Signal-with-start has no "fail" (servers refuse it or ignore it): look first.
             del kwargs["id_conflict_policy"]
+    elif not kwargs.get("start_delay") and not kwargs.get("cron_schedule"):
+        # Eager workflow start (issue 18): the server hands the first workflow task back in
+        # the start response instead of queueing it (~50 ms less on a default server). The
+        # SDK asks for it only when a worker of this task queue runs in this process on the
+        # same connection (a client sharing `client`'s service client); otherwise the start
+        # is the ordinary one. Signal-with-start has no eager form, and a delayed or cron
+        # start has no first task to hand back.
+        kwargs["request_eager_start"] = True
     attrs = search_attributes if search_attributes is not None else opts.search_attributes
     if attrs:
         from moonflow.worker._workflow_host import typed_search_attributes
