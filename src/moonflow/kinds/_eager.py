@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from moonflow.errors import AppError
+
 if TYPE_CHECKING:
     from moonflow.registry import App
 
@@ -67,11 +69,15 @@ def eager_dispatch_warnings(app: App) -> list[str]:
                 f"warning: {entry.relfile}:{entry.line_of(path)}: {entry.id}: {path} = "
                 f"{json.dumps(value)} {why}: {_COST}; remove it unless the limit is meant"
             )
-    activities = {
-        code.entry.id: code
-        for code in app.all_activities()
-        if not getattr(code, "activity_local", False)
-    }
+    # every activity entry, whatever its kind (Lua or Python code), that runs remotely
+    activities: dict[str, Any] = {}
+    for eid in app.entries:
+        try:
+            spec = app.spec(eid)
+        except (KeyError, AppError):  # an entry of a kind moonflow skips
+            continue
+        if getattr(spec, "activity_worker", None) and not getattr(spec, "activity_local", False):
+            activities[eid] = spec
     for flow in app.workflows():
         if not flow.workflow_worker or not activities:
             continue
