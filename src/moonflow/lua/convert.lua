@@ -201,6 +201,32 @@ end
 -- An array: integer keys 1..len. One that came in with nulls remembers its length: 1..length
 -- may have holes (the nulls), anything past it must be contiguous.
 local function encode_array(v, out, n, depth, visiting, keys, length)
+    if length == 0 then
+        -- most arrays: `next` hands out 1, 2, ... n in order (the array part); one pass then
+        local i, start = 0, n
+        out[n + 1] = "["
+        n = n + 1
+        for k, item in next, v do
+            i = i + 1
+            if k ~= i then
+                n = nil
+                break
+            end
+            if i > 1 then
+                out[n + 1] = ","
+                n = n + 1
+            end
+            n = encode_value(item, out, n, depth, visiting, keys)
+            if n == nil then
+                return nil
+            end
+        end
+        if n ~= nil then
+            out[n + 1] = "]"
+            return n + 1
+        end
+        n = start -- keys in another order (or not 1..n): the two passes below decide
+    end
     local top, beyond = 0, 0
     for k in next, v do
         if mtype(k) ~= "integer" or k < 1 then
@@ -458,19 +484,31 @@ end
 
 object_at = function(i)
     local t = {}
-    if sub(text, i + 1, i + 1) == "}" then
-        objects[t] = true
-        return t, i + 2
-    end
     local count, null_keys = 0, nil
     local s, e, k, token, c, v
     while true do
         s, e, k, token, c = find(text, MEMBER, i + 1)
-        if not s then -- the key has escapes
+        if not s then -- {}, or a key with escapes
+            if count == 0 and null_keys == nil and sub(text, i + 1, i + 1) == "}" then
+                objects[t] = true
+                return t, i + 2
+            end
             k, e = escaped_string(i + 1)
             s, e, token, c = find(text, COLON_TOKEN, e)
         end
-        v, i, c = value_at(token, c, e)
+        -- numbers and plain strings inline (a call per value is a good part of the time)
+        if token ~= "" then
+            v, i = scalar(token), e
+        elseif c == '"' then
+            local s2, e2, str, c2 = find(text, PLAIN_STRING, e + 1)
+            if s2 then
+                v, i, c = str, e2, c2
+            else
+                v, i, c = value_at(token, c, e)
+            end
+        else
+            v, i, c = value_at(token, c, e)
+        end
         if v == nil then
             if null_keys == nil then
                 null_keys = { k }
@@ -496,14 +534,26 @@ end
 
 array_at = function(i)
     local t = {}
-    if sub(text, i + 1, i + 1) == "]" then
-        return t, i + 2
-    end
     local n, holes = 0, false
     local _, e, token, c, v
     while true do
         _, e, token, c = find(text, ELEMENT, i + 1)
-        v, i, c = value_at(token, c, e)
+        if c == "]" and token == "" then -- [] (an element never starts with "]")
+            return t, e + 1
+        end
+        -- numbers and plain strings inline (a call per value is a good part of the time)
+        if token ~= "" then
+            v, i = scalar(token), e
+        elseif c == '"' then
+            local s2, e2, str, c2 = find(text, PLAIN_STRING, e + 1)
+            if s2 then
+                v, i, c = str, e2, c2
+            else
+                v, i, c = value_at(token, c, e)
+            end
+        else
+            v, i, c = value_at(token, c, e)
+        end
         n = n + 1
         if v == nil then
             holes = true
