@@ -21,6 +21,8 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
+from moonflow.devserver._launch import DEV_DYNAMIC_CONFIG
+
 from ._apps import Side
 from ._stats import machine_info
 from ._workloads import (
@@ -32,7 +34,7 @@ from ._workloads import (
     run_signals,
 )
 
-ALL = ["W1", "W2", "W3", "W6", "M1", "W4", "M2", "W5", "P1", "P2", "P3", "P4"]
+ALL = ["W1", "W2", "W3", "W6", "W7", "M1", "W4", "M2", "W5", "P1", "P2", "P3", "P4"]
 
 #: (full, smoke) sizes
 SIZES: dict[str, tuple[Any, Any]] = {
@@ -42,6 +44,7 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "W4": (500, 20),
     "W5": ((10_000, 50, 2_000), (300, 2, 120)),
     "W6": (200, 10),
+    "W7": (200, 10),
     "M2": (2_000, 50),
     "P1": (10_000, 200),
     "P2": (10_000, 200),
@@ -83,8 +86,13 @@ async def main(argv: list[str] | None = None) -> int:
     _claim_stdout()
     temporal = str(Path(sys.executable).parent / "temporal")
     _emit({**machine_info(temporal), "smoke": args.smoke, "reps": reps})
+    # The server as moonflow's embedded and memory servers run it: a transfer-queue poll rate
+    # tuned for latency (devserver/_launch.py; issue 18), for both sides.
+    tuning = [f"{k}={v}" for k, v in DEV_DYNAMIC_CONFIG.items()]
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal, dev_server_log_level="error"
+        dev_server_existing_path=temporal,
+        dev_server_log_level="error",
+        dev_server_extra_args=[a for kv in tuning for a in ("--dynamic-config-value", kv)],
     )
     try:
         address = env.client.service_client.config.target_host
@@ -98,8 +106,8 @@ async def main(argv: list[str] | None = None) -> int:
             elif name == "W3":
                 timers = 5 if args.smoke else 20
                 line = await run_drain("W3", sides, "w3", lambda i, t=timers: [t], size["W3"], reps)
-            elif name == "W6":
-                line = await run_latency(sides, size["W6"], reps)
+            elif name in ("W6", "W7"):
+                line = await run_latency(sides, size[name], reps, name)
             elif name == "M1":
                 line = run_micro(address, args.smoke)
             elif name == "W4":

@@ -39,6 +39,16 @@ entries:
       temporal:
         activity:
           worker: app:worker
+  - name: noop_local
+    kind: function.lua
+    source: file://noop.lua
+    method: noop
+    modules: []
+    meta:
+      temporal:
+        activity:
+          worker: app:worker
+          local: true
 """
 
 _WF = """\
@@ -60,6 +70,16 @@ LUA_SOURCES = {
 local funcs = require("funcs")
 local function main(x)
     local r, err = funcs.call("app:noop", x)
+    if err then return nil, err end
+    return r
+end
+return { main = main }
+""",
+    # W7: one local activity
+    "w7": """\
+local funcs = require("funcs")
+local function main(x)
+    local r, err = funcs.call("app:noop_local", x)
     if err then return nil, err end
     return r
 end
@@ -125,7 +145,7 @@ return { main = main }
 """,
 }
 
-WORKFLOWS = ["w1", "w2", "w3", "w4", "idle", "w5"]
+WORKFLOWS = ["w1", "w2", "w3", "w4", "idle", "w5", "w7"]
 
 
 def write_lua_app(address: str, root: Path | None = None) -> tuple[App, str]:
@@ -163,6 +183,13 @@ class NW1:
     @workflow.run
     async def run(self, x: Any) -> Any:
         return await workflow.execute_activity(noop, x, **_ACT)
+
+
+@workflow.defn(name="NW7", sandboxed=False)
+class NW7:
+    @workflow.run
+    async def run(self, x: Any) -> Any:
+        return await workflow.execute_local_activity(noop, x, **_ACT)
 
 
 @workflow.defn(name="NW2", sandboxed=False)
@@ -225,7 +252,7 @@ class NW5:
         return k
 
 
-NATIVE = {"w1": NW1, "w2": NW2, "w3": NW3, "w4": NW4, "idle": NIdle, "w5": NW5}
+NATIVE = {"w1": NW1, "w2": NW2, "w3": NW3, "w4": NW4, "idle": NIdle, "w5": NW5, "w7": NW7}
 
 
 def native_worker(client: Client, tq: str, **options: Any) -> Worker:
