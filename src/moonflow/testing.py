@@ -643,11 +643,12 @@ class RunningApp:
 
         Raises:
             UsageError: both ``fn`` and ``error`` given, a bad ``error``, or an activity id
-                that is not a ``function.lua`` / ``process.lua`` entry of the app.
+                that is not an activity entry of the app (``function.lua``, ``process.lua``,
+                ``function.py``).
         """
         from .process._stubs import Stub, open_test
 
-        if activity_id not in {a.entry.id for a in self.app.activities()}:
+        if activity_id not in {a.entry.id for a in self.app.all_activities()}:
             raise UsageError(f"stub_activity: {activity_id!r} is not an activity of the app")
         if fn is not None and (error is not None or result is not None):
             raise UsageError(f"stub of {activity_id}: give fn, result= or error=, not several")

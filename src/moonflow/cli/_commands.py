@@ -548,7 +548,7 @@ def describe_workers(app: Any) -> list[str]:
     for w in app.workers():
         wid = w.entry.id
         types = [app.workflow_type(c.entry.id) for c in app.workflows(wid)]
-        acts = list(app.activities(wid))
+        acts = list(app.all_activities(wid))
         lines.append(
             f"worker {wid} on task queue {app.task_queue(wid)!r}: "
             f"workflows {', '.join(types) or 'none'}; {len(acts)} activities"
@@ -595,7 +595,7 @@ def summarize(app: Any) -> list[str]:
         eid = code.entry.id
         worker = code.workflow_worker or "none (not registered with Temporal)"
         lines.append(f"workflow {eid}: type {app.workflow_type(eid)}, worker {worker}")
-    for code in app.activities():
+    for code in app.all_activities():
         local = ", local" if code.activity_local else ""
         lines.append(
             f"activity {code.entry.id} ({code.entry.kind}): worker {code.activity_worker}{local}"
@@ -620,7 +620,7 @@ def summarize(app: Any) -> list[str]:
         lines.append(f"service {svc.entry.id}: runs {svc.process} on {svc.host}{extra}")
     # Entries Temporal will never see (the reference runtime skips them silently); code a
     # service runs is served by its process host.
-    served = {c.entry.id for c in app.workflows()} | {c.entry.id for c in app.activities()}
+    served = {c.entry.id for c in app.workflows()} | {c.entry.id for c in app.all_activities()}
     served |= {svc.process for svc in app.services()}
     for entry in app.entries.values():
         if entry.id in served:

@@ -120,6 +120,19 @@ class App:
             and (worker_id is None or s.activity_worker == worker_id)
         ]
 
+    def all_activities(self, worker_id: str | None = None) -> list[Any]:
+        """Every activity entry a worker registers, in app order: the Lua ones of
+        :meth:`activities` and the ``function.py`` ones (``PythonCode``).
+
+        Args:
+            worker_id: full id of a ``temporal.worker``; None for every worker.
+        """
+        from ..kinds._python import python_activities
+
+        python = {c.entry.id for c in python_activities(self, worker_id)}
+        lua = {c.entry.id for c in self.activities(worker_id)}
+        return [self.spec(eid) for eid in self.entries if eid in lua or eid in python]
+
     def libraries(self) -> list[LuaCode]:
         """Every ``library.lua`` entry, in start order."""
         return [s for s in self._in_order() if isinstance(s, LuaCode) and s.kind == "library.lua"]
