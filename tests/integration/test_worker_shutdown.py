@@ -60,7 +60,43 @@ return { main = main }
 """
 
 
-def _index(tq: str, worker_options: str) -> str:
+# The same activity as a function.py entry (a sync function in the worker's thread pool).
+ACT_PY = """\
+import time
+import urllib.request
+
+from temporalio import activity
+
+
+def work(url, seconds):
+    attempt = activity.info().attempt
+    urllib.request.urlopen(f"{url}/start/{attempt}").read()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.05)
+    urllib.request.urlopen(f"{url}/done/{attempt}").read()
+    return attempt
+"""
+
+LUA_WORK = """\
+          - name: work
+            kind: function.lua
+            source: file://act.lua
+            method: work
+            modules: [time, http_client, activity]
+            meta: {temporal: {activity: {worker: app:worker}}}
+"""
+
+PY_WORK = """\
+          - name: work
+            kind: function.py
+            source: file://act.py
+            method: work
+            meta: {temporal: {activity: {worker: app:worker}}}
+"""
+
+
+def _index(tq: str, worker_options: str, work: str = LUA_WORK) -> str:
     return textwrap.dedent(
         f"""\
         version: "1.0"
@@ -80,21 +116,18 @@ def _index(tq: str, worker_options: str) -> str:
             method: main
             modules: [funcs]
             meta: {{temporal: {{workflow: {{worker: app:worker}}}}}}
-          - name: work
-            kind: function.lua
-            source: file://act.lua
-            method: work
-            modules: [time, http_client, activity]
-            meta: {{temporal: {{activity: {{worker: app:worker}}}}}}
         """
-    )
+    ) + textwrap.indent(textwrap.dedent(work), "  ")
 
 
-def _write_app(root: Path, worker_options: str) -> tuple[Path, str]:
+def _write_app(root: Path, worker_options: str, lang: str = "lua") -> tuple[Path, str]:
     tq = f"tq-{uuid.uuid4().hex[:12]}"
     root.mkdir()
-    (root / "_index.yaml").write_text(_index(tq, worker_options))
+    (root / "_index.yaml").write_text(
+        _index(tq, worker_options, PY_WORK if lang == "python" else LUA_WORK)
+    )
     (root / "act.lua").write_text(ACT)
+    (root / "act.py").write_text(ACT_PY)
     (root / "wf.lua").write_text(WF)
     return root, tq
 
@@ -203,11 +236,12 @@ async def test_sigterm_lets_a_running_activity_finish_within_the_stop_timeout(
             second.stop()
 
 
+@pytest.mark.parametrize("lang", ["lua", "python"])
 async def test_an_activity_cut_short_by_shutdown_runs_again_on_another_worker_at_once(
-    dev_env, tmp_path, hits
+    dev_env, tmp_path, hits, lang
 ):
     url, seen = hits
-    app, tq = _write_app(tmp_path / "app", '{worker_stop_timeout: "1s"}')
+    app, tq = _write_app(tmp_path / "app", '{worker_stop_timeout: "1s"}', lang)
     first = _Worker(app, _address(dev_env), tmp_path / "first.log")
     second = None
     try:

@@ -404,17 +404,8 @@ class ActivityRunner:
         self, entry_id: str, reason: str, where: str | None, deadline: Deadline
     ) -> BaseException:
         at = f" (at {where})" if where else ""
-        if reason == "cancelled" and _worker_stopping():
-            # Not the activity's failure: retryable, so the retry policy runs it again at once
-            # on another worker (a cancellation would end it for good).
-            info = ErrorInfo(
-                mferrors.UNAVAILABLE,
-                f"activity {entry_id} was stopped because its worker shut down (the worker's "
-                f"worker_stop_timeout ended while it ran){at}; another worker may run it again",
-                retryable=True,
-                details={"worker_shutdown": True},
-            )
-            return to_application_error(info)
+        if reason == "cancelled" and worker_stopping():
+            return shutdown_error(entry_id, at)
         if reason == "cancelled":
             return CancelledError(f"activity {entry_id} was cancelled; its Lua code was stopped")
         if reason == "timeout":
@@ -447,7 +438,22 @@ class ActivityRunner:
         return to_application_error(info)
 
 
-def _worker_stopping() -> bool:
+def shutdown_error(entry_id: str, at: str = "") -> ApplicationError:
+    """The failure of an attempt cut short by its worker's shutdown (Lua and Python
+    activities): kind ``Unavailable``, retryable, ``details.worker_shutdown = true``. Not the
+    activity's failure, so the retry policy runs it again at once on another worker (a
+    cancellation would end it for good)."""
+    info = ErrorInfo(
+        mferrors.UNAVAILABLE,
+        f"activity {entry_id} was stopped because its worker shut down (the worker's "
+        f"worker_stop_timeout ended while it ran){at}; another worker may run it again",
+        retryable=True,
+        details={"worker_shutdown": True},
+    )
+    return to_application_error(info)
+
+
+def worker_stopping() -> bool:
     """Whether the running activity's cancellation comes from its worker shutting down."""
     if not activity.in_activity():
         return False

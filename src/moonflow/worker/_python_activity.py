@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 from .. import errors as mferrors
 from ..client._values import check_value
@@ -46,7 +46,7 @@ from ..errors import ErrorInfo, UsageError
 from ..kinds._python import user_frame
 from ..lua._outcome import Outcome
 from ..process._stubs import StubCall, stub_for
-from ._activity import Deadline, stop_check
+from ._activity import Deadline, shutdown_error, stop_check, worker_stopping
 from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
 from ._payloads import PayloadTooLarge, encode_checked
@@ -113,6 +113,8 @@ def _finish(value: Any, code: PythonCode) -> Any:
 
 def _failure(exc: Exception, code: PythonCode) -> BaseException:
     """What the activity raises for an exception of the function."""
+    if isinstance(exc, CancelledError) and worker_stopping():
+        return shutdown_error(code.entry.id)  # retried at once elsewhere, as a Lua activity
     if isinstance(exc, FailureError):
         return exc  # the user's own Temporal failure (ApplicationError, CancelledError...)
     info, stack = error_of(exc, code)
@@ -143,6 +145,10 @@ def make_python_activity(code: PythonCode) -> Any:
                 return await asyncio.to_thread(_stubbed, stub, list(args))
             try:
                 value = await fn(*args)
+            except asyncio.CancelledError:
+                if worker_stopping():  # the worker's shutdown, not a cancel of the activity
+                    raise shutdown_error(entry_id) from None
+                raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
                 raise _failure(exc, code) from None
             return _finish(value, code)
