@@ -132,6 +132,7 @@ async def app_with_processes(
         reverse order), then the node, the workers and the server.
     """
     from moonflow.cli._commands import _build_workers, running_workers
+    from moonflow.cli._progress import watching_connections
     from moonflow.devserver import open_server
     from moonflow.process import ProcessNode, Supervisor
 
@@ -143,6 +144,8 @@ async def app_with_processes(
                 open_server(server_spec, app, log=streams.note, **(ui_options or {}))
             )
             clients = server.clients
+            # a lost (and regained) server connection is said once each, with its address
+            await stack.enter_async_context(watching_connections(clients.values(), streams.note))
             workers = _build_workers(app, clients)
             if workers:
                 failed = await stack.enter_async_context(running_workers(workers))
