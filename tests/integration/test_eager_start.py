@@ -140,3 +140,48 @@ async def test_moonflow_execute_starts_eagerly(dev_env, make_app):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"got": {"n": 7}}
     assert await _eagerly_started(dev_env.client, wf_id)
+
+
+STARTER = """\
+local function main()
+  local events = process.events()
+  local pid, err = process.spawn_monitored("app:flow", "app:worker", {n = 5})
+  if not pid then return nil, err end
+  while true do
+    local ev = events:receive()
+    if ev.kind == process.event.EXIT then
+      if ev.error then return nil, ev.error end
+      return {pid = pid, value = ev.value}
+    end
+  end
+end
+return { main = main }
+"""
+
+
+async def test_a_workflow_a_process_starts_under_moonflow_run_x_starts_eagerly(dev_env, make_app):
+    app = make_app(
+        workflow_entry("flow", "flow.lua")
+        + activity_entry("echo", "echo.lua", "echo")
+        + "\n- name: starter\n  kind: process.lua\n  source: file://starter.lua\n"
+        "  method: main\n  modules: []\n",
+        {"flow.lua": WAITS, "echo.lua": ECHO, "starter.lua": STARTER},
+    )
+    address = dev_env.client.service_client.config.target_host
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("MOONFLOW_SERVER", None)
+    env.pop("TEMPORAL_ADDRESS", None)
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "moonflow", "run", str(app.root), "--server", address]
+        + ["-x", "app:starter"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["value"] == {"got": {"n": 5}}
+    wf_id = out["pid"].rstrip("}").rpartition("|")[2]
+    assert await _eagerly_started(dev_env.client, wf_id)
