@@ -34,11 +34,12 @@ from ._workloads import (
     run_signals,
 )
 
-ALL = ["W1", "W2", "W3", "W6", "W7", "M1", "W4", "M2", "W5", "P1", "P2", "P3", "P4"]
+ALL = ["W1", "W1x2", "W2", "W3", "W6", "W7", "M1", "W4", "M2", "W5", "P1", "P2", "P3", "P4"]
 
 #: (full, smoke) sizes
 SIZES: dict[str, tuple[Any, Any]] = {
     "W1": (500, 20),
+    "W1x2": (1_000, 20),
     "W2": (100, 5),
     "W3": (100, 3),
     "W4": (500, 20),
@@ -75,7 +76,7 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,M1")
     p.add_argument("--reps", type=int, default=None, help="repetitions per side (default 3)")
     args = p.parse_args(argv)
-    only = [w.strip().upper() for w in args.only.split(",") if w.strip()] or ALL
+    only = [w.strip().upper().replace("X", "x") for w in args.only.split(",") if w.strip()] or ALL
     unknown = set(only) - set(ALL)
     if unknown:
         p.error(f"unknown workload(s): {', '.join(sorted(unknown))}; known: {', '.join(ALL)}")
@@ -96,11 +97,15 @@ async def main(argv: list[str] | None = None) -> int:
     )
     try:
         address = env.client.service_client.config.target_host
-        sides = {k: Side(k, env.client, address) for k in ("lua", "native")}
+        sides = {k: Side(k, env.client, address) for k in ("lua", "native", "sandboxed")}
         for name in [w for w in ALL if w in only]:
             t0 = time.perf_counter()
             if name == "W1":
                 line = await run_drain("W1", sides, "w1", lambda i: [{"i": i}], size["W1"], reps)
+            elif name == "W1x2":
+                from ._scale import run_scale_out
+
+                line = await run_scale_out(sides, size["W1x2"], reps)
             elif name == "W2":
                 line = await run_drain("W2", sides, "w2", lambda i: [20], size["W2"], reps)
             elif name == "W3":

@@ -1,5 +1,7 @@
-"""The two sides of every workload: a moonflow app (workflow.lua + function.lua entries) written
-to a temp dir, and the equivalent native temporalio workflows and activities (unsandboxed)."""
+"""The sides of every workload: a moonflow app (workflow.lua + function.lua entries) written
+to a temp dir, the equivalent native temporalio workflows and activities (unsandboxed), and for
+W1-W3 and W6 the same native workflows on the SDK's default sandboxed runner
+(``_sandboxed.py``)."""
 
 from __future__ import annotations
 
@@ -255,6 +257,21 @@ class NW5:
 NATIVE = {"w1": NW1, "w2": NW2, "w3": NW3, "w4": NW4, "idle": NIdle, "w5": NW5, "w7": NW7}
 
 
+def sandboxed_worker(client: Client, tq: str, **options: Any) -> Worker:
+    """The native workflows as a Python user gets them by default: ``@workflow.defn`` with the
+    sandbox on and the worker's default ``SandboxedWorkflowRunner``; same activity and pool."""
+    from ._sandboxed import SANDBOXED
+
+    return Worker(
+        client,
+        task_queue=tq,
+        workflows=list(SANDBOXED.values()),
+        activities=[noop],
+        activity_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="native-act"),
+        **options,
+    )
+
+
 def native_worker(client: Client, tq: str, **options: Any) -> Worker:
     return Worker(
         client,
@@ -271,7 +288,7 @@ class Side:
     """One side of a pair: how to make a worker and which workflow type to start."""
 
     def __init__(self, kind: str, client: Client, address: str) -> None:
-        self.kind = kind
+        self.kind = kind  # "lua", "native" (unsandboxed) or "sandboxed"
         self.client = client
         self.address = address
         self.tq = ""
@@ -282,16 +299,22 @@ class Side:
         if self.kind == "lua":
             self.app, self.tq = write_lua_app(self.address)
         else:
-            self.tq = f"bench-native-{uuid.uuid4().hex[:10]}"
+            self.tq = f"bench-{self.kind}-{uuid.uuid4().hex[:10]}"
 
     def worker(self, **options: Any) -> Worker:
         if self.kind == "lua":
             assert self.app is not None
             return lua_worker(self.app, self.client, **options)
+        if self.kind == "sandboxed":
+            return sandboxed_worker(self.client, self.tq, **options)
         return native_worker(self.client, self.tq, **options)
 
     def wf_type(self, name: str) -> str:
         if self.kind == "lua":
             assert self.app is not None
             return lua_type(self.app, name)
+        if self.kind == "sandboxed":
+            from ._sandboxed import SANDBOXED
+
+            return getattr(SANDBOXED[name], "__temporal_workflow_definition").name
         return getattr(NATIVE[name], "__temporal_workflow_definition").name

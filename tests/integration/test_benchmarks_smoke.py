@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "M1", "M2", "P1", "P2", "P3", "P4"}
+WORKLOADS = {"W1", "W1x2", "W2", "W3", "W4", "W5", "W6", "W7", "M1", "M2", "P1", "P2", "P3", "P4"}
 
 
 def test_benchmarks_smoke_prints_json_lines():
