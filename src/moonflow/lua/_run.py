@@ -130,6 +130,29 @@ class LuaRun:
     the run leaves the cache its Lua values become garbage of the shared state.
     """
 
+    # One per cached workflow run: slots instead of a __dict__ (idle-run memory, benchmark M2).
+    __slots__ = (
+        "context",
+        "app",
+        "host",
+        "max_memory",
+        "vm",
+        "rt",
+        "convert",
+        "_modules",
+        "_libraries",
+        "_closers",
+        "sys",
+        "kernel",
+        "_guard",
+        "_guarded_call",
+        "lua_make_error",
+        "_pcall",
+        "_is_error",
+        "_tostring",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         context: str,
@@ -306,60 +329,11 @@ class LuaRun:
         return value
 
     def _make_require(self, code: LuaCode) -> Callable[[str], Any]:
-        allowed = set(code.modules)
-        me = weakref.ref(self)  # held by Lua: weak (see __init__)
-        imports = dict(code.imports)
-        entry_id = code.entry.id
-        context = self.context
-        column = catalogue_context(context)
-
-        def require(name: Any) -> Any:
-            self = me()
-            if self is None:
-                return None, f'require("{name}"): the workflow run has ended'
-            if not isinstance(name, str):
-                return self._lua_error("require: module name must be a string")
-            if name in imports:
-                try:
-                    return self._library(imports[name])
-                except RunStopped:
-                    return None, self.vm.stop  # raised as the control error: uncatchable
-                except mferrors.AppError as e:
-                    return self._lua_error(f'require("{name}"): {e.message}')
-            if name in STD_LIBS:
-                return self.std_lib(name)
-            if name in NOT_IMPLEMENTED:
-                return self._lua_error(
-                    f'require("{name}"): module {name} is part of the reference runtime\'s API '
-                    "but moonflow does not implement it: run that code where it exists, or "
-                    "do without it"
-                )
-            info = MODULES.get(name)
-            if info is not None and column not in info.contexts:
-                fix = (
-                    "move that code into an activity (a function.lua activity the workflow "
-                    "calls with funcs.call)"
-                    if context == WORKFLOW
-                    else "only workflow code may use it"
-                )
-                return self._lua_error(
-                    f'require("{name}"): module {name} is not supported in {context} '
-                    f"context ({entry_id}): {fix}"
-                )
-            if info is None or (not info.always and name not in allowed):
-                return self._lua_error(
-                    f'require("{name}"): module {name} is not in the modules list of '
-                    f"{entry_id}: add it under modules: in the entry's YAML"
-                )
-            try:
-                return self.module(name)
-            except KeyError:
-                return self._lua_error(
-                    f'require("{name}"): module {name} is part of the reference runtime\'s API '
-                    "but moonflow does not implement it yet"
-                )
-
-        return self.vm.wrap_require(require)
+        # Lua holds the entry's require as long as the run lives: a small object rather than
+        # a closure with copies of the entry's lists (idle-run memory, benchmark M2).
+        return self.vm.wrap_require(
+            _Require(weakref.ref(self), code, catalogue_context(self.context))
+        )
 
     def _lua_error(self, message: str) -> tuple[None, str]:
         return None, message
@@ -553,6 +527,68 @@ class LuaRun:
             return repr(value)
 
 
+class _Require:
+    """An entry's ``require(name)`` (see :meth:`LuaRun._make_require`). Holds the run weakly
+    (Lua keeps this object, see ``LuaRun.__init__``) and reads the entry's ``modules`` and
+    ``imports`` where they are (they are not changed after loading)."""
+
+    __slots__ = ("_me", "_code", "_column")
+
+    def __init__(self, me: weakref.ref[LuaRun], code: LuaCode, column: str) -> None:
+        self._me = me
+        self._code = code
+        self._column = column
+
+    def __call__(self, name: Any) -> Any:
+        run = self._me()
+        if run is None:
+            return None, f'require("{name}"): the workflow run has ended'
+        if not isinstance(name, str):
+            return run._lua_error("require: module name must be a string")
+        code = self._code
+        imports = code.imports
+        if name in imports:
+            try:
+                return run._library(imports[name])
+            except RunStopped:
+                return None, run.vm.stop  # raised as the control error: uncatchable
+            except mferrors.AppError as e:
+                return run._lua_error(f'require("{name}"): {e.message}')
+        if name in STD_LIBS:
+            return run.std_lib(name)
+        if name in NOT_IMPLEMENTED:
+            return run._lua_error(
+                f'require("{name}"): module {name} is part of the reference runtime\'s API '
+                "but moonflow does not implement it: run that code where it exists, or "
+                "do without it"
+            )
+        info = MODULES.get(name)
+        context = run.context
+        if info is not None and self._column not in info.contexts:
+            fix = (
+                "move that code into an activity (a function.lua activity the workflow "
+                "calls with funcs.call)"
+                if context == WORKFLOW
+                else "only workflow code may use it"
+            )
+            return run._lua_error(
+                f'require("{name}"): module {name} is not supported in {context} '
+                f"context ({code.entry.id}): {fix}"
+            )
+        if info is None or (not info.always and name not in code.modules):
+            return run._lua_error(
+                f'require("{name}"): module {name} is not in the modules list of '
+                f"{code.entry.id}: add it under modules: in the entry's YAML"
+            )
+        try:
+            return run.module(name)
+        except KeyError:
+            return run._lua_error(
+                f'require("{name}"): module {name} is part of the reference runtime\'s API '
+                "but moonflow does not implement it yet"
+            )
+
+
 @functools.lru_cache(maxsize=1024)
 def _chunk_name(root: Path | None, source: Path) -> str:
     """Lua's name for a file's chunk: its path in the app (``@workflows/order.lua``)."""
@@ -582,14 +618,42 @@ def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
 
     # Lua keeps what this returns (sandbox.lua caches it per run): weak, so that nothing Lua
     # holds leads back to the run's Python objects (and from them to its Lua values).
-    ref = weakref.ref(host)
+    return _HostGetter(weakref.ref(host), names, raised)
 
-    def get(name: Any) -> Any:
-        if name not in names:
+
+class _HostGetter:
+    """``get(name)`` of :func:`_host_getter`: a small object rather than a closure (Lua holds
+    one per run for as long as the run lives; idle-run memory, benchmark M2)."""
+
+    __slots__ = ("_ref", "_names", "_raised")
+
+    def __init__(self, ref: weakref.ref[Any], names: frozenset[str], raised: Any) -> None:
+        self._ref = ref
+        self._names = names
+        self._raised = raised
+
+    def __call__(self, name: Any) -> Any:
+        if name not in self._names:
             return None
-        return guard_py(_weak_method(ref, name), f"host.{name}", raised)
+        return _HostMethod(self._ref, name, self._raised)
 
-    return get
+
+class _HostMethod:
+    """A host method as Lua holds it (sandbox.lua caches it per run): calls the host's method
+    through a weak reference, reporting a Python exception as ``guard_py`` does. The guard is
+    made per call rather than kept: a closure kept per method and run cost about 400 bytes
+    of every idle run (benchmark M2), a call about a third of a microsecond."""
+
+    __slots__ = ("_ref", "_name", "_raised")
+
+    def __init__(self, ref: weakref.ref[Any], name: str, raised: Any) -> None:
+        self._ref = ref
+        self._name = name
+        self._raised = raised
+
+    def __call__(self, *args: Any) -> Any:
+        name = self._name
+        return guard_py(_WeakMethod(self._ref, name), f"host.{name}", self._raised)(*args)
 
 
 def _declared_host_names(cls: type) -> frozenset[str]:
@@ -617,15 +681,25 @@ def _declared_host_names(cls: type) -> frozenset[str]:
 
 
 def _weak_method(ref: weakref.ref[Any], name: str) -> Callable[..., Any]:
-    """A function calling ``ref().name(...)``, for Lua to hold without keeping the run alive."""
+    """A callable calling ``ref().name(...)``, for Lua to hold without keeping the run alive."""
+    return _WeakMethod(ref, name)
 
-    def call(*args: Any) -> Any:
-        obj = ref()
+
+class _WeakMethod:
+    """See :func:`_weak_method`: an object with two slots instead of a closure (two cells and
+    a function), since Lua holds several per idle run (benchmark M2)."""
+
+    __slots__ = ("_ref", "_name")
+
+    def __init__(self, ref: weakref.ref[Any], name: str) -> None:
+        self._ref = ref
+        self._name = name
+
+    def __call__(self, *args: Any) -> Any:
+        obj = self._ref()
         if obj is None:
             raise RuntimeError("the workflow run has ended")
-        return getattr(obj, name)(*args)
-
-    return call
+        return getattr(obj, self._name)(*args)
 
 
 def _deny_attributes(obj: Any, attr_name: Any, is_setting: bool) -> Any:
