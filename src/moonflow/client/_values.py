@@ -20,18 +20,35 @@ from moonflow.errors import UsageError
 _INT_MIN, _INT_MAX = -(2**63), 2**63
 
 
-def check_value(value: Any, path: str) -> None:
-    """Refuse a value that is not JSON moonflow can pass to Lua exactly.
+def check_value(value: Any, path: str, *, sized: bool = True) -> None:
+    """Refuse a value that is not JSON moonflow can pass to Lua exactly, or that is over
+    Temporal's payload limit (``moonflow.worker._payloads.PAYLOAD_LIMIT``, 2 MiB encoded: the
+    server would answer with a bare ``Blob data size exceeds limit``).
 
     Args:
         value: the value about to be sent (an input, a message payload, a memo, ...).
         path: what it is, used as the start of the path in the message (``"input"``).
+        sized: check the size too (False: only the shape; the caller checks the size).
 
     Raises:
         UsageError: naming the path of the first bad part, e.g.
             ``input.d: keys must be strings, got 1`` or ``input.items[2]: nan is not a
-            finite number``. List indexes are Python's (from 0).
+            finite number``. List indexes are Python's (from 0). Or ``input: 3145730 bytes
+            encoded (3.0 MB), over the 2097152-byte (2.0 MB) payload limit ...: pass a
+            reference (a URL, a storage key, a file path) instead ...``.
     """
+    _check_shape(value, path)
+    if sized and not (value is None or isinstance(value, bool | int | float)):
+        # imported here: the client does not load the worker package unless it sends values
+        from moonflow.worker._payloads import PAYLOAD_LIMIT, encoded_size, too_large
+
+        size = encoded_size([value])
+        if size > PAYLOAD_LIMIT:
+            raise UsageError(too_large(path, size).message)
+
+
+def _check_shape(value: Any, path: str) -> None:
+    """The shape part of :func:`check_value`."""
     if value is None or isinstance(value, bool | str):
         return
     if isinstance(value, int):
@@ -47,13 +64,13 @@ def check_value(value: Any, path: str) -> None:
         return
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            check_value(item, f"{path}[{i}]")
+            _check_shape(item, f"{path}[{i}]")
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise UsageError(f"{path}: keys must be strings, got {key!r}")
-            check_value(item, f"{path}.{key}")
+            _check_shape(item, f"{path}.{key}")
         return
     raise UsageError(
         f"{path}: {type(value).__name__} is not a JSON value "

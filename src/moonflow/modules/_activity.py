@@ -13,8 +13,10 @@ at run time).
   "heartbeat"``) and moonflow stops its Lua code. Heartbeats are also how a cancellation
   reaches the attempt: the answer to one carries it, and the code is then stopped. The Temporal
   SDK sends at most one heartbeat per 80 % of the heartbeat timeout (the last details win), so
-  calling it often is cheap. A value that does not convert to JSON -> ``nil, err`` kind
-  ``Invalid``.
+  calling it often is cheap. A value that does not convert to JSON, or details over
+  Temporal's payload limit (2 MiB encoded, ``worker/_payloads.py``; the server would refuse
+  the heartbeat) -> ``nil, err`` kind ``Invalid`` naming the size and the limit, and nothing
+  is sent.
 * ``activity.info()`` -> ``table`` or ``nil, err``: ``activity_id``, ``activity_type`` (the
   entry id), ``attempt`` (1 for the first), ``workflow_id``, ``workflow_run_id``,
   ``workflow_type``, ``namespace``, ``task_queue``, ``heartbeat_details`` (what the previous

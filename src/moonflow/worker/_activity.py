@@ -201,9 +201,17 @@ class ActivityHost(MachineHost):
 
     # ---- the ``activity`` module (modules/_activity.py) --------------------------------------
     def heartbeat(self, details: Any = None) -> Any:
-        """Heartbeat with ``details`` (JSON-like, None for none); True."""
+        """Heartbeat with ``details`` (JSON-like, None for none); True, or ``nil, err`` kind
+        ``Invalid`` (nothing sent) for details over the payload limit (``_payloads.py``),
+        which Temporal would refuse out of sight."""
         if self.check is None or not activity.in_activity():
             return super().heartbeat(details)
+        if details is not None:
+            try:
+                converter = activity.payload_converter()
+                encode_checked(converter, [details], "activity.heartbeat details")
+            except PayloadTooLarge as e:
+                return None, self.state.new_error(e.info.kind, e.info.message, False)
         self.check.heartbeat(details)
         return True
 

@@ -28,6 +28,7 @@ from temporalio.exceptions import (
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
+from ._payloads import PAYLOAD_LIMIT, encoded_size
 
 _TIMEOUT_TYPES = {
     TimeoutType.START_TO_CLOSE: "start_to_close",
@@ -37,8 +38,52 @@ _TIMEOUT_TYPES = {
 }
 
 
+MB = 1024 * 1024
+
+#: Characters of an oversized error's message kept in the small error sent instead.
+KEPT_MESSAGE = 1024
+
+
 def to_application_error(info: ErrorInfo, stack: str | None = None) -> ApplicationError:
-    """ErrorInfo -> ApplicationError carrying the reference runtime's chain in its details."""
+    """ErrorInfo -> ApplicationError carrying the reference runtime's chain in its details.
+
+    Every failure moonflow sends (an activity's, a workflow's) goes through here. One whose
+    message, details and stack together are over :data:`~._payloads.PAYLOAD_LIMIT` encoded
+    would never reach the server (the completion is dropped and the caller waits out its
+    timeout, or the server replaces it with a bare "Failure exceeds size limit"): it is
+    replaced by a small one, kind ``Invalid``, not retryable, naming the original kind, the size
+    and the limit, with the first :data:`KEPT_MESSAGE` characters of the message
+    (``details``: ``{"kind", "size", "limit"}``).
+    """
+    item = _chain_item(info, stack)
+    try:
+        size = len(info.message.encode("utf-8", "surrogatepass")) + encoded_size([[item]])
+    except (TypeError, ValueError):  # details the SDK cannot encode: it says so when sending
+        size = 0
+    if size > PAYLOAD_LIMIT:
+        kept = info.message[:KEPT_MESSAGE]
+        more = "..." if len(info.message) > KEPT_MESSAGE else ""
+        original = info.kind or mferrors.INTERNAL
+        info = ErrorInfo(
+            mferrors.INVALID,
+            f"an error of kind {original} was {size} bytes encoded ({size / MB:.1f} MB), over "
+            f"the {PAYLOAD_LIMIT}-byte ({PAYLOAD_LIMIT / MB:.1f} MB) payload limit of Temporal, "
+            "so it could not be sent (keep error messages and details small); its message "
+            f"began: {kept}{more}",
+            retryable=False,
+            details={"kind": original, "size": size, "limit": PAYLOAD_LIMIT},
+        )
+        item = _chain_item(info, None)
+    return ApplicationError(
+        info.message,
+        [item],
+        type=info.kind or mferrors.INTERNAL,
+        non_retryable=mferrors.is_non_retryable(info),
+    )
+
+
+def _chain_item(info: ErrorInfo, stack: str | None) -> dict[str, Any]:
+    """The reference runtime's chain item for ``info``."""
     item: dict[str, Any] = {"msg": info.message}
     if info.kind and info.kind != mferrors.UNKNOWN:
         item["kind"] = info.kind
@@ -48,12 +93,7 @@ def to_application_error(info: ErrorInfo, stack: str | None = None) -> Applicati
         item["details"] = info.details
     if stack:
         item["stack"] = stack
-    return ApplicationError(
-        info.message,
-        [item],
-        type=info.kind or mferrors.INTERNAL,
-        non_retryable=mferrors.is_non_retryable(info),
-    )
+    return item
 
 
 def application_error_info(exc: ApplicationError) -> ErrorInfo:

@@ -23,6 +23,7 @@ from typing import Any
 from temporalio.api.common.v1 import Payloads
 from temporalio.common import RawValue
 from temporalio.converter import PayloadConverter
+from temporalio.converter import default as default_converter
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
@@ -66,13 +67,24 @@ def encode_checked(
     payloads = converter.to_payloads(values)
     size = Payloads(payloads=payloads).ByteSize()
     if size > limit:
-        raise PayloadTooLarge(
-            ErrorInfo(
-                mferrors.INVALID,
-                f"{what}: {size} bytes encoded ({_mb(size)}), over the {limit}-byte "
-                f"({_mb(limit)}) payload limit of Temporal (limit.blobSize.error): pass a "
-                "reference (a URL, a storage key) instead of the data, or split it",
-                retryable=False,
-            )
-        )
+        raise PayloadTooLarge(too_large(what, size, limit))
     return [RawValue(p) for p in payloads]
+
+
+def too_large(what: str, size: int, limit: int = PAYLOAD_LIMIT) -> ErrorInfo:
+    """The ``Invalid`` error (not retryable) for ``what`` being ``size`` bytes encoded, over
+    ``limit`` bytes: names both, and says to pass a reference instead."""
+    return ErrorInfo(
+        mferrors.INVALID,
+        f"{what}: {size} bytes encoded ({_mb(size)}), over the {limit}-byte "
+        f"({_mb(limit)}) payload limit of Temporal (limit.blobSize.error): pass a "
+        "reference (a URL, a storage key, a file path) instead of the data, or split it",
+        retryable=False,
+    )
+
+
+def encoded_size(values: Sequence[Any], converter: PayloadConverter | None = None) -> int:
+    """Bytes ``values`` take as one encoded payload list (as the server measures it), with
+    ``converter`` (default: the SDK's default JSON converter, moonflow's)."""
+    converter = converter or default_converter().payload_converter
+    return Payloads(payloads=converter.to_payloads(values)).ByteSize()

@@ -78,7 +78,7 @@ def error_of(exc: BaseException, code: PythonCode) -> tuple[ErrorInfo, str | Non
 
 def _not_json(value: Any, path: str) -> str | None:
     try:
-        check_value(value, path)
+        check_value(value, path, sized=False)  # sizes: encode_checked, to_application_error
     except UsageError as e:
         return str(e)
     return None
