@@ -32,7 +32,16 @@ from moonflow.modules._catalogue import (
 
 from ._fields import Field, lifecycle_fields, temporal_meta_fields
 from ._luacheck import ChunkInfo, LuaCheckError, check_chunk, scan_requires
-from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
+from ._spec import (
+    AppView,
+    KindSpec,
+    RefField,
+    opt_map,
+    opt_str,
+    register,
+    req_str,
+    source_file,
+)
 
 if TYPE_CHECKING:
     from moonflow.registry._entry import Entry
@@ -92,26 +101,7 @@ class LuaCode:
 
 
 def _source_path(entry: Entry) -> Path:
-    raw = req_str(entry, "source", "file://code.lua")
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        rest = raw
-    elif scheme != "file":
-        raise entry.error(
-            f"source {raw!r} has unsupported scheme {scheme!r}: write source: file://path.lua",
-            "source",
-        )
-    path = Path(rest)
-    if not path.is_absolute():
-        path = entry.file.parent / path
-    path = path.resolve()
-    if not path.is_file():
-        raise entry.error(
-            f"source file not found: {path} ({raw} is relative to the directory of the YAML "
-            "file): create it or fix source:",
-            "source",
-        )
-    return path
+    return source_file(entry, req_str(entry, "source", "file://code.lua"), ".lua")
 
 
 def _modules(entry: Entry, context: str) -> tuple[str, ...]:

@@ -47,7 +47,16 @@ from typing import TYPE_CHECKING, Any
 from moonflow.errors import AppError
 
 from ._fields import Field, lifecycle_fields, temporal_meta_fields
-from ._spec import AppView, KindSpec, RefField, opt_map, opt_str, register, req_str
+from ._spec import (
+    AppView,
+    KindSpec,
+    RefField,
+    opt_map,
+    opt_str,
+    register,
+    req_str,
+    source_file,
+)
 
 if TYPE_CHECKING:
     from moonflow.registry._entry import Entry
@@ -228,28 +237,6 @@ def _named_module(entry: Entry, name: str) -> types.ModuleType:
             raise _import_failed(entry, f"module {name}", exc, "module") from None
 
 
-def _source_path(entry: Entry, raw: str) -> Path:
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        rest = raw
-    elif scheme != "file":
-        raise entry.error(
-            f"source {raw!r} has unsupported scheme {scheme!r}: write source: file://path.py",
-            "source",
-        )
-    path = Path(rest)
-    if not path.is_absolute():
-        path = entry.file.parent / path
-    path = path.resolve()
-    if not path.is_file():
-        raise entry.error(
-            f"source file not found: {path} ({raw} is relative to the directory of the YAML "
-            "file): create it or fix source:",
-            "source",
-        )
-    return path
-
-
 def _function(entry: Entry, module: types.ModuleType, method: str, where: str) -> Callable:
     fn = getattr(module, method, None)
     if fn is None:
@@ -321,7 +308,7 @@ def build_python(entry: Entry, app: AppView) -> PythonCode:
     method = req_str(entry, "method", "main")
     temporal = _temporal_meta(entry, app)
     if raw_source is not None:
-        source = _source_path(entry, raw_source)
+        source = source_file(entry, raw_source, ".py")
         module = _file_module(entry, source)
         where = Path(os.path.relpath(source, entry.root)).as_posix() if entry.root else raw_source
     else:

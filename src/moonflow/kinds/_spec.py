@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -176,3 +177,35 @@ def opt_map(entry: Entry, path: str) -> dict[str, Any] | None:
             f"{path} must be a mapping (key: value lines), not {type(value).__name__}", path
         )
     return value
+
+
+def source_file(entry: Entry, raw: str, suffix: str) -> Path:
+    """The file a ``source:`` value names (``file://path`` or a bare path), resolved against
+    the directory of the entry's YAML file (the seed's rule).
+
+    Args:
+        raw: the ``source:`` value as written.
+        suffix: the file kind the entry expects (``".lua"``, ``".py"``), for the messages.
+
+    Raises:
+        AppError: another scheme than ``file://``, or no such file (naming the entry's line).
+    """
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        rest = raw
+    elif scheme != "file":
+        raise entry.error(
+            f"source {raw!r} has unsupported scheme {scheme!r}: write source: file://path{suffix}",
+            "source",
+        )
+    path = Path(rest)
+    if not path.is_absolute():
+        path = entry.file.parent / path
+    path = path.resolve()
+    if not path.is_file():
+        raise entry.error(
+            f"source file not found: {path} ({raw} is relative to the directory of the YAML "
+            "file): create it or fix source:",
+            "source",
+        )
+    return path
