@@ -47,8 +47,10 @@ workflow host reads Temporal's deterministic workflow state, the activity host t
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 import uuid
 from datetime import datetime
@@ -315,14 +317,17 @@ class BaseHost:
         return int(dt.timestamp()) * durations.SECOND + frac_ns
 
     def log(self, level: str, message: str, fields: Any = None) -> None:
-        extra = ""
+        """One line: ``message key=value ...`` (logfmt, :func:`logfmt`); the fields as a
+        dict are the record's ``fields`` attribute (``extra``) for Python log handlers."""
+        text, py = "", None
         if fields is not None and self.state is not None:
             try:
-                extra = " " + repr(self.state.to_python(fields, "fields"))
+                py = self.state.to_python(fields, "fields")
+                text = " " + logfmt(py)
             except Exception:  # noqa: BLE001 - logging must never fail the caller
-                extra = ""
+                text, py = "", None
         lvl = getattr(logging, str(level).upper(), logging.INFO)
-        self._logger().log(lvl, "%s%s", message, extra)
+        self._logger().log(lvl, "%s%s", message, text, extra={"fields": py})
 
     def _logger(self) -> Any:
         return log
@@ -333,6 +338,27 @@ class BaseHost:
 
     def refuse_in_query(self, what: str) -> None:
         """No query handlers outside workflows: nothing to refuse."""
+
+
+#: A logfmt value written as it is: no spaces, quotes, ``=`` or control characters.
+_PLAIN = re.compile(r"[A-Za-z0-9_.:/@+\-]+")
+
+
+def logfmt(fields: Any) -> str:
+    """Log fields as logfmt text: ``key=value`` pairs, keys sorted (a Lua table has no
+    order), a value as it is when plain (``o-1``, ``12.5``), else JSON (``"two words"``,
+    ``{"a":1}``, ``true``). Fields that are not a map (a Lua list): their JSON."""
+    if not isinstance(fields, dict):
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str)
+    parts = []
+    for key in sorted(fields, key=str):
+        value = fields[key]
+        if isinstance(value, str) and _PLAIN.fullmatch(value):
+            text = value
+        else:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
 
 
 class MachineHost(BaseHost):

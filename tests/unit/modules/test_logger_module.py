@@ -130,5 +130,22 @@ def test_default_host_writes_python_logging(caplog):
     with caplog.at_level(logging.DEBUG, logger="moonflow.lua"):
         run(state, "M('logger'):with({k = 'v'}):warn('careful')")
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "careful {'k': 'v'}")
+        ("WARNING", "careful k=v")
     ]
+
+
+def test_default_host_writes_fields_as_logfmt_and_keeps_them_as_extra(caplog):
+    state = new_state("activity", MachineHost())
+    with caplog.at_level(logging.DEBUG, logger="moonflow.lua"):
+        run(
+            state,
+            "M('logger'):info('tick', {n = 2, who = 'o-1', note = 'two words', ok = true, "
+            "t = {a = 1}, q = 'say \"hi\"'})",
+        )
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        'tick n=2 note="two words" ok=true q="say \\"hi\\"" t={"a":1} who=o-1'
+    )
+    assert record.fields == {
+        "n": 2, "who": "o-1", "note": "two words", "ok": True, "t": {"a": 1}, "q": 'say "hi"'
+    }
