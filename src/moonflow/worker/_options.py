@@ -10,7 +10,10 @@ written (a typo must not be ignored silently); the workflow driver returns it to
 table; the driver drops the keys Temporal has no local form of (``task_queue``,
 ``heartbeat_timeout``, ``priority``). ``disable_eager_execution`` is checked and ignored (the
 Python SDK decides eager execution per worker: worker option ``disable_eager_activities``);
-``versioning_intent`` is accepted and ignored.
+``versioning_intent`` is accepted and ignored. A duration of 0 (``0``, ``"0s"``) means "not set",
+as in Temporal, so a zero start-to-close timeout is the 10 minute default; a negative duration,
+a retry ``maximum_interval`` below its ``initial_interval`` and two spellings of one retry key
+are errors (Temporal would refuse the command and fail the workflow task on every retry).
 """
 
 from __future__ import annotations
@@ -55,7 +58,10 @@ _RETRY_KEYS = {
     "nonretryableerrortypes": "non_retryable_error_types",
 }
 _BOOLS = {"wait_for_cancellation", "disable_eager_execution", "local"}
-_KNOWN = sorted(_DURATIONS | (_OTHER - {"local", "versioning_intent", "summary"}))
+_KNOWN = sorted(_DURATIONS | (_OTHER - {"versioning_intent"}))
+#: Temporal's default first retry interval (what ``maximum_interval`` is checked against when
+#: the policy sets no ``initial_interval``).
+_DEFAULT_INITIAL_INTERVAL = timedelta(seconds=1)
 
 
 class OptionError(ValueError):
@@ -74,10 +80,15 @@ def _duration(value: Any, name: str) -> timedelta:
             f"got {str(value).lower()}"
         )
     try:
-        return option_duration(value, name)
+        d = option_duration(value, name)
     except DurationError as e:
         text = str(e)
         raise OptionError(text if text.startswith(name) else f"{name}: {text}") from None
+    if d < timedelta(0):
+        # Temporal refuses the command (BadScheduleActivityAttributes): the workflow task would
+        # fail on every retry instead of this call
+        raise OptionError(f"{name} must not be negative, got {value!r}")
+    return d
 
 
 def _priority(value: Any, name: str) -> Priority:
@@ -123,10 +134,17 @@ def _retry_policy_fields(value: Any, name: str) -> RetryPolicy:
             f"{name} must be a table like {{maximum_attempts = 3}}, got {type(value).__name__}"
         )
     fields: dict[str, Any] = {}
+    spelled: dict[str, Any] = {}  # field -> the key it came with
     for raw_key, v in value.items():
         # snake_case, camelCase, any letter case (the reference runtime matches keys
         # case-insensitively): compare without separators
         k = _RETRY_KEYS.get(str(raw_key).replace("_", "").replace("-", "").lower(), "")
+        if k and k in spelled:
+            # two spellings of one field ({maximum_attempts = 2, maximumAttempts = 3}): which
+            # one was meant is anyone's guess (Lua tables have no order)
+            a, b = sorted((str(spelled[k]), str(raw_key)))
+            raise OptionError(f"{name}: {a} and {b} both set {k}: keep one")
+        spelled[k] = raw_key
         if k == "initial_interval":
             fields["initial_interval"] = _duration(v, f"{name}.initial_interval")
         elif k == "maximum_interval":
@@ -168,6 +186,18 @@ def _retry_policy_fields(value: Any, name: str) -> RetryPolicy:
                 f"unknown {name} key {raw_key!r} (use initial_interval, backoff_coefficient, "
                 "maximum_interval, maximum_attempts, non_retryable_error_types)"
             )
+    maximum = fields.get("maximum_interval")
+    if maximum:  # 0: unset (Temporal's default, 100 x initial_interval)
+        initial = fields.get("initial_interval") or _DEFAULT_INITIAL_INTERVAL
+        if maximum < initial:
+            # Temporal refuses the command ("MaximumInterval cannot be less than
+            # InitialInterval"): the workflow task would fail on every retry
+            raise OptionError(
+                f"{name}.maximum_interval ({maximum.total_seconds():g}s) must not be less than "
+                f"{name}.initial_interval ({initial.total_seconds():g}s"
+                + ("" if "initial_interval" in fields else ", Temporal's default")
+                + ")"
+            )
     return RetryPolicy(**fields)
 
 
@@ -203,7 +233,9 @@ def activity_options(options: dict[str, Any] | None) -> dict[str, Any]:
     try:
         for key, (_, value, raw_key) in picked.items():
             if key in _DURATIONS:
-                out[key] = _duration(value, raw_key)
+                d = _duration(value, raw_key)
+                if d:  # 0 means not set (as in Temporal): the default applies
+                    out[key] = d
             elif key == "retry_policy":
                 out["retry_policy"] = _retry_policy(value, raw_key)
             elif key in _BOOLS:

@@ -270,7 +270,11 @@ def workflow_options(options: dict[str, Any] | None) -> StartOptions:
                 except OptionError as e:  # name the key as written
                     text = str(e)
                     if text.startswith("retry_policy"):
-                        text = raw_key + text[len("retry_policy") :]
+                        # every field it names ("retry_policy.maximum_interval ... than
+                        # retry_policy.initial_interval")
+                        text = raw_key + text[len("retry_policy") :].replace(
+                            "retry_policy.", f"{raw_key}."
+                        )
                     else:
                         text = f"{raw_key}: {text}"
                     raise OptionError(text) from None
