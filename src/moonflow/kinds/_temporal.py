@@ -321,7 +321,10 @@ _WORKER_OPTION_DOCS: dict[str, tuple[str, bool]] = {
         True,
     ),
     "max_heartbeat_throttle_interval": ("longest heartbeat throttle", False),
-    "default_heartbeat_throttle_interval": ("heartbeat throttle without a timeout", False),
+    "default_heartbeat_throttle_interval": (
+        "heartbeat throttle without a heartbeat timeout (default 1s: how soon a cancel arrives)",
+        False,
+    ),
     "enable_logging_in_replay": ("only false: moonflow logs a line once, not on replay", True),
     "enable_session_worker": ("only false: moonflow has no sessions", True),
     "disable_workflow_worker": ("true: poll activities only, no workflows", False),

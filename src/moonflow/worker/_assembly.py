@@ -79,6 +79,11 @@ _BOOL_OPTS = {
 #: How long a stopping worker waits for its running activities when ``worker_stop_timeout`` is
 #: not set (the SDK's own default, 0, would cut every running activity short at once).
 DEFAULT_WORKER_STOP_TIMEOUT = timedelta(seconds=5)
+#: How often an activity without a heartbeat timeout sends its heartbeats to the server when
+#: ``default_heartbeat_throttle_interval`` is not set. The SDK's default, 30 s, is also how
+#: long such an activity takes to learn that it was cancelled (the cancellation rides on a
+#: heartbeat's answer); 1 s makes ``future:cancel()`` and a workflow cancel stop it in ~1 s.
+DEFAULT_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 _STR_OPTS = {"identity": "identity", "build_id": "build_id"}
 
 
@@ -86,7 +91,9 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
     """Map ``worker_options`` onto ``temporalio.worker.Worker`` keyword arguments.
 
     Zero for a rate or duration means "SDK default", as in the reference runtime, except
-    ``worker_stop_timeout``: unset is :data:`DEFAULT_WORKER_STOP_TIMEOUT`, ``0s`` no wait.
+    ``worker_stop_timeout``: unset is :data:`DEFAULT_WORKER_STOP_TIMEOUT`, ``0s`` no wait, and
+    ``default_heartbeat_throttle_interval``: unset or zero is :data:`DEFAULT_HEARTBEAT_THROTTLE`
+    (1 s, not the SDK's 30 s).
 
     Raises:
         AppError: a value of the wrong type (the key set itself is validated at load time).
@@ -125,6 +132,7 @@ def sdk_worker_kwargs(options: dict[str, Any], where: str) -> dict[str, Any]:
     except (TypeError, ValueError, DurationError) as e:
         raise AppError(f"worker_options: {e}", file=where) from None
     out.setdefault("graceful_shutdown_timeout", DEFAULT_WORKER_STOP_TIMEOUT)
+    out.setdefault("default_heartbeat_throttle_interval", DEFAULT_HEARTBEAT_THROTTLE)
     return out
 
 
