@@ -357,11 +357,9 @@ local function main()
     not_an_activity = pair("app:plain"),
     a_workflow = pair("app:bad"),
     bad_option = (function()
-      local f = funcs.new():with_options({["activity.start_to_close_timeout"] = "soon"})
+      local f, err = funcs.new():with_options({["activity.start_to_close_timeout"] = "soon"})
         :async("app:slow", 1, "x")
-      f:response():receive()
-      local _, err = f:result()
-      return err:kind()
+      return {future = f ~= nil, kind = err:kind(), message = err:message()}
     end)(),
     in_activity = funcs.call("app:probe"),
   }
@@ -383,14 +381,22 @@ async def test_bad_targets_give_the_errors_funcs_call_gives(dev_env, make_app):
         assert r["kind"] == r["call_kind"] == "Invalid"
         assert r["message"] == r["call_message"].replace("funcs.call", "funcs.async", 1)
     assert "has no namespace" in result["no_namespace"]["message"]
-    # An id that names no activity: the future's error, the same as funcs.call's.
-    for key in ("unknown", "not_an_activity", "a_workflow"):
+    # An app entry that is not an activity: known before scheduling, so nil, err at once too.
+    for key in ("not_an_activity", "a_workflow"):
         r = result[key]
-        assert r["future"] is True
+        assert r["future"] is False
         assert r["kind"] == r["call_kind"] == "NotFound", r
-        assert r["message"] == r["call_message"], r
-        assert r["delivered_ok"] is True
-    assert result["bad_option"] == "Invalid"
+        assert r["message"] == r["call_message"].replace("funcs.call", "funcs.async", 1), r
+    # An id no entry has is scheduled (another deployment may serve it): the future's error,
+    # the same as funcs.call's.
+    r = result["unknown"]
+    assert r["future"] is True
+    assert r["kind"] == r["call_kind"] == "NotFound", r
+    assert r["message"] == r["call_message"], r
+    assert r["delivered_ok"] is True
+    assert result["bad_option"]["future"] is False
+    assert result["bad_option"]["kind"] == "Invalid"
+    assert result["bad_option"]["message"].startswith("funcs.async(app:slow): invalid activity")
     assert result["in_activity"] == {
         "future": False,
         "kind": "Unavailable",

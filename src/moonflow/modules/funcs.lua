@@ -7,11 +7,13 @@
 -- legacy temporal.activity.* aliases), :with_context{...}, :call(id, ...), :async(id, ...).
 --
 -- funcs.async(id, ...) (and exec:async) starts the same activity without waiting and returns
--- `Future, nil`; a target that is not an "ns:name" string returns `nil, err` (kind Invalid) at
--- once, as funcs.call does. Everything the host finds later (an id naming an app entry that is
--- not an activity: NotFound, not retryable; bad options, or arguments over the payload limit:
--- Invalid; an id no worker of the app registers is scheduled and fails NotFound, retryable) is
--- the future's error, as funcs.call would have returned it (worker/_driver.py _start_activity). The reference runtime's Future (lua-api.md section 2.2):
+-- `Future, nil`. What is wrong before anything is scheduled is `nil, err` at once, as funcs.call
+-- returns it (the message names funcs.async): a target that is not an "ns:name" string, bad
+-- options, an activity.id a running activity of the workflow holds, arguments JSON cannot hold
+-- or over the payload limit (Invalid), an id naming an app entry that is not an activity
+-- (NotFound, not retryable) (worker/_driver.py prepare_activity). An id no worker of the app
+-- registers is scheduled and fails NotFound, retryable: the future's error. The reference
+-- runtime's Future (lua-api.md section 2.2):
 --   f:response(), f:channel()  the same channel: it yields one value, a Payload (p:data() ->
 --                              the activity's result) on success, the error on failure, and
 --                              stays open (like time.after's), so a select loop over several
@@ -64,6 +66,23 @@ local function check_id(id, how)
     return nil
 end
 
+-- Workflow runs check the call at once (worker/_driver.py prepare_activity: options, values,
+-- payload size, target kind, activity.id in use) and keep what it prepared in the command;
+-- the error of a call it refuses is the caller's nil, err. Nil: the host checks (processes).
+local function prepare(cmd, how)
+    local check = sys.prepare_activity
+    if check == nil then
+        return nil
+    end
+    sys.check_not_query("the activity command")  -- before the check reserves an activity.id
+    local p = check(cmd, how)
+    if sys.is_error(p) then
+        return p
+    end
+    cmd.prepared = p
+    return nil
+end
+
 local function call(options, context, id, ...)
     local bad = check_id(id, "funcs.call")
     if bad then
@@ -72,8 +91,13 @@ local function call(options, context, id, ...)
     if not in_workflow then
         return host.call_function(id, sys.guard_pack(...), context)
     end
-    local r = sys.yield_cmd({ op = "activity", id = id, args = sys.guard_pack(...), options = options,
-        context = context })
+    local cmd = { op = "activity", id = id, args = sys.guard_pack(...), options = options,
+        context = context }
+    local err = prepare(cmd, "funcs.call")
+    if err then
+        return nil, err
+    end
+    local r = sys.yield_cmd(cmd)
     if r.ok then
         return r.value, nil
     end
@@ -120,9 +144,14 @@ local function async(options, context, id, ...)
     if sys.kernel == nil then
         return nil, sys.make_error("Unavailable", "funcs.async: not available in activity code", false)
     end
+    local cmd = { op = "activity", id = id, args = sys.guard_pack(...), options = options,
+        context = context, async = true }
+    local err = prepare(cmd, "funcs.async")
+    if err then
+        return nil, err
+    end
     local f = raw.setmetatable({ _id = id, _state = PENDING, _ch = sys.make_channel(sys, 1, "future") }, Future)
-    f._tag = sys.emit({ op = "activity", id = id, args = sys.guard_pack(...), options = options,
-        context = context, async = true }, function(r)
+    f._tag = sys.emit(cmd, function(r)
         settle(f, r)
     end)
     return f, nil

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 from .. import errors as mferrors
 from ..errors import ErrorInfo
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 _MIN_TIMER_SECONDS = 0.001
 #: activity options a local activity has no use for (dropped, see _options.py)
 _NOT_LOCAL = ("task_queue", "heartbeat_timeout", "priority")
+_WAIT_CANCELLATION = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 _log = logging.getLogger("moonflow.worker")
 
 
@@ -70,6 +72,39 @@ def workflow_id_of(target: str) -> str | None:
         pid = parse_pid(target)
         return pid[2] if pid is not None else None
     return target or None
+
+
+class _PreparedActivity:
+    """An ``activity`` command checked and encoded, ready to schedule (a plain object: Lua
+    keeps it in the command table, and a tuple would reach Lua as several values)."""
+
+    __slots__ = ("activity_id", "call_context", "held", "kwargs", "local", "raw_args")
+
+    def __init__(
+        self,
+        activity_id: str,
+        raw_args: list[Any],
+        kwargs: dict[str, Any],
+        local: bool,
+        call_context: Any,
+        held: str | None,
+    ) -> None:
+        self.activity_id = activity_id
+        self.raw_args = raw_args
+        self.kwargs = kwargs
+        self.local = local
+        self.call_context = call_context
+        self.held = held
+
+    def fields(self) -> tuple[str, list[Any], dict[str, Any], bool, Any, str | None]:
+        return (
+            self.activity_id,
+            self.raw_args,
+            self.kwargs,
+            self.local,
+            self.call_context,
+            self.held,
+        )
 
 
 class LuaTaskFailure(RuntimeError):
@@ -137,6 +172,11 @@ class WorkflowDriver(ChildWorkflows):
         # set's 216, one per cached run (benchmark M2)
         self._async_tags: dict[int, None] = {}
         self._inflight = 0
+        # activity.id values of this run's activities that Temporal may still hold (id -> by
+        # whom, for the error) and the command tag holding each: a second running activity
+        # with one id would fail every workflow task (ScheduleActivityDuplicateId)
+        self._held_ids: dict[str, str] = {}
+        self._held_by_tag: dict[int, tuple[str, bool]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         client = app.client_of(code.workflow_worker) if code.workflow_worker else None
         # the client entry's declared search attributes, shared and only read (no copy per run)
@@ -247,6 +287,7 @@ class WorkflowDriver(ChildWorkflows):
         self.mailbox.query = self._query
         if self.config.command_log is not None:
             state.sys.where_of_commands = True  # kernel.lua: each command carries its file:line
+        state.sys.prepare_activity = self.prepare_activity  # funcs.lua: checks at the call
         kernel.start(fn, state.pack(args))
 
     def _advance(self) -> tuple[bool, Any]:
@@ -480,17 +521,28 @@ class WorkflowDriver(ChildWorkflows):
         else:
             raise LuaTaskFailure(f"unknown workflow command {op!r}")
 
-    def _start_activity(self, tag: int, cmd: Any) -> None:
-        """The ``activity`` command (``funcs.call`` / ``funcs.async``). What would fail the
+    def prepare_activity(self, cmd: Any, how: Any = "funcs.call") -> Any:
+        """Called by ``funcs.lua`` (as ``sys.prepare_activity``) when ``funcs.call`` or
+        ``funcs.async`` (``how``) is called, before the command is yielded or emitted: every
+        error known before scheduling is the call's own ``nil, err`` at once, for
+        ``funcs.async`` too (no future). Returns the prepared call (kept in the command as
+        ``cmd.prepared`` for :meth:`_start_activity`) or the Lua error object."""
+        prepared = self._prepare_activity(cmd, str(how))
+        if isinstance(prepared, ErrorInfo):
+            return self.state.new_error(prepared.kind, prepared.message, prepared.retryable)
+        return prepared
+
+    def _prepare_activity(self, cmd: Any, how: str) -> _PreparedActivity | ErrorInfo:
+        """The checks of an ``activity`` command, in Lua's call order. What would fail the
         workflow task instead of the call (a bad option, a value JSON cannot hold, arguments
-        over the payload limit) completes it with ``nil, err`` of kind ``Invalid`` before
-        anything is scheduled; an id naming an app entry that is not an activity is
+        over the payload limit, an ``activity.id`` an activity of this run still holds) is kind
+        ``Invalid``, not retryable; an id naming an app entry that is not an activity is
         ``NotFound``, not retryable. An id no entry of the app has is scheduled all the same
         (another deployment may serve it; a worker of this app fails the attempt with
         ``NotFound``, retryable, and the retry policy decides)."""
         state = self.state
         activity_id = str(cmd["id"])
-        call = f"funcs.call({activity_id})"
+        call = f"{how}({activity_id})"
         packed = cmd["args"]
         try:
             args = [
@@ -500,21 +552,16 @@ class WorkflowDriver(ChildWorkflows):
             context = cmd["context"]  # each read is a call into Lua: read once
             call_context = state.to_python(context, "with_context") if context else None
         except ConversionError as e:
-            self.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
-            return
+            return ErrorInfo(mferrors.INVALID, str(e), False)
         try:
             options = cmd["options"]
             options = state.to_python(options, "options") if options else None
             kwargs = activity_options(options)
         except (ConversionError, OptionError) as e:
-            message = f"{call}: invalid activity options: {e}"
-            self.complete_error(tag, ErrorInfo(mferrors.INVALID, message, False))
-            return
+            return ErrorInfo(mferrors.INVALID, f"{call}: invalid activity options: {e}", False)
         skipped = self.app.why_skipped(activity_id)
         if skipped:  # a kind moonflow does not run: say so at once instead of waiting
-            message = f"{call}: {skipped}"
-            self.complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
-            return
+            return ErrorInfo(mferrors.NOT_FOUND, f"{call}: {skipped}", False)
         target = self.app.entries.get(activity_id)
         target_spec = self.app.spec(activity_id) if target is not None else None
         if target is not None and getattr(target_spec, "activity_worker", None) is None:
@@ -522,16 +569,47 @@ class WorkflowDriver(ChildWorkflows):
                 f"{call}: {activity_id} is a {target.kind} entry, not an activity (an activity "
                 "entry has meta.temporal.activity.worker)"
             )
-            self.complete_error(tag, ErrorInfo(mferrors.NOT_FOUND, message, False))
-            return
+            return ErrorInfo(mferrors.NOT_FOUND, message, False)
         try:
             raw_args = encode_checked(workflow.payload_converter(), args, f"{call} arguments")
         except PayloadTooLarge as e:
-            self.complete_error(tag, e.info)
-            return
+            return e.info
         local = kwargs.pop("local", None)
         if local is None:
             local = bool(getattr(target_spec, "activity_local", False))
+        if not local and "task_queue" not in kwargs:
+            target_worker = getattr(target_spec, "activity_worker", None)
+            if target_worker is not None:
+                kwargs["task_queue"] = self.app.task_queue(target_worker)
+        held = kwargs.get("activity_id") if not local else None
+        if held is not None:
+            if held in self._held_ids:
+                # Temporal refuses a second running activity with one id
+                # (ScheduleActivityDuplicateId), failing the workflow task on every retry
+                return ErrorInfo(
+                    mferrors.INVALID,
+                    f"{call}: invalid activity options: activity.id {held!r} is held by "
+                    f"{self._held_ids[held]}: Temporal allows one running activity per id; "
+                    "use another id, or reuse it once that activity has finished",
+                    False,
+                )
+            self._held_ids[held] = "an earlier activity of this workflow that is still running"
+        return _PreparedActivity(activity_id, raw_args, kwargs, local, call_context, held)
+
+    def _start_activity(self, tag: int, cmd: Any) -> None:
+        """The ``activity`` command (``funcs.call`` / ``funcs.async``): schedules what
+        :meth:`prepare_activity` prepared (checking the command itself when it was not), or
+        completes the call with the error (:meth:`_prepare_activity`)."""
+        prepared = cmd["prepared"]
+        if prepared is None:
+            prepared = self._prepare_activity(cmd, "funcs.async" if cmd["async"] else "funcs.call")
+            if isinstance(prepared, ErrorInfo):
+                self.complete_error(tag, prepared)
+                return
+        activity_id, raw_args, kwargs, local, call_context, held = prepared.fields()
+        if held is not None:
+            waits = kwargs.get("cancellation_type") == _WAIT_CANCELLATION
+            self._held_by_tag[tag] = (held, waits)
         if self.config.command_log is not None:
             self._log_command("local activity" if local else "activity", activity_id, cmd)
         # the call's own with_context values, added to the header by the outbound interceptor
@@ -542,10 +620,6 @@ class WorkflowDriver(ChildWorkflows):
                     kwargs.pop(key, None)
                 handle = workflow.start_local_activity(activity_id, args=raw_args, **kwargs)
             else:
-                if "task_queue" not in kwargs:
-                    target_worker = getattr(target_spec, "activity_worker", None)
-                    if target_worker is not None:
-                        kwargs["task_queue"] = self.app.task_queue(target_worker)
                 handle = workflow.start_activity(activity_id, args=raw_args, **kwargs)
         finally:
             if token is not None:
@@ -560,12 +634,26 @@ class WorkflowDriver(ChildWorkflows):
         self._inflight -= 1
         self._activities.pop(tag, None)
         self._async_tags.pop(tag, None)
+        held = self._held_by_tag.pop(tag, None) if self._held_by_tag else None
+        exc = None if fut.cancelled() else fut.exception()
+        info = from_exception(exc) if exc is not None else None
+        if held is not None:
+            held, waited = held
+            cancelled = fut.cancelled() or (info is not None and info.kind == mferrors.CANCELED)
+            if cancelled and not waited:
+                # a cancel that did not wait: the attempt may still run on its worker, and
+                # Temporal keeps the id until it stops; this run never learns when
+                self._held_ids[held] = (
+                    "an activity of this workflow that was cancelled without waiting (it may "
+                    "still run; set activity.wait_for_cancellation = true to reuse its id)"
+                )
+            else:
+                self._held_ids.pop(held, None)
         if fut.cancelled():
             self.complete_error(tag, ErrorInfo(mferrors.CANCELED, "activity canceled", False))
             return
-        exc = fut.exception()
-        if exc is not None:
-            self.complete_error(tag, from_exception(exc))
+        if info is not None:
+            self.complete_error(tag, info)
             return
         self.complete_ok(tag, fut.result(), "activity result")
 
