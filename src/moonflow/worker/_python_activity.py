@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
+import os
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -121,6 +123,50 @@ def _failure(exc: Exception, code: PythonCode) -> BaseException:
     return to_application_error(info, stack=stack)
 
 
+def arguments_error(code: PythonCode, args: Sequence[Any]) -> ErrorInfo | None:
+    """The ``Invalid`` error (not retryable: a retry sends the same arguments) for a call whose
+    arguments the function cannot take, naming the entry, the function's ``file:line`` and what
+    it takes; None when they fit. Checked before the call, so a ``TypeError`` raised inside the
+    function is still the function's own ``Internal`` error."""
+    fn = code.function
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return None
+    try:
+        sig.bind(*args)
+    except TypeError as e:
+        target = inspect.unwrap(fn)
+        where = ""
+        func_code = getattr(target, "__code__", None)
+        if func_code is not None:
+            path = func_code.co_filename
+            root = code.entry.root
+            if root and path.startswith(str(root) + os.sep):
+                path = os.path.relpath(path, root)
+            where = f" ({path}:{func_code.co_firstlineno})"
+        positional = [
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        required = [p for p in positional if sig.parameters[p].default is inspect.Parameter.empty]
+        if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
+            takes = f"at least {len(required)}"
+        elif len(required) == len(positional):
+            takes = str(len(positional))
+        else:
+            takes = f"{len(required)} to {len(positional)}"
+        names = f" ({', '.join(positional)})" if positional else ""
+        return ErrorInfo(
+            mferrors.INVALID,
+            f"{code.entry.id}: {getattr(target, '__name__', code.method)}{where} takes {takes} "
+            f"argument{'' if takes == '1' else 's'}{names}, called with {len(args)}: {e}",
+            retryable=False,
+        )
+    return None
+
+
 def _stubbed(stub: StubCall, args: list[Any]) -> Any:
     """A test stub's answer (on a thread: a function stub waits for the test's process),
     stopped as a Lua activity's stub is when the attempt times out or is cancelled."""
@@ -143,6 +189,9 @@ def make_python_activity(code: PythonCode) -> Any:
             stub = stub_for(entry_id, ACTIVITY_CONTEXT.get())
             if stub is not None:
                 return await asyncio.to_thread(_stubbed, stub, list(args))
+            bad = arguments_error(code, args)
+            if bad is not None:
+                raise to_application_error(bad)
             try:
                 value = await fn(*args)
             except asyncio.CancelledError:
@@ -159,6 +208,9 @@ def make_python_activity(code: PythonCode) -> Any:
         stub = stub_for(entry_id, ACTIVITY_CONTEXT.get())
         if stub is not None:
             return _stubbed(stub, list(args))
+        bad = arguments_error(code, args)
+        if bad is not None:
+            raise to_application_error(bad)
         try:
             value = fn(*args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error value
@@ -187,6 +239,9 @@ async def call_in_process(code: PythonCode, args: list[Any], context: dict[str, 
     Cancelling the awaiting task cancels an async function; a sync one runs to its end in its
     thread (Python cannot stop a thread), its result ignored.
     """
+    bad = arguments_error(code, args)
+    if bad is not None:
+        return Outcome(False, error=bad)
     token = ACTIVITY_CONTEXT.set(context)
     try:
         if code.is_async:
