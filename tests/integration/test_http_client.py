@@ -386,7 +386,9 @@ local function unix_socket(c)
   local r, err = http_client.get("http://api.local/echo?via=uds", {unix_socket = c.uds})
   if err then return nil, err end
   local _, denied = http_client.get("http://api.local/echo", {unix_socket = c.uds, deny_private = true})
-  return {status = r.status_code, via = r:json().query.via[1], host = r:json().headers.host, denied = e(denied)}
+  local _, missing = http_client.get("http://api.local/echo", {unix_socket = c.uds .. ".missing"})
+  return {status = r.status_code, via = r:json().query.via[1], host = r:json().headers.host, denied = e(denied),
+    missing = e(missing)}
 end
 
 local function deny(c)
@@ -576,6 +578,10 @@ async def test_unix_socket(dev_env, app, servers):
     assert out["status"] == 200 and out["via"] == "uds" and out["host"] == "api.local"
     assert out["denied"]["kind"] == "PermissionDenied"
     assert servers.uds_hits.paths.count("/echo") == 1  # the refused request never left
+    # a socket that is not there: the message names its path (the OS error does not)
+    missing = out["missing"]
+    assert (missing["kind"], missing["retryable"]) == ("Internal", True), missing
+    assert f"network error (unix socket {servers.uds}.missing): " in missing["message"], missing
 
 
 async def test_deny_private_refuses_loopback_also_after_a_redirect(dev_env, app, servers):

@@ -144,7 +144,9 @@ def send(client: httpx.Client, p: Prepared) -> Result | Failure:
         hop = "" if e.host == p.url.host.lower() else "after a redirect, "
         return Failure("PermissionDenied", f"{p.label}: {hop}{e}", False)
     except httpx.TransportError as e:
-        return Failure("Internal", f"{p.label}: network error: {_reason(e)}", True)
+        # a unix socket's errors (ENOENT, ECONNREFUSED) do not name the path: say which
+        via = "" if p.route.unix_socket is None else f" (unix socket {p.route.unix_socket})"
+        return Failure("Internal", f"{p.label}: network error{via}: {_reason(e)}", True)
     except Exception as e:  # noqa: BLE001 - anything else still becomes nil, err
         return Failure("Internal", f"{p.label}: {type(e).__name__}: {e}", False)
     head = (resp.status_code, resp.headers.multi_items(), dict(resp.cookies.items()), str(resp.url))
