@@ -117,3 +117,37 @@ def test_run_exports_its_address_and_other_commands_use_it(memory_run: tuple[Pat
     assert result.returncode == 0, result.stderr
     result = _cli("result", str(app), wid, MOONFLOW_SERVER=address, TEMPORAL_ADDRESS="127.0.0.1:1")
     assert result.returncode == 0, result.stderr
+
+
+def test_errors_name_the_variable_and_a_fix_that_works(tmp_path: Path) -> None:
+    """An address from the environment is named as such in errors, with fixes that work (issue
+    17 review item 1): start a server on its port or unset it, never "use --server"."""
+    port = _free_port()
+    app = write_tiny_app(tmp_path / "app", _free_port())
+    address = f"localhost:{port}"
+    for command in (["start", str(app), "app:ok"], ["run", str(app)]):
+        gone = _cli(*command, MOONFLOW_SERVER=address)
+        assert gone.returncode == 2, gone.stderr
+        last = gone.stderr.splitlines()[-1]
+        assert last.startswith(
+            f"moonflow: error: cannot reach Temporal at $MOONFLOW_SERVER={address}: "
+        )
+        assert last.endswith(
+            f"; start one there with `moonflow server --port {port}`, or `unset MOONFLOW_SERVER`"
+        ), last
+    gone = _cli("start", str(app), "app:ok", TEMPORAL_ADDRESS=f"198.51.100.1:{port}")
+    assert gone.stderr.splitlines()[-1].endswith("; `unset TEMPORAL_ADDRESS`"), gone.stderr
+
+    ui = _cli("execute", str(app), "app:ok", "--ui-port", "5000", MOONFLOW_SERVER=address)
+    assert ui.returncode == 2
+    assert ui.stderr.splitlines() == [
+        "moonflow: error: --ui-port applies to a dev server moonflow starts (--server embedded "
+        f"or memory); the server of $MOONFLOW_SERVER={address} is not started by moonflow: "
+        "drop --ui-port, or `unset MOONFLOW_SERVER`"
+    ]
+    bogus = _cli("list", str(app), MOONFLOW_SERVER="bogus")
+    assert bogus.returncode == 2
+    assert bogus.stderr.splitlines() == [
+        "moonflow: error: $MOONFLOW_SERVER: expected a --server SPEC: embedded, memory, "
+        "time-skipping or HOST:PORT, got 'bogus': fix it or `unset MOONFLOW_SERVER`"
+    ]

@@ -53,13 +53,13 @@ LUA = textwrap.dedent(
 )
 
 SA_WARNING = (
-    "warning: _index.yaml:6: app:temporal_client: ignoring unknown field 'search_atributes' "
+    "warning: app/_index.yaml:6: app:temporal_client: ignoring unknown field 'search_atributes' "
     "for a temporal.client entry: did you mean search_attributes? (its fields: address, "
     "namespace, tq_prefix, search_attributes, connection_timeout, keep_alive_time, "
     "keep_alive_timeout, tls, auth, health_check, lifecycle)"
 )
 NAME_WARNING = (
-    "warning: _index.yaml:15: app:hello: ignoring unknown key 'nmae' in meta.temporal.workflow: "
+    "warning: app/_index.yaml:15: app:hello: ignoring unknown key 'nmae' in meta.temporal.workflow: "
     "did you mean name? (its keys: worker, name)"
 )
 
@@ -92,6 +92,58 @@ def test_check_warns_and_strict_refuses(app_dir: Path) -> None:
     assert line.endswith(
         SA_WARNING.partition("_index.yaml:6: ")[2].replace("ignoring unknown", "unknown")
     )
+
+
+GLOBAL_APP = """\
+namespace: g
+entries:
+  - name: temporal_client
+    kind: temporal.client
+    address: "localhost:7233"
+  - name: worker
+    kind: temporal.worker
+    client: temporal_client
+    task_queue: g
+  - name: hello
+    kind: workflow.lua
+    source: file://flows/hello.lua
+    method: main
+    meta: {temporal: {workflow: {worker: worker}}}
+"""
+
+GLOBAL_LUA = """\
+local function main(input)
+  return {hello = inptu.name}
+end
+return { main = main }
+"""
+
+
+def test_check_paths_are_relative_to_where_it_ran_and_strict_refuses_every_warning(
+    tmp_path: Path,
+) -> None:
+    """Warnings name files as reached from the working directory (issue 17 item 10), and
+    ``--strict`` makes every warning an error, a mistyped global too (the same line, exit 2)."""
+    (tmp_path / "g" / "flows").mkdir(parents=True)
+    (tmp_path / "g" / "_index.yaml").write_text(GLOBAL_APP)
+    (tmp_path / "g" / "flows" / "hello.lua").write_text(GLOBAL_LUA)
+    done = _moonflow(tmp_path, "check", "g")
+    assert done.returncode == 0, done.stderr
+    (warning,) = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
+    assert warning.startswith("warning: g/flows/hello.lua:2: g:hello: global 'inptu' "), warning
+    assert "did you mean 'input'?" in warning, warning
+    strict = _moonflow(tmp_path, "check", "g", "--strict")
+    assert strict.returncode == 2, strict.stderr
+    assert strict.stdout == ""
+    assert strict.stderr.splitlines() == [f"moonflow: error: {warning.removeprefix('warning: ')}"]
+    # from inside the app folder the path is the app-relative one
+    inside = _moonflow(tmp_path / "g", "check", ".")
+    assert any(
+        line.startswith("warning: flows/hello.lua:2: ") for line in inside.stdout.splitlines()
+    )
+    assert "--strict" in _moonflow(tmp_path, "check", "--help").stdout
+    help_text = " ".join(_moonflow(tmp_path, "check", "--help").stdout.split())
+    assert "every warning of check is an error" in help_text
 
 
 def test_execute_and_run_print_each_warning_once_and_go_on(app_dir: Path) -> None:

@@ -65,10 +65,11 @@ def _load(app_dir: str, streams: Streams | None = None, *, strict: bool = False)
         raise UsageError(f"APP_DIR {app_dir!r} is not a directory")
     app = load_app(app_dir, strict=strict)
     if streams is not None:
+        from moonflow.cli._output import rebase_warning
         from moonflow.kinds._fields import field_warnings
 
         for warning in field_warnings(app.entries.values()):
-            streams.note(f"moonflow: {warning}")
+            streams.note(f"moonflow: {rebase_warning(str(warning), app_dir)}")
     return app
 
 
@@ -570,7 +571,15 @@ async def cmd_check(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
         for line in lines:
             streams.print(line)
         return EXIT_OK
-    for line in summarize(app):
+    from moonflow.cli._output import rebase_warning
+
+    lines = [rebase_warning(line, args.app_dir) for line in summarize(app)]
+    if getattr(args, "strict", False):
+        # --strict: every warning of check is an error (the first, as one line, exit 2).
+        first = next((line for line in lines if line.startswith("warning: ")), None)
+        if first is not None:
+            raise UsageError(first.removeprefix("warning: "))
+    for line in lines:
         streams.print(line)
     return EXIT_OK
 
@@ -654,6 +663,9 @@ def summarize(app: Any) -> list[str]:
                 where = f"{file}:{line}" if line else file
                 lines.append(f"warning: {where}: {entry_id}: {message}")
     lines.extend(str(w) for w in check_globals(app))
+    from moonflow.determinism import query_handler_warnings
+
+    lines.extend(query_handler_warnings(app))  # queries writing workflow state (issue 17)
     from moonflow.kinds._eager import eager_dispatch_warnings
 
     lines.extend(eager_dispatch_warnings(app))  # options costing latency (issue 18)

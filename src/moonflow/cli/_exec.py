@@ -214,8 +214,28 @@ async def run_exec(
 
 
 def ui_options_of(args: argparse.Namespace) -> dict[str, Any]:
-    """``open_server``'s ``ui``/``ui_port`` from ``--headless`` / ``--ui-port N``."""
-    return {"ui": not getattr(args, "headless", False), "ui_port": getattr(args, "ui_port", None)}
+    """``open_server``'s ``ui``/``ui_port`` from ``--headless`` / ``--ui-port N``.
+
+    Raises:
+        UsageError: a UI flag with a server moonflow does not start taken from
+            ``$MOONFLOW_SERVER``/``$TEMPORAL_ADDRESS`` (the message names the variable; with an
+            explicit ``--server`` :func:`open_server` says it).
+    """
+    headless = getattr(args, "headless", False)
+    ui_port = getattr(args, "ui_port", None)
+    name = getattr(args, "server_env", None)
+    if name and (headless or ui_port is not None):
+        from moonflow.devserver import parse_server_spec
+
+        kind, _ = parse_server_spec(args.server)
+        if kind in ("time-skipping", "external"):
+            flag = "--headless" if headless else "--ui-port"
+            what = "has no Web UI" if kind == "time-skipping" else "is not started by moonflow"
+            raise UsageError(
+                f"{flag} applies to a dev server moonflow starts (--server embedded or memory); "
+                f"the server of ${name}={args.server} {what}: drop {flag}, or `unset {name}`"
+            )
+    return {"ui": not headless, "ui_port": ui_port}
 
 
 def add_exec_arguments(p: argparse.ArgumentParser) -> None:

@@ -56,7 +56,26 @@ def run(
     except KeyboardInterrupt:
         return SIGNAL_EXIT[signal.SIGINT]
     except Exception as exc:
+        server, env_name = getattr(args, "server", None), getattr(args, "server_env", None)
+        exc = _name_server_env(exc, server, env_name)
         return print_error(streams, rebase_app_paths(exc, getattr(args, "app_dir", None)))
+
+
+def _name_server_env(exc: Exception, spec: str | None, name: str | None) -> Exception:
+    """An unreachable server whose address came from ``$MOONFLOW_SERVER`` /
+    ``$TEMPORAL_ADDRESS`` (``name``): say so and give fixes that work (start a server on that
+    port, or unset the variable), not "use --server" to someone who never typed one."""
+    from moonflow.client._connect import ConnectionFailed
+
+    if not name or not isinstance(exc, ConnectionFailed) or exc.reachable:
+        return exc
+    if spec is None or exc.address != spec.strip():
+        return exc  # the app's own address (embedded), not the variable's
+    host, _, port = exc.address.rpartition(":")
+    fixes = f"`unset {name}`"
+    if host.strip("[]") in ("localhost", "127.0.0.1", "::1", "0.0.0.0"):
+        fixes = f"start one there with `moonflow server --port {port}`, or {fixes}"
+    return ConnectionFailed(f"${name}={exc.address}", exc.reason, fixes, where=exc.where)
 
 
 async def _amain(args: object, streams: Streams) -> int:

@@ -265,6 +265,20 @@ def history_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _ENTRY_AT = re.compile(r"\(entry at ([^\s()]+?):(\d+)\)")
 
 
+_WARNING_AT = re.compile(r"^(warning: )([^\s:]+)(?=:)")
+
+
+def rebase_warning(line: str, app_dir: str | None) -> str:
+    """A ``warning: FILE[:LINE]: ...`` line of ``check`` with FILE (relative to the app folder)
+    joined to APP_DIR as typed (``typo/_index.yaml:8``), as :func:`rebase_app_paths` does
+    for errors; other lines are returned unchanged."""
+    match = _WARNING_AT.match(line)
+    if not app_dir or match is None or os.path.isabs(match.group(2)):
+        return line
+    path = os.path.normpath(os.path.join(app_dir, match.group(2)))
+    return f"{match.group(1)}{path}{line[match.end() :]}"
+
+
 def rebase_app_paths(exc: BaseException, app_dir: str | None) -> BaseException:
     """Show an app error's paths as the user reaches them from where they ran the command.
 

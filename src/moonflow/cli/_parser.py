@@ -131,10 +131,23 @@ def server_default(environ: Mapping[str, str] | None = None) -> str:
         except UsageError:
             kind = ""
         if kind == "" or (name == "TEMPORAL_ADDRESS" and kind != "external"):
-            expected = "HOST:PORT" if name == "TEMPORAL_ADDRESS" else "a --server SPEC"
-            raise ArgumentError(f"${name}: expected {expected}, got {value!r}")
+            expected = (
+                "HOST:PORT"
+                if name == "TEMPORAL_ADDRESS"
+                else "a --server SPEC: embedded, memory, time-skipping or HOST:PORT"
+            )
+            raise ArgumentError(
+                f"${name}: expected {expected}, got {value!r}: fix it or `unset {name}`"
+            )
         return value
     return DEFAULT_SERVER
+
+
+def server_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The name of the variable :func:`server_default` took the SPEC from, or None (errors
+    then name it: ``$MOONFLOW_SERVER=localhost:27233``, not a ``--server`` never given)."""
+    env = os.environ if environ is None else environ
+    return next((name for name in SERVER_ENV if env.get(name, "").strip()), None)
 
 
 def _add_input(p: argparse.ArgumentParser) -> None:
@@ -465,8 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="a key that no field of its entry's kind declares (a typo such as taskqueue:) is an "
-        "error (exit 2), not a warning",
+        help="every warning of check is an error (the first one, same line, exit 2): a key no "
+        "field of its entry's kind declares (taskqueue:), a mistyped global (inptu), a workflow "
+        "no worker runs, options that cost latency",
     )
 
     p = sub.add_parser(
@@ -523,6 +537,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         # (run reads its own --server among the words after APP_DIR: cli/_exec.py)
         explicit = "--server" in _run_flags(getattr(args, "exec_args", None) or [])
         args.server = DEFAULT_SERVER if explicit else server_default()
+        args.server_env = None if explicit else server_env()
     if args.command == "server" and not 0 < args.port < 65536:
         raise ArgumentError("server: --port must be between 1 and 65535")
     if args.command == "check" and args.json and not args.determinism:
