@@ -666,6 +666,9 @@ def summarize(app: Any) -> list[str]:
     from moonflow.determinism import query_handler_warnings
 
     lines.extend(query_handler_warnings(app))  # queries writing workflow state (issue 17)
+    from moonflow.determinism import query_handler_warnings
+
+    lines.extend(query_handler_warnings(app))  # queries writing workflow state (issue 17)
     from moonflow.kinds._eager import eager_dispatch_warnings
 
     lines.extend(eager_dispatch_warnings(app))  # options costing latency (issue 18)

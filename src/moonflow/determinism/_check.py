@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..dialect import DialectError, erase
 from ._lexer import LexError
-from ._rules import NOTE, WARNING, classify_assign, classify_ref, classify_require
+from ._rules import (
+    NOTE,
+    QUERY_PREFIX,
+    WARNING,
+    classify_assign,
+    classify_query_write,
+    classify_ref,
+    classify_require,
+)
 from ._scan import ParseError, scan
 
 if TYPE_CHECKING:
@@ -119,6 +127,9 @@ def check_source(
             found.add(Finding(file, req.line, entry, *verdict))
     for assign in result.assigns:
         found.add(Finding(file, assign.line, entry, *classify_assign(assign.name, assign.function)))
+    for w in result.query_writes:
+        verdict = classify_query_write(w.name, w.query, w.field, w.upvalue)
+        found.add(Finding(file, w.line, entry, *verdict))
     return sorted(found, key=lambda f: (f.line, f.severity != WARNING, f.message))
 
 
@@ -174,3 +185,14 @@ def check_app(app: App) -> Report:
     report.files = len(seen)
     report.findings.sort(key=lambda f: (f.file, f.line))
     return report
+
+
+def query_handler_warnings(app: App) -> list[str]:
+    """The query-handler findings of :func:`check_app` (a handler writing the workflow's
+    variables or globals) as plain ``moonflow check`` warning lines:
+    ``warning: FILE:LINE: ENTRY: MESSAGE``."""
+    return [
+        f"warning: {f.file}:{f.line}: {f.entry}: {f.message}"
+        for f in check_app(app).findings
+        if f.message.startswith(QUERY_PREFIX)
+    ]

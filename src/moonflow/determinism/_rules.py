@@ -125,3 +125,25 @@ def classify_assign(name: str, function: bool) -> tuple[str, str]:
         f"assignment to global '{name}': mutable global state in workflow code; keep it in "
         f"a local (local {name} = ...) or in the workflow's input and results",
     )
+
+
+#: The fix every query-handler write finding carries (also how plain ``check`` picks them out).
+QUERY_FIX = "queries are not in the history: compute from state, do not change it"
+QUERY_PREFIX = "query handler"
+
+
+def classify_query_write(
+    name: str, query: str | None, is_field: bool, upvalue: bool
+) -> tuple[str, str]:
+    """``(severity, message)`` for a write a query handler makes to state outside it.
+
+    Args:
+        name: the variable (root name for a field write).
+        query: the query's name, when literal.
+        is_field: a field write (``state.x = 1``).
+        upvalue: a local of an enclosing function (else a global).
+    """
+    handler = f"{QUERY_PREFIX} '{query}'" if query else QUERY_PREFIX
+    what = f"'{name}', a variable of the workflow" if upvalue else f"the global '{name}'"
+    verb = "changes a field of" if is_field else "assigns to"
+    return WARNING, f"{handler} {verb} {what}: {QUERY_FIX}"

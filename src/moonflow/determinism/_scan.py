@@ -8,7 +8,12 @@ reports:
 * every reference to a global name with its static field path (``io.open``, ``os["time"]``,
   ``_G.math.random`` -> ``math.random``), up to the first call or computed index;
 * every assignment to a global name (``counter = counter + 1``, ``function main() end``);
-* every ``require`` call, with its module name when it is a literal string.
+* every ``require`` call, with its module name when it is a literal string;
+* every write a query handler makes to state outside it (:class:`QueryWrite`): an assignment
+  to a local of an enclosing function (an upvalue: the workflow's variables) or to a global,
+  or to a field of one (``state.x = 1``), inside a function literal passed to
+  ``workflow.on_query``, or inside a function passed by name when the file defines it
+  (``local function h() ... end``, ``local h = function() ... end``, ``function h() ... end``).
 """
 
 from __future__ import annotations
@@ -65,6 +70,34 @@ class Require:
     line: int
 
 
+@dataclass(frozen=True)
+class QueryWrite:
+    """A write a query handler makes to state that outlives the query.
+
+    Attributes:
+        name: the variable written (the root name for a field write).
+        line: 1-based line of the write.
+        query: the query's name when ``workflow.on_query`` got a literal string, else None.
+        field: True for a field write (``state.x = 1``, ``state[k] = v``).
+        upvalue: True for a local of an enclosing function, False for a global.
+    """
+
+    name: str
+    line: int
+    query: str | None
+    field: bool = False
+    upvalue: bool = True
+
+
+@dataclass
+class _Fn:
+    """An open or parsed function body: its nesting depth and the writes it makes to names
+    declared outside it (in an enclosing function, or globals)."""
+
+    depth: int
+    writes: list[tuple[str, int, bool, bool]] = field(default_factory=list)
+
+
 @dataclass
 class ScanResult:
     """What :func:`scan` found, each list in source order."""
@@ -72,6 +105,7 @@ class ScanResult:
     refs: list[GlobalRef] = field(default_factory=list)
     assigns: list[GlobalAssign] = field(default_factory=list)
     requires: list[Require] = field(default_factory=list)
+    query_writes: list[QueryWrite] = field(default_factory=list)
     #: every name declared local anywhere in the chunk (parameters, for variables included)
     locals: set[str] = field(default_factory=set)
 
@@ -80,9 +114,22 @@ class _Walker:
     def __init__(self, tokens: list[Token]) -> None:
         self.toks = tokens
         self.i = 0
-        self.scopes: list[set[str]] = []
+        self.scopes: list[dict[str, int]] = []  # name -> declaration id
+        self.scope_depth: list[int] = []  # function nesting depth of each scope
+        self.depth = 0  # function nesting depth (the chunk is 0)
+        self.decls = 0
         self.result = ScanResult()
         self.last_was_call = False  # did the last suffixed expression end with a call?
+        # root name of the last suffixed expression, when it is a plain variable or an index
+        # chain on one (no call, no parenthesis), and whether it had a suffix
+        self.last_root: str | None = None
+        self.last_field = False
+        self.fns: list[_Fn] = []  # open function bodies
+        self.fn_at: dict[int, _Fn] = {}  # token index of `function` -> its body
+        self.decl_fn: dict[int, _Fn] = {}  # local declaration id -> the function it holds
+        self.global_fn: dict[str, _Fn] = {}  # `function name() end` at any level
+        # query handlers: (body or the name passed, query name, line)
+        self.handlers: list[tuple[_Fn | int | str, str | None]] = []
 
     # ---- token helpers -----------------------------------------------------------------
     @property
@@ -125,11 +172,29 @@ class _Walker:
 
     # ---- scopes ------------------------------------------------------------------------
     def declare(self, *names: str) -> None:
-        self.scopes[-1].update(names)
+        for name in names:
+            self.decls += 1
+            self.scopes[-1][name] = self.decls
         self.result.locals.update(names)
 
     def is_local(self, name: str) -> bool:
         return any(name in scope for scope in self.scopes)
+
+    def resolve(self, name: str) -> tuple[int, int] | None:
+        """``(declaration id, function depth)`` of the local ``name`` visible here, or None."""
+        for scope, depth in zip(reversed(self.scopes), reversed(self.scope_depth), strict=True):
+            if name in scope:
+                return scope[name], depth
+        return None
+
+    def note_write(self, name: str, line: int, is_field: bool) -> None:
+        """Record a write to ``name`` (or a field of it) in every open function body it is
+        outside of (a query handler's writes include those of functions nested in it)."""
+        found = self.resolve(name)
+        depth = -1 if found is None else found[1]
+        for fn in self.fns:
+            if fn.depth > depth:
+                fn.writes.append((name, line, is_field, found is not None))
 
     # ---- blocks and statements ---------------------------------------------------------
     def chunk(self) -> ScanResult:
@@ -139,11 +204,16 @@ class _Walker:
         return self.result
 
     def block(self, names: tuple[str, ...] = (), *, keep_scope: bool = False) -> None:
-        self.scopes.append(set(names))
-        self.result.locals.update(names)
+        self.scopes.append({})
+        self.scope_depth.append(self.depth)
+        self.declare(*names)
         self.statements()
         if not keep_scope:
-            self.scopes.pop()
+            self.pop_scope()
+
+    def pop_scope(self) -> None:
+        self.scopes.pop()
+        self.scope_depth.pop()
 
     def statements(self) -> None:
         while True:
@@ -190,7 +260,7 @@ class _Walker:
             self.block(keep_scope=True)  # `until` sees the block's locals
             self.expect_kw("until")
             self.expr()
-            self.scopes.pop()
+            self.pop_scope()
         elif tok.is_kw("if"):
             self.if_stat()
         elif tok.is_kw("for"):
@@ -203,7 +273,7 @@ class _Walker:
                 self.advance()
                 name = self.name()
                 self.declare(name)
-                self.funcbody()
+                self.decl_fn[self.scopes[-1][name]] = self.funcbody()
             else:
                 self.local_stat()
         else:
@@ -253,12 +323,16 @@ class _Walker:
             path.append(self.name())
             if method:
                 break
+        if len(path) == 1:
+            self.note_write(root, line, False)
         if not self.is_local(root):
             if len(path) == 1:
                 self.result.assigns.append(GlobalAssign(root, line, function=True))
             else:
                 self._record(path[:-1], line)
-        self.funcbody(("self",) if method else ())
+        fn = self.funcbody(("self",) if method else ())
+        if len(path) == 1 and not self.is_local(root):
+            self.global_fn[root] = fn
 
     def local_stat(self) -> None:
         names = []
@@ -269,20 +343,32 @@ class _Walker:
                 self.expect_op(">")
             if not self.accept_op(","):
                 break
+        start = -1
         if self.accept_op("="):
+            start = self.i
             self.explist()
         self.declare(*names)  # visible only after the statement (local x = x reads the outer x)
+        fn = self.fn_at.get(start)
+        if len(names) == 1 and fn is not None:  # local h = function() ... end
+            self.decl_fn[self.scopes[-1][names[0]]] = fn
 
     def expr_stat(self) -> None:
+        line = self.cur.line
         target = self.suffixedexp()
         if self.cur.is_op("=") or self.cur.is_op(","):
             targets = [target]
+            roots = [(self.last_root, line, self.last_field)]
             while not self.last_was_call and self.accept_op(","):
+                line = self.cur.line
                 targets.append(self.suffixedexp())
+                roots.append((self.last_root, line, self.last_field))
             if self.last_was_call:
                 raise self.error("syntax error")  # a call cannot be assigned to
             self.expect_op("=")
             self.explist()
+            for root, at, is_field in roots:
+                if root is not None:
+                    self.note_write(root, at, is_field)
             for bare in targets:
                 if bare is not None:
                     self.result.assigns.append(GlobalAssign(bare.path[0], bare.line))
@@ -315,14 +401,26 @@ class _Walker:
         elif tok.is_op("{"):
             self.constructor()
         elif tok.is_kw("function"):
+            start = self.i
             self.advance()
-            self.funcbody()
+            self.fn_at[start] = self.funcbody()
         else:
             bare = self.suffixedexp()
             if bare is not None:
                 self.result.refs.append(bare)
 
-    def funcbody(self, implicit: tuple[str, ...] = ()) -> None:
+    def funcbody(self, implicit: tuple[str, ...] = ()) -> _Fn:
+        fn = _Fn(self.depth + 1)
+        self.fns.append(fn)
+        self.depth += 1
+        try:
+            self._funcbody(implicit)
+        finally:
+            self.depth -= 1
+            self.fns.pop()
+        return fn
+
+    def _funcbody(self, implicit: tuple[str, ...]) -> None:
         self.expect_op("(")
         params = list(implicit)
         if not self.cur.is_op(")"):
@@ -374,6 +472,44 @@ class _Walker:
         self.expect_op(")")
         return literal
 
+    def query_args(self) -> None:
+        """Arguments of ``workflow.on_query(name, fn)``: note the handler (a function literal,
+        or a name to resolve to a function this file defines)."""
+        if not self.cur.is_op("("):
+            self.args()
+            return
+        self.advance()
+        query = None
+        if self.cur.kind == STRING and self.ahead().is_op(","):
+            query = self.cur.value
+        while not self.cur.is_op(")"):
+            tok, nxt, start = self.cur, self.ahead(), self.i
+            whole = nxt.is_op(",") or nxt.is_op(")")
+            if tok.kind == NAME and whole:
+                found = self.resolve(tok.value)
+                self.handlers.append((tok.value if found is None else found[0], query))
+            self.expr()
+            fn = self.fn_at.get(start)
+            if fn is not None and (self.cur.is_op(",") or self.cur.is_op(")")):
+                self.handlers.append((fn, query))
+            if not self.accept_op(","):
+                break
+        self.expect_op(")")
+
+    def handler_writes(self) -> list[QueryWrite]:
+        """The writes of every query handler found, once each, in line order."""
+        found: dict[tuple[str, int], QueryWrite] = {}
+        for handler, query in self.handlers:
+            if isinstance(handler, _Fn):
+                fn = handler
+            elif isinstance(handler, int):
+                fn = self.decl_fn.get(handler)
+            else:
+                fn = self.global_fn.get(handler)
+            for name, line, is_field, upvalue in fn.writes if fn else ():
+                found.setdefault((name, line), QueryWrite(name, line, query, is_field, upvalue))
+        return sorted(found.values(), key=lambda w: (w.line, w.name))
+
     def _record(self, path: list[str], line: int) -> None:
         explicit = bool(path) and path[0] in _ENV_NAMES and len(path) > 1
         if explicit:
@@ -390,8 +526,10 @@ class _Walker:
         tok = self.cur
         path: list[str] | None = None
         line = tok.line
+        root: str | None = None
         if tok.kind == NAME:
             self.advance()
+            root = tok.value
             if not self.is_local(tok.value):
                 path = [tok.value]
         elif tok.is_op("("):
@@ -402,12 +540,15 @@ class _Walker:
             raise self.error("unexpected symbol")
         bare = path is not None
         is_require = path == ["require"]
+        chain: list[str] = []  # static field names after the root, up to the first call
         called = False
+        suffixed = False
         while True:
             cur = self.cur
             if cur.is_op("."):
                 self.advance()
                 fld = self.name()
+                chain.append(fld)
                 if path is not None:
                     path.append(fld)
                 called = False
@@ -430,12 +571,18 @@ class _Walker:
                     self._record(path, line)
                     path = None
                 self.args()
+                root = None
                 called = True
             elif cur.kind == STRING or cur.is_op("(") or cur.is_op("{"):
                 if path is not None:
                     self._record(path, line)
                     path = None
-                literal = self.args()
+                if root == "workflow" and chain == ["on_query"]:
+                    self.query_args()
+                    literal = None
+                else:
+                    literal = self.args()
+                root = None  # a call's result is not a variable of the workflow
                 if is_require:
                     self.result.requires.append(Require(literal, line))
                     is_require = False
@@ -443,7 +590,10 @@ class _Walker:
             else:
                 break
             bare = False
+            suffixed = True
         self.last_was_call = called
+        self.last_root = root if tok.kind == NAME else None
+        self.last_field = suffixed
         if path is None:
             return None
         if bare:
@@ -459,4 +609,7 @@ def scan(source: str) -> ScanResult:
         LexError: from the tokenizer.
         ParseError: the chunk is not valid Lua.
     """
-    return _Walker(tokenize(source)).chunk()
+    walker = _Walker(tokenize(source))
+    result = walker.chunk()
+    result.query_writes = walker.handler_writes()
+    return result

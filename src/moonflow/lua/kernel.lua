@@ -353,8 +353,38 @@ K.queries = {}
 -- change the workflow (channel operations, commands, spawn) is an error for the query caller,
 -- never for the workflow. math.random draws from a generator of the query's own, seeded the
 -- same for every query (sandbox.lua run_math), so the workflow's sequence never moves.
+-- A handler that assigns to a variable of the workflow it closes over (an upvalue: `n = n + 1`)
+-- would change the workflow without a trace in the history: its upvalues are noted before the
+-- call, any that changed are put back after it, and the query fails. Writes made through
+-- another function the handler calls, to table fields or to globals are not seen at run time
+-- (`moonflow check` flags them statically, determinism/_scan.py).
+local getupvalue, setupvalue, rawequal = raw.getupvalue, raw.setupvalue, raw.rawequal
+local function note_upvalues(fn)
+    local vals, i = {}, 1
+    while getupvalue(fn, i) ~= nil do
+        local _, v = getupvalue(fn, i)
+        vals[i] = v
+        i = i + 1
+    end
+    return vals, i - 1
+end
+-- Put back every upvalue of fn that changed; returns the name of the first one, or nil.
+local function restore_upvalues(fn, vals, n)
+    local first
+    for i = 1, n do
+        local name, v = getupvalue(fn, i)
+        local old = vals[i]
+        if not rawequal(v, old) and not (v ~= v and old ~= old) then  -- NaN stays NaN
+            setupvalue(fn, i, old)
+            first = first or name
+        end
+    end
+    return first
+end
+
 -- Returns ok, value_or_error.
 function K.call_query(fn, args)
+    local upvals, n_upvals = note_upvalues(fn)
     local co = guard(co_create(fn))
     used = 0
     base.charge = charge
@@ -374,6 +404,7 @@ function K.call_query(fn, args)
     K.in_query = false
     sys.query_random = nil
     base.charge = nil
+    local assigned = restore_upvalues(fn, upvals, n_upvals)
     if exceeded then
         exceeded = false
         return false, "query handler ran out of its instruction budget"
@@ -384,6 +415,13 @@ function K.call_query(fn, args)
     if co_status(co) ~= "dead" then
         co_close(co)
         return false, "query handlers cannot wait (activities, timers, messages) or issue commands"
+    end
+    if assigned then
+        local info = raw.getinfo(fn, "S")
+        local where = info and info.short_src and (info.short_src .. ":" .. info.linedefined .. ": ")
+        return false, (where or "") .. "query handlers are read-only: the assignment to '"
+            .. assigned .. "' would change the workflow (queries are not in the history: "
+            .. "compute from state, do not change it); it was undone"
     end
     return true, sys.guard_text(res[2])
 end
