@@ -289,3 +289,69 @@ def test_a_runtime_error_names_the_whole_long_path(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     message = json.loads(done.stdout)["error"]["message"]
     assert message == f"{deep}:3: attempt to index a nil value (local 't')", message
+
+
+SETTINGS_INDEX = """\
+version: "1.0"
+namespace: app
+entries:
+  - name: temporal_client
+    kind: temporal.client
+    address: "127.0.0.1:1"
+    {settings}
+  - name: worker
+    kind: temporal.worker
+    client: app:temporal_client
+    task_queue: "q"
+  - name: flow
+    kind: workflow.lua
+    source: file://flow.lua
+    method: main
+    meta: {{temporal: {{workflow: {{worker: app:worker}}}}}}
+"""
+
+
+def _settings_app(root: Path, settings: str) -> Path:
+    app = root / "app"
+    app.mkdir(parents=True, exist_ok=True)
+    (app / "_index.yaml").write_text(SETTINGS_INDEX.format(settings=settings))
+    (app / "flow.lua").write_text("return {main = function() return 1 end}\n")
+    return app
+
+
+def test_setting_errors_name_the_yaml_line_and_entry(tmp_path: Path) -> None:
+    """Files and variables the tls/auth blocks name, and a mistyped workflow id, are reported
+    as other app errors are: file:line from where the command ran, the entry, the fix."""
+    root = tmp_path / "ca"
+    _settings_app(root, "tls: {ca_file: certs/nope.pem}")
+    done = moonflow("start", "app", "app:flow", "--server", "127.0.0.1:1", cwd=root)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "moonflow: error: app/_index.yaml:7: app:temporal_client: cannot read tls.ca_file "
+        "'certs/nope.pem': No such file or directory"
+    ]
+    typo = moonflow("start", "app", "app:flw", cwd=root)
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines() == [
+        "moonflow: error: no workflow entry 'app:flw' in app: did you mean app:flow? "
+        "(workflows: app:flow)"
+    ]
+
+    root = tmp_path / "key"
+    _settings_app(root, "auth: {type: api_key, api_key_env: NOPE_KEY_17}")
+    checked = moonflow("check", "app", cwd=root)
+    assert checked.returncode == 0, checked.stderr
+    warnings = [line for line in checked.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: app/_index.yaml:7: app:temporal_client: auth.api_key_env names NOPE_KEY_17, "
+        "which is not set in this environment: export NOPE_KEY_17=... before run, execute or "
+        "start"
+    ]
+    assert moonflow("check", "app", "--strict", cwd=root).returncode == 2
+    done = moonflow("start", "app", "app:flow", "--server", "127.0.0.1:1", cwd=root)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "moonflow: error: app/_index.yaml:7: app:temporal_client: auth.api_key_env: the "
+        "environment variable NOPE_KEY_17 is not set (or empty): export NOPE_KEY_17=... before "
+        "starting moonflow"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -147,7 +148,7 @@ def _client_for(server: Any, client_id: str) -> Any:
         raise UsageError(f"no temporal.client entry {client_id!r} in the app") from None
 
 
-def _workflow_entry(app: Any, entry_id: str) -> tuple[str, str, str]:
+def _workflow_entry(app: Any, entry_id: str, app_dir: str | None = None) -> tuple[str, str, str]:
     """``resolve_workflow_entry``, but a ``workflow.lua`` entry that no worker runs (no
     ``meta.temporal.workflow.worker``) is one line saying so and how to fix it.
 
@@ -172,6 +173,21 @@ def _workflow_entry(app: Any, entry_id: str) -> tuple[str, str, str]:
             f"workers: {workers})",
             "meta.temporal",
         )
+    if entry is None:
+        # APP_DIR as typed, and the nearest workflow ids (app:helo -> app:hello)
+        import difflib
+
+        ids = sorted(e.id for e in app.entries.values() if e.kind == "workflow.lua")
+        names = {e.rpartition(":")[2]: e for e in ids}
+        close = difflib.get_close_matches(entry_id, ids, n=1) or [
+            names[n] for n in difflib.get_close_matches(entry_id, list(names), n=1)
+        ]
+        hint = f"did you mean {close[0]}? " if close else ""
+        where = app_dir if app_dir is not None else app.root
+        raise UsageError(
+            f"no workflow entry {entry_id!r} in {where}: {hint}(workflows: "
+            f"{', '.join(ids) or 'none'})"
+        )
     return resolve_workflow_entry(app, entry_id)
 
 
@@ -184,7 +200,7 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
 
     value = read_input(args)
     app = _load(args.app_dir, streams)
-    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id)
+    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
     async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
         client = _client_for(server, client_id)
         workers = _build_workers(app, server.clients)
@@ -302,7 +318,7 @@ async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
 
     value = read_input(args)
     app = _load(args.app_dir, streams)
-    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id)
+    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
     async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         client = _client_for(server, client_id)
         wf_id, run_id, pid = await start_workflow(
@@ -656,6 +672,7 @@ def summarize(app: Any) -> list[str]:
 
     lines.extend(app.skipped_notes())
     lines.extend(str(w) for w in field_warnings(app.entries.values()))
+    lines.extend(_unset_key_env_warnings(app))
     for entry_id in sorted(app.entries):
         code = app.spec(entry_id)
         if isinstance(code, LuaCode):
@@ -666,13 +683,36 @@ def summarize(app: Any) -> list[str]:
     from moonflow.determinism import query_handler_warnings
 
     lines.extend(query_handler_warnings(app))  # queries writing workflow state (issue 17)
-    from moonflow.determinism import query_handler_warnings
-
-    lines.extend(query_handler_warnings(app))  # queries writing workflow state (issue 17)
     from moonflow.kinds._eager import eager_dispatch_warnings
 
     lines.extend(eager_dispatch_warnings(app))  # options costing latency (issue 18)
     lines.append("ok")
+    return lines
+
+
+def _unset_key_env_warnings(app: Any) -> list[str]:
+    """``auth.api_key_env`` / ``auth.key_pem_env`` naming a variable this environment does not
+    set: connecting would fail (``check`` does not connect, so say it here)."""
+    lines = []
+    for c in app.clients():
+        auth = c.auth if isinstance(getattr(c, "auth", None), dict) else {}
+        # (the key connect() reads the variable of: no inline value or file given instead)
+        for kind, key, given in (
+            ("api_key", "api_key_env", ("api_key", "api_key_file")),
+            ("mtls", "key_pem_env", ("key_pem", "key_file")),
+        ):
+            name = auth.get(key)
+            if auth.get("type") != kind or not isinstance(name, str) or not name.strip():
+                continue
+            if any(auth.get(k) for k in given):
+                continue
+            if not os.environ.get(name, "").strip():
+                entry = c.entry
+                lines.append(
+                    f"warning: {entry.relfile}:{entry.line_of('auth.' + key)}: {entry.id}: "
+                    f"auth.{key} names {name}, which is not set in this environment: "
+                    f"export {name}=... before run, execute or start"
+                )
     return lines
 
 

@@ -85,24 +85,44 @@ class ConnectionFailed(UsageError):
         )
 
 
+class SettingUnreadable(UsageError):
+    """A file or environment variable a ``tls:``/``auth:`` key names cannot be read;
+    :func:`connect_entry` locates it at ``key`` (``"tls.ca_file"``) of the entry's YAML."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _read_file(path: str, base_dir: Path | None, what: str) -> bytes:
     if not str(path).strip():
-        raise UsageError(f"{what} is empty: give the path of a PEM file")
+        raise SettingUnreadable(what, f"{what} is empty: give the path of a PEM file")
     p = Path(path).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
+    # the path as written (relative to the YAML file's folder) when there is one: the error
+    # names that file and line
+    shown = str(path) if base_dir is not None else str(p)
     if p.is_dir():
-        raise UsageError(f"{what} {str(p)!r} is a directory: give the path of a PEM file")
+        raise SettingUnreadable(
+            what, f"{what} {shown!r} is a directory: give the path of a PEM file"
+        )
     try:
         return p.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read {what} {str(p)!r}: {exc.strerror or exc}") from exc
+        raise SettingUnreadable(
+            what, f"cannot read {what} {shown!r}: {exc.strerror or exc}"
+        ) from exc
 
 
 def _env_value(name: str, what: str) -> str:
     value = os.environ.get(str(name), "")
     if not value.strip():
-        raise UsageError(f"{what}: the environment variable {name} is not set (or empty)")
+        raise SettingUnreadable(
+            what,
+            f"{what}: the environment variable {name} is not set (or empty): "
+            f"export {name}=... before starting moonflow",
+        )
     return value
 
 
@@ -337,3 +357,8 @@ async def connect_entry(
         )
     except ConnectionFailed as exc:
         raise exc.located(where) if where and exc.reachable else exc from None
+    except SettingUnreadable as exc:
+        located = getattr(entry, "entry", None)
+        if located is None or not hasattr(located, "error"):
+            raise
+        raise located.error(str(exc), exc.key) from None
