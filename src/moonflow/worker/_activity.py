@@ -54,7 +54,7 @@ from ..lua import (
 from ..lua._host import ACTIVITY_API
 from ..process._stubs import stub_for
 from ._context import ACTIVITY_CONTEXT
-from ._failures import to_application_error
+from ._failures import activity_timeout_message, to_application_error
 from ._payloads import PayloadTooLarge, encode_checked
 
 if TYPE_CHECKING:
@@ -64,6 +64,11 @@ if TYPE_CHECKING:
 #: Kind of the failure when a call exceeds a limit of the worker's (not retryable: the same
 #: input hits the same limit again).
 RESOURCE_EXHAUSTED = mferrors.RESOURCE_EXHAUSTED
+
+
+#: Seconds moonflow's deadline for a local activity's attempt comes after Temporal's (see
+#: :class:`Deadline`).
+LOCAL_GRACE_S = 0.5
 
 
 class Deadline:
@@ -90,6 +95,12 @@ class Deadline:
         if info.heartbeat_timeout:
             self._heartbeat_s = info.heartbeat_timeout.total_seconds()
             self._ends["heartbeat"] = now + self._heartbeat_s
+        if info.is_local:
+            # The SDK's core times a local activity out itself and then cancels the attempt
+            # (the stop check stops its Lua code). Had moonflow stopped and completed it first,
+            # that cancel would find nothing ("UserWarning: Cannot find activity to cancel"):
+            # moonflow's own deadline comes a little after core's.
+            self._ends = {k: end + LOCAL_GRACE_S for k, end in self._ends.items()}
 
     @property
     def at(self) -> float | None:
@@ -420,8 +431,8 @@ class ActivityRunner:
             kind = deadline.timeout_type or "unknown"
             info = ErrorInfo(
                 mferrors.TIMEOUT,
-                f"activity {entry_id} ran past its {kind.replace('_', '-')} timeout; its Lua "
-                f"code was stopped{at}",
+                f"{activity_timeout_message(kind)}: {entry_id} ran past it; its Lua code was "
+                f"stopped{at}",
                 retryable=False,
                 details={"timeout_type": kind},
             )

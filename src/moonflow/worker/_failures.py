@@ -119,16 +119,38 @@ def application_error_info(exc: ApplicationError) -> ErrorInfo:
     )
 
 
+#: Temporal's names of the timeout types, as the server words an activity's timeout
+#: ("activity StartToClose timeout").
+_TIMEOUT_WORDS = {
+    "start_to_close": "StartToClose",
+    "schedule_to_start": "ScheduleToStart",
+    "schedule_to_close": "ScheduleToClose",
+    "heartbeat": "Heartbeat",
+}
+
+
+def activity_timeout_message(timeout_type: str) -> str:
+    """The message of an activity's timeout, the server's wording (``"activity StartToClose
+    timeout"``): also used for a local activity's (the SDK says "Activity timed out") and for
+    the attempts moonflow stops at their deadline, so all read alike."""
+    return f"activity {_TIMEOUT_WORDS.get(timeout_type, timeout_type)} timeout"
+
+
 def from_exception(exc: BaseException) -> ErrorInfo:
     """A failure raised by the SDK (activity result, child result, workflow result) -> ErrorInfo."""
+    of_activity = isinstance(exc, ActivityError)
     while isinstance(exc, (ActivityError, ChildWorkflowError)) and exc.cause is not None:
         exc = exc.cause
     if isinstance(exc, ApplicationError):
         return application_error_info(exc)
     if isinstance(exc, TimeoutError):
+        timeout_type = _TIMEOUT_TYPES.get(exc.type) if exc.type is not None else None
+        message = exc.message or "timeout"
+        if of_activity and timeout_type:  # a local activity's says "Activity timed out"
+            message = activity_timeout_message(timeout_type)
         return ErrorInfo(
             kind=mferrors.TIMEOUT,
-            message=exc.message or "timeout",
+            message=message,
             retryable=False,
             details={"timeout_type": _TIMEOUT_TYPES.get(exc.type, "unknown")}
             if exc.type is not None
