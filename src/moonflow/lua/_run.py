@@ -186,19 +186,24 @@ class LuaRun:
         # The run's private sys. Lua reaches this object only through weak references (the
         # host getter and module loader below): a strong one would make a reference cycle
         # through the Lua registry that neither Python's nor Lua's collector can free.
-        me = weakref.ref(self)
-        run = vm.new_run(_host_getter(host, vm.raised))
-        run.module = _weak_method(me, "module")
-        self.sys = run
-        self.kernel = None
+        kernel_chunk = None
         if run_kind(context).has_kernel:
-            self.kernel = vm.chunk(KERNEL, vm.module_env)(run, instruction_budget)
+            kernel_chunk = vm.chunk(KERNEL, vm.module_env)
             stop_check = None  # kernel code waits through the kernel, never on a thread
-        # Code outside the kernel's tasks (file top levels; activity calls) runs under this.
-        self._guard = vm.new_guard(run, int(instruction_budget or 0), stop_check, STOP_CHECK_EVERY)
+        # The run's sys, its kernel instance (runs with a kernel) and the guard that code
+        # outside the kernel's tasks (file top levels; activity calls) runs under, made in one
+        # call into Lua (see _MAKE_RUN). Also captured now (lupa 2.8: see _vm.LuaVM): the
+        # state's loader that makes errors once loaded.
+        self.sys, self.kernel, self._guard, self.lua_make_error = _run_maker(vm)(
+            _host_getter(host, vm.raised),
+            _weak_method(weakref.ref(self), "module"),
+            kernel_chunk,
+            instruction_budget,
+            int(instruction_budget or 0),
+            stop_check,
+            STOP_CHECK_EVERY,
+        )
         self._guarded_call = vm.guarded_call
-        # Functions Python needs later, captured now (lupa 2.8: see _vm.LuaVM).
-        self.lua_make_error = run.make_error  # the state's loader: makes errors once loaded
         self._pcall = vm.protected_call
         self._is_error = vm.check_error
         self._tostring = vm.tostring
@@ -587,6 +592,34 @@ class _Require:
                 f'require("{name}"): module {name} is part of the reference runtime\'s API '
                 "but moonflow does not implement it yet"
             )
+
+
+#: What ``LuaRun.__init__`` does in Lua, in one call instead of five (each call into Lua hands
+#: the GIL over, which costs most on a busy worker): ``sys.new_run(host_get)``, the run's
+#: ``module`` loader, its kernel instance (``kernel_chunk(run, budget)``, or none) and
+#: ``sys.new_guard(run, guard_budget, check, every)``; returns them with ``make_error``.
+_MAKE_RUN = """\
+local new_run, new_guard = ...
+return function(host_get, module_fn, kernel_chunk, budget, guard_budget, check, every)
+    local run = new_run(host_get)
+    run.module = module_fn
+    local kernel = nil
+    if kernel_chunk ~= nil then
+        kernel = kernel_chunk(run, budget)
+    end
+    return run, kernel, new_guard(run, guard_budget, check, every), run.make_error
+end
+"""
+_run_makers: weakref.WeakKeyDictionary[LuaVM, Any] = weakref.WeakKeyDictionary()
+
+
+def _run_maker(vm: LuaVM) -> Any:
+    """The :data:`_MAKE_RUN` function of ``vm``'s state (made once per state)."""
+    maker = _run_makers.get(vm)
+    if maker is None:
+        maker = vm.source_chunk(_MAKE_RUN, "=moonflow/make_run")(vm.new_run, vm.new_guard)
+        _run_makers[vm] = maker
+    return maker
 
 
 @functools.lru_cache(maxsize=1024)
