@@ -229,6 +229,14 @@ async def test_output_formats_and_list_agrees_with_describe(dev_env, make_app):
 
         await handle.signal("go")
         assert await asyncio.wait_for(handle.result(), 30) == "done"
+        # a closed workflow has no stack: one line saying so, not ""
+        closed = await amoonflow("query", root, wf_id, "__stack_trace", *server)
+        assert closed.returncode == 2, closed.stdout + closed.stderr
+        assert closed.stdout == ""
+        assert closed.stderr.splitlines() == [
+            f"moonflow: error: workflow {wf_id} is COMPLETED: a closed workflow has no stack "
+            "(__stack_trace shows where a running one waits)"
+        ]
 
 
 BROKEN_INDEX = """\

@@ -151,3 +151,27 @@ def test_errors_name_the_variable_and_a_fix_that_works(tmp_path: Path) -> None:
         "moonflow: error: $MOONFLOW_SERVER: expected a --server SPEC: embedded, memory, "
         "time-skipping or HOST:PORT, got 'bogus': fix it or `unset MOONFLOW_SERVER`"
     ]
+
+
+def test_execute_on_a_memory_server_prints_its_web_ui(tmp_path: Path) -> None:
+    app = write_tiny_app(tmp_path / "app", _free_port())
+    ui_port = _free_port()
+    done = _cli(
+        "execute",
+        str(app),
+        "app:ok",
+        "--input",
+        '{"n": 1}',
+        "--server",
+        "memory",
+        "--ui-port",
+        str(ui_port),
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    assert _one_json_line(done.stdout) == {"ok": True, "n": 2}
+    started = [line for line in done.stderr.splitlines() if "dev server in memory" in line]
+    assert len(started) == 1, done.stderr
+    assert re.search(
+        rf"\(Web UI http://[\w.\-]+:{ui_port}\); it stops when execute ends$", started[0]
+    )

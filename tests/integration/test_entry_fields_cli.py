@@ -182,3 +182,21 @@ def test_execute_of_a_workflow_no_worker_runs_says_so(app_dir: Path) -> None:
             "add meta: {temporal: {workflow: {worker: <id>}}} naming a temporal.worker entry "
             "(the app's workers: app:worker)"
         ), last
+
+
+def test_a_key_written_one_level_too_high_gets_the_nested_field_suggested(tmp_path: Path) -> None:
+    (tmp_path / "g" / "flows").mkdir(parents=True)
+    index = GLOBAL_APP.replace(
+        "    task_queue: g\n", "    task_queue: g\n    max_concurent_activities: 5\n"
+    )
+    (tmp_path / "g" / "_index.yaml").write_text(index)
+    (tmp_path / "g" / "flows" / "hello.lua").write_text(GLOBAL_LUA.replace("inptu", "input"))
+    done = _moonflow(tmp_path, "check", "g")
+    assert done.returncode == 0, done.stderr
+    (warning,) = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
+    assert warning.startswith(
+        "warning: g/_index.yaml:10: g:worker: ignoring unknown field 'max_concurent_activities' "
+        "for a temporal.worker entry: did you mean "
+        "worker_options.max_concurrent_activity_execution_size or "
+        "worker_options.max_concurrent_activity_task_pollers? (its fields: "
+    ), warning

@@ -202,6 +202,13 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
     app = _load(args.app_dir, streams)
     entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
     async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
+        if server.kind == "memory":
+            # (embedded says where it started a server; memory's own line, as run prints it)
+            ui = f"Web UI {server.ui_url}" if server.ui_url else "no Web UI"
+            streams.note(
+                f"moonflow: started a Temporal dev server in memory on {server.address} ({ui}); "
+                "it stops when execute ends"
+            )
         client = _client_for(server, client_id)
         workers = _build_workers(app, server.clients)
         async with running_workers(workers) as failed:
@@ -389,20 +396,93 @@ async def cmd_signal(args: argparse.Namespace, streams: Streams, stop: Stop) -> 
     return EXIT_OK
 
 
+#: Seconds ``moonflow update`` waits in silence before saying what it waits for.
+UPDATE_QUIET_SECONDS = 3.0
+
+
 async def cmd_update(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
-    """``moonflow update APP_DIR TARGET NAME [--data JSON]``: print the answer (exit 1 if not)."""
+    """``moonflow update APP_DIR TARGET NAME [--data JSON] [--update-id ID]``: print the
+    answer (exit 1 if not). Waiting longer than :data:`UPDATE_QUIET_SECONDS` prints one line
+    naming the update id; Ctrl-C prints how far the update got (Temporal's stages: admitted,
+    accepted) and the command that waits for the same update again; exit 130."""
+    import uuid
+
     from moonflow.client import NO_INPUT, update, workflow_id_of
 
     values = [] if args.data_value is NO_INPUT else [args.data_value]
+    wf_id = workflow_id_of(args.target)
+    update_id = getattr(args, "update_id", None) or str(uuid.uuid4())
     async with _connected(args, streams, args.target) as client:
+        sending = asyncio.ensure_future(
+            update(client, args.target, args.name, *values, update_id=update_id)
+        )
         try:
-            result = await update(client, args.target, args.name, *values)
+            done, _ = await asyncio.wait({sending}, timeout=UPDATE_QUIET_SECONDS)
+            if not done:
+                streams.note(
+                    f"moonflow: waiting for workflow {wf_id} to accept and complete update "
+                    f"{args.name!r} (update id {update_id}; Ctrl-C stops waiting, the update "
+                    "stays with the workflow)"
+                )
+            result = await asyncio.shield(sending)
         except WorkflowFailure as exc:
-            wf_id = workflow_id_of(args.target)
             print_failure(streams, exc.info, f"update {args.name!r} of workflow {wf_id}")
             return EXIT_FAILED
+        except asyncio.CancelledError:
+            if stop.signum is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return await _update_interrupted(args, streams, stop, client, update_id, sending)
     print_result(streams, result)
     return EXIT_OK
+
+
+async def _update_interrupted(
+    args: argparse.Namespace,
+    streams: Streams,
+    stop: Stop,
+    client: Any,
+    update_id: str,
+    sending: asyncio.Future[Any],
+) -> int:
+    """After Ctrl-C on ``update``: stop waiting, say how far the update got and how to wait
+    for it again. Returns 130 (143 for SIGTERM)."""
+    import shlex
+
+    from moonflow.client import workflow_id_of
+    from moonflow.client._messages import (
+        UPDATE_ACCEPTED,
+        UPDATE_ADMITTED,
+        UPDATE_COMPLETED,
+        update_stage,
+    )
+
+    sending.cancel()
+    with contextlib.suppress(BaseException):
+        await sending
+    wf_id = workflow_id_of(args.target)
+    stage = await update_stage(client, args.target, update_id)
+    state = {
+        UPDATE_ADMITTED: "admitted by the server, not yet accepted by the workflow (no worker "
+        "has taken it: is a worker for the workflow running?)",
+        UPDATE_ACCEPTED: "accepted by the workflow, not answered yet (it answers when its "
+        "code reads the message and replies)",
+        UPDATE_COMPLETED: "completed: ask again for its answer",
+    }.get(stage, "not admitted: the server does not hold it (send it again)")
+    streams.note(
+        f"moonflow: interrupted; update {args.name!r} of workflow {wf_id} (update id "
+        f"{update_id}): {state}"
+    )
+    words = ["moonflow", "update", args.app_dir, args.target, args.name]
+    if args.data is not None:
+        words += ["--data", args.data]
+    words += ["--update-id", update_id]
+    if getattr(args, "server", None):
+        words += ["--server", args.server]
+    streams.note(f"moonflow: to wait for it again: {shlex.join(words)}")
+    return 128 + (stop.signum or 2)
 
 
 async def cmd_query(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
@@ -417,6 +497,17 @@ async def cmd_query(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
             wf_id = workflow_id_of(args.target)
             print_failure(streams, exc.info, f"query {args.name!r} of workflow {wf_id}")
             return EXIT_FAILED
+        if args.name == "__stack_trace" and result in ("", None):
+            # A closed workflow is replayed to answer and has no task left: no stack to show.
+            from moonflow.client import describe
+
+            status = (await describe(client, args.target)).get("status")
+            if status not in (None, "RUNNING"):
+                wf_id = workflow_id_of(args.target)
+                raise UsageError(
+                    f"workflow {wf_id} is {status}: a closed workflow has no stack "
+                    "(__stack_trace shows where a running one waits)"
+                )
     # -o text shows a string answer as text (the __stack_trace query's tracebacks read as
     # they are); json and jsonl print every answer as JSON, __stack_trace included
     fmt = output_format(args.output, streams.out)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -240,7 +240,9 @@ def unknown_fields(
             if name not in allowed:
                 if check:
                     out.append(
-                        FieldWarning(entry, path, _message(entry, prefix, name, allowed, kinds))
+                        FieldWarning(
+                            entry, path, _message(entry, prefix, name, allowed, kinds, paths)
+                        )
                     )
                 continue
             if isinstance(item, Mapping) and _children(paths, path):
@@ -285,13 +287,34 @@ def _close(key: str, allowed: list[str]) -> str | None:
     return same[0] if len(same) == 1 else None
 
 
+def _deeper(key: str, prefix: str, paths: Sequence[str]) -> list[str]:
+    """Declared paths below ``prefix`` (not its direct keys) whose last key looks like ``key``
+    (``max_concurent_activities`` on a worker -> ``worker_options.max_concurrent_...``), best
+    first, at most two: a key written one level too high is a common slip."""
+    below = [p for p in paths if p.startswith(f"{prefix}.") or not prefix]
+    below = [p for p in below if p.count(".") > (prefix.count(".") + 1 if prefix else 0)]
+    leaves: dict[str, str] = {}
+    for path in below:
+        leaves.setdefault(path.rpartition(".")[2], path)
+    close = difflib.get_close_matches(key, list(leaves), n=2, cutoff=0.7)
+    return [leaves[c].removeprefix(f"{prefix}.") if prefix else leaves[c] for c in close]
+
+
 def _message(
-    entry: Entry, prefix: str, key: str, allowed: list[str], kinds: Mapping[str, KindSpec]
+    entry: Entry,
+    prefix: str,
+    key: str,
+    allowed: list[str],
+    kinds: Mapping[str, KindSpec],
+    paths: Sequence[str] = (),
 ) -> str:
     close = _close(key, allowed)
     elsewhere = "" if prefix else _elsewhere(key, kinds, entry.kind)
+    deeper = [] if close else _deeper(key, prefix, paths)
     if close:
         fix = f"did you mean {close}?"
+    elif deeper:
+        fix = f"did you mean {' or '.join(deeper)}?"
     elif elsewhere:
         fix = f"{key} is a field of {elsewhere} entries, not of {entry.kind} ones"
     elif prefix:
