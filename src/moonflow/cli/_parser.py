@@ -359,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(p)
     p.add_argument("name", metavar="NAME", help="the update name (the message topic)")
     _add_data(p, "update")
+    p.add_argument(
+        "--update-id",
+        metavar="ID",
+        help="the update's id (default: a new one); the same id again waits for the same "
+        "update instead of sending another (what Ctrl-C prints)",
+    )
     _add_server(p, connect_help)
 
     p = sub.add_parser(

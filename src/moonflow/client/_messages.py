@@ -197,6 +197,7 @@ async def update(
     target: str,
     name: str,
     *values: Any,
+    update_id: str | None = None,
 ) -> Any:
     """Send a Temporal update named ``name`` to a running workflow and wait for its answer.
 
@@ -210,6 +211,9 @@ async def update(
         target: the workflow's PID or bare workflow id.
         name: the update name (the message topic); must not be empty or start with ``@``.
         *values: JSON-safe arguments, one payload each.
+        update_id: the update's id (default: a new UUID). Temporal deduplicates updates by id
+            within a run, so sending again with the same id waits for the same update instead
+            of sending a second one.
 
     Returns:
         The decoded JSON result the workflow completed the update with (None for none).
@@ -233,7 +237,9 @@ async def update(
     _check_values(values)
     workflow_id = workflow_id_of(target)
     try:
-        return await client.get_workflow_handle(workflow_id).execute_update(name, args=list(values))
+        return await client.get_workflow_handle(workflow_id).execute_update(
+            name, args=list(values), id=update_id
+        )
     except temporalio.client.WorkflowUpdateFailedError as exc:
         info = failure_info(exc)
         if getattr(exc.cause, "type", None) == _CLOSED_BEFORE_UPDATE:
@@ -251,6 +257,67 @@ async def update(
         if exc.status != temporalio.service.RPCStatusCode.NOT_FOUND:
             raise
         raise await target_error(client, workflow_id, exc, f"send update {name!r}") from None
+
+
+#: :func:`update_stage` answers, from Temporal's update lifecycle (WorkflowUpdateStage).
+UPDATE_NOT_ADMITTED = "not admitted"
+UPDATE_ADMITTED = "admitted"
+UPDATE_ACCEPTED = "accepted"
+UPDATE_COMPLETED = "completed"
+
+
+async def update_stage(
+    client: temporalio.client.Client, target: str, update_id: str, *, timeout: float = 5.0
+) -> str:
+    """How far the update ``update_id`` of a workflow got, asked of the server once.
+
+    Temporal's stages: *admitted* (the server holds the update, no worker took it yet: no
+    worker runs the workflow, or it is busy), *accepted* (the workflow's handler took it and
+    has not answered; for moonflow, the update is waiting in the workflow's inbox or for
+    ``process.send(from, ...)``), *completed* (answered).
+
+    Args:
+        client: a client of the workflow's namespace.
+        target: the workflow's PID or bare workflow id.
+        update_id: the id the update was sent with.
+        timeout: seconds to wait for the server's answer.
+
+    Returns:
+        ``"not admitted"`` (the server has no such update, or did not answer in time),
+        ``"admitted"``, ``"accepted"`` or ``"completed"``.
+    """
+    from datetime import timedelta
+
+    import temporalio.api.common.v1 as common
+    import temporalio.api.enums.v1 as enums
+    import temporalio.api.update.v1 as upd
+    import temporalio.api.workflowservice.v1 as ws
+    import temporalio.service
+
+    stage = enums.UpdateWorkflowExecutionLifecycleStage
+    request = ws.PollWorkflowExecutionUpdateRequest(
+        namespace=client.namespace,
+        update_ref=upd.UpdateRef(
+            workflow_execution=common.WorkflowExecution(workflow_id=workflow_id_of(target)),
+            update_id=update_id,
+        ),
+        identity=client.identity,
+        # the least stage: the server answers at once with the stage the update is at
+        wait_policy=upd.WaitPolicy(
+            lifecycle_stage=stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+        ),
+    )
+    try:
+        response = await client.workflow_service.poll_workflow_execution_update(
+            request, retry=False, timeout=timedelta(seconds=timeout)
+        )
+    except temporalio.service.RPCError:
+        return UPDATE_NOT_ADMITTED
+    return {
+        stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED: UPDATE_ADMITTED,
+        stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED: UPDATE_ACCEPTED,
+        stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED: UPDATE_COMPLETED,
+    }.get(response.stage, UPDATE_NOT_ADMITTED)
 
 
 async def query(
