@@ -153,7 +153,7 @@ def _app(make_app: Any) -> Any:
         + """
 - name: py_ret
   kind: function.py
-  source: file://pay.py
+  source: file://review_arity.py
   method: ret
   meta: {temporal: {activity: {worker: app:worker}}}
 """,
@@ -164,7 +164,7 @@ def _app(make_app: Any) -> Any:
             "async.lua": ASYNC_WF,
             "py.lua": PY_WF,
             "acts.lua": ACTS,
-            "pay.py": PAY_PY,
+            "review_arity.py": PAY_PY,
         },
     )
 
@@ -300,7 +300,7 @@ async def test_a_python_activity_with_the_wrong_arguments_names_entry_file_and_a
     assert out["kind"] == "Invalid"
     assert out["retryable"] is False
     assert out["message"].startswith(
-        "app:py_ret: ret (pay.py:1) takes 2 arguments (amount, what), called with 1: "
+        "app:py_ret: ret (review_arity.py:1) takes 2 arguments (amount, what), called with 1: "
     ), out["message"]
     assert "missing a required argument: 'what'" in out["message"]
     assert out["ok"] == {"amount": 5, "what": "eur"}
