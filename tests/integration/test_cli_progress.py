@@ -326,15 +326,15 @@ def test_quiet_prints_nothing_on_stderr(app: Path) -> None:
         assert done.stderr == ""
 
 
-def test_terminal_shows_a_status_line(app: Path) -> None:
-    """stderr on a pseudo-terminal: one status line redrawn in place (activity, attempt, last
-    failure), gone at the end; stdout (a pipe) is still only the result."""
+def _execute_on_terminal(app: Path, columns: int) -> str:
+    """``execute app:flaky`` with stderr on a pseudo-terminal ``columns`` wide; what the
+    terminal received (stdout, a pipe, is checked to be only the result)."""
     import fcntl
     import struct
     import termios
 
     main, sub = pty.openpty()
-    fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     env = _env()
     env["TERM"] = "xterm-256color"
     proc = subprocess.Popen(
@@ -363,7 +363,13 @@ def test_terminal_shows_a_status_line(app: Path) -> None:
     assert proc.wait(timeout=TIMEOUT) == 0, screen
     assert proc.stdout is not None
     assert proc.stdout.read() == b'{"charged": "ok at 4"}\n'
-    text = screen.decode("utf-8", "replace")
+    return screen.decode("utf-8", "replace")
+
+
+def test_terminal_shows_a_status_line(app: Path) -> None:
+    """stderr on a pseudo-terminal: one status line redrawn in place (activity, attempt, last
+    failure), gone at the end; stdout (a pipe) is still only the result."""
+    text = _execute_on_terminal(app, 200)
     wf_id = _started_id(text)
     # redrawn in place: carriage returns and erase-line, never a new line per update
     status = re.findall(
@@ -376,6 +382,17 @@ def test_terminal_shows_a_status_line(app: Path) -> None:
     assert "attempt 1 failed" not in text  # the event lines are for logs, not the terminal
     lines = [line for line in text.replace("\r\n", "\n").split("\n") if "waiting on" in line]
     assert len(lines) == 1, lines  # one line, redrawn
+
+
+def test_a_narrow_terminal_keeps_the_failure_message(app: Path) -> None:
+    """At 80 columns the status line drops the workflow id and the next-try time and
+    abbreviates, so that the last failure (what a person can act on) is shown whole."""
+    text = _execute_on_terminal(app, 80)
+    status = re.findall(
+        r"\d+s waiting on app:charge try (\d+)(?:/\d+)?; failed: card declined", text
+    )
+    assert any(int(attempt) >= 2 for attempt in status), text
+    assert "next try" not in text and "…" not in text, text
 
 
 def test_ctrl_c_leaves_the_workflow_running_and_says_how_to_get_its_result(

@@ -166,7 +166,6 @@ def test_execute_on_a_memory_server_prints_its_web_ui(tmp_path: Path) -> None:
         "memory",
         "--ui-port",
         str(ui_port),
-        "-q",
     )
     assert done.returncode == 0, done.stderr
     assert _one_json_line(done.stdout) == {"ok": True, "n": 2}

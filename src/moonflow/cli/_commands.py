@@ -202,7 +202,7 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
     app = _load(args.app_dir, streams)
     entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
     async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
-        if server.kind == "memory":
+        if server.kind == "memory" and not args.quiet:
             # (embedded says where it started a server; memory's own line, as run prints it)
             ui = f"Web UI {server.ui_url}" if server.ui_url else "no Web UI"
             streams.note(

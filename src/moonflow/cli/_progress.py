@@ -113,7 +113,7 @@ class Display:
         if tty is None:
             tty = self._console.is_terminal and not self._console.is_dumb_terminal
         self.tty = tty
-        self._status: Callable[[], str] | None = None
+        self._status: Callable[[int], str] | None = None
         self._live: Any = None
         self._spinner: Any = None
         self._started = time.monotonic()
@@ -136,8 +136,9 @@ class Display:
         if not self.quiet and not self.tty:
             self.streams.note(line)
 
-    def show(self, status: Callable[[], str]) -> None:
-        """Start the status line (terminal only); ``status()`` gives its text at each redraw."""
+    def show(self, status: Callable[[int], str]) -> None:
+        """Start the status line (terminal only); ``status(width)`` gives its text at each
+        redraw, fitting ``width`` characters when it can (the rest is cut with an ellipsis)."""
         if self.quiet or not self.tty or self._live is not None:
             return
         from rich.file_proxy import FileProxy
@@ -178,14 +179,15 @@ class Display:
         from rich.spinner import Spinner
         from rich.text import Text
 
-        try:
-            text = self._status() if self._status is not None else ""
-        except Exception as exc:  # a display bug must not end the command
-            text = f"({type(exc).__name__} in the status line)"
         elapsed = _span(time.monotonic() - self._started)
         if self._spinner is None:
             self._spinner = Spinner("dots")
         frame = self._spinner.render(time.monotonic())
+        width = self._console.width - len(frame) - len(elapsed) - 2
+        try:
+            text = self._status(width) if self._status is not None else ""
+        except Exception as exc:  # a display bug must not end the command
+            text = f"({type(exc).__name__} in the status line)"
         line = Text.assemble(frame, f" {elapsed} ", text, no_wrap=True, overflow="ellipsis")
         return line
 
@@ -478,15 +480,16 @@ class WorkflowWatch:
 
     # -- the status line ----------------------------------------------------------------------
 
-    def waits(self) -> list[str]:
-        """What the workflow waits on, most telling first (empty: nothing pending)."""
+    def waits(self, compact: bool = False) -> list[str]:
+        """What the workflow waits on, most telling first (empty: nothing pending);
+        ``compact``: the short forms of :meth:`Activity.describe`."""
         parts = []
         if self.workflow_task is not None:
             attempt, failure = self.workflow_task
             text = f"its workflow task, failing (attempt {attempt})"
             parts.append(text + (f": {failure}" if failure else ""))
         for act in self.activities.values():
-            parts.append(act.describe())
+            parts.append(act.describe(compact))
         for wf_id, kind in self.children.items():
             text = f"child workflow {kind} ({wf_id})"
             inner = self.child.waits() if self.child and self.child.workflow_id == wf_id else []
@@ -495,16 +498,27 @@ class WorkflowWatch:
             parts.append(f"timer until {_until(fires)}")
         return parts
 
-    def status(self) -> str:
-        """One line: what the workflow waits on now."""
-        parts = self.waits()
-        head = f"{self.workflow_id}: "
+    def status(self, width: int | None = None) -> str:
+        """One line: what the workflow waits on now. Longer than ``width`` characters, the
+        short form: no workflow id (printed when it started), no next-try time, abbreviated
+        words, so that the last failure message, what a person can act on, keeps the room."""
+        full = self._status(compact=False)
+        if width is None or len(full) <= width:
+            return full
+        return self._status(compact=True)
+
+    def _status(self, compact: bool) -> str:
+        parts = self.waits(compact)
+        head = "" if compact else f"{self.workflow_id}: "
         if not parts:
             if self.task_pending:
                 return head + "running"
             if not self.described:
                 return head + "starting"
             return head + "no activity, timer or child pending (a message would wake it)"
+        if compact:
+            more = f" (+{len(parts) - 1})" if len(parts) > 1 else ""
+            return "waiting on " + parts[0] + more
         more = f" (+{len(parts) - 1} more)" if len(parts) > 1 else ""
         return head + "waiting on " + parts[0] + more
 
@@ -522,7 +536,11 @@ class Activity:
     scheduled: datetime | None
     started: datetime | None = None  # when the current attempt started (STARTED)
 
-    def describe(self) -> str:
+    def describe(self, compact: bool = False) -> str:
+        """``activity T attempt N of M, next try ...; last failure: MESSAGE``; ``compact``:
+        ``T try N/M; failed: MESSAGE`` (the failure keeps the room on a narrow terminal)."""
+        if compact:
+            return self._compact()
         of = f" of {self.maximum}" if self.maximum else ""
         text = f"activity {self.kind} attempt {self.attempt}{of}"
         if self.state == "SCHEDULED" and self.next_try is not None and self.failure:
@@ -539,6 +557,23 @@ class Activity:
             text += ", cancel requested"
         if self.failure:
             text += f"; last failure: {self.failure}"
+        return text
+
+    def _compact(self) -> str:
+        of = f"/{self.maximum}" if self.maximum else ""
+        text = f"{self.kind} try {self.attempt}{of}"
+        if self.failure:
+            return f"{text}; failed: {self.failure}"
+        if self.state == "SCHEDULED" and self.scheduled is not None:
+            waited = (datetime.now(UTC) - self.scheduled).total_seconds()
+            if waited >= NO_WORKER_AFTER_S:
+                text += f", no worker for {_span(waited)}"
+        elif self.state == "STARTED" and self.started is not None:
+            running = (datetime.now(UTC) - self.started).total_seconds()
+            if running >= NO_WORKER_AFTER_S:
+                text += f", running {_span(running)}"
+        elif self.state == "CANCEL_REQUESTED":
+            text += ", cancelling"
         return text
 
 
