@@ -10,7 +10,10 @@
     forwards the bytes to a real Temporal dev server: what a TLS-terminating load balancer does;
   - ``unauthorized``: TLS, then answers every gRPC call with status 16 ``Request
     unauthorized.``, as Temporal Cloud does for a wrong API key (the dev server has no auth);
-  - ``http``: a plain HTTP/1.1 server (something that is not Temporal).
+  - ``http``: a plain HTTP/1.1 server (something that is not Temporal);
+  - ``tls_close``: TLS (ALPN h2, no client certificate asked for), then it reads a little and
+    closes the connection, as ``openssl s_server -alpn h2`` does: a TLS port that is not
+    Temporal.
 """
 
 from __future__ import annotations
@@ -226,7 +229,8 @@ class Front:
     """A loopback listener on its own thread; ``port`` is where it listens.
 
     Args:
-        mode: ``"tls_proxy"`` (needs ``backend``), ``"unauthorized"`` or ``"http"``.
+        mode: ``"tls_proxy"`` (needs ``backend``), ``"unauthorized"``, ``"http"`` or
+            ``"tls_close"``.
         pki: certificates for the TLS modes.
         backend: ``(host, port)`` a ``tls_proxy`` forwards to.
         require_client_cert: a ``tls_proxy`` that asks for a client certificate from the CA.
@@ -284,6 +288,8 @@ class Front:
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
             elif self.mode == "unauthorized":
                 await _answer_unauthorized(reader, writer)
+            elif self.mode == "tls_close":
+                await reader.read(1)
             else:
                 await reader.readuntil(b"\r\n\r\n")
                 body = b"<html>not Temporal</html>"

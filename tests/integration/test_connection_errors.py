@@ -42,13 +42,15 @@ async def dev() -> AsyncIterator[DevServer]:
 @pytest.fixture(scope="module")
 def fronts(pki: Pki, dev: DevServer) -> Iterator[dict[str, int]]:
     """Ports: ``plain`` (the dev server itself), ``tls``, ``mtls`` (client certificate
-    required), ``unauthorized`` (rejects every call as a wrong API key), ``http``."""
+    required), ``unauthorized`` (rejects every call as a wrong API key), ``http``,
+    ``tls_close`` (TLS, then closes: not Temporal)."""
     backend = ("127.0.0.1", dev.port)
     with (
         Front("tls_proxy", pki, backend) as tls,
         Front("tls_proxy", pki, backend, require_client_cert=True) as mtls,
         Front("unauthorized", pki) as unauthorized,
         Front("http") as http,
+        Front("tls_close", pki) as tls_close,
     ):
         yield {
             "plain": dev.port,
@@ -56,6 +58,7 @@ def fronts(pki: Pki, dev: DevServer) -> Iterator[dict[str, int]]:
             "mtls": mtls.port,
             "unauthorized": unauthorized.port,
             "http": http.port,
+            "tls_close": tls_close.port,
         }
 
 
@@ -111,14 +114,13 @@ def _cases(pki: Pki) -> dict[str, tuple[str, str, str]]:
         "missing client certificate": (
             "mtls",
             f"tls:\n  ca_file: {pki.ca}",
-            "it probably requires a client certificate; set auth.type: mtls with auth.cert_file "
+            "the server requires a client certificate: set auth.type: mtls with auth.cert_file "
             "and auth.key_file",
         ),
         "foreign client certificate": (
             "mtls",
             _mtls(pki, pki.foreign_cert, pki.foreign_key),
-            "it did not accept the client certificate (auth.cert_file is probably not signed by "
-            "a CA the server trusts)",
+            "the server did not accept the client certificate (",
         ),
         "certificate and key mismatch": (
             "mtls",
@@ -132,8 +134,18 @@ def _cases(pki: Pki) -> dict[str, tuple[str, str, str]]:
             "the server rejected the API key (Request unauthorized.): check auth.api_key",
         ),
         # the SDK sees the HTTP answer as a bad HTTP/2 frame, or (by timing) the connection
-        # closing after it: both messages say so
-        "not a Temporal server": ("http", "", "not a Temporal server"),
+        # closing after it: either way moonflow asks the port and gets an HTTP/1.1 answer
+        "not a Temporal server": (
+            "http",
+            "",
+            "not a Temporal server (it answered HTTP/1.1): check the address and port",
+        ),
+        "a TLS port that is not Temporal": (
+            "tls_close",
+            f"tls:\n  ca_file: {pki.ca}",
+            "not a Temporal server (the TLS handshake completed and the server asked for no "
+            "client certificate; then it closed the connection): check the address and port",
+        ),
     }
 
 
@@ -148,6 +160,7 @@ CASE_NAMES = [
     "certificate and key mismatch",
     "wrong API key",
     "not a Temporal server",
+    "a TLS port that is not Temporal",
 ]
 
 
@@ -240,3 +253,42 @@ def test_cli_runs_a_workflow_over_mtls_and_names_a_bad_ca(
         f"127.0.0.1:{fronts['tls']}: the server's certificate is not signed by the CA in "
         f"tls.ca_file ({pki.other_ca}): set tls.ca_file to the CA that signed it"
     ], done.stderr
+
+
+def test_cli_a_private_key_as_ca_file_is_named_before_connecting(
+    pki: Pki, fronts: dict[str, int], tmp_path: Path
+) -> None:
+    app = _app(tmp_path / "app", fronts["tls"], f"tls:\n  ca_file: {pki.server_key}")
+    yaml_line = next(
+        n
+        for n, line in enumerate((app / "app.yaml").read_text().splitlines(), 1)
+        if "ca_file:" in line
+    )
+    done = _cli("start", str(app), "app:ok", "--input", '{"n": 1}')
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("moonflow: error: "), lines[0]
+    assert f"app.yaml:{yaml_line}: app:temporal_client: " in lines[0], lines[0]
+    assert lines[0].endswith(
+        f"tls.ca_file '{pki.server_key}' holds no certificate (it holds a private key): give "
+        "the PEM file of the CA's certificate (-----BEGIN CERTIFICATE-----)"
+    ), lines[0]
+    assert "not signed by the CA" not in lines[0]
+
+
+def test_cli_an_http_server_gets_the_same_diagnosis_by_entry_and_by_server_flag(
+    fronts: dict[str, int], tmp_path: Path
+) -> None:
+    port = fronts["http"]
+    app = _app(tmp_path / "app", port, "")
+    expected = (
+        f"cannot connect to Temporal at 127.0.0.1:{port}: not a Temporal server (it answered "
+        "HTTP/1.1): check the address and port"
+    )
+    for extra in ([], ["--server", f"127.0.0.1:{port}"]):
+        for _ in range(3):  # the SDK's own error text varies with timing; the answer does not
+            done = _cli("start", str(app), "app:ok", "--input", '{"n": 1}', *extra)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.strip().endswith(expected), (extra, done.stderr)
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moonflow._logging import sdk_runtime
-from moonflow.client._connect_errors import Setup, diagnose
+from moonflow.client._connect_errors import Setup, diagnose, pem_problem, refine
 from moonflow.client._messages import with_sender_interceptor
 from moonflow.errors import UsageError
 from moonflow.kinds._connection import (
@@ -192,6 +192,14 @@ def _tls_and_key(
         if tls_opts.get("ca_file")
         else None
     )
+    # a key or anything else given as a certificate: say so here, not as an untrusted server
+    for what, data, path in (
+        ("tls.ca_file", ca, tls_opts.get("ca_file")),
+        ("auth.cert_file", cert, None if auth.get("cert_pem") else auth.get("cert_file")),
+    ):
+        problem = pem_problem(data, what, str(path)) if data and path else None
+        if problem:
+            raise SettingUnreadable(what, problem)
     config = temporalio.service.TLSConfig(
         server_root_ca_cert=ca,
         domain=tls_opts.get("server_name") or None,
@@ -281,6 +289,7 @@ async def connect(
         raise ConnectionFailed(address, reason) from None
     except (RuntimeError, OSError, ValueError) as exc:
         found = diagnose(str(exc) or type(exc).__name__, setup)
+        found = await refine(found, address, tls_config, setup)  # ambiguous: ask the port
         raise ConnectionFailed(address, found.reason, reachable=found.reachable) from exc
 
 
