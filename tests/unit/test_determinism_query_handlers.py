@@ -18,9 +18,7 @@ FIX = "queries are not in the history: compute from state, do not change it"
 
 
 def _writes(src: str) -> list[tuple[int, str, bool, bool]]:
-    return [
-        (w.line, w.name, w.field, w.upvalue) for w in scan(textwrap.dedent(src)).query_writes
-    ]
+    return [(w.line, w.name, w.field, w.upvalue) for w in scan(textwrap.dedent(src)).query_writes]
 
 
 def test_issue_example_is_flagged_with_line_and_fix():
@@ -57,6 +55,21 @@ def test_field_writes_and_globals_are_flagged():
     ]
     messages = [f.message for f in check_source(textwrap.dedent(src)) if f.line == 6]
     assert f"query handler 'q' assigns to the global 'total': {FIX}" in messages
+
+
+def test_table_library_writes_are_flagged():
+    src = """\
+    local items, seen = {}, {}
+    workflow.on_query("q", function(x)
+        table.insert(items, x)
+        table.remove(seen.list)
+        local mine = {}
+        table.insert(mine, #items)   -- the handler's own table
+        table.sort(mine)
+        return table.concat(mine, ",")
+    end)
+    """
+    assert _writes(src) == [(3, "items", True, True), (4, "seen", True, True)]
 
 
 def test_handler_locals_and_reads_are_fine():

@@ -145,5 +145,5 @@ def classify_query_write(
     """
     handler = f"{QUERY_PREFIX} '{query}'" if query else QUERY_PREFIX
     what = f"'{name}', a variable of the workflow" if upvalue else f"the global '{name}'"
-    verb = "changes a field of" if is_field else "assigns to"
+    verb = "changes the contents of" if is_field else "assigns to"
     return WARNING, f"{handler} {verb} {what}: {QUERY_FIX}"

@@ -11,8 +11,9 @@ reports:
 * every ``require`` call, with its module name when it is a literal string;
 * every write a query handler makes to state outside it (:class:`QueryWrite`): an assignment
   to a local of an enclosing function (an upvalue: the workflow's variables) or to a global,
-  or to a field of one (``state.x = 1``), inside a function literal passed to
-  ``workflow.on_query``, or inside a function passed by name when the file defines it
+  or to a field of one (``state.x = 1``, ``table.insert(state.items, x)``), inside a
+  function literal passed to ``workflow.on_query``, or inside a function passed by name when
+  the file defines it
   (``local function h() ... end``, ``local h = function() ... end``, ``function h() ... end``).
 """
 
@@ -29,6 +30,8 @@ _BINARY = frozenset(
 )
 _BLOCK_END = frozenset({"else", "elseif", "end", "until"})
 _ENV_NAMES = frozenset({"_G", "_ENV"})
+#: ``table`` functions that change the table given first (a write, like ``t[k] = v``).
+_TABLE_WRITERS = frozenset({"insert", "remove", "sort", "move"})
 
 
 class ParseError(ValueError):
@@ -574,6 +577,15 @@ class _Walker:
                 root = None
                 called = True
             elif cur.kind == STRING or cur.is_op("(") or cur.is_op("{"):
+                if (
+                    path is not None
+                    and len(path) == 2
+                    and path[0] == "table"
+                    and path[1] in _TABLE_WRITERS
+                    and cur.is_op("(")
+                    and self.ahead().kind == NAME
+                ):  # table.insert(state.items, x) changes state
+                    self.note_write(self.ahead().value, self.ahead().line, True)
                 if path is not None:
                     self._record(path, line)
                     path = None
