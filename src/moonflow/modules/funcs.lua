@@ -71,10 +71,9 @@ end
 -- the error of a call it refuses is the caller's nil, err. Nil: the host checks (processes).
 local function prepare(cmd, how)
     local check = sys.prepare_activity
-    if check == nil then
-        return nil
-    end
-    sys.check_not_query("the activity command")  -- before the check reserves an activity.id
+    if check == nil or sys.kernel.in_query then
+        return nil  -- in a query handler: yield/emit refuse the command before the check could
+    end             -- reserve an activity.id
     local p = check(cmd, how)
     if sys.is_error(p) then
         return p
