@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import uuid
@@ -52,10 +53,10 @@ async def amoonflow(*args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(moonflow, *args)
 
 
-def moonflow_on_terminal(*args: str) -> str:
-    """Run ``moonflow`` with stdout on a pseudo-terminal (120 columns); its output."""
+def moonflow_on_terminal(*args: str, columns: int = 120) -> str:
+    """Run ``moonflow`` with stdout on a pseudo-terminal (``columns`` wide); its output."""
     main, child = pty.openpty()
-    env = _env() | {"COLUMNS": "120", "TERM": "xterm"}
+    env = _env() | {"COLUMNS": str(columns), "TERM": "xterm"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "moonflow", *args],
         stdout=child,
@@ -76,6 +77,8 @@ def moonflow_on_terminal(*args: str) -> str:
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     return b"".join(chunks).decode().replace("\r\n", "\n")
 
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 EXIT_CODES = ["0 success", "1 the workflow", "2 bad app", "3 internal error", "130 interrupted"]
 
@@ -237,6 +240,40 @@ async def test_output_formats_and_list_agrees_with_describe(dev_env, make_app):
             f"moonflow: error: workflow {wf_id} is COMPLETED: a closed workflow has no stack "
             "(__stack_trace shows where a running one waits)"
         ]
+
+        # at 80 columns: ids and timestamps whole on their line, one summary line per event
+        # (decoded payloads, no base64), nothing wider than the terminal
+        narrow = ANSI.sub(
+            "",
+            await asyncio.to_thread(
+                moonflow_on_terminal, "list", root, "--query", query, *server, columns=80
+            ),
+        )
+        assert any(wf_id in line for line in narrow.splitlines()), narrow
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", narrow), narrow
+        assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
+        shown = ANSI.sub(
+            "",
+            await asyncio.to_thread(
+                moonflow_on_terminal, "history", root, wf_id, *server, columns=80
+            ),
+        )
+        lines = shown.splitlines()
+        assert max(len(line) for line in lines) <= 80, shown
+        assert "anNvbi9wbGFpbg" not in shown and "payloads" not in shown, shown
+        started = next(line for line in lines if "WORKFLOW_EXECUTION_STARTED" in line)
+        assert re.search(r"^\s*1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s", started), started
+        assert "app:flow" in started, started
+        signaled = next(line for line in lines if "WORKFLOW_EXECUTION_SIGNALED" in line)
+        assert signaled.rstrip().endswith(" go"), signaled
+        completed = next(line for line in lines if "WORKFLOW_EXECUTION_COMPLETED" in line)
+        assert completed.rstrip().endswith('result "done"'), completed
+        upsert = next(line for line in lines if "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in line)
+        assert "status=" in upsert, upsert
+        events_count = sum(1 for line in lines if re.match(r"^\s*\d+\s+\d{4}-", line))
+        assert events_count == len(
+            json.loads((await amoonflow("history", root, wf_id, "-o", "json", *server)).stdout)
+        )
 
 
 BROKEN_INDEX = """\

@@ -170,13 +170,79 @@ def print_records(
         else:
             console.print(json.dumps(value, ensure_ascii=False, indent=2), markup=False)
         return
-    table = Table(title=title)
-    for _, header in columns:
-        table.add_column(header, overflow="fold")
-    for record in records:
-        table.add_row(*(_cell(record.get(key)) for key, _ in columns))
+    from rich import box
+
+    rows = [
+        {key: _text_time(v) if key in TIME_KEYS else _cell(v) for key, v in r.items()}
+        for r in records
+    ]
+    shown = _fitting(columns, rows, console.width)
+    # rich shrinks every column alike when a row is too wide: cut the free text ourselves
+    room = console.width - 3 * (len(shown) - 1) - 4  # separators and the two edges
+    room -= sum(_widest(key, header, rows) for key, header in shown if key not in ELLIPSIS_KEYS)
+    for row in rows:
+        for key in ELLIPSIS_KEYS:
+            text = row.get(key, "")
+            if len(text) > max(room, 1):
+                row[key] = text[: max(room, 1) - 1] + "…"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for key, header in shown:
+        if key in ELLIPSIS_KEYS:  # free text that may be cut: the rest of the line is its own
+            table.add_column(header, no_wrap=True, overflow="ellipsis")
+        elif key in FOLD_KEYS:
+            table.add_column(header, overflow="fold")
+        else:  # ids, timestamps, states: never wrapped
+            table.add_column(header, no_wrap=True, min_width=len(header))
+    for row in rows:
+        table.add_row(*(row.get(key, "") for key, _ in shown))
     console.print(table)
+    if len(shown) < len(columns):
+        hidden = ", ".join(h for k, h in columns if (k, h) not in shown)
+        console.print(f"({hidden} hidden at {console.width} columns; -o json shows every field)")
     streams.out.flush()
+
+
+#: Table columns cut with "…" at the end of the line (``history``'s event summaries).
+ELLIPSIS_KEYS = frozenset({"details"})
+#: Table columns that may wrap (long free text).
+FOLD_KEYS = frozenset({"reason", "message"})
+#: Keys holding timestamps: shown as ``YYYY-MM-DD HH:MM:SS`` (UTC, as the server has them).
+TIME_KEYS = frozenset({"time", "start_time", "close_time", "execution_time"})
+#: Columns left out, in this order, when ids and timestamps would not fit otherwise.
+DROP_FIRST = ("close_time", "history_length", "workflow_type")
+
+
+def _fitting(
+    columns: list[tuple[str, str]], rows: list[dict[str, str]], width: int
+) -> list[tuple[str, str]]:
+    """``columns`` without those of :data:`DROP_FIRST` needed to keep the never-wrapped columns
+    whole in ``width`` characters (a cut column has 10 characters at least)."""
+
+    def need(cols: list[tuple[str, str]]) -> int:
+        total = 0
+        for key, header in cols:
+            widest = _widest(key, header, rows)
+            total += min(widest, 10) if key in ELLIPSIS_KEYS | FOLD_KEYS else widest
+        return total + 3 * (len(cols) - 1)  # padding and the column separator
+
+    shown = list(columns)
+    for key in DROP_FIRST:
+        if need(shown) <= width:
+            break
+        shown = [c for c in shown if c[0] != key]
+    return shown
+
+
+def _widest(key: str, header: str, rows: list[dict[str, str]]) -> int:
+    return max([len(header), *(len(r.get(key, "")) for r in rows)])
+
+
+def _text_time(value: Any) -> str:
+    """An RFC 3339 timestamp as ``YYYY-MM-DD HH:MM:SS`` (seconds are enough on a terminal)."""
+    text = _cell(value)
+    if len(text) >= 19 and text[10:11] in ("T", " ") and text[4:5] == "-":
+        return f"{text[:10]} {text[11:19]}"
+    return text
 
 
 def _cell(value: Any) -> str:
@@ -244,22 +310,19 @@ def _server_version() -> str:
 
 def history_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``moonflow history -o text`` rows: ``id``, ``time``, ``type`` (without the
-    ``EVENT_TYPE_`` prefix) and ``details`` (the event's attributes as compact JSON)."""
-    rows = []
-    for event in events:
-        details = {
-            k: v for k, v in event.items() if k.endswith("Attributes") and isinstance(v, dict)
+    ``EVENT_TYPE_`` prefix) and ``details`` (a one-line summary by event type: activity type
+    and attempt, timer duration, signal name, decoded payloads; see :mod:`._events`)."""
+    from moonflow.cli._events import event_summary
+
+    return [
+        {
+            "id": event.get("eventId"),
+            "time": event.get("eventTime"),
+            "type": str(event.get("eventType", "")).removeprefix("EVENT_TYPE_"),
+            "details": event_summary(event),
         }
-        attrs = next(iter(details.values()), None) if len(details) == 1 else details or None
-        rows.append(
-            {
-                "id": event.get("eventId"),
-                "time": event.get("eventTime"),
-                "type": str(event.get("eventType", "")).removeprefix("EVENT_TYPE_"),
-                "details": attrs,
-            }
-        )
-    return rows
+        for event in events
+    ]
 
 
 _ENTRY_AT = re.compile(r"\(entry at ([^\s()]+?):(\d+)\)")
