@@ -118,9 +118,10 @@ def test_moonflow_check_prints_the_warning_with_file_and_line(tmp_path: Path) ->
     )
     out, err = io.StringIO(), io.StringIO()
     assert run(["check", str(tmp_path)], out=out, err=err) == 0, err.getvalue()
+    # the file as seen from where the command ran: APP_DIR as given, then the app's path
     assert (
-        "warning: wf.lua:3: app:wf: global 'totl' is never assigned in this file, so it reads "
-        "nil: did you mean 'total'?"
+        f"warning: {tmp_path / 'wf.lua'}:3: app:wf: global 'totl' is never assigned in this "
+        "file, so it reads nil: did you mean 'total'?"
     ) in out.getvalue().splitlines()
     assert out.getvalue().splitlines()[-1] == "ok"
 

@@ -19,6 +19,7 @@ from moonflow.devserver import (
     split_address,
 )
 from moonflow.errors import UsageError
+from tests.integration._tls_front import make_pki
 
 
 @pytest.mark.parametrize(
@@ -108,19 +109,17 @@ def test_tls_and_auth_mapping(tmp_path: Path) -> None:
     assert _tls_and_key({"enabled": False}, None, None) == (False, None)
     tls, key = _tls_and_key(None, {"type": "api_key", "api_key": "k"}, None)
     assert tls is None and key == "k"  # the SDK enables TLS by itself with an API key
-    (tmp_path / "ca.pem").write_bytes(b"CA")
-    (tmp_path / "c.pem").write_bytes(b"CERT")
-    (tmp_path / "k.pem").write_bytes(b"KEY")
+    pki = make_pki(tmp_path)  # real PEM files: certificate files are checked before use
     tls, key = _tls_and_key(
         {"enabled": True, "ca_file": "ca.pem", "server_name": "t.example"},
-        {"type": "mtls", "cert_file": "c.pem", "key_file": "k.pem"},
+        {"type": "mtls", "cert_file": "client.pem", "key_file": "client.key"},
         tmp_path,
     )
     assert isinstance(tls, TLSConfig) and key is None
     assert (tls.server_root_ca_cert, tls.client_cert, tls.client_private_key) == (
-        b"CA",
-        b"CERT",
-        b"KEY",
+        pki.ca.read_bytes(),
+        pki.client_cert.read_bytes(),
+        pki.client_key.read_bytes(),
     )
     assert tls.domain == "t.example"
 

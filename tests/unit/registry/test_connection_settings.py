@@ -18,6 +18,7 @@ from moonflow.client import connect
 from moonflow.client._connect import _tls_and_key
 from moonflow.errors import UsageError
 from moonflow.kinds._connection import connection_timings
+from tests.integration._tls_front import make_pki
 
 from .helpers import BASE_YAML, assert_error, line_of
 
@@ -157,16 +158,21 @@ def test_python_api_applies_the_same_rules(tmp_path: Path) -> None:
 def test_deprecated_env_directives_are_honoured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "c.pem").write_text("CERT")
-    monkeypatch.setenv("MF_TEST_KEY_PEM", "KEY")
+    pki = make_pki(tmp_path)  # real PEM files: certificate files are checked before use
+    key_pem = pki.client_key.read_text()
+    monkeypatch.setenv("MF_TEST_KEY_PEM", key_pem)
     tls, _ = _tls_and_key(
-        None, {"type": "mtls", "cert_file": "c.pem", "key_pem_env": "MF_TEST_KEY_PEM"}, tmp_path
+        None,
+        {"type": "mtls", "cert_file": "client.pem", "key_pem_env": "MF_TEST_KEY_PEM"},
+        tmp_path,
     )
-    assert tls.client_private_key == b"KEY"  # type: ignore[union-attr]
+    assert tls.client_private_key == key_pem.encode()  # type: ignore[union-attr]
     monkeypatch.delenv("MF_TEST_KEY_PEM")
     with pytest.raises(UsageError, match="MF_TEST_KEY_PEM is not set"):
         _tls_and_key(
-            None, {"type": "mtls", "cert_file": "c.pem", "key_pem_env": "MF_TEST_KEY_PEM"}, tmp_path
+            None,
+            {"type": "mtls", "cert_file": "client.pem", "key_pem_env": "MF_TEST_KEY_PEM"},
+            tmp_path,
         )
     monkeypatch.setenv("MF_TEST_API_KEY", "secret")
     _, key = _tls_and_key(None, {"type": "api_key", "api_key_env": "MF_TEST_API_KEY"}, tmp_path)
