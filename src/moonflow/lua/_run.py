@@ -196,7 +196,7 @@ class LuaRun:
         # state's loader that makes errors once loaded.
         self.sys, self.kernel, self._guard, self.lua_make_error = _run_maker(vm)(
             _host_getter(host, vm.raised),
-            _weak_method(weakref.ref(self), "module"),
+            weak_method(weakref.ref(self), "module"),
             kernel_chunk,
             instruction_budget,
             int(instruction_budget or 0),
@@ -713,13 +713,13 @@ def _declared_host_names(cls: type) -> frozenset[str]:
     return names
 
 
-def _weak_method(ref: weakref.ref[Any], name: str) -> Callable[..., Any]:
+def weak_method(ref: weakref.ref[Any], name: str) -> Callable[..., Any]:
     """A callable calling ``ref().name(...)``, for Lua to hold without keeping the run alive."""
     return _WeakMethod(ref, name)
 
 
 class _WeakMethod:
-    """See :func:`_weak_method`: an object with two slots instead of a closure (two cells and
+    """See :func:`weak_method`: an object with two slots instead of a closure (two cells and
     a function), since Lua holds several per idle run (benchmark M2)."""
 
     __slots__ = ("_ref", "_name")

@@ -309,7 +309,11 @@ def _pool_size() -> int:
     raw = os.environ.get("MOONFLOW_LUA_STATES", "")
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
-    return max(1, min(4, os.cpu_count() or 1))
+    return _DEFAULT_POOL_SIZE
+
+
+#: Read once: os.cpu_count() reads sysfs, and _pool_size runs for every workflow run.
+_DEFAULT_POOL_SIZE = max(1, min(4, os.cpu_count() or 1))
 
 
 _pool_lock = threading.Lock()

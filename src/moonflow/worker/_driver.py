@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -40,6 +41,7 @@ from ..errors import ErrorInfo
 from ..lua import LuaRun, Outcome, RunStopped
 from ..lua._convert import ConversionError
 from ..lua._outcome import raised, returned
+from ..lua._run import weak_method
 from ..lua._vm import LuaVM, workflow_vm
 from ..process._pids import parse_process_pid
 from ._children import ChildWorkflows
@@ -287,7 +289,9 @@ class WorkflowDriver(ChildWorkflows):
         self.mailbox.query = self._query
         if self.config.command_log is not None:
             state.sys.where_of_commands = True  # kernel.lua: each command carries its file:line
-        state.sys.prepare_activity = self.prepare_activity  # funcs.lua: checks at the call
+        # funcs.lua checks each call at once; held weakly like every host method, so the
+        # run's Lua state never keeps this driver alive (lua/_run.py)
+        state.sys.prepare_activity = weak_method(weakref.ref(self), "prepare_activity")
         kernel.start(fn, state.pack(args))
 
     def _advance(self) -> tuple[bool, Any]:
