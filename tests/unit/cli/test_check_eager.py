@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from moonflow.cli._commands import summarize
+from moonflow.cli._check import summarize
 from moonflow.registry import load_app
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
