@@ -13,11 +13,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ from moonflow.cli._commands import WORKER_SHUTDOWN_MARGIN, shutdown_wait
 from moonflow.errors import AppError
 from moonflow.registry import load_app
 from moonflow.worker import build_workers
+from tests._apps import app_index
+from tests.integration._hit_counter import loopback_http
 
 pytestmark = pytest.mark.integration
 
@@ -96,28 +97,18 @@ PY_WORK = """\
 """
 
 
+WF_ENTRY = """\
+- name: wf
+  kind: workflow.lua
+  source: file://wf.lua
+  method: main
+  modules: [funcs]
+  meta: {temporal: {workflow: {worker: app:worker}}}
+"""
+
+
 def _index(tq: str, worker_options: str, work: str = LUA_WORK) -> str:
-    return textwrap.dedent(
-        f"""\
-        version: "1.0"
-        namespace: app
-        entries:
-          - name: temporal_client
-            kind: temporal.client
-            address: "localhost:7233"
-          - name: worker
-            kind: temporal.worker
-            client: app:temporal_client
-            task_queue: "{tq}"
-            worker_options: {worker_options}
-          - name: wf
-            kind: workflow.lua
-            source: file://wf.lua
-            method: main
-            modules: [funcs]
-            meta: {{temporal: {{workflow: {{worker: app:worker}}}}}}
-        """
-    ) + textwrap.indent(textwrap.dedent(work), "  ")
+    return app_index(tq, WF_ENTRY + textwrap.dedent(work), f"worker_options: {worker_options}")
 
 
 def _write_app(root: Path, worker_options: str, lang: str = "lua") -> tuple[Path, str]:
@@ -132,31 +123,16 @@ def _write_app(root: Path, worker_options: str, lang: str = "lua") -> tuple[Path
     return root, tq
 
 
-class _Hits(BaseHTTPRequestHandler):
-    hits: list[tuple[str, float]]
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        type(self).hits.append((self.path, time.monotonic()))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def hits() -> Iterator[tuple[str, list[tuple[str, float]]]]:
-    handler = type("Hits", (_Hits,), {"hits": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler.hits
-    finally:
-        server.shutdown()
-        server.server_close()
+    seen: list[tuple[str, float]] = []
+
+    def record(request: BaseHTTPRequestHandler) -> bytes:
+        seen.append((request.path, time.monotonic()))
+        return b"ok"
+
+    with loopback_http(record) as url:
+        yield url, seen
 
 
 class _Worker:
