@@ -15,11 +15,10 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ from temporalio.client import WorkflowFailureError
 from moonflow.errors import AppError
 from moonflow.registry import load_app
 from moonflow.worker import build_workers
+from tests._apps import app_index
 
+from ._hit_counter import loopback_http
 from .conftest import _Workers, history_events
 
 pytestmark = pytest.mark.integration
@@ -145,37 +146,26 @@ return { steady = steady, silent = silent, cancel = cancel, resumable = resumabl
 
 
 def _entries(tq: str) -> str:
-    out = f"""\
-version: "1.0"
-namespace: app
-entries:
-  - name: temporal_client
-    kind: temporal.client
-    address: "localhost:7233"
-  - name: worker
-    kind: temporal.worker
-    client: app:temporal_client
-    task_queue: "{tq}"
-"""
+    out = ""
     for name in ("steady", "silent", "cancel", "resumable", "ticks"):
         out += f"""\
-  - name: wf_{name}
-    kind: workflow.lua
-    source: file://wf.lua
-    method: {name}
-    modules: [funcs, time]
-    meta: {{temporal: {{workflow: {{worker: app:worker}}}}}}
+- name: wf_{name}
+  kind: workflow.lua
+  source: file://wf.lua
+  method: {name}
+  modules: [funcs, time]
+  meta: {{temporal: {{workflow: {{worker: app:worker}}}}}}
 """
     for name in ("steady", "silent", "ticking", "resumable", "quick"):
         out += f"""\
-  - name: {name}
-    kind: function.lua
-    source: file://acts.lua
-    method: {name}
-    modules: [activity, time, http_client]
-    meta: {{temporal: {{activity: {{worker: app:worker}}}}}}
+- name: {name}
+  kind: function.lua
+  source: file://acts.lua
+  method: {name}
+  modules: [activity, time, http_client]
+  meta: {{temporal: {{activity: {{worker: app:worker}}}}}}
 """
-    return out
+    return app_index(tq, out)
 
 
 @pytest.fixture
@@ -221,31 +211,16 @@ async def test_an_activity_that_stops_heartbeating_times_out_with_timeout_type_h
     assert elapsed < 25  # not the 30 s sleep: the heartbeat timeout ended it
 
 
-class _Ticks(BaseHTTPRequestHandler):
-    times: list[float]
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        type(self).times.append(time.time())
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def ticks() -> Iterator[tuple[str, list[float]]]:
-    handler = type("Ticks", (_Ticks,), {"times": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler.times
-    finally:
-        server.shutdown()
-        server.server_close()
+    times: list[float] = []
+
+    def tick(_request: BaseHTTPRequestHandler) -> bytes:
+        times.append(time.time())
+        return b"ok"
+
+    with loopback_http(tick) as url:
+        yield url, times
 
 
 async def test_a_cancelled_heartbeating_activity_stops_and_frees_its_thread(dev_env, app, ticks):
@@ -319,25 +294,16 @@ async def test_info_gives_the_next_attempt_the_previous_heartbeat(dev_env, app):
 
 def test_workflow_code_may_not_list_the_activity_module(tmp_path: Path) -> None:
     (tmp_path / "_index.yaml").write_text(
-        textwrap.dedent(
+        app_index(
+            "q",
             """\
-            version: "1.0"
-            namespace: app
-            entries:
-              - name: temporal_client
-                kind: temporal.client
-                address: "localhost:7233"
-              - name: worker
-                kind: temporal.worker
-                client: app:temporal_client
-                task_queue: q
-              - name: wf
-                kind: workflow.lua
-                source: file://wf.lua
-                method: main
-                modules: [activity]
-                meta: {temporal: {workflow: {worker: app:worker}}}
-            """
+            - name: wf
+              kind: workflow.lua
+              source: file://wf.lua
+              method: main
+              modules: [activity]
+              meta: {temporal: {workflow: {worker: app:worker}}}
+            """,
         )
     )
     (tmp_path / "wf.lua").write_text("return { main = function() end }\n")
@@ -425,24 +391,18 @@ return { main = main }
 """
 
 
-class _Flaky(BaseHTTPRequestHandler):
+def _flaky(paths: list[str]) -> Callable[[BaseHTTPRequestHandler], bytes | None]:
     """Answers every path, except the first request for /3: its connection is dropped."""
 
-    paths: list[str]
+    def answer(request: BaseHTTPRequestHandler) -> bytes | None:
+        paths.append(request.path)
+        if request.path == "/3" and paths.count("/3") == 1:
+            request.close_connection = True
+            request.connection.shutdown(2)  # a network failure for the client
+            return None
+        return b"ok"
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        type(self).paths.append(self.path)
-        if self.path == "/3" and type(self).paths.count("/3") == 1:
-            self.close_connection = True
-            self.connection.shutdown(2)  # a network failure for the client
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_: Any) -> None:
-        pass
+    return answer
 
 
 async def test_the_readme_heartbeat_example_resumes_where_the_last_attempt_got(dev_env, make_app):
@@ -453,21 +413,14 @@ async def test_the_readme_heartbeat_example_resumes_where_the_last_attempt_got(d
     (block,) = re.findall(
         r"```lua\n-- import\.lua: an activity entry[^\n]*\n(.*?)```", README.read_text(), re.S
     )
-    handler = type("Flaky", (_Flaky,), {"paths": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    paths: list[str] = []
+    with loopback_http(_flaky(paths)) as base:
         app = make_app(
             workflow_entry("wf", "wf.lua", "[funcs]")
             + activity_entry("import", "import.lua", "import", "[activity, http_client]"),
             {"wf.lua": IMPORT_WF, "import.lua": block},
         )
         result = await app.execute(dev_env, "app:wf", [f"{base}/{i}" for i in range(1, 5)])
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result == 4, result
     # attempt 2 started after url 2, the last one attempt 1 heartbeated
-    assert handler.paths == ["/1", "/2", "/3", "/3", "/4"], handler.paths
+    assert paths == ["/1", "/2", "/3", "/3", "/4"], paths
