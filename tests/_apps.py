@@ -12,7 +12,7 @@ namespace: app
 entries:
   - name: temporal_client
     kind: temporal.client
-    address: "localhost:7233"
+    address: "{address}"
   - name: worker
     kind: temporal.worker
     client: app:temporal_client
@@ -20,16 +20,21 @@ entries:
 """
 
 
-def app_index(task_queue: str, entries_yaml: str = "", worker_extra: str = "") -> str:
+def app_index(
+    task_queue: str,
+    entries_yaml: str = "",
+    worker_extra: str = "",
+    address: str = "localhost:7233",
+) -> str:
     """An app's ``_index.yaml`` text (namespace ``app``).
 
     ``task_queue``: the queue of ``app:worker``, whose client is ``app:temporal_client``
-    (localhost:7233). ``worker_extra``: YAML lines added to the worker entry (e.g.
+    (at ``address``, host:port). ``worker_extra``: YAML lines added to the worker entry (e.g.
     ``"worker_options: {...}"``). ``entries_yaml``: the further entries as a YAML list (dedented,
-    then put under ``entries:``). The header is always ten lines, so line numbers that a test
-    expects in the entries do not depend on this helper.
+    then put under ``entries:``). The header is ten lines (plus ``worker_extra``'s), as the
+    files it replaced, so line numbers a test expects in the entries stay put.
     """
-    out = _HEADER.format(tq=task_queue)
+    out = _HEADER.format(tq=task_queue, address=address)
     if worker_extra:
         out += textwrap.indent(textwrap.dedent(worker_extra).rstrip("\n") + "\n", "    ")
     return out + textwrap.indent(textwrap.dedent(entries_yaml), "  ")

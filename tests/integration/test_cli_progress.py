@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests._apps import app_index
 from tests.integration.test_cli_basic import SRC, _free_port, _port_open
 
 pytestmark = pytest.mark.integration
@@ -48,18 +49,9 @@ def write_app(root: Path, port: int) -> Path:
     until its attempt ``input.ok_at`` (0: never). app:parent runs app:flaky as its child."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "app.yaml").write_text(
-        textwrap.dedent(f"""\
-        version: "1.0"
-        namespace: app
-        entries:
-          - name: temporal_client
-            kind: temporal.client
-            address: "127.0.0.1:{port}"
-            namespace: "default"
-          - name: worker
-            kind: temporal.worker
-            client: app:temporal_client
-            task_queue: "progress-{uuid.uuid4().hex[:8]}"
+        app_index(
+            f"progress-{uuid.uuid4().hex[:8]}",
+            """\
           - name: flaky
             kind: workflow.lua
             source: file://flaky.lua
@@ -87,7 +79,9 @@ def write_app(root: Path, port: int) -> Path:
               temporal:
                 activity:
                   worker: app:worker
-        """)
+        """,
+            address=f"127.0.0.1:{port}",
+        )
     )
     (root / "flaky.lua").write_text(
         textwrap.dedent("""\
