@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 
 from moonflow.errors import AppError
 from moonflow.modules._http.policy import address_problem
+from tests._apps import app_index
 
 from .conftest import activity_entry, workflow_entry
 
@@ -688,14 +689,12 @@ def test_check_names_the_module_entry_and_fix(tmp_path: Path):
     import sys
 
     (tmp_path / "_index.yaml").write_text(
-        'version: "1.0"\nnamespace: app\nentries:\n'
-        "  - name: temporal_client\n    kind: temporal.client\n"
-        '    address: "localhost:7233"\n'
-        "  - name: worker\n    kind: temporal.worker\n    client: app:temporal_client\n"
-        "    task_queue: q\n"
-        "  - name: fetch\n    kind: workflow.lua\n    source: file://fetch.lua\n"
-        "    method: main\n    modules: [funcs]\n"
-        "    meta: {temporal: {workflow: {worker: app:worker}}}\n"
+        app_index(
+            "q",
+            "- name: fetch\n  kind: workflow.lua\n  source: file://fetch.lua\n"
+            "  method: main\n  modules: [funcs]\n"
+            "  meta: {temporal: {workflow: {worker: app:worker}}}\n",
+        )
     )
     (tmp_path / "fetch.lua").write_text(
         'local http_client = require("http_client")\nreturn {main = function() return 1 end}\n'

@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 
 from moonflow.process import ProcessNode
 from moonflow.registry import load_app
+from tests._apps import app_index
 
 from .conftest import activity_entry, history_events, workflow_entry
 
@@ -543,18 +544,9 @@ async def test_the_readme_example(dev_env, make_app):
 
 
 # ---- moonflow test: test.mock_activity stubs a Python activity as it stubs a Lua one -----------
-STUB_APP_YAML = """\
-version: "1.0"
-namespace: app
-entries:
-  - name: temporal_client
-    kind: temporal.client
-    address: "localhost:7233"
-    namespace: "default"
-  - name: worker
-    kind: temporal.worker
-    client: app:temporal_client
-    task_queue: "py-stubs"
+STUB_APP_YAML = app_index(
+    "py-stubs",
+    """\
   - name: processes
     kind: process.host
   - name: wf
@@ -585,7 +577,8 @@ entries:
     method: real
     modules: [test]
     meta: {type: test}
-"""
+""",
+)
 
 STUB_PAY_PY = """\
 def charge(amount):

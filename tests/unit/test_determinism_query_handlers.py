@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from moonflow.determinism import WARNING, check_source, scan
+from tests._apps import app_index
 
 FIX = "queries are not in the history: compute from state, do not change it"
 
@@ -141,18 +142,9 @@ def test_cli_check_warns_about_a_mutating_query(tmp_path: Path):
     app = tmp_path / "app"
     app.mkdir()
     (app / "app.yaml").write_text(
-        textwrap.dedent(
+        app_index(
+            "q",
             """\
-            version: "1.0"
-            namespace: app
-            entries:
-              - name: temporal_client
-                kind: temporal.client
-                address: "localhost:7233"
-              - name: worker
-                kind: temporal.worker
-                client: app:temporal_client
-                task_queue: q
               - name: wf
                 kind: workflow.lua
                 source: file://wf.lua
@@ -162,7 +154,7 @@ def test_cli_check_warns_about_a_mutating_query(tmp_path: Path):
                   temporal:
                     workflow:
                       worker: app:worker
-            """
+            """,
         )
     )
     (app / "wf.lua").write_text(
