@@ -11,8 +11,11 @@ Update completed". ``workflow.wait_handlers()`` before returning lets the handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -64,6 +67,18 @@ async def _accepted(handle) -> None:
     raise AssertionError("the update was not accepted in 30 s")
 
 
+@contextlib.asynccontextmanager
+async def _update_running(env, make_app, mode: str, po: str) -> AsyncIterator[tuple[Any, ...]]:
+    """Workers up, app:flow started with ``mode`` and an ``approve(po)`` update accepted (its
+    handler at work): yields ``(app, handle, caller)``, caller the task awaiting the answer."""
+    app = make_app(workflow_entry("flow", "flow.lua", "[time, workflow]"), {"flow.lua": FLOW})
+    async with app.workers(env):
+        handle = await app.start(env, "app:flow", mode, id=f"upd-{mode}-{uuid.uuid4()}")
+        caller = asyncio.create_task(update(env.client, handle.id, "approve", po))
+        await _accepted(handle)
+        yield app, handle, caller
+
+
 async def _replays(app, handle) -> None:
     history = await handle.fetch_history()
     result = await replay_history(app.app, history)
@@ -73,12 +88,8 @@ async def _replays(app, handle) -> None:
 async def test_returning_with_a_running_update_warns_and_tells_the_caller(
     dev_env, make_app, caplog
 ):
-    app = make_app(workflow_entry("flow", "flow.lua", "[time, workflow]"), {"flow.lua": FLOW})
     caplog.set_level(logging.WARNING)
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", "return", id=f"upd-ret-{uuid.uuid4()}")
-        caller = asyncio.create_task(update(dev_env.client, handle.id, "approve", "po-1"))
-        await _accepted(handle)
+    async with _update_running(dev_env, make_app, "return", "po-1") as (app, handle, caller):
         await handle.signal("finish")
         with pytest.raises(WorkflowFailure) as exc:
             await asyncio.wait_for(caller, 30)
@@ -97,11 +108,7 @@ async def test_returning_with_a_running_update_warns_and_tells_the_caller(
 
 
 async def test_wait_handlers_lets_the_update_finish_first(dev_env, make_app):
-    app = make_app(workflow_entry("flow", "flow.lua", "[time, workflow]"), {"flow.lua": FLOW})
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", "wait", id=f"upd-wait-{uuid.uuid4()}")
-        caller = asyncio.create_task(update(dev_env.client, handle.id, "approve", "po-2"))
-        await _accepted(handle)
+    async with _update_running(dev_env, make_app, "wait", "po-2") as (app, handle, caller):
         await handle.signal("finish")
         assert await asyncio.wait_for(caller, 30) == "approved po-2"
         assert await asyncio.wait_for(handle.result(), 30) == {"before": False, "after": True}
@@ -109,11 +116,7 @@ async def test_wait_handlers_lets_the_update_finish_first(dev_env, make_app):
 
 
 async def test_continue_as_new_with_a_running_update_tells_the_caller_to_retry(dev_env, make_app):
-    app = make_app(workflow_entry("flow", "flow.lua", "[time, workflow]"), {"flow.lua": FLOW})
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", "continue", id=f"upd-can-{uuid.uuid4()}")
-        caller = asyncio.create_task(update(dev_env.client, handle.id, "approve", "po-3"))
-        await _accepted(handle)
+    async with _update_running(dev_env, make_app, "continue", "po-3") as (app, handle, caller):
         await handle.signal("finish")
         with pytest.raises(WorkflowFailure) as exc:
             await asyncio.wait_for(caller, 30)
@@ -134,11 +137,7 @@ async def test_continue_as_new_with_a_running_update_tells_the_caller_to_retry(d
 
 async def test_an_update_whose_run_is_terminated_is_unavailable_not_unknown(dev_env, make_app):
     # the server ends this update itself: the client still names the update and the cause
-    app = make_app(workflow_entry("flow", "flow.lua", "[time, workflow]"), {"flow.lua": FLOW})
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", "return", id=f"upd-term-{uuid.uuid4()}")
-        caller = asyncio.create_task(update(dev_env.client, handle.id, "approve", "po-4"))
-        await _accepted(handle)
+    async with _update_running(dev_env, make_app, "return", "po-4") as (app, handle, caller):
         await handle.terminate("operator stop")
         with pytest.raises(WorkflowFailure) as exc:
             await asyncio.wait_for(caller, 30)
