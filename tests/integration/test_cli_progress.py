@@ -15,7 +15,6 @@ import select
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +40,62 @@ def _env() -> dict[str, str]:
 
 def _cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "moonflow", *args]
+
+
+def _moonflow(*args: str) -> subprocess.CompletedProcess[str]:
+    """``moonflow ARGS`` run to its end (output captured as text)."""
+    return subprocess.run(_cmd(*args), capture_output=True, text=True, env=_env(), timeout=TIMEOUT)
+
+
+LUA_FILES = {
+    "flaky.lua": """\
+local funcs = require("funcs")
+local time = require("time")
+
+local function main(input)
+    if input.sleep then time.sleep(input.sleep) end
+    -- a short start-to-close timeout: an attempt whose answer is lost while the server
+    -- is down is tried again in seconds, not after the default 10 minutes
+    local exec = funcs.new():with_options({
+        ["activity.start_to_close_timeout"] = 5000,
+        ["activity.retry_policy"] = {
+            initial_interval = 1000, backoff_coefficient = 1.0,
+            maximum_attempts = input.attempts or 0,
+        },
+    })
+    local out, err = exec:call("app:charge", input.ok_at or 0)
+    if err then return nil, err end
+    return {charged = out}
+end
+
+return { main = main }
+""",
+    "parent.lua": """\
+local workflow = require("workflow")
+
+local function main(input)
+    local out, err = workflow.exec("app:flaky", input)
+    if err then return nil, err end
+    return {child = out}
+end
+
+return { main = main }
+""",
+    "charge.lua": """\
+local activity = require("activity")
+local errors = require("errors")
+
+local function main(ok_at)
+    if ok_at == 0 or activity.info().attempt < ok_at then
+        return nil, errors.new({kind = errors.UNAVAILABLE, message = "card declined",
+                                retryable = true})
+    end
+    return "ok at " .. activity.info().attempt
+end
+
+return { main = main }
+""",
+}
 
 
 def write_app(root: Path, port: int) -> Path:
@@ -83,59 +138,8 @@ def write_app(root: Path, port: int) -> Path:
             address=f"127.0.0.1:{port}",
         )
     )
-    (root / "flaky.lua").write_text(
-        textwrap.dedent("""\
-        local funcs = require("funcs")
-        local time = require("time")
-
-        local function main(input)
-            if input.sleep then time.sleep(input.sleep) end
-            -- a short start-to-close timeout: an attempt whose answer is lost while the server
-            -- is down is tried again in seconds, not after the default 10 minutes
-            local exec = funcs.new():with_options({
-                ["activity.start_to_close_timeout"] = 5000,
-                ["activity.retry_policy"] = {
-                    initial_interval = 1000, backoff_coefficient = 1.0,
-                    maximum_attempts = input.attempts or 0,
-                },
-            })
-            local out, err = exec:call("app:charge", input.ok_at or 0)
-            if err then return nil, err end
-            return {charged = out}
-        end
-
-        return { main = main }
-        """)
-    )
-    (root / "parent.lua").write_text(
-        textwrap.dedent("""\
-        local workflow = require("workflow")
-
-        local function main(input)
-            local out, err = workflow.exec("app:flaky", input)
-            if err then return nil, err end
-            return {child = out}
-        end
-
-        return { main = main }
-        """)
-    )
-    (root / "charge.lua").write_text(
-        textwrap.dedent("""\
-        local activity = require("activity")
-        local errors = require("errors")
-
-        local function main(ok_at)
-            if ok_at == 0 or activity.info().attempt < ok_at then
-                return nil, errors.new({kind = errors.UNAVAILABLE, message = "card declined",
-                                        retryable = true})
-            end
-            return "ok at " .. activity.info().attempt
-        end
-
-        return { main = main }
-        """)
-    )
+    for name, src in LUA_FILES.items():
+        (root / name).write_text(src)
     return root
 
 
@@ -284,22 +288,10 @@ def test_non_tty_logs_each_failed_attempt_and_stdout_is_only_the_result(
 def test_result_waits_the_same_way(server: Server, app: Path, background: Any) -> None:
     addr = ["--server", server.address]
     background("run", "run", str(app), *addr).wait_for("Ctrl-C to stop")
-    started = subprocess.run(
-        _cmd("start", str(app), "app:flaky", "--input", '{"ok_at": 6}', *addr),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=TIMEOUT,
-    )
+    started = _moonflow("start", str(app), "app:flaky", "--input", '{"ok_at": 6}', *addr)
     assert started.returncode == 0, started.stderr
     wf_id = json.loads(started.stdout)["workflow_id"]
-    done = subprocess.run(
-        _cmd("result", str(app), wf_id, *addr),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=TIMEOUT,
-    )
+    done = _moonflow("result", str(app), wf_id, *addr)
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"charged": "ok at 6"}\n'
     assert _failed_attempts(done.stderr), done.stderr
@@ -307,13 +299,8 @@ def test_result_waits_the_same_way(server: Server, app: Path, background: Any) -
 
 def test_quiet_prints_nothing_on_stderr(app: Path) -> None:
     for flag in ("--quiet", "-q"):
-        done = subprocess.run(
-            _cmd("execute", str(app), "app:flaky", "--input", '{"ok_at": 2}', "--server", "memory")
-            + [flag],
-            capture_output=True,
-            text=True,
-            env=_env(),
-            timeout=TIMEOUT,
+        done = _moonflow(
+            "execute", str(app), "app:flaky", "--input", '{"ok_at": 2}', "--server", "memory", flag
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout == '{"charged": "ok at 2"}\n'
@@ -404,13 +391,7 @@ def test_ctrl_c_leaves_the_workflow_running_and_says_how_to_get_its_result(
     assert f"moonflow result {app} {wf_id} --server {server.address}" in err
     # it is still running: workers of `moonflow run` finish it, `moonflow result` prints it
     background("run", "run", str(app), *addr).wait_for("Ctrl-C to stop")
-    done = subprocess.run(
-        _cmd("result", str(app), wf_id, *addr, "--quiet"),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=TIMEOUT,
-    )
+    done = _moonflow("result", str(app), wf_id, *addr, "--quiet")
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"charged": "ok at 5"}\n'
 
@@ -435,13 +416,7 @@ def test_cancel_on_interrupt_cancels_it(server: Server, app: Path, background: A
     wf_id = _started_id(err)
     assert f"moonflow: interrupted; cancelling workflow {wf_id}" in err
     assert f"moonflow: workflow {wf_id} canceled" in err
-    described = subprocess.run(
-        _cmd("describe", str(app), wf_id, *addr),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=TIMEOUT,
-    )
+    described = _moonflow("describe", str(app), wf_id, *addr)
     assert described.returncode == 0, described.stderr
     assert json.loads(described.stdout)["status"] == "CANCELED"
 
@@ -481,12 +456,8 @@ def test_lost_and_back_connection_is_said_once_by_run_execute_and_result(
 
 
 def test_a_child_and_what_it_waits_on(app: Path) -> None:
-    done = subprocess.run(
-        _cmd("execute", str(app), "app:parent", "--input", '{"ok_at": 3}', "--server", "memory"),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=TIMEOUT,
+    done = _moonflow(
+        "execute", str(app), "app:parent", "--input", '{"ok_at": 3}', "--server", "memory"
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"child": {"charged": "ok at 3"}}\n'
