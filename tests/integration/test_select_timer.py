@@ -10,7 +10,10 @@ Histories from before the change: tests/replay/test_select_timer_replay.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -48,6 +51,17 @@ async def _wait_for_timers(handle, count: int) -> None:
     raise AssertionError(f"fewer than {count} timers started in 30 s")
 
 
+@contextlib.asynccontextmanager
+async def _first_timer_started(env, make_app, src: str, tag: str) -> AsyncIterator[tuple[Any, Any]]:
+    """Workers up and app:flow (Lua ``src``) started with its first timer in the history: yields
+    ``(app, handle)``."""
+    app = make_app(workflow_entry("flow", "flow.lua", "[time]"), {"flow.lua": src})
+    async with app.workers(env):
+        handle = await app.start(env, "app:flow", id=f"sel-{tag}-{uuid.uuid4()}")
+        await _wait_for_timers(handle, 1)
+        yield app, handle
+
+
 async def _finish(app, handle):
     result = await asyncio.wait_for(handle.result(), 60)
     history = await handle.fetch_history()
@@ -69,10 +83,7 @@ return { main = main }
 
 
 async def test_an_inline_after_that_loses_is_cancelled(dev_env, make_app):
-    app = make_app(workflow_entry("flow", "flow.lua", "[time]"), {"flow.lua": INLINE})
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", id=f"sel-inline-{uuid.uuid4()}")
-        await _wait_for_timers(handle, 1)
+    async with _first_timer_started(dev_env, make_app, INLINE, "inline") as (app, handle):
         await handle.signal("approve", "ana")
         result, history = await _finish(app, handle)
     assert result == "ana"
@@ -110,10 +121,7 @@ return { main = main }
 
 
 async def test_a_stored_deadline_in_a_loop_keeps_its_timer(dev_env, make_app):
-    app = make_app(workflow_entry("flow", "flow.lua", "[time]"), {"flow.lua": LOOP})
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", id=f"sel-loop-{uuid.uuid4()}")
-        await _wait_for_timers(handle, 1)
+    async with _first_timer_started(dev_env, make_app, LOOP, "loop") as (app, handle):
         await handle.signal("item", "a")
         await asyncio.sleep(0.3)
         await handle.signal("item", "b")
@@ -138,10 +146,7 @@ return { main = main }
 
 
 async def test_an_abandoned_after_used_again_still_arrives_at_its_deadline(dev_env, make_app):
-    app = make_app(workflow_entry("flow", "flow.lua", "[time]"), {"flow.lua": REUSED})
-    async with app.workers(dev_env):
-        handle = await app.start(dev_env, "app:flow", id=f"sel-reuse-{uuid.uuid4()}")
-        await _wait_for_timers(handle, 1)
+    async with _first_timer_started(dev_env, make_app, REUSED, "reuse") as (app, handle):
         await handle.signal("approve", "ana")
         result, history = await _finish(app, handle)
     assert result["won"] == "ana"
