@@ -276,25 +276,28 @@ async def test_errors_keep_kind_and_retryable_like_lua_ones(dev_env, pyapp, tmp_
     assert "over the 2097152-byte (2.0 MB) payload limit" in too_big["message"], too_big
 
 
-async def test_a_process_calls_python_functions(tmp_path):
-    root = tmp_path / "procapp"
+def _app_with_main(root: Path, py_entries: str, main_kind: str, main_lua: str) -> Path:
+    """An app in ``root`` (no Temporal entries): ``py_entries`` on pay.py, and app:main, a
+    ``main_kind`` entry running ``main_lua`` with the funcs module."""
     root.mkdir()
+    main = f"""
+    - name: main
+      kind: {main_kind}
+      source: file://main.lua
+      method: main
+      modules: [funcs]
+    """
     (root / "app.yaml").write_text(
         'version: "1.0"\nnamespace: app\nentries:\n'
-        + textwrap.indent(
-            textwrap.dedent(entries(activity=False))
-            + textwrap.dedent("""
-            - name: main
-              kind: process.lua
-              source: file://main.lua
-              method: main
-              modules: [funcs]
-            """),
-            "  ",
-        )
+        + textwrap.indent(textwrap.dedent(py_entries) + textwrap.dedent(main), "  ")
     )
     (root / "pay.py").write_text(PAY_PY)
-    (root / "main.lua").write_text(PROCESS_LUA)
+    (root / "main.lua").write_text(main_lua)
+    return root
+
+
+async def test_a_process_calls_python_functions(tmp_path):
+    root = _app_with_main(tmp_path / "procapp", entries(activity=False), "process.lua", PROCESS_LUA)
     app = load_app(root)
     async with ProcessNode(app) as node:
         outcome = await asyncio.wait_for(node.run("app:main", [ROUND_TRIP]), 60)
@@ -328,24 +331,12 @@ return { main = main }
 
 
 def test_moonflow_run_x_calls_a_python_function(tmp_path):
-    root = tmp_path / "cliapp"
-    root.mkdir()
-    (root / "app.yaml").write_text(
-        'version: "1.0"\nnamespace: app\nentries:\n'
-        + textwrap.indent(
-            textwrap.dedent(py_entry("py_echo", "echo", activity=False))
-            + textwrap.dedent("""
-            - name: main
-              kind: function.lua
-              source: file://main.lua
-              method: main
-              modules: [funcs]
-            """),
-            "  ",
-        )
+    root = _app_with_main(
+        tmp_path / "cliapp",
+        py_entry("py_echo", "echo", activity=False),
+        "function.lua",
+        CLI_MAIN_LUA,
     )
-    (root / "pay.py").write_text(PAY_PY)
-    (root / "main.lua").write_text(CLI_MAIN_LUA)
     done = subprocess.run(
         [sys.executable, "-m", "moonflow", "run", str(root), "-x", "app:main", "ada"],
         capture_output=True,
