@@ -8,6 +8,7 @@ Real dev server, real ``moonflow`` processes, a real SIGINT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -95,37 +96,30 @@ def _check_lines(text: str, app_dir: Path, wf_id: str, address: str, state: str)
     assert lines[2] == f"moonflow: to wait for it again: {again}"
 
 
-async def test_update_to_a_deaf_workflow_says_it_waits_and_ctrl_c_says_accepted(dev_env, make_app):
+@pytest.mark.parametrize(
+    "worker, state",
+    [
+        (
+            True,
+            "accepted by the workflow, not answered yet (it answers when its code reads the "
+            "message and replies)",
+        ),
+        (
+            False,  # no worker runs
+            "admitted by the server, not yet accepted by the workflow (no worker has taken it: "
+            "is a worker for the workflow running?)",
+        ),
+    ],
+    ids=["deaf-workflow-accepted", "no-worker-admitted"],
+)
+async def test_update_ctrl_c_says_how_far_it_got(dev_env, make_app, worker: bool, state: str):
     app = make_app(workflow_entry("deaf", "deaf.lua"), {"deaf.lua": DEAF})
     address = dev_env.client.service_client.config.target_host
-    async with app.workers(dev_env):
+    async with app.workers(dev_env) if worker else contextlib.nullcontext():
         handle = await app.start(dev_env, "app:deaf", id=f"deaf-{uuid.uuid4()}")
         code, text = await _update_then_interrupt(app.root, handle.id, address)
     assert code == 130, text
-    _check_lines(
-        text,
-        app.root,
-        handle.id,
-        address,
-        "accepted by the workflow, not answered yet (it answers when its code reads the "
-        "message and replies)",
-    )
-
-
-async def test_update_with_no_worker_ctrl_c_says_admitted(dev_env, make_app):
-    app = make_app(workflow_entry("deaf", "deaf.lua"), {"deaf.lua": DEAF})
-    address = dev_env.client.service_client.config.target_host
-    handle = await app.start(dev_env, "app:deaf", id=f"deaf-{uuid.uuid4()}")  # no worker runs
-    code, text = await _update_then_interrupt(app.root, handle.id, address)
-    assert code == 130, text
-    _check_lines(
-        text,
-        app.root,
-        handle.id,
-        address,
-        "admitted by the server, not yet accepted by the workflow (no worker has taken it: "
-        "is a worker for the workflow running?)",
-    )
+    _check_lines(text, app.root, handle.id, address, state)
 
 
 # Reads its inbox only after the "go" signal, answers one update, then returns.
