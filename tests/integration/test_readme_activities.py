@@ -8,6 +8,7 @@ import asyncio
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError
@@ -57,26 +58,22 @@ async def test_the_activity_options_example(dev_env, make_app):
         files,
     )
     with hit_counter() as counter:
-        async with app.workers(dev_env):
-            ok = await asyncio.wait_for(
+
+        async def checkout(order: str, amount: float) -> Any:
+            return await asyncio.wait_for(
                 dev_env.client.execute_workflow(
                     app.app.workflow_type("app:checkout"),
-                    args=[{"id": "o-1", "amount": 12.5, "counter": counter.url}],
+                    args=[{"id": order, "amount": amount, "counter": counter.url}],
                     id=f"checkout-{uuid.uuid4()}",
                     task_queue=app.task_queue,
                 ),
                 60,
             )
+
+        async with app.workers(dev_env):
+            ok = await checkout("o-1", 12.5)
             with pytest.raises(WorkflowFailureError) as failed:
-                await asyncio.wait_for(
-                    dev_env.client.execute_workflow(
-                        app.app.workflow_type("app:checkout"),
-                        args=[{"id": "o-2", "amount": 0, "counter": counter.url}],
-                        id=f"checkout-{uuid.uuid4()}",
-                        task_queue=app.task_queue,
-                    ),
-                    60,
-                )
+                await checkout("o-2", 0)
         assert ok == {"order": "o-1", "attempts": 3}
         # retryable by itself, but its kind is in non_retryable_error_types: one attempt
         assert counter.hits == {"o-1": 3, "o-2": 1}
