@@ -6,56 +6,46 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from moonflow.cli._check import summarize
 from moonflow.registry import load_app
+from tests._apps import app_index
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
 
-INDEX = """\
-version: "1.0"
-namespace: app
-entries:
-  - name: temporal_client
-    kind: temporal.client
-    address: "localhost:7233"
-  - name: worker
-    kind: temporal.worker
-    client: app:temporal_client
-    task_queue: "main"
-{worker_options}
-  - name: other
-    kind: temporal.worker
-    client: app:temporal_client
-    task_queue: "{other_queue}"
-  - name: flow
-    kind: workflow.lua
-    source: file://flow.lua
-    method: main
-    modules: [funcs]
-    meta:
-      temporal:
-        workflow:
-          worker: app:worker
-  - name: near
-    kind: function.lua
-    source: file://echo.lua
-    method: echo
-    meta:
-      temporal:
-        activity:
-          worker: app:worker
-  - name: far
-    kind: function.lua
-    source: file://echo.lua
-    method: echo
-    meta:
-      temporal:
-        activity:
-          worker: app:other
-          local: {far_local}
+#: The entries after app:worker (task queue "main"); app:other serves another queue.
+ENTRIES = """\
+- name: other
+  kind: temporal.worker
+  client: app:temporal_client
+  task_queue: "{other_queue}"
+- name: flow
+  kind: workflow.lua
+  source: file://flow.lua
+  method: main
+  modules: [funcs]
+  meta:
+    temporal:
+      workflow:
+        worker: app:worker
+- name: near
+  kind: function.lua
+  source: file://echo.lua
+  method: echo
+  meta:
+    temporal:
+      activity:
+        worker: app:worker
+- name: far
+  kind: function.lua
+  source: file://echo.lua
+  method: echo
+  meta:
+    temporal:
+      activity:
+        worker: app:other
+        local: {far_local}
 """
 
 FLOW = """\
@@ -74,10 +64,10 @@ def _app(
 ) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "_index.yaml").write_text(
-        INDEX.format(
-            worker_options=textwrap.indent(worker_options, "    ") if worker_options else "",
-            other_queue=other_queue,
-            far_local=far_local,
+        app_index(
+            "main",
+            ENTRIES.format(other_queue=other_queue, far_local=far_local),
+            worker_extra=worker_options,
         )
     )
     (tmp_path / "flow.lua").write_text(FLOW)
