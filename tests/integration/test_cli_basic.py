@@ -308,3 +308,13 @@ def test_start_without_a_running_server_is_exit_2(tiny: tuple[Path, int]) -> Non
     assert f"cannot reach Temporal at 127.0.0.1:{port}" in done.stderr
     assert "moonflow run" in done.stderr
     assert not _port_open(port)  # start never launches a server
+
+
+def test_execute_without_input_runs_the_workflow_with_none(tiny: tuple[Path, int]) -> None:
+    # no --input: the workflow gets no argument (Lua nil), and execute still starts it
+    app, _port = tiny
+    done = moonflow_cli("execute", str(app), "app:fail", "--server", "time-skipping", "-q")
+    assert done.returncode == 1, done.stderr
+    error = _one_json_line(done.stdout)["error"]  # type: ignore[index]
+    assert error["kind"] == "Internal" and "attempt to" in error["message"], error
+    assert "input" in error["message"], error

@@ -194,12 +194,13 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
     """``moonflow execute APP_DIR ENTRY_ID``: workers in-process, start, wait, print result."""
     from moonflow.cli._exec import ui_options_of
     from moonflow.cli._progress import Display, wait_for_result
-    from moonflow.client import start_workflow
+    from moonflow.client import NO_INPUT, start_workflow
     from moonflow.client._values import check_value
     from moonflow.devserver import open_server
 
     value = read_input(args)
-    check_value(value, "input")  # a bad or oversized input: one line before any server starts
+    if value is not NO_INPUT:  # a bad or oversized input: one line before any server starts
+        check_value(value, "input")
     app = _load(args.app_dir, streams)
     entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
     async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
