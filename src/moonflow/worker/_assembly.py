@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -215,6 +216,12 @@ def build_workers(
     Returns:
         Workers, not yet started (``async with worker:`` or ``await worker.run()``).
     """
+    # The SDK warns when a cancel arrives for an attempt that already ended. moonflow stops an
+    # activity's Lua code at its deadline and reports the timeout itself; the server's own
+    # timeout, seen at the next heartbeat, then has nothing left to cancel. Harmless noise.
+    warnings.filterwarnings(
+        "ignore", message="Cannot find activity to cancel", category=UserWarning
+    )
     workers = []
     for spec in app.workers():
         options = dict(spec.worker_options or {})
