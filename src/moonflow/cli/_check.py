@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,9 @@ async def cmd_check(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
     """
     from moonflow.cli._commands import _load  # the shared app loading of every command
 
-    app = _load(args.app_dir, strict=getattr(args, "strict", False))
+    # --strict is applied below to every warning at once (the loader's strict stops at the
+    # first unknown field)
+    app = _load(args.app_dir)
     if getattr(args, "determinism", False):
         from moonflow.cli._output import dumps
         from moonflow.determinism import check_app
@@ -34,15 +37,46 @@ async def cmd_check(args: argparse.Namespace, streams: Streams, stop: Stop) -> i
         return EXIT_OK
     from moonflow.cli._output import rebase_warning
 
+    _check_certificate_files(app)
     lines = [rebase_warning(line, args.app_dir) for line in summarize(app)]
     if getattr(args, "strict", False):
-        # --strict: every warning of check is an error (the first, as one line, exit 2).
-        first = next((line for line in lines if line.startswith("warning: ")), None)
-        if first is not None:
-            raise UsageError(first.removeprefix("warning: "))
+        # --strict: every warning of check is an error: all of them, one line each, exit 2.
+        warnings = [line for line in lines if line.startswith("warning: ")]
+        if warnings:
+            # an unknown field is "ignoring unknown field ..." as a warning, "unknown field
+            # ..." as an error (as the loader's strict mode words it)
+            errors = [_as_error(line) for line in warnings]
+            for line in errors[:-1]:
+                streams.note(f"moonflow: error: {line}")
+            raise UsageError(errors[-1])
     for line in lines:
         streams.print(line)
     return EXIT_OK
+
+
+def _as_error(warning: str) -> str:
+    """A ``warning: FILE:LINE: ENTRY: ignoring unknown ...`` line worded as an error."""
+    text = warning.removeprefix("warning: ")
+    return re.sub(r"^([^ ]+: [^ ]+: )ignoring (unknown )", r"\1\2", text, count=1)
+
+
+def _check_certificate_files(app: Any) -> None:
+    """A ``tls.ca_file`` / ``auth.cert_file`` that cannot be read or holds no certificate (a
+    private key, say) fails ``check`` with the line ``list``/``execute`` give when connecting.
+
+    Raises:
+        UsageError: located at the key of the ``temporal.client`` entry (exit 2).
+    """
+    from pathlib import Path
+
+    from moonflow.client._connect import SettingUnreadable, check_certificate_files
+
+    for c in app.clients():
+        base_dir = Path(c.entry.file).parent if getattr(c.entry, "file", None) else None
+        try:
+            check_certificate_files(c.tls, c.auth, base_dir)
+        except SettingUnreadable as exc:
+            raise c.entry.error(str(exc), exc.key) from None
 
 
 def summarize(app: Any) -> list[str]:

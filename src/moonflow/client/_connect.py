@@ -209,6 +209,33 @@ def _tls_and_key(
     return config, api_key
 
 
+def check_certificate_files(
+    tls: Mapping[str, Any] | bool | None,
+    auth: Mapping[str, Any] | None,
+    base_dir: Path | None,
+) -> None:
+    """Read ``tls.ca_file`` and ``auth.cert_file`` (paths relative to ``base_dir``, the YAML
+    file's folder) and check that each holds a PEM certificate, as connecting does; lets
+    ``moonflow check`` (which does not connect) report the same line as ``list``/``execute``.
+
+    Raises:
+        SettingUnreadable: a file cannot be read, or holds no certificate (``.key`` names it).
+    """
+    tls_opts = tls if isinstance(tls, Mapping) else {}
+    auth_opts = auth if isinstance(auth, Mapping) else {}
+    if tls_opts.get("enabled") is False:
+        return  # TLS off: connecting reads neither file
+    for what, path in (
+        ("tls.ca_file", tls_opts.get("ca_file")),
+        ("auth.cert_file", None if auth_opts.get("cert_pem") else auth_opts.get("cert_file")),
+    ):
+        if not isinstance(path, str) or not path.strip():
+            continue
+        problem = pem_problem(_read_file(path, base_dir, what), what, path)
+        if problem:
+            raise SettingUnreadable(what, problem)
+
+
 async def connect(
     address: str,
     *,
