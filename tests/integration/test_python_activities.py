@@ -638,3 +638,81 @@ def test_moonflow_test_stubs_python_activities(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().splitlines()[-1] == "2 passed, 0 failed", done.stdout
+
+
+HEARTBEAT_PY = """\
+from temporalio import activity
+
+from moonflow import errors
+
+
+def beat_big(marker):
+    with open(marker, "a") as f:
+        f.write("x")
+    activity.heartbeat("h" * 3_000_000)
+    return "not reached"
+
+
+async def beat_big_async(marker):
+    with open(marker, "a") as f:
+        f.write("x")
+    activity.heartbeat("h" * 3_000_000)
+    return "not reached"
+
+
+def beat_caught(marker):
+    try:
+        activity.heartbeat("h" * 3_000_000)
+    except errors.Error as e:
+        activity.heartbeat("small")  # a small heartbeat still goes out
+        return e.info.kind
+    return "no error"
+"""
+
+HEARTBEAT_WF = """\
+local funcs = require("funcs")
+local function shape(v, err)
+  if err then return {kind = err:kind(), retryable = err:retryable(), message = err:message()} end
+  return {value = v}
+end
+local function main(markers)
+  return {
+    sync = shape(funcs.call("app:beat_big", markers[1])),
+    async = shape(funcs.call("app:beat_big_async", markers[2])),
+    caught = shape(funcs.call("app:beat_caught", markers[3])),
+  }
+end
+return { main = main }
+"""
+
+
+async def test_an_oversized_python_heartbeat_is_invalid_not_retried(dev_env, make_app, tmp_path):
+    # review of issue 16, item 1: the SDK's encoder refused the details after the call
+    # returned, failing the attempt with an empty kind, retryable: retried forever
+    app = make_app(
+        "".join(
+            py_entry(n, n).replace("file://pay.py", "file://beat.py")
+            for n in ("beat_big", "beat_big_async", "beat_caught")
+        )
+        + workflow_entry("wf", "wf.lua"),
+        {"beat.py": HEARTBEAT_PY, "wf.lua": HEARTBEAT_WF},
+    )
+    markers = [str(tmp_path / f"attempts{i}.txt") for i in range(3)]
+    async with app.workers(dev_env):
+        handle = await dev_env.client.start_workflow(
+            "app:wf", markers, id=f"pybeat-{uuid.uuid4()}", task_queue=app.task_queue
+        )
+        out = await asyncio.wait_for(handle.result(), 90)
+    for case in ("sync", "async"):
+        got = out[case]
+        assert got["kind"] == "Invalid", got
+        assert got["retryable"] is False, got
+        assert got["message"].startswith(
+            f"app:{'beat_big' if case == 'sync' else 'beat_big_async'}: "
+            "temporalio.activity.heartbeat details: "
+        ), got
+        assert "over the 2097152-byte (2.0 MB) payload limit" in got["message"], got
+    # one attempt each: not retried
+    assert Path(markers[0]).read_text() == "x"
+    assert Path(markers[1]).read_text() == "x"
+    assert out["caught"] == {"value": "Invalid"}

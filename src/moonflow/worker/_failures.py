@@ -99,7 +99,8 @@ def _chain_item(info: ErrorInfo, stack: str | None) -> dict[str, Any]:
 def application_error_info(exc: ApplicationError) -> ErrorInfo:
     """ErrorInfo of an ``ApplicationError``: from moonflow's (and the reference runtime's) error
     chain in its details when present (the outermost item wins), else from its type, message
-    and ``non_retryable`` flag. Shared by the workflow driver and the client API."""
+    and ``non_retryable`` flag (no type: ``Internal``). Shared by the workflow driver and the
+    client API."""
     chain = exc.details[0] if exc.details else None
     if isinstance(chain, list) and chain and isinstance(chain[0], dict) and "msg" in chain[0]:
         top = chain[0]
@@ -111,8 +112,10 @@ def application_error_info(exc: ApplicationError) -> ErrorInfo:
             details=top.get("details"),
         )
     details = exc.details[0] if len(exc.details) == 1 else (list(exc.details) or None)
+    # no type at all: not a moonflow error (those always carry their kind) but one the SDK or
+    # the server made (e.g. a payload its encoder refused): Internal, never an empty kind
     return ErrorInfo(
-        kind=mferrors.kind_from_type(exc.type),
+        kind=mferrors.kind_from_type(exc.type) if exc.type else mferrors.INTERNAL,
         message=exc.message,
         retryable=not exc.non_retryable,
         details=details,

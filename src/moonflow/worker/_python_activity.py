@@ -167,6 +167,36 @@ def arguments_error(code: PythonCode, args: Sequence[Any]) -> ErrorInfo | None:
     return None
 
 
+def _check_heartbeats(entry_id: str) -> None:
+    """Make ``temporalio.activity.heartbeat(...)`` in this attempt check its details' size
+    first, as Lua's ``activity.heartbeat`` does: details over the payload limit
+    (``_payloads.py``) raise a :class:`moonflow.errors.Error` kind ``Invalid``, not retryable,
+    naming the size and the limit (uncaught, it fails the activity with that error). Without
+    this the SDK's encoder refuses them after the call returned and fails the attempt with an
+    empty type, retryable, so the retry policy re-runs it forever.
+
+    The SDK reads the heartbeat callable from the attempt's activity context at each call
+    and itself sets that attribute per attempt (a sync function's thread has its own
+    context), so wrapping it there reaches exactly this attempt's calls."""
+    context = activity._Context.current()  # noqa: SLF001 - see above: the SDK's own hook
+    send = context.heartbeat
+    if send is None:
+        return
+
+    def heartbeat(*details: Any) -> None:
+        if details:
+            converter = activity.payload_converter()
+            try:
+                encode_checked(
+                    converter, list(details), f"{entry_id}: temporalio.activity.heartbeat details"
+                )
+            except PayloadTooLarge as e:
+                raise mferrors.Error(e.info.message, kind=e.info.kind, retryable=False) from None
+        send(*details)
+
+    context.heartbeat = heartbeat
+
+
 def _stubbed(stub: StubCall, args: list[Any]) -> Any:
     """A test stub's answer (on a thread: a function stub waits for the test's process),
     stopped as a Lua activity's stub is when the attempt times out or is cancelled."""
@@ -192,6 +222,7 @@ def make_python_activity(code: PythonCode) -> Any:
             bad = arguments_error(code, args)
             if bad is not None:
                 raise to_application_error(bad)
+            _check_heartbeats(entry_id)
             try:
                 value = await fn(*args)
             except asyncio.CancelledError:
@@ -211,6 +242,7 @@ def make_python_activity(code: PythonCode) -> Any:
         bad = arguments_error(code, args)
         if bad is not None:
             raise to_application_error(bad)
+        _check_heartbeats(entry_id)
         try:
             value = fn(*args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error value

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from temporalio.exceptions import ApplicationError
 
-from moonflow.worker._options import OptionError
+from moonflow.worker._failures import application_error_info, from_exception
+from moonflow.worker._options import OptionError, activity_options
 from moonflow.worker._workflow_options import workflow_options
 
 
@@ -48,3 +50,60 @@ def test_zero_retry_intervals_are_temporals_defaults():
     ).retry_policy
     assert policy is not None
     assert policy.maximum_interval in (None, timedelta(0))
+
+
+# Second review of issue 16, item 4: a number is milliseconds, so 0.5 was a 0.5 ms timeout
+# that expired on every attempt, forever. Nonzero durations under 1 ms are refused.
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"activity.start_to_close_timeout": 0.5}, "activity.start_to_close_timeout: 0.5 is"),
+        ({"temporal.activity.heartbeat_timeout": "500us"}, "activity.heartbeat_timeout: '500us'"),
+        (
+            {"activity.retry_policy": {"initial_interval": 0.25}},
+            "activity.retry_policy.initial_interval: 0.25 is",
+        ),
+    ],
+)
+def test_activity_durations_under_a_millisecond_are_invalid(options, named):
+    with pytest.raises(OptionError) as e:
+        activity_options(options)
+    assert named in str(e.value)
+    assert "under 1 millisecond" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"workflow.execution_timeout": 0.5}, "workflow.execution_timeout: 0.5 is"),
+        (
+            {"workflow.retry_policy": {"maximum_interval": 0.9}},
+            "workflow.retry_policy.maximum_interval: 0.9 is",
+        ),
+    ],
+)
+def test_child_durations_under_a_millisecond_are_invalid(options, named):
+    with pytest.raises(OptionError) as e:
+        workflow_options(options)
+    assert named in str(e.value)
+    assert "numbers are milliseconds; for" in str(e.value)
+
+
+def test_zero_and_one_millisecond_are_still_accepted():
+    assert activity_options({"activity.start_to_close_timeout": 1})[
+        "start_to_close_timeout"
+    ] == timedelta(milliseconds=1)
+    assert workflow_options({"workflow.run_timeout": 0}).durations.get("run_timeout") in (
+        None,
+        timedelta(0),
+    )
+
+
+# Second review of issue 16, item 1: a failure with no type (made by the SDK or the server,
+# e.g. a payload its encoder refused) reached Lua with an empty kind.
+def test_a_failure_without_type_is_internal_not_an_empty_kind():
+    info = application_error_info(ApplicationError("[TMPRL1103] too big"))
+    assert info.kind == "Internal"
+    assert info.retryable is True
+    info = from_exception(ApplicationError("plain", type=""))
+    assert info.kind == "Internal"
