@@ -113,7 +113,8 @@ def option_duration(value: object, what: str = "duration") -> timedelta:
     """Duration in a Temporal option table: number = milliseconds, or a Go string.
 
     Raises:
-        DurationError: not a duration, or longer than :data:`MAX_OPTION_NS` either way.
+        DurationError: not a duration, longer than :data:`MAX_OPTION_NS` either way, or
+            shorter than 1 ms but not 0 (Temporal's unit; ``0.5`` is half a millisecond).
     """
     if isinstance(value, timedelta):
         return value
@@ -130,6 +131,18 @@ def option_duration(value: object, what: str = "duration") -> timedelta:
         raise DurationError(
             f"{what}: {value!r} is too long: at most about 292 years (Go's longest duration, "
             "what Temporal holds)"
+        )
+    if 0 < ns < MILLISECOND:
+        # Temporal counts in milliseconds: a sub-millisecond timeout expires at once, every
+        # attempt, and is nearly always seconds written as a number of milliseconds
+        if isinstance(value, str):
+            raise DurationError(
+                f"{what}: {value!r} is under 1 millisecond, Temporal's smallest unit; use 0 "
+                'for none or at least "1ms"'
+            )
+        raise DurationError(
+            f"{what}: {value!r} is under 1 millisecond (numbers are milliseconds; for {value} "
+            f'seconds write "{value}s"); use 0 for none or at least 1'
         )
     return ns_to_timedelta(ns)
 
