@@ -355,9 +355,10 @@ K.queries = {}
 -- same for every query (sandbox.lua run_math), so the workflow's sequence never moves.
 -- A handler that assigns to a variable of the workflow it closes over (an upvalue: `n = n + 1`)
 -- would change the workflow without a trace in the history: its upvalues are noted before the
--- call, any that changed are put back after it, and the query fails. Writes made through
--- another function the handler calls, to table fields or to globals are not seen at run time
--- (`moonflow check` flags them statically, determinism/_scan.py).
+-- call, any that changed are put back after it, and the query fails; globals likewise (below).
+-- Assignments to upvalues of other functions the handler calls and writes into tables
+-- (`state.x = 1`, table.insert, rawset on a table other than an environment) are not seen at
+-- run time (`moonflow check` flags them statically, determinism/_scan.py).
 local getupvalue, setupvalue, rawequal = raw.getupvalue, raw.setupvalue, raw.rawequal
 local function note_upvalues(fn)
     local vals, i = {}, 1
@@ -382,9 +383,67 @@ local function restore_upvalues(fn, vals, n)
     return first
 end
 
+-- Globals: the run's entry environments (sandbox.lua new_env) are copied (one level) before
+-- the call; after it, any global set, changed or removed is put back and the query fails. A
+-- global the handler only read (copied into the environment on first read, sys.query_filled)
+-- is not a change. New globals fail at once (sandbox.lua env_mt.__newindex).
+local rawget, rawset = raw.rawget, raw.rawset
+local function note_envs()
+    local envs = rawget(sys, "envs")
+    if envs == nil then
+        return nil
+    end
+    local copies = {}
+    for i = 1, #envs do
+        local copy = {}
+        for k, v in raw.next, envs[i] do
+            copy[k] = v
+        end
+        copies[i] = copy
+    end
+    return copies
+end
+-- Put back every global that changed; returns the (alphabetically) first name, or nil.
+local function restore_envs(copies, filled)
+    if copies == nil then
+        return nil
+    end
+    local envs = rawget(sys, "envs")
+    local names = {}
+    for i = 1, #copies do
+        local env, old = envs[i], copies[i]
+        local changed = {}
+        for k, v in raw.next, env do
+            local was = old[k]
+            if was == nil then
+                if not rawequal(filled[k], v) then
+                    changed[#changed + 1] = k
+                end
+            elseif not rawequal(was, v) and not (v ~= v and was ~= was) then  -- NaN stays NaN
+                changed[#changed + 1] = k
+            end
+        end
+        for k in raw.next, old do
+            if rawget(env, k) == nil then
+                changed[#changed + 1] = k
+            end
+        end
+        for j = 1, #changed do
+            local k = changed[j]
+            rawset(env, k, old[k])
+            names[#names + 1] = raw.tostring(k)
+        end
+    end
+    sort(names)
+    return names[1]
+end
+
 -- Returns ok, value_or_error.
 function K.call_query(fn, args)
     local upvals, n_upvals = note_upvalues(fn)
+    local globals = note_envs()
+    local filled = {}
+    sys.query_filled = filled
     local co = guard(co_create(fn))
     used = 0
     base.charge = charge
@@ -404,7 +463,9 @@ function K.call_query(fn, args)
     K.in_query = false
     sys.query_random = nil
     base.charge = nil
+    sys.query_filled = nil
     local assigned = restore_upvalues(fn, upvals, n_upvals)
+    local global_set = restore_envs(globals, filled)
     if exceeded then
         exceeded = false
         return false, "query handler ran out of its instruction budget"
@@ -422,6 +483,11 @@ function K.call_query(fn, args)
         return false, (where or "") .. "query handlers are read-only: the assignment to '"
             .. assigned .. "' would change the workflow (queries are not in the history: "
             .. "compute from state, do not change it); it was undone"
+    end
+    if global_set then
+        return false, "query handlers are read-only: the assignment to global '" .. global_set
+            .. "' would change the workflow (queries are not in the history: compute from "
+            .. "state, do not change it); it was undone"
     end
     return true, sys.guard_text(res[2])
 end

@@ -41,6 +41,8 @@ local raw = {
     getupvalue = debug.getupvalue,  -- query handlers' upvalues (kernel.lua K.call_query)
     setupvalue = debug.setupvalue,
     rawequal = rawequal,
+    rawget = rawget,  -- entry environments, noted and put back around queries (K.call_query)
+    rawset = rawset,
     os_date = os.date,
     os_time = os.time,
     os_clock = os.clock,
@@ -589,7 +591,22 @@ function sys.new_run(host_get)
                 end
             end
             rawset(env, name, v)
+            -- a global read during a query fills this cache: not a change (K.call_query)
+            local filled = rawget(run, "query_filled")
+            if filled ~= nil then
+                filled[name] = v
+            end
             return v
+        end,
+        -- Queries are read-only (kernel.lua K.call_query): a new global fails the query here,
+        -- before it is set; writes to globals already in the environment (and rawset on it)
+        -- are found by the kernel's note-and-compare of the run's environments.
+        __newindex = function(env, name, v)
+            local k = rawget(run, "kernel")
+            if k ~= nil and k.in_query then
+                run.check_not_query("the assignment to global '" .. tostring(name) .. "'")
+            end
+            rawset(env, name, v)
         end,
     }
     return run
@@ -601,6 +618,16 @@ end
 function sys.new_env(run, require_fn)
     local env = {}
     env._G = env
+    -- every environment of a workflow run, in creation order (queries compare them,
+    -- K.call_query); activity runs have no queries and may make many environments
+    if context == "workflow" then
+        local envs = rawget(run, "envs")
+        if envs == nil then
+            envs = {}
+            run.envs = envs
+        end
+        envs[#envs + 1] = env
+    end
     if require_fn ~= nil then
         env.require = require_fn
     end
