@@ -121,6 +121,12 @@ def _assert_replaced(err, first_char):
     assert err["details"]["kind"] == "Conflict"
     assert err["details"]["size"] > PAYLOAD_LIMIT
     assert err["details"]["limit"] == PAYLOAD_LIMIT
+    # the 3 MB message counted once (it used to say 6291520 bytes: message and chain item)
+    size = err["details"]["size"]
+    assert 3_000_000 < size < 3_001_000, size
+    assert message.startswith(f"an error of kind Conflict was {size} bytes encoded (2.9 MB), "), (
+        message[:200]
+    )
 
 
 @pytest.mark.parametrize("case", ["conflict", "py_conflict"])

@@ -48,30 +48,41 @@ def to_application_error(info: ErrorInfo, stack: str | None = None) -> Applicati
     """ErrorInfo -> ApplicationError carrying the reference runtime's chain in its details.
 
     Every failure moonflow sends (an activity's, a workflow's) goes through here. One whose
-    message, details and stack together are over :data:`~._payloads.PAYLOAD_LIMIT` encoded
-    would never reach the server (the completion is dropped and the caller waits out its
-    timeout, or the server replaces it with a bare "Failure exceeds size limit"): it is
-    replaced by a small one, kind ``Invalid``, not retryable, naming the original kind, the size
-    and the limit, with the first :data:`KEPT_MESSAGE` characters of the message
-    (``details``: ``{"kind", "size", "limit"}``).
+    message (counted twice: it is also the failure's message), details and stack together
+    are over :data:`~._payloads.PAYLOAD_LIMIT` encoded would never reach the server (the
+    completion is dropped and the caller waits out its timeout, or the server replaces it
+    with a bare "Failure exceeds size limit"): it is replaced by a small one, kind
+    ``Invalid``, not retryable, naming the original kind, the size and the limit, with the
+    first :data:`KEPT_MESSAGE` characters of the message (``details``: ``{"kind", "size",
+    "limit"}``, ``size`` the error's own encoded bytes, its message counted once).
     """
     item = _chain_item(info, stack)
     try:
-        size = len(info.message.encode("utf-8", "surrogatepass")) + encoded_size([[item]])
+        own = encoded_size([[item]])  # the error itself: message, details, stack, once each
+        # as sent: the message travels twice, as the failure's message and in the chain
+        sent = len(info.message.encode("utf-8", "surrogatepass")) + own
     except (TypeError, ValueError):  # details the SDK cannot encode: it says so when sending
-        size = 0
-    if size > PAYLOAD_LIMIT:
+        own = sent = 0
+    if sent > PAYLOAD_LIMIT:
         kept = info.message[:KEPT_MESSAGE]
         more = "..." if len(info.message) > KEPT_MESSAGE else ""
         original = info.kind or mferrors.INTERNAL
+        # name the error's own size (what the user can shrink); the doubled message only
+        # when it is what crossed the limit
+        twice = (
+            f", {sent} bytes as a Temporal failure, which carries the message twice (as its "
+            "message and in its error chain)"
+            if own <= PAYLOAD_LIMIT
+            else ""
+        )
         info = ErrorInfo(
             mferrors.INVALID,
-            f"an error of kind {original} was {size} bytes encoded ({size / MB:.1f} MB), over "
-            f"the {PAYLOAD_LIMIT}-byte ({PAYLOAD_LIMIT / MB:.1f} MB) payload limit of Temporal, "
-            "so it could not be sent (keep error messages and details small); its message "
-            f"began: {kept}{more}",
+            f"an error of kind {original} was {own} bytes encoded ({own / MB:.1f} MB){twice}, "
+            f"over the {PAYLOAD_LIMIT}-byte ({PAYLOAD_LIMIT / MB:.1f} MB) payload limit of "
+            "Temporal, so it could not be sent (keep error messages and details small); its "
+            f"message began: {kept}{more}",
             retryable=False,
-            details={"kind": original, "size": size, "limit": PAYLOAD_LIMIT},
+            details={"kind": original, "size": own, "limit": PAYLOAD_LIMIT},
         )
         item = _chain_item(info, None)
     return ApplicationError(
