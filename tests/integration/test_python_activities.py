@@ -470,6 +470,12 @@ def moonflow_check(root: Path) -> subprocess.CompletedProcess[str]:
             {"pay.py": "def charge(x):\n    return x\n\n1 / 0\n"},
             "pay.py:4: app:charge: importing pay.py failed: ZeroDivisionError",
         ),
+        (  # review of issue 16, item 5: Lua cannot pass keyword arguments
+            "source: file://pay.py\n    method: charge",
+            {"pay.py": "\n\ndef charge(a, *, must, may=1):\n    return a\n"},
+            'method "charge" (pay.py:3) has required keyword-only parameters (must), which no '
+            "call can fill",
+        ),
     ],
 )
 def test_check_names_a_bad_python_entry_in_one_line(tmp_path, entry, files_, expected):

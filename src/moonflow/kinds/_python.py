@@ -265,7 +265,33 @@ def _function(entry: Entry, module: types.ModuleType, method: str, where: str) -
             "value; return a list instead",
             "method",
         )
+    _check_keyword_only(entry, fn, method, where)
     return fn
+
+
+def _check_keyword_only(entry: Entry, fn: Callable, method: str, where: str) -> None:
+    """Refuse a function with required keyword-only parameters (``def f(a, *, must)``): Lua
+    passes positional arguments only, so no call could ever reach it."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: the call decides
+        return
+    must = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if not must:
+        return
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    at = where
+    if code is not None:
+        path = code.co_filename
+        if entry.root and path.startswith(str(entry.root) + os.sep):
+            path = os.path.relpath(path, entry.root)
+        at = f"{Path(path).as_posix()}:{code.co_firstlineno}"
+    raise entry.error(
+        f'method "{method}" ({at}) has required keyword-only parameters ({", ".join(must)}), '
+        "which no call can fill (Lua passes arguments by position): give them defaults or "
+        "make them positional (before the *)",
+        "method",
+    )
 
 
 def _temporal_meta(entry: Entry, app: AppView) -> dict[str, Any]:

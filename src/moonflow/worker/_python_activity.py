@@ -158,10 +158,11 @@ def arguments_error(code: PythonCode, args: Sequence[Any]) -> ErrorInfo | None:
         else:
             takes = f"{len(required)} to {len(positional)}"
         names = f" ({', '.join(positional)})" if positional else ""
+        plural = "" if takes.split()[-1] == "1" else "s"  # "1", "at least 1": one argument
         return ErrorInfo(
             mferrors.INVALID,
             f"{code.entry.id}: {getattr(target, '__name__', code.method)}{where} takes {takes} "
-            f"argument{'' if takes == '1' else 's'}{names}, called with {len(args)}: {e}",
+            f"argument{plural}{names}, called with {len(args)}: {e}",
             retryable=False,
         )
     return None

@@ -5,12 +5,14 @@ below the ``initial_interval``, two spellings of one retry key; each error names
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
 from moonflow.worker._failures import application_error_info, from_exception
 from moonflow.worker._options import OptionError, activity_options
+from moonflow.worker._python_activity import arguments_error
 from moonflow.worker._workflow_options import workflow_options
 
 
@@ -107,3 +109,26 @@ def test_a_failure_without_type_is_internal_not_an_empty_kind():
     assert info.retryable is True
     info = from_exception(ApplicationError("plain", type=""))
     assert info.kind == "Internal"
+
+
+# Second review of issue 16, item 5: "takes at least 1 arguments"
+def test_python_arity_message_grammar():
+    def var(a, *rest, k=1):
+        return a
+
+    def two(a, b):
+        return a
+
+    def one_or_two(a, b=2):
+        return a
+
+    def code(fn):
+        entry = SimpleNamespace(id="app:fn", root=None)
+        return SimpleNamespace(function=fn, entry=entry, method=fn.__name__)
+
+    bad = arguments_error(code(var), [])
+    assert bad is not None and "takes at least 1 argument (a), called with 0: " in bad.message
+    bad = arguments_error(code(two), [1])
+    assert bad is not None and "takes 2 arguments (a, b), called with 1: " in bad.message
+    bad = arguments_error(code(one_or_two), [])
+    assert bad is not None and "takes 1 to 2 arguments (a, b), called with 0" in bad.message
