@@ -162,3 +162,58 @@ async def test_the_printed_command_waits_for_the_same_update(dev_env, make_app):
         # the same update (one message, from the update id first sent), not a second one
         assert json.loads(out) == {"answered": 1, "id": "{update|" + update_id + "}"}
         assert await asyncio.wait_for(handle.result(), 60) == "done"
+
+
+async def test_an_update_id_used_before_says_its_original_data_is_used(dev_env, make_app):
+    """Review item 5: ``--update-id`` of an existing update with other ``--data`` says that
+    Temporal waits on the original update (its data), and the hint repeats that data."""
+    app = make_app(workflow_entry("deaf", "deaf.lua"), {"deaf.lua": DEAF})
+    address = dev_env.client.service_client.config.target_host
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:deaf", id=f"deaf-{uuid.uuid4()}")
+        code, text = await _update_then_interrupt(app.root, handle.id, address)
+        assert code == 130, text
+        update_id = WAITING.match(text.splitlines()[0]).group(2)  # type: ignore[union-attr]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "moonflow",
+            "update",
+            str(app.root),
+            handle.id,
+            "poke",
+            "--data",
+            '{"n": 2}',
+            "--update-id",
+            update_id,
+            "--server",
+            address,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stderr is not None
+        try:
+            first = (await asyncio.wait_for(proc.stderr.readline(), 90)).decode().rstrip("\n")
+            assert first == (
+                f"moonflow: an update with id {update_id} already exists for workflow "
+                f"{handle.id} (accepted); Temporal dedupes updates by id, so its original "
+                'arguments are used (--data {"n": 1}), not the --data given here'
+            ), first
+            second = (await asyncio.wait_for(proc.stderr.readline(), 90)).decode()
+            assert WAITING.match(second.rstrip("\n")), second
+            proc.send_signal(signal.SIGINT)
+            rest = (await asyncio.wait_for(proc.stderr.read(), 60)).decode()
+            code = await asyncio.wait_for(proc.wait(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert code == 130, rest
+    again = shlex.join(
+        ["moonflow", "update", str(app.root), handle.id, "poke", "--data", '{"n": 1}']
+        + ["--update-id", update_id, "--server", address]
+    )
+    assert rest.splitlines()[-1] == f"moonflow: to wait for it again: {again}", rest

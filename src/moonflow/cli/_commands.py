@@ -415,6 +415,8 @@ async def cmd_update(args: argparse.Namespace, streams: Streams, stop: Stop) -> 
     wf_id = workflow_id_of(args.target)
     update_id = getattr(args, "update_id", None) or str(uuid.uuid4())
     async with _connected(args, streams, args.target) as client:
+        if getattr(args, "update_id", None):
+            await _note_existing_update(args, streams, client, update_id, values)
         sending = asyncio.ensure_future(
             update(client, args.target, args.name, *values, update_id=update_id)
         )
@@ -439,6 +441,38 @@ async def cmd_update(args: argparse.Namespace, streams: Streams, stop: Stop) -> 
             return await _update_interrupted(args, streams, stop, client, update_id, sending)
     print_result(streams, result)
     return EXIT_OK
+
+
+async def _note_existing_update(
+    args: argparse.Namespace, streams: Streams, client: Any, update_id: str, values: list[Any]
+) -> None:
+    """``--update-id`` of an update the workflow already has: Temporal dedupes by id and waits
+    on that update with its original arguments, so say so on stderr when ``--data`` differs
+    from them (or they are not known yet), and keep them for the "wait for it again" hint
+    (``args.original_data``: the JSON text, "" for no --data, None when not known)."""
+    from moonflow.cli._output import dumps
+    from moonflow.client import workflow_id_of
+    from moonflow.client._messages import UPDATE_NOT_ADMITTED, update_original
+
+    stage, original = await update_original(client, args.target, update_id)
+    if stage == UPDATE_NOT_ADMITTED:
+        return  # a new update
+    if original is not None and len(original) <= 1:
+        args.original_data = dumps(original[0]) if original else ""
+    else:
+        args.original_data = None
+    if original == values or (original is None and not values):
+        return
+    shown = (
+        "not known until the workflow accepts it"
+        if original is None
+        else (f"--data {args.original_data}" if original else "no --data")
+    )
+    streams.note(
+        f"moonflow: an update with id {update_id} already exists for workflow "
+        f"{workflow_id_of(args.target)} ({stage}); Temporal dedupes updates by id, so its "
+        f"original arguments are used ({shown}), not the --data given here"
+    )
 
 
 async def _update_interrupted(
@@ -478,8 +512,10 @@ async def _update_interrupted(
         f"{update_id}): {state}"
     )
     words = ["moonflow", "update", args.app_dir, args.target, args.name]
-    if args.data is not None:
-        words += ["--data", args.data]
+    # an update that existed before this command: its own data (Temporal dedupes by id)
+    data = getattr(args, "original_data", args.data)
+    if data:
+        words += ["--data", data]
     words += ["--update-id", update_id]
     if getattr(args, "server", None):
         words += ["--server", args.server]

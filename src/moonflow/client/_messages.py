@@ -320,6 +320,42 @@ async def update_stage(
     }.get(response.stage, UPDATE_NOT_ADMITTED)
 
 
+async def update_original(
+    client: temporalio.client.Client, target: str, update_id: str
+) -> tuple[str, list[Any] | None]:
+    """An update already sent with ``update_id``: how far it got and its arguments. Temporal
+    dedupes updates by id, so sending the id again waits on that update, whatever its data.
+
+    Args:
+        client: a client of the workflow's namespace.
+        target: the workflow's PID or bare workflow id.
+        update_id: the id to look for.
+
+    Returns:
+        ``(stage, args)``: ``stage`` as :func:`update_stage` gives it; ``args`` the decoded
+        arguments the workflow accepted it with (from the history's UpdateAccepted event), or
+        None when not known (not admitted, or admitted only: the server keeps its arguments
+        out of the history until the workflow accepts it).
+    """
+    stage = await update_stage(client, target, update_id)
+    if stage in (UPDATE_NOT_ADMITTED, UPDATE_ADMITTED):
+        return stage, None
+    import temporalio.service
+
+    handle = client.get_workflow_handle(workflow_id_of(target))
+    try:
+        async for event in handle.fetch_history_events():
+            if not event.HasField("workflow_execution_update_accepted_event_attributes"):
+                continue
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.meta.update_id == update_id:
+                payloads = list(request.input.args.payloads)
+                return stage, list(await client.data_converter.decode(payloads))
+    except temporalio.service.RPCError:
+        pass  # the history is gone (retention): the arguments are not known
+    return stage, None
+
+
 async def query(
     client: temporalio.client.Client,
     target: str,
