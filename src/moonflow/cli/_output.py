@@ -177,6 +177,13 @@ def print_records(
         for r in records
     ]
     shown = _fitting(columns, rows, console.width)
+    # ids too long for the line even then: the id folds onto more lines, so the states and
+    # timestamps stay whole (rich would otherwise squeeze every column: "RUNNI…")
+    fold_width = None
+    fold = next((key for key, _ in shown if key in FOLD_IF_NEEDED), None)
+    if fold is not None and _need(shown, rows) > console.width:
+        others = _need([c for c in shown if c[0] != fold], rows)
+        fold_width = max(console.width - others - 5, 12)  # its separator and the two edges
     # rich shrinks every column alike when a row is too wide: cut the free text ourselves
     room = console.width - 3 * (len(shown) - 1) - 4  # separators and the two edges
     room -= sum(_widest(key, header, rows) for key, header in shown if key not in ELLIPSIS_KEYS)
@@ -191,6 +198,8 @@ def print_records(
             table.add_column(header, no_wrap=True, overflow="ellipsis")
         elif key in FOLD_KEYS:
             table.add_column(header, overflow="fold")
+        elif key == fold and fold_width is not None:
+            table.add_column(header, overflow="fold", max_width=fold_width)
         else:  # ids, timestamps, states: never wrapped
             table.add_column(header, no_wrap=True, min_width=len(header))
     for row in rows:
@@ -208,6 +217,9 @@ ELLIPSIS_KEYS = frozenset({"details"})
 FOLD_KEYS = frozenset({"reason", "message"})
 #: Keys holding timestamps: shown as ``YYYY-MM-DD HH:MM:SS`` (UTC, as the server has them).
 TIME_KEYS = frozenset({"time", "start_time", "close_time", "execution_time"})
+#: Id columns that fold onto a second line when, with the columns of :data:`DROP_FIRST` left
+#: out, they are still too long for the line (the other columns stay whole).
+FOLD_IF_NEEDED = frozenset({"workflow_id"})
 #: Columns left out, in this order, when ids and timestamps would not fit otherwise.
 DROP_FIRST = ("close_time", "history_length", "workflow_type")
 
@@ -218,19 +230,21 @@ def _fitting(
     """``columns`` without those of :data:`DROP_FIRST` needed to keep the never-wrapped columns
     whole in ``width`` characters (a cut column has 10 characters at least)."""
 
-    def need(cols: list[tuple[str, str]]) -> int:
-        total = 0
-        for key, header in cols:
-            widest = _widest(key, header, rows)
-            total += min(widest, 10) if key in ELLIPSIS_KEYS | FOLD_KEYS else widest
-        return total + 3 * (len(cols) - 1)  # padding and the column separator
-
     shown = list(columns)
     for key in DROP_FIRST:
-        if need(shown) <= width:
+        if _need(shown, rows) <= width:
             break
         shown = [c for c in shown if c[0] != key]
     return shown
+
+
+def _need(cols: list[tuple[str, str]], rows: list[dict[str, str]]) -> int:
+    """Characters ``cols`` take on a line with the never-wrapped ones whole."""
+    total = 0
+    for key, header in cols:
+        widest = _widest(key, header, rows)
+        total += min(widest, 10) if key in ELLIPSIS_KEYS | FOLD_KEYS else widest
+    return total + 3 * (len(cols) - 1)  # padding and the column separator
 
 
 def _widest(key: str, header: str, rows: list[dict[str, str]]) -> int:
