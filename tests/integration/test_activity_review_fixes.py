@@ -85,10 +85,32 @@ local function main()
   -- a cancel that does not wait leaves the id to Temporal until the attempt stops
   local f3 = assert(same:async("app:nap", 60000))
   f3:cancel()
+  -- reused in the same step, before the cancel command is even sent
+  out.at_once = describe(same:async("app:quick", "y0"))
   require("time").sleep("100ms")
   out.after_cancel = describe(same:async("app:quick", "y"))
   out.other_id = describe(funcs.new():with_options({["activity.id"] = "other"}):call("app:quick", "z"))
   return out
+end
+return { main = main }
+"""
+
+WAIT_WF = """\
+local funcs = require("funcs")
+local time = require("time")
+local function main()
+  local w = funcs.new():with_options({["activity.id"] = "w",
+    ["activity.wait_for_cancellation"] = true})
+  local f = assert(w:async("app:nap", 600000))
+  time.sleep("500ms")
+  local cancel = f:cancel()
+  local pending = not f:is_complete()
+  local got = f:channel():receive()
+  local _, err = f:result()
+  local v, rerr = w:call("app:quick", "again")
+  return {cancel = cancel, pending_after_cancel = pending, received = got == nil,
+    kind = err and err:kind(), is_canceled = f:is_canceled(),
+    reused = v, reuse_error = rerr and rerr:message()}
 end
 return { main = main }
 """
@@ -145,6 +167,7 @@ def _app(make_app: Any) -> Any:
         workflow_entry("wf_options", "options.lua", "[funcs]")
         + workflow_entry("wf_dup", "dup.lua", "[funcs, time]")
         + workflow_entry("wf_cancel", "cancel.lua", "[funcs, time]")
+        + workflow_entry("wf_wait", "wait.lua", "[funcs, time]")
         + workflow_entry("wf_async", "async.lua", "[funcs]")
         + workflow_entry("wf_py", "py.lua", "[funcs]")
         + activity_entry("quick", "acts.lua", "quick", mods)
@@ -161,6 +184,7 @@ def _app(make_app: Any) -> Any:
             "options.lua": OPTIONS_WF,
             "dup.lua": DUP_WF,
             "cancel.lua": CANCEL_WF,
+            "wait.lua": WAIT_WF,
             "async.lua": ASYNC_WF,
             "py.lua": PY_WF,
             "acts.lua": ACTS,
@@ -238,7 +262,11 @@ async def test_a_second_running_activity_with_one_id_is_invalid(dev_env, make_ap
     # Temporal takes the id again once the first activity closed
     assert out["reused"] == {"value": "again"}
     assert out["after_cancel"]["kind"] == "Invalid", out
-    assert "cancelled without waiting" in out["after_cancel"]["message"]
+    # second review of issue 16, item 3: the refusal names the cancel, also in the same step
+    for case in ("at_once", "after_cancel"):
+        assert out[case]["kind"] == "Invalid", out
+        assert "was cancelled and has not stopped yet" in out[case]["message"], out[case]
+        assert "activity.wait_for_cancellation = true" in out[case]["message"], out[case]
     assert out["other_id"] == {"value": "z"}
 
 
@@ -304,3 +332,27 @@ async def test_a_python_activity_with_the_wrong_arguments_names_entry_file_and_a
     ), out["message"]
     assert "missing a required argument: 'what'" in out["message"]
     assert out["ok"] == {"amount": 5, "what": "eur"}
+
+
+async def test_wait_for_cancellation_resolves_the_future_once_the_activity_stopped(
+    dev_env, make_app
+):
+    # second review of issue 16, item 3: the future resolved at f:cancel(), and reusing the
+    # id was then refused as "still running" until the activity really stopped
+    app = _app(make_app)
+    async with app.workers(dev_env):
+        handle = await app.start(dev_env, "app:wf_wait", id=f"review-wait-{uuid.uuid4()}")
+        out = await asyncio.wait_for(handle.result(), 90)
+        events = await history_events(dev_env, handle.id)
+    assert out == {
+        "cancel": True,
+        "pending_after_cancel": True,
+        "received": True,
+        "kind": "Canceled",
+        "is_canceled": True,
+        "reused": "again",
+    }, out
+    types = [e["eventType"] for e in events]
+    canceled = types.index("EVENT_TYPE_ACTIVITY_TASK_CANCELED")
+    scheduled = [i for i, t in enumerate(types) if t == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+    assert len(scheduled) == 2 and scheduled[1] > canceled, types

@@ -27,6 +27,11 @@
 --   f:cancel()                 true: the future is canceled at once (error kind Canceled) and
 --                              Temporal is asked to cancel the activity; a result arriving
 --                              later is ignored. false when the future had already completed.
+--                              With activity.wait_for_cancellation = true the future stays
+--                              pending until the activity has stopped (Temporal's
+--                              WAIT_CANCELLATION_COMPLETED), then resolves the same way (an
+--                              outcome the activity reached first is kept); its activity.id
+--                              is free from then.
 -- To wait for one future: f:response():receive() (or a channel.select case), then f:result().
 -- A future nobody waits for does not keep the workflow open: when main returns, the run
 -- completes, and Temporal drops the activity (its worker learns at its next heartbeat).
@@ -119,6 +124,14 @@ local function settle(f, r)
     if f._state ~= PENDING then
         return  -- canceled first: a late result is ignored
     end
+    if f._cancel_sent and not r.ok and sys.is_error(r.err) and r.err:kind() == "Canceled" then
+        -- activity.wait_for_cancellation: the activity has stopped; resolve as a cancel that
+        -- does not wait does at once (closed channel, the same error)
+        f._state = CANCELED
+        f._err = sys.make_error("Canceled", "funcs.async(" .. f._id .. "): canceled", false)
+        f._ch:close()
+        return
+    end
     local item
     if r.ok then
         if sys.new_payload == nil then
@@ -150,6 +163,9 @@ local function async(options, context, id, ...)
         return nil, err
     end
     local f = raw.setmetatable({ _id = id, _state = PENDING, _ch = sys.make_channel(sys, 1, "future") }, Future)
+    -- set by the host's check (worker/_driver.py prepare_activity)
+    f._waits = cmd.wait_for_cancellation == true
+    f._prepared = cmd.prepared
     f._tag = sys.emit(cmd, function(r)
         settle(f, r)
     end)
@@ -185,15 +201,26 @@ function Future:is_complete()
 end
 
 function Future:is_canceled()
-    return self._state == CANCELED
+    return self._state == CANCELED or self._cancel_sent == true
 end
 
 function Future:cancel()
-    if self._state == CANCELED then
+    if self._state == CANCELED or self._cancel_sent then
         return true
     end
     if self._state ~= PENDING then
         return false
+    end
+    if self._waits then
+        -- activity.wait_for_cancellation = true: Temporal reports the cancel once the activity
+        -- has stopped (WAIT_CANCELLATION_COMPLETED); the future resolves then (settle), and the
+        -- activity.id is free from that moment
+        self._cancel_sent = true
+        sys.emit({ op = "cancel_activity", activity = self._tag })
+        return true
+    end
+    if self._prepared ~= nil and sys.activity_cancelling ~= nil then
+        sys.activity_cancelling(self._prepared)  -- a reuse of its activity.id names the cancel
     end
     self._state = CANCELED
     self._err = sys.make_error("Canceled", "funcs.async(" .. self._id .. "): canceled", false)

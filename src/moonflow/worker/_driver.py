@@ -62,6 +62,14 @@ _MIN_TIMER_SECONDS = 0.001
 #: activity options a local activity has no use for (dropped, see _options.py)
 _NOT_LOCAL = ("task_queue", "heartbeat_timeout", "priority")
 _WAIT_CANCELLATION = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+#: Why an ``activity.id`` is refused (``_held_ids``): its activity runs, or was cancelled
+#: without waiting and Temporal keeps the id until the attempt stops (this run never learns when).
+_HELD_RUNNING = "an earlier activity of this workflow that is still running"
+_HELD_CANCELLED = (
+    "an activity of this workflow that was cancelled and has not stopped yet (a cancel that "
+    "does not wait leaves the id to Temporal until the attempt stops; set "
+    "activity.wait_for_cancellation = true and wait on the future to reuse its id)"
+)
 _log = logging.getLogger("moonflow.worker")
 
 
@@ -292,6 +300,7 @@ class WorkflowDriver(ChildWorkflows):
         # funcs.lua checks each call at once; held weakly like every host method, so the
         # run's Lua state never keeps this driver alive (lua/_run.py)
         state.sys.prepare_activity = weak_method(weakref.ref(self), "prepare_activity")
+        state.sys.activity_cancelling = weak_method(weakref.ref(self), "activity_cancelling")
         kernel.start(fn, state.pack(args))
 
     def _advance(self) -> tuple[bool, Any]:
@@ -534,7 +543,19 @@ class WorkflowDriver(ChildWorkflows):
         prepared = self._prepare_activity(cmd, str(how))
         if isinstance(prepared, ErrorInfo):
             return self.state.new_error(prepared.kind, prepared.message, prepared.retryable)
+        # a future of this call resolves on cancel only once the activity stopped (funcs.lua)
+        waits = prepared.kwargs.get("cancellation_type") == _WAIT_CANCELLATION
+        cmd["wait_for_cancellation"] = waits
         return prepared
+
+    def activity_cancelling(self, prepared: Any) -> None:
+        """Called by ``funcs.lua`` when ``future:cancel()`` cancels a call that does not wait
+        for the cancellation: its ``activity.id`` stays Temporal's until the attempt stops, so
+        a reuse from now on is refused naming the cancel (the cancel command itself is issued
+        after the Lua step, too late for a reuse in the same step)."""
+        held = getattr(prepared, "held", None)
+        if held is not None and self._held_ids.get(held) == _HELD_RUNNING:
+            self._held_ids[held] = _HELD_CANCELLED
 
     def _prepare_activity(self, cmd: Any, how: str) -> _PreparedActivity | ErrorInfo:
         """The checks of an ``activity`` command, in Lua's call order. What would fail the
@@ -597,7 +618,7 @@ class WorkflowDriver(ChildWorkflows):
                     "use another id, or reuse it once that activity has finished",
                     False,
                 )
-            self._held_ids[held] = "an earlier activity of this workflow that is still running"
+            self._held_ids[held] = _HELD_RUNNING
         return _PreparedActivity(activity_id, raw_args, kwargs, local, call_context, held)
 
     def _start_activity(self, tag: int, cmd: Any) -> None:
@@ -647,10 +668,7 @@ class WorkflowDriver(ChildWorkflows):
             if cancelled and not waited:
                 # a cancel that did not wait: the attempt may still run on its worker, and
                 # Temporal keeps the id until it stops; this run never learns when
-                self._held_ids[held] = (
-                    "an activity of this workflow that was cancelled without waiting (it may "
-                    "still run; set activity.wait_for_cancellation = true to reuse its id)"
-                )
+                self._held_ids[held] = _HELD_CANCELLED
             else:
                 self._held_ids.pop(held, None)
         if fut.cancelled():
