@@ -39,9 +39,7 @@ return { main = main }
 async def test_a_query_assigning_a_workflow_variable_fails_and_is_undone(
     dev_env, make_app, no_cache
 ):
-    app = make_app(
-        workflow_entry("flow", "flow.lua"), {"flow.lua": MUTATING_QUERY}
-    )
+    app = make_app(workflow_entry("flow", "flow.lua"), {"flow.lua": MUTATING_QUERY})
     app.no_cache = no_cache
     async with app.workers(dev_env):
         handle = await app.start(dev_env, "app:flow", id=f"q-upval-{uuid.uuid4()}")

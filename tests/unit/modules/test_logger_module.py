@@ -129,9 +129,7 @@ def test_default_host_writes_python_logging(caplog):
     state = new_state("activity", host)
     with caplog.at_level(logging.DEBUG, logger="moonflow.lua"):
         run(state, "M('logger'):with({k = 'v'}):warn('careful')")
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "careful k=v")
-    ]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", "careful k=v")]
 
 
 def test_default_host_writes_fields_as_logfmt_and_keeps_them_as_extra(caplog):
@@ -147,5 +145,10 @@ def test_default_host_writes_fields_as_logfmt_and_keeps_them_as_extra(caplog):
         'tick n=2 note="two words" ok=true q="say \\"hi\\"" t={"a":1} who=o-1'
     )
     assert record.fields == {
-        "n": 2, "who": "o-1", "note": "two words", "ok": True, "t": {"a": 1}, "q": 'say "hi"'
+        "n": 2,
+        "who": "o-1",
+        "note": "two words",
+        "ok": True,
+        "t": {"a": 1},
+        "q": 'say "hi"',
     }
