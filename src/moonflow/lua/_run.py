@@ -194,15 +194,18 @@ class LuaRun:
         # outside the kernel's tasks (file top levels; activity calls) runs under, made in one
         # call into Lua (see _MAKE_RUN). Also captured now (lupa 2.8: see _vm.LuaVM): the
         # state's loader that makes errors once loaded.
-        self.sys, self.kernel, self._guard, self.lua_make_error = _run_maker(vm)(
-            _host_getter(host, vm.raised),
-            weak_method(weakref.ref(self), "module"),
-            kernel_chunk,
-            instruction_budget,
-            int(instruction_budget or 0),
-            stop_check,
-            STOP_CHECK_EVERY,
-        )
+        # Not under the memory cap of whichever activation armed this shared state last: the
+        # state may hold more since (another run's garbage), and a run's own set-up is bounded.
+        with vm.uncapped():
+            self.sys, self.kernel, self._guard, self.lua_make_error = _run_maker(vm)(
+                _host_getter(host, vm.raised),
+                weak_method(weakref.ref(self), "module"),
+                kernel_chunk,
+                instruction_budget,
+                int(instruction_budget or 0),
+                stop_check,
+                STOP_CHECK_EVERY,
+            )
         self._guarded_call = vm.guarded_call
         self._pcall = vm.protected_call
         self._is_error = vm.check_error
