@@ -202,3 +202,37 @@ def test_a_key_written_one_level_too_high_gets_the_nested_field_suggested(tmp_pa
         "worker_options.max_concurrent_activity_execution_size or "
         "worker_options.max_concurrent_activity_task_pollers? (its fields: "
     ), warning
+
+
+TEST_APP = """\
+namespace: t
+entries:
+  - name: adds
+    kind: function.lua
+    source: file://adds.lua
+    method: main
+    modles: [time]
+    meta: {type: test}
+"""
+
+TEST_LUA = """\
+local function main()
+  assert(1 + 1 == 2)
+end
+return { main = main }
+"""
+
+
+def test_moonflow_test_warns_about_unknown_fields(tmp_path: Path) -> None:
+    # `moonflow test` loads the app as `run` does, so a misspelt field is said once, on stderr,
+    # and the tests still run (before, `test` said nothing about it)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "_index.yaml").write_text(TEST_APP)
+    (tmp_path / "t" / "adds.lua").write_text(TEST_LUA)
+    done = _moonflow(tmp_path, "test", "t")
+    assert done.returncode == 0, done.stdout + done.stderr
+    warnings = [x for x in done.stderr.splitlines() if "unknown field" in x]
+    assert len(warnings) == 1, done.stderr
+    assert "t/_index.yaml:7: t:adds: ignoring unknown field 'modles'" in warnings[0]
+    assert "did you mean modules?" in warnings[0]
+    assert "passed" in done.stdout, done.stdout

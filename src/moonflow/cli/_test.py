@@ -79,7 +79,7 @@ async def cmd_test(args: argparse.Namespace, streams: Streams, stop: Any) -> int
 
     if args.jobs < 1:
         raise UsageError(f"test: --jobs must be at least 1, got {args.jobs}")
-    app = _load(args.app_dir)
+    app = _load(args.app_dir, streams)  # unknown fields warned on stderr, as `run` does
     cases = discover(app)
     if not cases:
         raise UsageError(
