@@ -148,46 +148,10 @@ def _client_for(server: Any, client_id: str) -> Any:
 
 
 def _workflow_entry(app: Any, entry_id: str, app_dir: str | None = None) -> tuple[str, str, str]:
-    """``resolve_workflow_entry``, but a ``workflow.lua`` entry that no worker runs (no
-    ``meta.temporal.workflow.worker``) is one line saying so and how to fix it.
-
-    Raises:
-        AppError: no worker runs it (located at the entry).
-        UsageError: no such workflow.
-    """
+    """:func:`moonflow.client.resolve_workflow_entry`, messages naming ``app_dir`` as typed."""
     from moonflow.client import resolve_workflow_entry
 
-    found = entry_id
-    if ":" not in entry_id:
-        named = [
-            e.id for e in app.entries.values() if e.kind == "workflow.lua" and e.name == entry_id
-        ]
-        found = named[0] if len(named) == 1 else entry_id
-    entry = app.entries.get(found)
-    if entry is not None and entry.kind == "workflow.lua" and not app.spec(found).workflow_worker:
-        workers = ", ".join(w.entry.id for w in app.workers()) or "none yet: add a temporal.worker"
-        raise entry.error(
-            "no worker runs this workflow (it has no meta.temporal.workflow.worker): add meta: "
-            "{temporal: {workflow: {worker: <id>}}} naming a temporal.worker entry (the app's "
-            f"workers: {workers})",
-            "meta.temporal",
-        )
-    if entry is None:
-        # APP_DIR as typed, and the nearest workflow ids (app:helo -> app:hello)
-        import difflib
-
-        ids = sorted(e.id for e in app.entries.values() if e.kind == "workflow.lua")
-        names = {e.rpartition(":")[2]: e for e in ids}
-        close = difflib.get_close_matches(entry_id, ids, n=1) or [
-            names[n] for n in difflib.get_close_matches(entry_id, list(names), n=1)
-        ]
-        hint = f"did you mean {close[0]}? " if close else ""
-        where = app_dir if app_dir is not None else app.root
-        raise UsageError(
-            f"no workflow entry {entry_id!r} in {where}: {hint}(workflows: "
-            f"{', '.join(ids) or 'none'})"
-        )
-    return resolve_workflow_entry(app, entry_id)
+    return resolve_workflow_entry(app, entry_id, app_dir=app_dir)
 
 
 async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:

@@ -42,39 +42,60 @@ class _NoInput:
 NO_INPUT: Any = _NoInput()
 
 
-def resolve_workflow_entry(app: App, entry_id: str) -> tuple[str, str, str]:
+def resolve_workflow_entry(
+    app: App, entry_id: str, *, app_dir: str | None = None
+) -> tuple[str, str, str]:
     """Find a ``workflow.lua`` entry and where it runs.
 
     Args:
         app: the loaded app.
         entry_id: ``"ns:name"``, or a bare ``"name"`` when exactly one entry has that name.
+        app_dir: the app folder as the caller typed it, for messages (default: ``app.root``).
 
     Returns:
         ``(entry_id, worker_id, client_id)`` with full ids.
 
     Raises:
-        UsageError: no such workflow entry, or it names no ``meta.temporal.workflow.worker``.
+        AppError: the entry is a ``workflow.lua`` that no worker runs (it names no
+            ``meta.temporal.workflow.worker``); located at the entry, the fix in the message.
+        UsageError: no such workflow entry (with the nearest workflow id as a did-you-mean),
+            or the id names an entry of another kind.
     """
-    codes = {code.entry.id: code for code in app.workflows()}
-    if entry_id not in codes and ":" not in entry_id:
-        matches = [i for i in codes if i.rpartition(":")[2] == entry_id]
-        if len(matches) == 1:
-            entry_id = matches[0]
-    code = codes.get(entry_id)
-    if code is None:
-        known = ", ".join(sorted(codes)) or "none"
-        if entry_id in app.entries:
-            kind = app.entries[entry_id].kind
-            raise UsageError(f"{entry_id} is a {kind} entry, not a workflow (workflows: {known})")
-        raise UsageError(f"no workflow entry {entry_id!r} in {app.root} (workflows: {known})")
-    worker_id = code.workflow_worker
-    if not worker_id:
+    import difflib
+
+    ids = sorted(e.id for e in app.entries.values() if e.kind == "workflow.lua")
+    found = entry_id
+    if ":" not in entry_id:
+        named = [i for i in ids if i.rpartition(":")[2] == entry_id]
+        found = named[0] if len(named) == 1 else entry_id
+    entry = app.entries.get(found)
+    if entry is None:
+        names = {i.rpartition(":")[2]: i for i in ids}
+        close = difflib.get_close_matches(entry_id, ids, n=1) or [
+            names[n] for n in difflib.get_close_matches(entry_id, list(names), n=1)
+        ]
+        hint = f"did you mean {close[0]}? " if close else ""
+        where = app_dir if app_dir is not None else app.root
         raise UsageError(
-            f"{code.entry.where()}: {entry_id} has no meta.temporal.workflow.worker; "
-            "add one naming a temporal.worker entry"
+            f"no workflow entry {entry_id!r} in {where}: {hint}(workflows: "
+            f"{', '.join(ids) or 'none'})"
+        )
+    if entry.kind != "workflow.lua":
+        raise UsageError(
+            f"{found} is a {entry.kind} entry, not a workflow (workflows: "
+            f"{', '.join(ids) or 'none'})"
+        )
+    worker_id = app.spec(found).workflow_worker
+    if not worker_id:
+        workers = ", ".join(w.entry.id for w in app.workers()) or "none yet: add a temporal.worker"
+        raise entry.error(
+            "no worker runs this workflow (it has no meta.temporal.workflow.worker): add meta: "
+            "{temporal: {workflow: {worker: <id>}}} naming a temporal.worker entry (the app's "
+            f"workers: {workers})",
+            "meta.temporal",
         )
     client_id = app.client_of(worker_id).entry.id
-    return entry_id, worker_id, client_id
+    return found, worker_id, client_id
 
 
 #: A startup message: ``(topic, value)``, or ``(topic,)`` / ``(topic, NO_INPUT)`` for none.

@@ -187,3 +187,61 @@ async def test_execution_json_shape() -> None:
         "memo": {"note": {"x": 1}},
     }
     assert "memo" not in await execution_json(execution, memo=False)
+
+
+def _app_with(tmp_path: Any, entries: str) -> Any:
+    from moonflow.registry import load_app
+    from tests._apps import app_index
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "_index.yaml").write_text(app_index("q", entries))
+    (tmp_path / "app" / "w.lua").write_text("return { main = function() return 1 end }\n")
+    return load_app(str(tmp_path / "app"))
+
+
+WORKFLOWS = """\
+- name: hello
+  kind: workflow.lua
+  source: file://w.lua
+  method: main
+  meta: {temporal: {workflow: {worker: app:worker}}}
+- name: orphan
+  kind: workflow.lua
+  source: file://w.lua
+  method: main
+- name: helper
+  kind: function.lua
+  source: file://w.lua
+  method: main
+"""
+
+
+def test_resolve_workflow_entry_says_what_is_wrong(tmp_path: Any) -> None:
+    from moonflow.client import resolve_workflow_entry
+    from moonflow.errors import AppError
+
+    app = _app_with(tmp_path, WORKFLOWS)
+    assert resolve_workflow_entry(app, "hello") == (
+        "app:hello",
+        "app:worker",
+        "app:temporal_client",
+    )
+    assert resolve_workflow_entry(app, "app:hello")[0] == "app:hello"
+    # a workflow no worker runs: that, where, and the fix (it said "not a workflow
+    # (workflows: none)" through the Python API, the CLI alone said it right)
+    with pytest.raises(
+        AppError,
+        match=r"_index\.yaml:\d+.*no worker runs this workflow.*"
+        r"workers: app:worker",
+    ):
+        resolve_workflow_entry(app, "orphan")
+    with pytest.raises(
+        UsageError,
+        match=r"app:helper is a function\.lua entry, not a workflow "
+        r"\(workflows: app:hello, app:orphan\)",
+    ):
+        resolve_workflow_entry(app, "app:helper")
+    with pytest.raises(
+        UsageError, match=r"no workflow entry 'app:helo' in .*did you mean app:hello\?"
+    ):
+        resolve_workflow_entry(app, "app:helo")
