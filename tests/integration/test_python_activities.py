@@ -89,6 +89,13 @@ def bad_result():
 
 def big(size):
     return "x" * size
+
+
+def huge_error(size):
+    # the user's own Temporal failure, over the payload limit
+    from temporalio.exceptions import ApplicationError
+
+    raise ApplicationError("y" * size, {"why": "too much"}, type="Declined", non_retryable=True)
 """
 
 ECHO_LUA = """\
@@ -132,6 +139,7 @@ local function main(marker)
     bad_result = seen(funcs.call("app:bad_result")),
     second_try = seen(funcs.call("app:second_try", marker)),
     too_big = seen(funcs.call("app:big", 3000000)),
+    huge_error = seen(funcs.call("app:huge_error", 3000000)),
   }
 end
 return { main = main }
@@ -180,6 +188,7 @@ def entries(*, activity: bool = True) -> str:
         "second_try": "second_try",
         "bad_result": "bad_result",
         "big": "big",
+        "huge_error": "huge_error",
     }
     return "".join(py_entry(n, m, activity=activity) for n, m in names.items())
 
@@ -274,6 +283,13 @@ async def test_errors_keep_kind_and_retryable_like_lua_ones(dev_env, pyapp, tmp_
     assert (too_big["kind"], too_big["retryable"]) == ("Invalid", False), too_big
     assert "activity app:big result: 3000" in too_big["message"], too_big
     assert "over the 2097152-byte (2.0 MB) payload limit" in too_big["message"], too_big
+    # so does the function's own ApplicationError over the limit (before, it was sent as it
+    # was: the server dropped the completion and the call waited out its timeout)
+    huge = result["huge_error"]
+    assert (huge["kind"], huge["retryable"]) == ("Invalid", False), huge
+    assert huge["message"].startswith("an error of kind Declined was 3"), huge["message"][:200]
+    assert "payload limit" in huge["message"] and huge["message"].endswith("y..."), huge
+    assert huge["details"]["kind"] == "Declined" and huge["details"]["size"] > 3000000, huge
 
 
 def _app_with_main(root: Path, py_entries: str, main_kind: str, main_lua: str) -> Path:

@@ -51,7 +51,7 @@ from ..process._stubs import StubCall, stub_for
 from ._activity import Deadline, shutdown_error, stop_check, worker_stopping
 from ._context import ACTIVITY_CONTEXT
 from ._failures import to_application_error
-from ._payloads import PayloadTooLarge, encode_checked
+from ._payloads import PAYLOAD_LIMIT, PayloadTooLarge, encode_checked, encoded_size
 
 if TYPE_CHECKING:
     from ..kinds import PythonCode
@@ -117,10 +117,30 @@ def _failure(exc: Exception, code: PythonCode) -> BaseException:
     """What the activity raises for an exception of the function."""
     if isinstance(exc, CancelledError) and worker_stopping():
         return shutdown_error(code.entry.id)  # retried at once elsewhere, as a Lua activity
+    if isinstance(exc, ApplicationError) and _too_large(exc):
+        # sent as it is, the server would drop it out of sight; the shrunk Invalid error of
+        # to_application_error says so instead (kind, retryable and message start kept)
+        info = ErrorInfo(
+            exc.type or mferrors.INTERNAL,
+            exc.message,
+            retryable=not exc.non_retryable,
+            details=list(exc.details),
+        )
+        return to_application_error(info)
     if isinstance(exc, FailureError):
         return exc  # the user's own Temporal failure (ApplicationError, CancelledError...)
     info, stack = error_of(exc, code)
     return to_application_error(info, stack=stack)
+
+
+def _too_large(exc: ApplicationError) -> bool:
+    """Whether the user's own ApplicationError (message, twice as sent, and details) is over
+    the payload limit; details the SDK cannot encode are left for it to say so."""
+    try:
+        size = encoded_size([exc.message, list(exc.details)])
+    except (TypeError, ValueError):
+        return False
+    return size + len(exc.message.encode("utf-8", "surrogatepass")) > PAYLOAD_LIMIT
 
 
 def arguments_error(code: PythonCode, args: Sequence[Any]) -> ErrorInfo | None:
