@@ -71,3 +71,21 @@ async def test_public_api_refuses_before_any_request() -> None:
     ref = moonflow.client.get_workflow(client, "wf-1")
     with pytest.raises(UsageError, match=r"^values\[0\]\.d: keys must be strings"):
         await ref.signal("approve", bad)
+
+
+async def test_values_sent_together_are_sized_together() -> None:
+    # each of these is under Temporal's 2 MiB payload limit, together they are over it: the
+    # server measures the payload list, so the client refuses the list before any request
+    app = load_app(ORDERS)
+    client: Any = _NoServer()
+    half = "x" * (1200 * 1024)
+    total = r"\(2 values in total\): 24\d{5} bytes encoded \(2\.3 MB\), over the 2097152-byte"
+    with pytest.raises(UsageError, match=r"^args " + total):
+        await moonflow.client.start_workflow(client, app, "app:order_workflow", args=[half, half])
+    with pytest.raises(UsageError, match=r"^values " + total):
+        await moonflow.client.signal(client, "wf-1", "approve", half, half)
+    # one value over the limit is still named by its own path
+    with pytest.raises(UsageError, match=r"^args\[1\]: \d+ bytes encoded"):
+        await moonflow.client.start_workflow(
+            client, app, "app:order_workflow", args=[1, half + half]
+        )

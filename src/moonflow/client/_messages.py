@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from moonflow.client._target import target_error, workflow_id_of
-from moonflow.client._values import check_value
+from moonflow.client._values import check_values
 from moonflow.errors import UNAVAILABLE, ErrorInfo, UsageError, WorkflowFailure
 
 if TYPE_CHECKING:
@@ -138,8 +138,7 @@ def _client_with_sender(client: temporalio.client.Client) -> temporalio.client.C
 
 
 def _check_values(values: tuple[Any, ...]) -> None:
-    for i, value in enumerate(values):
-        check_value(value, f"values[{i}]")
+    check_values(values, "values[{}]", "values")
 
 
 async def signal(

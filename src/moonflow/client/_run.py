@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from moonflow.client._messages import START_CONTEXT, _client_with_sender
 from moonflow.client._request_ids import REQUEST_ID, client_with_request_ids, message_request_id
 from moonflow.client._target import WorkflowNotFound, format_pid, is_not_found, workflow_id_of
-from moonflow.client._values import check_value
+from moonflow.client._values import check_value, check_values
 from moonflow.errors import (
     CANCELED,
     TERMINATED,
@@ -303,8 +303,7 @@ async def start_workflow(
     wf_id = workflow_id or opts.id or f"{name}-{suffix}"
     if args is not None:
         args = list(args)
-        for i, arg in enumerate(args):
-            check_value(arg, f"args[{i}]")
+        check_values(args, "args[{}]", "args")
     else:
         args = [] if input is NO_INPUT else [input]
         for arg in args:

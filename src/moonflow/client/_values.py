@@ -13,6 +13,7 @@ finite floats, lists (and tuples), and maps with string keys.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from moonflow.errors import UsageError
@@ -45,6 +46,30 @@ def check_value(value: Any, path: str, *, sized: bool = True) -> None:
         size = encoded_size([value])
         if size > PAYLOAD_LIMIT:
             raise UsageError(too_large(path, size).message)
+
+
+def check_values(values: Sequence[Any], path: str, what: str) -> None:
+    """:func:`check_value` for values sent together as one payload list (a workflow's
+    arguments, a signal's values): each value's shape and size, then their total, since the
+    server's payload limit is on the list.
+
+    Args:
+        values: the values, in order.
+        path: the path of one value, with ``{}`` where its index goes (``"args[{}]"``).
+        what: the values together, for the total's message (``"args"``).
+
+    Raises:
+        UsageError: as :func:`check_value` for the first bad value, or ``args: N bytes encoded
+            (2.9 MB), over the ... payload limit ...`` when only the total is over it.
+    """
+    for i, value in enumerate(values):
+        check_value(value, path.format(i))
+    if len(values) > 1:
+        from moonflow.worker._payloads import PAYLOAD_LIMIT, encoded_size, too_large
+
+        size = encoded_size(list(values))
+        if size > PAYLOAD_LIMIT:
+            raise UsageError(too_large(f"{what} ({len(values)} values in total)", size).message)
 
 
 def _check_shape(value: Any, path: str) -> None:
