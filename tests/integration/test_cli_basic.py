@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-import moonflow.cli
+from tests.integration._cli import SRC, moonflow_run
 
 pytestmark = pytest.mark.integration
 
-SRC = str(Path(moonflow.cli.__file__).resolve().parents[2])
 REPEAT = 5
 
 
@@ -245,24 +243,8 @@ def running(
     """``moonflow run`` on the embedded server, stopped with SIGINT at the end (must exit 0)."""
     app, port = tiny
     log = tmp_path / "run.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moonflow", "run", str(app)],
-        stdout=open(log, "wb"),
-        stderr=subprocess.STDOUT,
-        env=_env(),  # noqa: SIM115
-    )
-    deadline = time.monotonic() + 60
-    while "Ctrl-C to stop" not in log.read_text() and proc.poll() is None:
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
-    yield app, proc, log
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(timeout=30) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    with moonflow_run(str(app), log=log, env=_env()) as proc:
+        yield app, proc, log
     deadline = time.monotonic() + 10
     while _port_open(port) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -7,40 +7,20 @@ variable set, ``start`` and ``result`` reach the run's server without ``--server
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from moonflow.cli._parser import ArgumentError, parse_args, server_default
-from tests.integration.test_cli_basic import SRC, _free_port, _one_json_line, write_tiny_app
+from tests.integration._cli import moonflow as _cli
+from tests.integration._cli import moonflow_run
+from tests.integration.test_cli_basic import _free_port, _one_json_line, write_tiny_app
 
 pytestmark = pytest.mark.integration
 
 EXPORT = re.compile(r"^export MOONFLOW_SERVER=(\S+)  # ", re.M)
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MOONFLOW_SERVER", "TEMPORAL_ADDRESS")}
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "moonflow", *args],
-        capture_output=True,
-        text=True,
-        env=_env(**env),
-        timeout=120,
-    )
 
 
 def test_precedence() -> None:
@@ -73,28 +53,10 @@ def memory_run(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """``moonflow run APP --server memory`` in the background; yields (app, exported address)."""
     app = write_tiny_app(tmp_path / "tiny", _free_port())  # nothing listens on its address
     log = tmp_path / "run.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moonflow", "run", str(app), "--server", "memory"],
-        stdout=open(log, "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        env=_env(),
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while "Ctrl-C to stop" not in log.read_text() and proc.poll() is None:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with moonflow_run(str(app), "--server", "memory", log=log):
         found = EXPORT.findall(log.read_text())
         assert len(found) == 1, log.read_text()
         yield app, found[0]
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                assert proc.wait(timeout=30) == 0, log.read_text()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
 
 
 def test_run_exports_its_address_and_other_commands_use_it(memory_run: tuple[Path, str]) -> None:

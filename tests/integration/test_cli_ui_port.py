@@ -4,36 +4,21 @@ item 8), through the real command in a subprocess against the bundled dev server
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.test_cli_basic import SRC, _free_port, write_tiny_app
+from tests.integration._cli import moonflow, moonflow_run
+from tests.integration.test_cli_basic import _free_port, write_tiny_app
 
 pytestmark = pytest.mark.integration
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MOONFLOW_SERVER", "TEMPORAL_ADDRESS")}
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "moonflow", *args],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=180,
-    )
+    return moonflow(*args, timeout=180)
 
 
 def _listening(port: int) -> bool:
@@ -57,30 +42,12 @@ def test_run_serves_the_web_ui_on_the_port_asked_for(tmp_path: Path) -> None:
     app = write_tiny_app(tmp_path / "tiny", port)
     log = tmp_path / "run.log"
     # --ui-port after APP_DIR, where run reads its own options (cli/_exec.py)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moonflow", "run", str(app), "--ui-port", str(ui_port)],
-        stdout=open(log, "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        env=_env(),
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while "Ctrl-C to stop" not in log.read_text() and proc.poll() is None:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with moonflow_run(str(app), "--ui-port", str(ui_port), log=log, ready_s=90):
         text = log.read_text()
         assert f"Web UI http://localhost:{ui_port}" in text, text
         page = httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=30, follow_redirects=True)
         assert page.status_code == 200
         assert not _listening(port + 1000)  # not the default UI port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                assert proc.wait(timeout=30) == 0, log.read_text()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
 
 
 def test_ui_flags_refused_where_they_cannot_apply(tmp_path: Path) -> None:
