@@ -1,7 +1,7 @@
 """Connection errors name the real cause and the key to fix, in one line (issue 17 item 7).
 
 A real dev server sits behind a TLS-terminating front end on loopback (tests/integration/
-_tls_front.py, certificates made with ``cryptography``); each bad setting of the app's
+_tls_front.py, certificates from tests/_tls.py); each bad setting of the app's
 ``temporal.client`` entry is tried against it, in process and through the real CLI.
 """
 
@@ -22,7 +22,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from moonflow.client import ConnectionFailed, connect_entry
 from moonflow.devserver import DevServer, open_server
 from moonflow.registry import load_app
-from tests.integration._tls_front import Front, Pki, make_pki
+from tests._tls import Pki, make_pki
+from tests.integration._tls_front import Front
 from tests.integration.test_cli_basic import SRC, _one_json_line, write_tiny_app
 
 pytestmark = pytest.mark.integration

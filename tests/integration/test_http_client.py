@@ -2,15 +2,14 @@
 activities that a Lua workflow calls, on the dev server (issue 16 item 7).
 
 The servers are real and on this machine only: a plain HTTP server on 127.0.0.1, an HTTPS one
-with certificates made here (a test CA, a server certificate for ``moonflow.test`` and a client
-certificate), and one on a unix socket. Each activity returns what it saw as data, so one
-workflow run checks several things; errors that the workflow itself should see are returned
-as ``nil, err`` and read there (kind, retryable flag).
+with certificates made here (tests/_tls.py: a test CA, a server certificate for
+``moonflow.test`` and a client certificate), and one on a unix socket. Each activity returns
+what it saw as data, so one workflow run checks several things; errors that the workflow itself
+should see are returned as ``nil, err`` and read there (kind, retryable flag).
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import socket
@@ -27,14 +26,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from moonflow.errors import AppError
 from moonflow.modules._http.policy import address_problem
 from tests._apps import app_index
+from tests._tls import make_pki, server_context
 
 from .conftest import activity_entry, workflow_entry
 
@@ -135,61 +131,6 @@ class Servers:
     uds_hits: Hits
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _cert(
-    cn: str, key: Any, issuer_cn: str, issuer_key: Any, *, ca: bool, san: str | None = None
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    else:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-    if san:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(obj: Any) -> str:
-    if isinstance(obj, x509.Certificate):
-        return obj.public_bytes(serialization.Encoding.PEM).decode()
-    return obj.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("http")
@@ -198,20 +139,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     plain.daemon_threads = True
     _serve(plain)
 
-    ca_key = _key()
-    ca = _cert("moonflow test CA", ca_key, "moonflow test CA", ca_key, ca=True)
-    server_key = _key()
-    server_cert = _cert(
-        "moonflow.test", server_key, "moonflow test CA", ca_key, ca=False, san="moonflow.test"
-    )
-    client_key = _key()
-    client_cert = _cert("activity-client", client_key, "moonflow test CA", ca_key, ca=False)
-    (tmp / "ca.pem").write_text(_pem(ca))
-    (tmp / "server.pem").write_text(_pem(server_cert) + _pem(server_key))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tmp / "server.pem")
-    ctx.load_verify_locations(tmp / "ca.pem")
-    ctx.verify_mode = ssl.CERT_OPTIONAL  # a client certificate is echoed when given
+    pki = make_pki(tmp / "pki", server_names=("moonflow.test",), client_name="activity-client")
+    # a client certificate is echoed when given; HTTP/1.1, so no ALPN
+    ctx = server_context(pki, client_cert=ssl.CERT_OPTIONAL, alpn=())
 
     class TlsServer(ThreadingHTTPServer):
         daemon_threads = True
@@ -247,10 +177,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             port=plain.server_address[1],
             hits=hits,
             tls_base=f"https://127.0.0.1:{tls.server_address[1]}",
-            ca_pem=_pem(ca),
-            client_cert_pem=_pem(client_cert),
-            client_key_pem=_pem(client_key),
-            ca_file=str(tmp / "ca.pem"),
+            ca_pem=pki.ca.read_text(),
+            client_cert_pem=pki.client_cert.read_text(),
+            client_key_pem=pki.client_key.read_text(),
+            ca_file=str(pki.ca),
             uds=uds_path,
             uds_hits=uds_hits,
         )

@@ -19,7 +19,7 @@ from moonflow.devserver import (
     split_address,
 )
 from moonflow.errors import UsageError
-from tests.integration._tls_front import make_pki
+from tests._tls import make_pki
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from moonflow.client import connect
 from moonflow.client._connect import _tls_and_key
 from moonflow.errors import UsageError
 from moonflow.kinds._connection import connection_timings
-from tests.integration._tls_front import make_pki
+from tests._tls import make_pki
 
 from .helpers import BASE_YAML, assert_error, line_of
 
