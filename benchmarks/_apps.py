@@ -1,7 +1,7 @@
 """The sides of every workload: a moonflow app (workflow.lua + function.lua entries) written
 to a temp dir, the equivalent native temporalio workflows and activities (unsandboxed), and for
-W1-W3 and W6 the same native workflows on the SDK's default sandboxed runner
-(``_sandboxed.py``)."""
+W1-W3 and W6 the same native workflows on the SDK's default sandboxed runner (W1-W3's classes
+and the activity are in ``_sandboxed.py``)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from moonflow.registry import App, load_app
 from moonflow.worker import build_workers
+
+from ._sandboxed import SANDBOXED, noop
 
 _INDEX = """\
 version: "1.0"
@@ -172,19 +174,9 @@ def lua_type(app: App, name: str) -> str:
 
 
 # ---- native side ---------------------------------------------------------------------------
+# W1-W3's classes and the activity come from ``_sandboxed`` (imports only temporalio), so that
+# the native and the sandboxed sides run the same code; the native worker runs them unsandboxed.
 _ACT = {"start_to_close_timeout": timedelta(seconds=60)}
-
-
-@activity.defn(name="noop")
-def noop(x: Any) -> Any:
-    return x
-
-
-@workflow.defn(name="NW1", sandboxed=False)
-class NW1:
-    @workflow.run
-    async def run(self, x: Any) -> Any:
-        return await workflow.execute_activity(noop, x, **_ACT)
 
 
 @workflow.defn(name="NW7", sandboxed=False)
@@ -192,25 +184,6 @@ class NW7:
     @workflow.run
     async def run(self, x: Any) -> Any:
         return await workflow.execute_local_activity(noop, x, **_ACT)
-
-
-@workflow.defn(name="NW2", sandboxed=False)
-class NW2:
-    @workflow.run
-    async def run(self, n: int) -> Any:
-        last = None
-        for i in range(1, n + 1):
-            last = await workflow.execute_activity(noop, i, **_ACT)
-        return last
-
-
-@workflow.defn(name="NW3", sandboxed=False)
-class NW3:
-    @workflow.run
-    async def run(self, n: int) -> int:
-        for _ in range(n):
-            await asyncio.sleep(0.01)
-        return n
 
 
 @workflow.defn(name="NW4", sandboxed=False)
@@ -254,32 +227,22 @@ class NW5:
         return k
 
 
-NATIVE = {"w1": NW1, "w2": NW2, "w3": NW3, "w4": NW4, "idle": NIdle, "w5": NW5, "w7": NW7}
+NATIVE = {**SANDBOXED, "w4": NW4, "idle": NIdle, "w5": NW5, "w7": NW7}
 
 
-def sandboxed_worker(client: Client, tq: str, **options: Any) -> Worker:
-    """The native workflows as a Python user gets them by default: ``@workflow.defn`` with the
-    sandbox on and the worker's default ``SandboxedWorkflowRunner``; same activity and pool."""
-    from ._sandboxed import SANDBOXED
+def python_worker(client: Client, tq: str, *, sandboxed: bool, **options: Any) -> Worker:
+    """A worker for the native workflows, same activity and pool on both sides.
 
+    ``sandboxed``: W1-W3 as a Python user gets them by default (the worker's default
+    ``SandboxedWorkflowRunner``); otherwise every native workflow, unsandboxed."""
+    runner = {} if sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}
     return Worker(
         client,
         task_queue=tq,
-        workflows=list(SANDBOXED.values()),
+        workflows=list((SANDBOXED if sandboxed else NATIVE).values()),
         activities=[noop],
         activity_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="native-act"),
-        **options,
-    )
-
-
-def native_worker(client: Client, tq: str, **options: Any) -> Worker:
-    return Worker(
-        client,
-        task_queue=tq,
-        workflows=list(NATIVE.values()),
-        activities=[noop],
-        activity_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="native-act"),
-        workflow_runner=UnsandboxedWorkflowRunner(),
+        **runner,
         **options,
     )
 
@@ -305,16 +268,10 @@ class Side:
         if self.kind == "lua":
             assert self.app is not None
             return lua_worker(self.app, self.client, **options)
-        if self.kind == "sandboxed":
-            return sandboxed_worker(self.client, self.tq, **options)
-        return native_worker(self.client, self.tq, **options)
+        return python_worker(self.client, self.tq, sandboxed=self.kind == "sandboxed", **options)
 
     def wf_type(self, name: str) -> str:
         if self.kind == "lua":
             assert self.app is not None
             return lua_type(self.app, name)
-        if self.kind == "sandboxed":
-            from ._sandboxed import SANDBOXED
-
-            return getattr(SANDBOXED[name], "__temporal_workflow_definition").name
         return getattr(NATIVE[name], "__temporal_workflow_definition").name
