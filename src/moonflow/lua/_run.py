@@ -599,16 +599,21 @@ class _Require:
 
 #: What ``LuaRun.__init__`` does in Lua, in one call instead of five (each call into Lua hands
 #: the GIL over, which costs most on a busy worker): ``sys.new_run(host_get)``, the run's
-#: ``module`` loader, its kernel instance (``kernel_chunk(run, budget)``, or none) and
+#: ``module`` loader, its kernel instance (``make_kernel(run, budget)``, or none; kernel.lua's
+#: chunk, called once per state, returns ``make_kernel``) and
 #: ``sys.new_guard(run, guard_budget, check, every)``; returns them with ``make_error``.
 _MAKE_RUN = """\
 local new_run, new_guard = ...
+local make_kernel
 return function(host_get, module_fn, kernel_chunk, budget, guard_budget, check, every)
     local run = new_run(host_get)
     run.module = module_fn
     local kernel = nil
     if kernel_chunk ~= nil then
-        kernel = kernel_chunk(run, budget)
+        if make_kernel == nil then
+            make_kernel = kernel_chunk(run.base)
+        end
+        kernel = make_kernel(run, budget)
     end
     return run, kernel, new_guard(run, guard_budget, check, every), run.make_error
 end

@@ -10,11 +10,16 @@
 -- User code keeps the standard coroutine library: a command yielded inside a user coroutine is
 -- passed up through the user's coroutine.resume to the kernel and the answer passed back down.
 --
--- Called once per workflow run with (sys, budget): sys is the run's private table (sandbox.lua
--- new_run; the state is shared with other runs, so everything here is per call of this chunk)
--- and budget the maximum number of Lua VM instructions one activation (one K.run) may execute.
-local sys, budget = ...
-local raw = sys.raw
+-- The chunk is called once per Lua state with the state's sys (sandbox.lua) and returns the
+-- maker of kernel instances, called once per workflow run with (sys, budget): sys is the run's
+-- private table (sandbox.lua new_run; the state is shared with other runs, so everything the
+-- maker makes is per run) and budget the maximum number of Lua VM instructions one activation
+-- (one K.run) may execute. What depends on no run (the markers, the library functions, the
+-- query helpers) is made once per state, above the maker: an idle run holds only its own
+-- closures and tables, and they share these upvalues instead of each having copies
+-- (benchmark M2).
+local base = ...
+local raw = base.raw
 local co_create, co_resume, co_yield, co_status, co_close =
     raw.coroutine_create, raw.coroutine_resume, raw.coroutine_yield, raw.coroutine_status,
     raw.coroutine_close
@@ -24,12 +29,136 @@ local unpack = table.unpack
 local concat = table.concat
 local sort = table.sort
 
+-- Private to the kernel; the same for every run of the state (runs never interleave inside
+-- one K.run, and user code never sees them).
 local CMD = {}                    -- marks a yield that carries a runtime command
 local WAIT = {}                   -- marks a yield that parks the task inside the kernel
 local BUDGET = { "instruction budget exceeded" }
-sys.control[BUDGET] = true
+base.control[BUDGET] = true
+local HOOK_EVERY <const> = 10000
 
-local K = {}
+-- Raised when a query handler would change the workflow (K.call_query, below).
+local function read_only(what, why)
+    local where = base.user_where(1)
+    raw.error((where and (where .. ": ") or "") .. "query handlers are read-only: " .. what
+        .. " would change the workflow (queries are not in the history"
+        .. (why and ("; " .. why) or "") .. ")", 0)
+end
+local NO_COMMANDS <const> = "a handler cannot wait or issue commands"
+local function command_name(cmd)
+    return type(cmd) == "table" and type(cmd.op) == "string" and ("the " .. cmd.op .. " command")
+        or "a command"
+end
+
+-- Query handlers' upvalues and globals (K.call_query, below).
+local getupvalue, setupvalue, rawequal = raw.getupvalue, raw.setupvalue, raw.rawequal
+local function note_upvalues(fn)
+    local vals, i = {}, 1
+    while getupvalue(fn, i) ~= nil do
+        local _, v = getupvalue(fn, i)
+        vals[i] = v
+        i = i + 1
+    end
+    return vals, i - 1
+end
+-- Put back every upvalue of fn that changed; returns the name of the first one, or nil.
+local function restore_upvalues(fn, vals, n)
+    local first
+    for i = 1, n do
+        local name, v = getupvalue(fn, i)
+        local old = vals[i]
+        if not rawequal(v, old) and not (v ~= v and old ~= old) then  -- NaN stays NaN
+            setupvalue(fn, i, old)
+            first = first or name
+        end
+    end
+    return first
+end
+
+-- Globals: the run's entry environments (sandbox.lua new_env) are copied (one level) before
+-- the call; after it, any global set, changed or removed is put back and the query fails. A
+-- global the handler only read (copied into the environment on first read, sys.query_filled)
+-- is not a change. New globals fail at once (sandbox.lua env_mt.__newindex).
+local rawget, rawset = raw.rawget, raw.rawset
+local function note_envs(sys)
+    local envs = rawget(sys, "envs")
+    if envs == nil then
+        return nil
+    end
+    local copies = {}
+    for i = 1, #envs do
+        local copy = {}
+        for k, v in raw.next, envs[i] do
+            copy[k] = v
+        end
+        copies[i] = copy
+    end
+    return copies
+end
+-- Put back every global that changed; returns the (alphabetically) first name, or nil.
+local function restore_envs(sys, copies, filled)
+    if copies == nil then
+        return nil
+    end
+    local envs = rawget(sys, "envs")
+    local names = {}
+    for i = 1, #copies do
+        local env, old = envs[i], copies[i]
+        local changed = {}
+        for k, v in raw.next, env do
+            local was = old[k]
+            if was == nil then
+                if not rawequal(filled[k], v) then
+                    changed[#changed + 1] = k
+                end
+            elseif not rawequal(was, v) and not (v ~= v and was ~= was) then  -- NaN stays NaN
+                changed[#changed + 1] = k
+            end
+        end
+        for k in raw.next, old do
+            if rawget(env, k) == nil then
+                changed[#changed + 1] = k
+            end
+        end
+        for j = 1, #changed do
+            local k = changed[j]
+            rawset(env, k, old[k])
+            names[#names + 1] = raw.tostring(k)
+        end
+    end
+    sort(names)
+    return names[1]
+end
+
+-- User coroutines pass the kernel's commands up and the answers down (make_user_coroutine).
+local function passthrough(co, res)
+    while res[1] and (res[2] == CMD or res[2] == WAIT) and co_status(co) == "suspended" do
+        local answer = pack(co_yield(res[2], res[3]))
+        res = pack(co_resume(co, unpack(answer, 1, answer.n)))
+    end
+    return res
+end
+
+-- A run's mailbox functions until the process module sets its own in the kernel instance
+-- (K.deliver, below): shared through the instance's metatable, which keeps the instance's own
+-- fields few enough for a small hash part (benchmark M2).
+local kernel_mt = {
+    __index = {
+        listening = function()
+            return false
+        end,
+        mailbox_size = function()
+            return 0
+        end,
+        unconsumed = function()
+            return {}
+        end,
+    },
+}
+
+-- The maker: one kernel instance per run (its body is not indented, to keep the diff small).
+return function(sys, budget)
+local K = raw.setmetatable({}, kernel_mt)
 sys.kernel = K
 
 local tasks = {}                  -- co -> task
@@ -47,8 +176,7 @@ K.error = nil                     -- error value when main (or any task) failed
 K.traceback = nil
 K.failed_task = nil
 
--- Instruction budget: a count hook on every coroutine the workflow runs.
-local HOOK_EVERY = 10000
+-- Instruction budget: a count hook on every coroutine the workflow runs (HOOK_EVERY, above).
 local used = 0
 local exceeded = false
 K.budget_where = nil              -- "file:line" where the budget ran out
@@ -71,7 +199,6 @@ local function charge(n)
         over_budget()
     end
 end
-local base = sys.base
 local function guard(co)
     if budget and budget > 0 then
         sethook(co, budget_hook, "", HOOK_EVERY)
@@ -84,21 +211,10 @@ end
 -- or wake a task, any channel operation, spawn) raises in the handler before it changes
 -- anything; the query fails, the workflow goes on as if it never ran.
 K.in_query = false
-local function read_only(what, why)
-    local where = sys.user_where(1)
-    raw.error((where and (where .. ": ") or "") .. "query handlers are read-only: " .. what
-        .. " would change the workflow (queries are not in the history"
-        .. (why and ("; " .. why) or "") .. ")", 0)
-end
-local NO_COMMANDS = "a handler cannot wait or issue commands"
 function sys.check_not_query(what)
     if K.in_query then
         read_only(what)
     end
-end
-local function command_name(cmd)
-    return type(cmd) == "table" and type(cmd.op) == "string" and ("the " .. cmd.op .. " command")
-        or "a command"
 end
 
 -- sys.where_of_commands (set by the driver while replaying a history): each command carries
@@ -336,15 +452,6 @@ function K.event(...)
     sys.module("process")
     return K.event(...)
 end
-function K.listening()
-    return false
-end
-function K.mailbox_size()
-    return 0
-end
-function K.unconsumed()
-    return {}
-end
 
 K.queries = {}
 
@@ -359,89 +466,10 @@ K.queries = {}
 -- Assignments to upvalues of other functions the handler calls and writes into tables
 -- (`state.x = 1`, table.insert, rawset on a table other than an environment) are not seen at
 -- run time (`moonflow check` flags them statically, determinism/_scan.py).
-local getupvalue, setupvalue, rawequal = raw.getupvalue, raw.setupvalue, raw.rawequal
-local function note_upvalues(fn)
-    local vals, i = {}, 1
-    while getupvalue(fn, i) ~= nil do
-        local _, v = getupvalue(fn, i)
-        vals[i] = v
-        i = i + 1
-    end
-    return vals, i - 1
-end
--- Put back every upvalue of fn that changed; returns the name of the first one, or nil.
-local function restore_upvalues(fn, vals, n)
-    local first
-    for i = 1, n do
-        local name, v = getupvalue(fn, i)
-        local old = vals[i]
-        if not rawequal(v, old) and not (v ~= v and old ~= old) then  -- NaN stays NaN
-            setupvalue(fn, i, old)
-            first = first or name
-        end
-    end
-    return first
-end
-
--- Globals: the run's entry environments (sandbox.lua new_env) are copied (one level) before
--- the call; after it, any global set, changed or removed is put back and the query fails. A
--- global the handler only read (copied into the environment on first read, sys.query_filled)
--- is not a change. New globals fail at once (sandbox.lua env_mt.__newindex).
-local rawget, rawset = raw.rawget, raw.rawset
-local function note_envs()
-    local envs = rawget(sys, "envs")
-    if envs == nil then
-        return nil
-    end
-    local copies = {}
-    for i = 1, #envs do
-        local copy = {}
-        for k, v in raw.next, envs[i] do
-            copy[k] = v
-        end
-        copies[i] = copy
-    end
-    return copies
-end
--- Put back every global that changed; returns the (alphabetically) first name, or nil.
-local function restore_envs(copies, filled)
-    if copies == nil then
-        return nil
-    end
-    local envs = rawget(sys, "envs")
-    local names = {}
-    for i = 1, #copies do
-        local env, old = envs[i], copies[i]
-        local changed = {}
-        for k, v in raw.next, env do
-            local was = old[k]
-            if was == nil then
-                if not rawequal(filled[k], v) then
-                    changed[#changed + 1] = k
-                end
-            elseif not rawequal(was, v) and not (v ~= v and was ~= was) then  -- NaN stays NaN
-                changed[#changed + 1] = k
-            end
-        end
-        for k in raw.next, old do
-            if rawget(env, k) == nil then
-                changed[#changed + 1] = k
-            end
-        end
-        for j = 1, #changed do
-            local k = changed[j]
-            rawset(env, k, old[k])
-            names[#names + 1] = raw.tostring(k)
-        end
-    end
-    sort(names)
-    return names[1]
-end
-
 -- Returns ok, value_or_error.
 function K.call_query(fn, args)
     local upvals, n_upvals = note_upvalues(fn)
-    local globals = note_envs()
+    local globals = note_envs(sys)
     local filled = {}
     sys.query_filled = filled
     local co = guard(co_create(fn))
@@ -465,7 +493,7 @@ function K.call_query(fn, args)
     base.charge = nil
     sys.query_filled = nil
     local assigned = restore_upvalues(fn, upvals, n_upvals)
-    local global_set = restore_envs(globals, filled)
+    local global_set = restore_envs(sys, globals, filled)
     if exceeded then
         exceeded = false
         return false, "query handler ran out of its instruction budget"
@@ -508,14 +536,7 @@ end
 
 -- ---------------------------------------------------------------------------------------
 -- The user-visible coroutine library: standard semantics, with runtime commands passed
--- through to the kernel.
-local function passthrough(co, res)
-    while res[1] and (res[2] == CMD or res[2] == WAIT) and co_status(co) == "suspended" do
-        local answer = pack(co_yield(res[2], res[3]))
-        res = pack(co_resume(co, unpack(answer, 1, answer.n)))
-    end
-    return res
-end
+-- through to the kernel (passthrough, above).
 
 -- Built when the run's code first reads the `coroutine` global (sandbox.lua run_lib).
 function sys.make_user_coroutine()
@@ -554,3 +575,4 @@ end
 
 
 return K
+end
