@@ -511,7 +511,11 @@ local function run_math(run)
 end
 
 local function run_lib(run, name)
-    local libs = run.libs
+    local libs = rawget(run, "libs")  -- made on the first library the run's code reads
+    if libs == nil then
+        libs = {}
+        run.libs = libs
+    end
     local v = libs[name]
     if v ~= nil then
         return v
@@ -567,11 +571,13 @@ local host_mt = {
     end,
 }
 function sys.new_run(host_get)
-    local run = raw.setmetatable({ libs = {} }, run_mt)
+    local run = raw.setmetatable({}, run_mt)
     run.host = raw.setmetatable({ [HOST_GET] = host_get }, host_mt)
     if context == "workflow" then
-        run.start_ns = run.host.now_ns()
-        run.seed = run.host.random_seed()
+        -- called once, not kept in the run's host table: an idle run holds no host method
+        -- (each is a Lua closure and a Python object; benchmark M2)
+        run.start_ns = sys.wrap_py(host_get("now_ns"), "host.now_ns")()
+        run.seed = sys.wrap_py(host_get("random_seed"), "host.random_seed")()
     end
     -- Each entry's code runs in its own environment (globals copied in on first read). A
     -- global that was never set reads nil, as in stock Lua and the reference runtime (apps rely
