@@ -109,7 +109,8 @@ async def main(argv: list[str] | None = None) -> int:
             elif name == "W2":
                 line = await run_drain("W2", sides, "w2", lambda i: [20], size["W2"], reps)
             elif name == "W3":
-                timers = 5 if args.smoke else 20
+                # smoke: one timer (on the dev server a 10 ms timer fires about 1 s later)
+                timers = 1 if args.smoke else 20
                 line = await run_drain("W3", sides, "w3", lambda i, t=timers: [t], size["W3"], reps)
             elif name in ("W6", "W7"):
                 line = await run_latency(sides, size[name], reps, name)
@@ -118,7 +119,9 @@ async def main(argv: list[str] | None = None) -> int:
             elif name == "W4":
                 line = await run_signals(sides, size["W4"], reps)
             elif name == "M2":
-                line = await run_memory(address, size["M2"], 1 if args.smoke else min(reps, 2))
+                line = await run_memory(
+                    address, size["M2"], 1 if args.smoke else min(reps, 2), smoke=args.smoke
+                )
             elif name == "W5":
                 ev, rn, rev = size["W5"]
                 line = await run_replay(sides, ev, rn, rev, 1 if args.smoke else min(reps, 2))
