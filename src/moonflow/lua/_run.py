@@ -181,8 +181,9 @@ class LuaRun:
         self.rt = vm.rt
         self.convert = vm.convert
         self._modules: dict[str, Any] = {}
-        self._libraries: dict[str, Any] = {}
-        self._closers: list[Callable[[], None]] = []
+        # made on first use: most runs load no library entry and close nothing
+        self._libraries: dict[str, Any] | None = None
+        self._closers: list[Callable[[], None]] | None = None
         # The run's private sys. Lua reaches this object only through weak references (the
         # host getter and module loader below): a strong one would make a reference cycle
         # through the Lua registry that neither Python's nor Lua's collector can free.
@@ -192,12 +193,13 @@ class LuaRun:
             stop_check = None  # kernel code waits through the kernel, never on a thread
         # The run's sys, its kernel instance (runs with a kernel) and the guard that code
         # outside the kernel's tasks (file top levels; activity calls) runs under, made in one
-        # call into Lua (see _MAKE_RUN). Also captured now (lupa 2.8: see _vm.LuaVM): the
-        # state's loader that makes errors once loaded.
+        # call into Lua (see _MAKE_RUN). Also captured once per state (lupa 2.8: see
+        # _vm.LuaVM): the state's loader that makes errors once loaded, the same for every run.
         # Not under the memory cap of whichever activation armed this shared state last: the
         # state may hold more since (another run's garbage), and a run's own set-up is bounded.
         with vm.uncapped():
-            self.sys, self.kernel, self._guard, self.lua_make_error = _run_maker(vm)(
+            make_run, self.lua_make_error = _run_maker(vm)
+            self.sys, self.kernel, self._guard = make_run(
                 _host_getter(host, vm.raised),
                 weak_method(weakref.ref(self), "module"),
                 kernel_chunk,
@@ -235,6 +237,8 @@ class LuaRun:
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Have :meth:`close` call ``fn`` (modules release what they hold, e.g. HTTP clients)."""
+        if self._closers is None:
+            self._closers = []
         self._closers.append(fn)
 
     def close(self) -> None:
@@ -244,14 +248,14 @@ class LuaRun:
         runs on, possibly while another thread runs Lua in the same state: lupa then touches
         the state from two threads at once (a segfault in ``luaL_unref`` was seen). The run
         must not be used afterwards. Idempotent."""
-        closers, self._closers = self._closers, []
+        closers, self._closers = self._closers or (), None
         for fn in closers:
             try:
                 fn()
             except Exception:  # noqa: BLE001 - one module's cleanup must not block the others
                 pass
         self._modules.clear()
-        self._libraries.clear()
+        self._libraries = None
         self.sys = self.kernel = self._guard = self.lua_make_error = None
         if getattr(self.host, "state", None) is self:
             self.host.state = None  # the host <-> run cycle
@@ -347,6 +351,8 @@ class LuaRun:
         return None, message
 
     def _library(self, entry_id: str) -> Any:
+        if self._libraries is None:
+            self._libraries = {}
         lib = self._libraries.get(entry_id)
         if lib is None:
             assert self.app is not None
@@ -601,9 +607,11 @@ class _Require:
 #: the GIL over, which costs most on a busy worker): ``sys.new_run(host_get)``, the run's
 #: ``module`` loader, its kernel instance (``make_kernel(run, budget)``, or none; kernel.lua's
 #: chunk, called once per state, returns ``make_kernel``) and
-#: ``sys.new_guard(run, guard_budget, check, every)``; returns them with ``make_error``.
+#: ``sys.new_guard(run, guard_budget, check, every)``; returns them. The chunk returns that
+#: function and the state's ``make_error`` (taken once per state: a Python wrapper of it per
+#: run would be one more object in every idle run).
 _MAKE_RUN = """\
-local new_run, new_guard = ...
+local new_run, new_guard, base = ...
 local make_kernel
 return function(host_get, module_fn, kernel_chunk, budget, guard_budget, check, every)
     local run = new_run(host_get)
@@ -615,17 +623,18 @@ return function(host_get, module_fn, kernel_chunk, budget, guard_budget, check, 
         end
         kernel = make_kernel(run, budget)
     end
-    return run, kernel, new_guard(run, guard_budget, check, every), run.make_error
-end
+    return run, kernel, new_guard(run, guard_budget, check, every)
+end, base.make_error
 """
-_run_makers: weakref.WeakKeyDictionary[LuaVM, Any] = weakref.WeakKeyDictionary()
+_run_makers: weakref.WeakKeyDictionary[LuaVM, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 
 
-def _run_maker(vm: LuaVM) -> Any:
-    """The :data:`_MAKE_RUN` function of ``vm``'s state (made once per state)."""
+def _run_maker(vm: LuaVM) -> tuple[Any, Any]:
+    """The :data:`_MAKE_RUN` function of ``vm``'s state and the state's ``make_error`` (made
+    once per state)."""
     maker = _run_makers.get(vm)
     if maker is None:
-        maker = vm.source_chunk(_MAKE_RUN, "=moonflow/make_run")(vm.new_run, vm.new_guard)
+        maker = vm.source_chunk(_MAKE_RUN, "=moonflow/make_run")(vm.new_run, vm.new_guard, vm.sys)
         _run_makers[vm] = maker
     return maker
 
