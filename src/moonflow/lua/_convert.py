@@ -24,7 +24,9 @@ Python -> Lua is the reverse (dict -> table, list -> table, None -> nil); ints o
 (``1`` -> ``"1"``, ``True`` -> ``"true"``, ``None`` -> ``"null"``).
 
 Both directions cross the Lua/Python boundary once per value, not once per element: a value
-leaving Lua is written as JSON text by Lua (``sys.encode_json``) and read by Python's ``json``;
+leaving Lua is written as JSON text by Lua and read by Python's ``json`` (first
+``sys.encode_json_fast``, which writes strings unchecked and sorts keys itself, the text then
+checked here at once; when a string needed an escape, ``sys.encode_json``, which checks each);
 a dict or list entering Lua is written by Python's ``json`` and read by Lua
 (``sys.decode_json``), which builds the very tables the element-by-element conversion builds.
 Whatever either side declines goes the element-by-element way, which names the path of an error.
@@ -98,6 +100,7 @@ class Converter:
         self._bad_utf8 = sys.find_bad_utf8
         self._new_table = runtime.table
         self._encode_json = sys.encode_json
+        self._encode_fast = sys.encode_json_fast
         self._decode_json = sys.decode_json
 
     # ---- Lua -> Python --------------------------------------------------------------
@@ -111,6 +114,18 @@ class Converter:
             ConversionError: naming the path of the first value that cannot be converted.
         """
         if lupa.lua_type(value) == "table":
+            # Quickest: Lua writes the value with its strings unchecked (encode_json_fast), and
+            # the whole text is checked here at once (see _checked_loads).
+            try:
+                quick = self._encode_fast(value, _MAX_DEPTH)
+            except UnicodeDecodeError:  # a string that is not valid UTF-8: the careful way
+                quick = None
+            if quick is not None:
+                if len(quick[0]) > _MAX_BYTES:
+                    raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
+                out = _checked_loads(*quick)
+                if out is not _UNCHECKED:
+                    return out
             # Fast path: Lua writes the whole value as JSON in one call. It declines (nil)
             # anything the rules reject, and the walk below then names the offending path.
             text = self._encode_json(value, _MAX_DEPTH)
@@ -356,6 +371,21 @@ def _encode_default(obj: Any) -> Any:
 _ENCODE = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), default=_encode_default, check_circular=False
 ).encode
+
+
+_UNCHECKED = object()
+
+
+def _checked_loads(text: str, quotes: int) -> Any:
+    """The value of a text ``sys.encode_json_fast`` wrote without escaping its strings, or
+    ``_UNCHECKED`` when a string needed an escape: a backslash, a '"' Lua did not write
+    (``quotes`` counts those), or a raw control character (which json.loads refuses)."""
+    if "\\" in text or text.count('"') != quotes:
+        return _UNCHECKED
+    try:
+        return json.loads(text)  # keys come sorted
+    except ValueError:
+        return _UNCHECKED
 
 
 def _first(item: tuple[Any, Any]) -> Any:

@@ -356,6 +356,204 @@ function sys.encode_json(v, max_depth)
     return concat(out, "", 1, n)
 end
 
+-- ---- Quicker way out, checked afterwards ----------------------------------------------------
+-- sys.encode_json_fast(v, max_depth) -> JSON text and the number of '"' it wrote, or nil to
+-- decline. Strings (keys and values) are written as they are, with no per-string check: the
+-- caller (_convert.py) checks the whole text once instead. A string needing an escape or not
+-- valid UTF-8 shows there as a backslash, more '"' than counted here, a control character
+-- json.loads refuses, or text lupa cannot decode; the caller then asks sys.encode_json above,
+-- which escapes and checks each string. Declines what encode_json declines (a cycle through
+-- the depth limit or the table count), and also tables with a marker (Time, Duration, error,
+-- bad UTF-8) and arrays that came in with nulls, which encode_json writes.
+--
+-- Object keys come out sorted (byte order, which is code point order for UTF-8, as Python
+-- sorts str), so Python reads the text without a sorting hook. The order is worked out once
+-- per key sequence: tables with the same keys in the same `next` order (records of one kind)
+-- share a node of `shapes`, a tree of key sequences made for each call.
+local sort, setlocale = table.sort, raw.os_setlocale
+local ORDER, PIECES, STR_PIECES = {}, {}, {} -- fields of a node of `shapes`
+local BIG = 32 -- objects with more keys are sorted without a node per key
+local quotes = 0 -- '"' written by the current call (one call at a time: it never yields)
+local tables = 0 -- tables written by the current call
+local shapes -- the current call's tree of key sequences
+
+-- The sorted keys of object v (and its null keys still unset) and the pieces written before
+-- each member's value: '{"k":' / ',"k":', and the same with a string value's opening quote.
+-- nil for a key that is not a string.
+local function object_order(v, null_keys)
+    local node, count = shapes, 0
+    for k in next, v do
+        count = count + 1
+        if count > BIG then
+            node = nil
+            break
+        end
+        local child = node[k]
+        if child == nil then
+            if type(k) ~= "string" then
+                return nil
+            end
+            child = {}
+            node[k] = child
+        end
+        node = child
+    end
+    if node ~= nil and null_keys == nil and node[ORDER] ~= nil then
+        return node[ORDER], node[PIECES], node[STR_PIECES]
+    end
+    local order, n = {}, 0
+    for k in next, v do
+        if type(k) ~= "string" then
+            return nil
+        end
+        n = n + 1
+        order[n] = k
+    end
+    if null_keys ~= nil then
+        for i = 1, #null_keys do
+            local k = null_keys[i]
+            if rawget(v, k) == nil then
+                n = n + 1
+                order[n] = k
+            end
+        end
+    end
+    sort(order)
+    local pieces, str_pieces = {}, {}
+    for i = 1, n do
+        local head = (i == 1 and '{"' or ',"') .. order[i]
+        pieces[i], str_pieces[i] = head .. '":', head .. '":"'
+    end
+    if node ~= nil and null_keys == nil then
+        node[ORDER], node[PIECES], node[STR_PIECES] = order, pieces, str_pieces
+    end
+    return order, pieces, str_pieces
+end
+
+local fast_table
+
+-- The piece of a number or boolean after out[n]; nil to decline.
+local function fast_scalar(item, t, out, n)
+    if t == "number" then
+        if mtype(item) == "integer" then
+            out[n + 1] = item -- concat writes an integer as %d
+            return n + 1
+        end
+        if item ~= item or item == huge or item == -huge then
+            return nil
+        end
+        -- as encode_value: %.17g reads back as the same double, ".0" keeps it a float
+        if item % 1 == 0 and item < 1e17 and item > -1e17 then
+            out[n + 1] = fmt("%.17g.0", item)
+        else
+            out[n + 1] = fmt("%.17g", item)
+        end
+        return n + 1
+    elseif t == "boolean" then
+        out[n + 1] = item and "true" or "false"
+        return n + 1
+    end
+    return nil
+end
+
+fast_table = function(v, out, n, depth)
+    if depth <= 0 or dgetmt(v) ~= nil then
+        return nil
+    end
+    tables = tables + 1
+    if tables > MAX_TABLES then
+        return nil
+    end
+    depth = depth - 1
+    if v[1] == nil then -- raw: v has no metatable
+        local null_keys = nulls[v]
+        local order, pieces, str_pieces = object_order(v, null_keys)
+        if order == nil then
+            return nil
+        end
+        local size = #order
+        if size == 0 then
+            if lengths[v] ~= nil then
+                return nil
+            end
+            out[n + 1] = (objects[v] or null_keys ~= nil) and "{}" or "[]"
+            return n + 1
+        end
+        for i = 1, size do
+            local item = v[order[i]]
+            local t = type(item)
+            if t == "string" then
+                out[n + 1], out[n + 2], out[n + 3] = str_pieces[i], item, '"'
+                n = n + 3
+                quotes = quotes + 4
+            else
+                out[n + 1] = pieces[i]
+                quotes = quotes + 2
+                if t == "table" then
+                    n = fast_table(item, out, n + 1, depth)
+                elseif t == "nil" then
+                    out[n + 2] = "null"
+                    n = n + 2
+                else
+                    n = fast_scalar(item, t, out, n + 1)
+                end
+                if n == nil then
+                    return nil
+                end
+            end
+        end
+        out[n + 1] = "}"
+        return n + 1
+    end
+    -- an array: `next` hands out 1, 2, ... n in order (the array part), else decline
+    if lengths[v] ~= nil then
+        return nil
+    end
+    local i, open, open_str = 0, "[", '["'
+    for k, item in next, v do
+        i = i + 1
+        if k ~= i then
+            return nil
+        end
+        local t = type(item)
+        if t == "string" then
+            out[n + 1], out[n + 2], out[n + 3] = open_str, item, '"'
+            n = n + 3
+            quotes = quotes + 2
+        else
+            out[n + 1] = open
+            if t == "table" then
+                n = fast_table(item, out, n + 1, depth)
+            else
+                n = fast_scalar(item, t, out, n + 1)
+            end
+            if n == nil then
+                return nil
+            end
+        end
+        open, open_str = ",", ',"'
+    end
+    out[n + 1] = "]"
+    return n + 1
+end
+
+function sys.encode_json_fast(v, max_depth)
+    -- keys are sorted with `<`, which compares strings with strcoll: byte order only in the
+    -- C locale (as detpairs.lua); otherwise encode_json writes them for Python to sort
+    local collate = setlocale and setlocale(nil, "collate")
+    if type(v) ~= "table" or (collate ~= "C" and collate ~= "POSIX") then
+        return nil
+    end
+    local out = {}
+    quotes, tables, shapes = 0, 0, {}
+    local n = fast_table(v, out, 0, max_depth)
+    shapes = nil
+    if n == nil then
+        return nil
+    end
+    return concat(out, "", 1, n), quotes
+end
+
 local function key_path(k)
     if type(k) == "string" and k:match("^[%a_][%w_]*$") then
         return "." .. k

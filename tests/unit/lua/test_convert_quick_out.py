@@ -1,0 +1,158 @@
+"""The quickest way out of Lua (issue 18 item 2): ``sys.encode_json_fast`` writes strings without
+checking them and sorts object keys itself; ``Converter.to_python`` checks the whole text once
+and goes the careful way (``sys.encode_json``, then the walk) when a string needed an escape or is
+not UTF-8. Whatever way a value takes, the result must be the walk's, keys in sorted order.
+"""
+
+from __future__ import annotations
+
+import json
+import locale
+import math
+import re
+
+import pytest
+
+from moonflow.lua._convert import _MAX_DEPTH, ConversionError
+
+from .helpers import new_state, run
+
+
+@pytest.fixture(params=["workflow", "activity"])
+def state(request):
+    return new_state(request.param)
+
+
+def _typed(v):
+    """Types and key order too (1 vs 1.0, -0.0 vs 0.0, {"b", "a"} vs {"a", "b"})."""
+    if isinstance(v, dict):
+        return ("dict", list(v.keys()), [_typed(x) for x in v.values()])
+    if isinstance(v, list):
+        return ("list", [_typed(x) for x in v])
+    if isinstance(v, float):
+        return ("float", math.copysign(1.0, v), repr(v))
+    return (type(v).__name__, v)
+
+
+def _sorted_walk(state, value):
+    def order(v):
+        if isinstance(v, dict):
+            return {k: order(v[k]) for k in sorted(v)}
+        if isinstance(v, list):
+            return [order(x) for x in v]
+        return v
+
+    return order(state.convert.walk(value, "v"))
+
+
+QUICK = [
+    "return {}",
+    "return {1, 2.0, -0.0, 0.1, 1e300, 5e-324, 2^53 + 1, 1/3, -123456789.125, 1e17, 3.0}",
+    "return {math.maxinteger, math.mininteger, 0, -1}",
+    'return {z = 1, a = 2, m = {y = true, b = false, ["ä"] = "x", ["Z"] = "", [""] = 0}}',
+    "local t = {} for i = 1, 100 do t['k' .. (i * 7919 % 101)] = {i, 'v' .. i} end return t",
+    "local t = {} for i = 1, 300 do t[i] = {id = i, name = 'n' .. i, ok = i % 2 == 0} end return t",
+    "local t = {x = 1} return {a = t, b = t, c = {t, t}}",  # shared, not recursive
+    'return {s = "é ✓ 𝄞", list = {{}, {a = 1}, {"x"}}}',
+]
+
+
+@pytest.mark.parametrize("src", QUICK)
+def test_the_quick_way_gives_the_walks_value_with_sorted_keys(state, src):
+    value = run(state, src)[0]
+    assert state.sys.encode_json_fast(value, _MAX_DEPTH) is not None  # taken, not declined
+    assert _typed(state.to_python(value)) == _typed(_sorted_walk(state, value))
+
+
+NEEDS_ESCAPES = [
+    'return {s = "quote\\" inside"}',
+    'return {s = "a\\",\\"x\\":\\"b"}',  # would read as an extra key if not caught
+    'return {["k\\"ey"] = 1, other = 2}',
+    'return {s = "back\\\\slash"}',
+    'return {s = "nl\\n tab\\t nul\\0 bell\\7"}',
+    'return {s = "del\\127"}',
+    'return {list = {"ok", "x\\"y"}}',
+]
+
+
+@pytest.mark.parametrize("src", NEEDS_ESCAPES)
+def test_strings_needing_escapes_take_the_careful_way(state, src):
+    value = run(state, src)[0]
+    assert _typed(state.to_python(value)) == _typed(_sorted_walk(state, value))
+
+
+@pytest.mark.parametrize(
+    ("src", "path"),
+    [
+        ('return {s = "\\xff"}', "result.s"),
+        ('return {list = {"ok", "\\xed\\xa0\\x80"}}', "result.list[2]"),
+        ('return {["\\xff"] = 1}', "result[<key>]"),
+    ],
+)
+def test_invalid_utf8_still_names_the_path(state, src, path):
+    value = run(state, src)[0]
+    with pytest.raises(ConversionError, match=rf"^{re.escape(path)}: "):
+        state.to_python(value, "result")
+
+
+def test_values_that_came_in_round_trip_with_sorted_keys(state):
+    incoming = {
+        "b": {"empty": {}, "none": None, "list": [], "holes": [1, None, 3]},
+        "a": [{"z": None, "y": 1}, {"only": None}],
+        "c": {f"k{i}": {"i": i, "n": None} for i in range(50)},
+    }
+    back = state.to_python(state.to_lua(incoming))
+    assert back == incoming
+    expected = json.loads(json.dumps(incoming, sort_keys=True))
+    assert _typed(back) == _typed(expected)
+
+
+def test_a_null_member_set_in_lua_is_written_once(state):
+    fn = state.sys.raw.load(
+        "local a = ... a.n = 5 return a", "=t", "t", state.new_env()
+    )  # {"n": null, "m": 1} came in; Lua set n
+    value = state.pcall(fn, state.to_lua({"n": None, "m": 1}))[1][0]
+    assert state.sys.encode_json_fast(value, _MAX_DEPTH) is not None
+    assert _typed(state.to_python(value)) == _typed({"m": 1, "n": 5})
+
+
+def test_marked_values_are_left_to_the_careful_writer(state):
+    value = run(
+        state, 'local time = M("time") return {t = time.unix(0, 0), d = time.parse_duration("2s")}'
+    )[0]
+    assert state.sys.encode_json_fast(value, _MAX_DEPTH) is None
+    assert state.to_python(value) == {"d": 2_000_000_000, "t": "1970-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "return {1, nil, 3}",
+        "return {1, 2, x = 3}",
+        "return {a = 1, [1] = 2}",
+        "return {x = 1, [2] = 2}",
+        "return {n = 0/0}",
+        "return {f = print}",
+        "local t = {} t.self = t return t",
+    ],
+)
+def test_what_the_rules_reject_is_declined(state, src):
+    value = run(state, src)[0]
+    assert state.sys.encode_json_fast(value, _MAX_DEPTH) is None
+    with pytest.raises(ConversionError):
+        state.to_python(value, "result")
+
+
+def test_outside_the_c_collation_the_careful_writer_sorts_in_python(state):
+    value = run(state, 'return {b = 1, a = {d = 2, c = 3}, ["é"] = 4, Z = 5}')[0]
+    old = locale.setlocale(locale.LC_COLLATE)
+    try:
+        try:
+            locale.setlocale(locale.LC_COLLATE, "C.UTF-8")
+        except locale.Error:
+            pytest.fail("the C.UTF-8 locale is missing on this machine")
+        assert state.sys.encode_json_fast(value, _MAX_DEPTH) is None
+        got = state.to_python(value)
+    finally:
+        locale.setlocale(locale.LC_COLLATE, old)
+    assert _typed(got) == _typed({"Z": 5, "a": {"c": 3, "d": 2}, "b": 1, "é": 4})
