@@ -3,7 +3,7 @@
 Modules (``modules/*.lua``, the Python module builders, ``sandbox.lua``) reach the outside
 world only through the run's *host*, a Python object the run's owner provides. Lua fetches a
 host method by name on first use (sandbox.lua's ``run.host`` table, filled by
-``_state._host_getter``), and gets only the names the host's *kind* declares:
+``_run._host_getter``), and gets only the names the host's *kind* declares:
 
 - :class:`HostAPI`: what every host provides (clock, randomness, UUIDs, logging, context
   values, duration and time parsing);

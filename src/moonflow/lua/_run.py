@@ -200,8 +200,7 @@ class LuaRun:
         with vm.uncapped():
             make_run, self.lua_make_error = _run_maker(vm)
             self.sys, self.kernel, self._guard = make_run(
-                _host_getter(host, vm.raised),
-                weak_method(weakref.ref(self), "module"),
+                _host_getter(host, vm.raised, weakref.ref(self)),
                 kernel_chunk,
                 instruction_budget,
                 int(instruction_budget or 0),
@@ -604,18 +603,19 @@ class _Require:
 
 
 #: What ``LuaRun.__init__`` does in Lua, in one call instead of five (each call into Lua hands
-#: the GIL over, which costs most on a busy worker): ``sys.new_run(host_get)``, the run's
-#: ``module`` loader, its kernel instance (``make_kernel(run, budget)``, or none; kernel.lua's
-#: chunk, called once per state, returns ``make_kernel``) and
+#: the GIL over, which costs most on a busy worker): ``sys.new_run(link)``, the run's
+#: ``module`` loader (the same :class:`_RunLink`), its kernel instance
+#: (``make_kernel(run, budget)``, or none; kernel.lua's chunk, called once per state, returns
+#: ``make_kernel``) and
 #: ``sys.new_guard(run, guard_budget, check, every)``; returns them. The chunk returns that
 #: function and the state's ``make_error`` (taken once per state: a Python wrapper of it per
 #: run would be one more object in every idle run).
 _MAKE_RUN = """\
 local new_run, new_guard, base = ...
 local make_kernel
-return function(host_get, module_fn, kernel_chunk, budget, guard_budget, check, every)
-    local run = new_run(host_get)
-    run.module = module_fn
+return function(link, kernel_chunk, budget, guard_budget, check, every)
+    local run = new_run(link)
+    run.module = link
     local kernel = nil
     if kernel_chunk ~= nil then
         if make_kernel == nil then
@@ -653,9 +653,10 @@ def _chunk_name(root: Path | None, source: Path) -> str:
 _HOST_NAMES: dict[type, frozenset[str]] = {}
 
 
-def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
+def _host_getter(host: Any, raised: Any, run: weakref.ref[LuaRun] | None = None) -> _RunLink:
     """``get(name)`` -> the host's method ``name`` if its kind declares it (``LUA_API``, see
-    :mod:`._host`), else None (sandbox.lua's host table).
+    :mod:`._host`), else None (sandbox.lua's host table). With ``run``, the run's link instead
+    (:class:`_RunLink`: ``get(name, True)`` is the host getter, ``get(name)`` the module loader).
 
     Raises:
         TypeError: the host's class declares no host kind, or lacks a method its kind declares.
@@ -668,21 +669,40 @@ def _host_getter(host: Any, raised: Any) -> Callable[[Any], Any]:
 
     # Lua keeps what this returns (sandbox.lua caches it per run): weak, so that nothing Lua
     # holds leads back to the run's Python objects (and from them to its Lua values).
-    return _HostGetter(weakref.ref(host), names, raised)
+    return _RunLink(weakref.ref(host), names, raised, run)
 
 
-class _HostGetter:
-    """``get(name)`` of :func:`_host_getter`: a small object rather than a closure (Lua holds
-    one per run for as long as the run lives; idle-run memory, benchmark M2)."""
+class _RunLink:
+    """What Lua holds of a run's Python side, as one object: every Python object Lua holds
+    costs about 250 bytes (lupa's reference to it and a userdata), and Lua holds this one for
+    as long as the run lives (idle-run memory, benchmark M2). Holds the host and the run weakly.
 
-    __slots__ = ("_ref", "_names", "_raised")
+    ``link(name, True)``: the host getter, the host's method ``name`` if its kind declares it,
+    else None (sandbox.lua's host table). ``link(name)``: the run's module ``name``
+    (``LuaRun.module``, sandbox.lua's ``run.module``); without a run (:func:`_host_getter`
+    called without one), the host getter.
+    """
 
-    def __init__(self, ref: weakref.ref[Any], names: frozenset[str], raised: Any) -> None:
+    __slots__ = ("_ref", "_names", "_raised", "_run")
+
+    def __init__(
+        self,
+        ref: weakref.ref[Any],
+        names: frozenset[str],
+        raised: Any,
+        run: weakref.ref[LuaRun] | None,
+    ) -> None:
         self._ref = ref
         self._names = names
         self._raised = raised
+        self._run = run
 
-    def __call__(self, name: Any) -> Any:
+    def __call__(self, name: Any, host: bool = False) -> Any:
+        if self._run is not None and not host:
+            run = self._run()
+            if run is None:
+                raise RuntimeError("the workflow run has ended")
+            return run.module(name)
         if name not in self._names:
             return None
         return _HostMethod(self._ref, name, self._raised)

@@ -5,7 +5,7 @@
 --   * once per state: remove every route out of the sandbox (the lupa `python` bridge, io,
 --     os.execute, load*, debug, string.dump, package.loadlib, collectgarbage), make the shared
 --     library tables read-only or private, and build the glue Python calls;
---   * once per run, sys.new_run(host_get): the run's private `sys` (a table inheriting from
+--   * once per run, sys.new_run(link): the run's private `sys` (a table inheriting from
 --     this one) with its host, its deterministic clock and random generator, and the
 --     per-run library tables its entry environments get (built on first use).
 -- Called with (context, install_forms): "workflow" or "activity", and forms.lua's chunk. Returns the private table `sys`, holding
@@ -546,7 +546,7 @@ local function run_lib(run, name)
 end
 
 -- A new run's private sys: inherits everything from this table; holds the run's host (its
--- Python callables, fetched by host_get(name) on first use) and in workflows the run's start
+-- Python callables, fetched by link(name, true) on first use) and in workflows the run's start
 -- time and random seed (taken now, in the same order on every replay). Modules the run loads
 -- add their functions to it.
 -- make_channel(run, size, name): a channel of the run's (time.after, process subscriptions),
@@ -559,10 +559,10 @@ function sys.make_channel(run, size, name)
 end
 
 local run_mt = { __index = sys }
-local HOST_GET = {}  -- private key: the run's host getter, in its host table
+local HOST_GET = {}  -- private key: the run's link (_run.py _RunLink), in its host table
 local host_mt = {
     __index = function(t, name)
-        local fn = rawget(t, HOST_GET)(name)
+        local fn = rawget(t, HOST_GET)(name, true)
         if fn ~= nil then
             fn = sys.wrap_py(fn, "host." .. tostring(name))
             rawset(t, name, fn)
@@ -570,14 +570,14 @@ local host_mt = {
         return fn
     end,
 }
-function sys.new_run(host_get)
+function sys.new_run(link)
     local run = raw.setmetatable({}, run_mt)
-    run.host = raw.setmetatable({ [HOST_GET] = host_get }, host_mt)
+    run.host = raw.setmetatable({ [HOST_GET] = link }, host_mt)
     if context == "workflow" then
         -- called once, not kept in the run's host table: an idle run holds no host method
         -- (each is a Lua closure and a Python object; benchmark M2)
-        run.start_ns = sys.wrap_py(host_get("now_ns"), "host.now_ns")()
-        run.seed = sys.wrap_py(host_get("random_seed"), "host.random_seed")()
+        run.start_ns = sys.wrap_py(link("now_ns", true), "host.now_ns")()
+        run.seed = sys.wrap_py(link("random_seed", true), "host.random_seed")()
     end
     -- Each entry's code runs in its own environment (globals copied in on first read). A
     -- global that was never set reads nil, as in stock Lua and the reference runtime (apps rely
