@@ -85,13 +85,14 @@ class KernelRun:
     # ---- result tables -----------------------------------------------------------------
     def result_table(self, ok: bool, value: Any = None, err: Any = None) -> Any:
         """``{ok = ok, value = value, err = err}`` as a Lua table (nil fields left out)."""
-        t = self._state().rt.table()
-        t["ok"] = ok
-        if value is not None:
-            t["value"] = value
-        if err is not None:
-            t["err"] = err
-        return t
+        # one call into lupa rather than one per field (a completion per activity and timer)
+        if err is None:
+            fields = {"ok": ok} if value is None else {"ok": ok, "value": value}
+        elif value is None:
+            fields = {"ok": ok, "err": err}
+        else:
+            fields = {"ok": ok, "value": value, "err": err}
+        return self._state().rt.table_from(fields)
 
     def error_table(self, info: ErrorInfo) -> Any:
         """``{ok = false, err = <error object of info>}``. Details Lua cannot hold (an integer

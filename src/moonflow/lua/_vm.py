@@ -18,12 +18,11 @@ busy state take turns once per activation rather than once per call.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,8 +238,7 @@ class LuaVM:
         used = self.rt.get_memory_used() or 0
         self.rt.set_max_memory(used + allowance)
 
-    @contextlib.contextmanager
-    def uncapped(self) -> Iterator[None]:
+    def uncapped(self) -> _Uncapped:
         """Lift the memory cap while Python builds Lua values (``to_lua``, result tables).
 
         lupa builds tables through unprotected Lua API calls: an allocation refused there is a
@@ -248,22 +246,37 @@ class LuaVM:
         64 MiB cap). What a value costs is bounded by its payload size instead. Afterwards the
         cap is raised by what the value took, so the code that runs next has the same room as
         before (a cap below what the state holds would make any later lupa call panic).
+        A context manager; nested use (the cap already lifted) costs one call into lupa.
         """
-        limit = self.rt.get_max_memory(total=True)
-        if not limit:
-            yield
-            return
-        before = self.rt.get_memory_used(total=True) or 0
-        self.rt.set_max_memory(0)
-        try:
-            yield
-        finally:
-            grown = (self.rt.get_memory_used(total=True) or 0) - before
-            self.rt.set_max_memory(limit + max(0, grown), total=True)
+        return _Uncapped(self.rt)
 
     def memory_used(self) -> int:
         """Bytes the Lua state holds (lupa's allocator count)."""
         return int(self.rt.get_memory_used() or 0)
+
+
+class _Uncapped:
+    """The context manager of :meth:`LuaVM.uncapped`: a small object rather than a generator
+    (it is entered several times per workflow activation; benchmark W1)."""
+
+    __slots__ = ("_rt", "_limit", "_before")
+
+    def __init__(self, rt: Any) -> None:
+        self._rt = rt
+
+    def __enter__(self) -> None:
+        rt = self._rt
+        limit = self._limit = rt.get_max_memory(total=True)
+        if limit:
+            self._before = rt.get_memory_used(total=True) or 0
+            rt.set_max_memory(0)
+
+    def __exit__(self, *exc: object) -> None:
+        limit = self._limit
+        if limit:
+            rt = self._rt
+            grown = (rt.get_memory_used(total=True) or 0) - self._before
+            rt.set_max_memory(limit + max(0, grown), total=True)
 
 
 def guard_py(

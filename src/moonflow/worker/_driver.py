@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -117,6 +118,81 @@ class _PreparedActivity:
         )
 
 
+class _Target(NamedTuple):
+    """What an app says about an activity id, the same for every call (:func:`_target`).
+
+    Attributes:
+        refused: ``(kind, reason)`` when no call of the id can be scheduled (a skipped entry,
+            an entry that is not an activity), None otherwise.
+        local: the entry's ``meta.temporal.activity.local`` (False for an unknown id).
+        task_queue: the task queue of the entry's activity worker (None: the workflow's own).
+    """
+
+    refused: tuple[str, str] | None
+    local: bool
+    task_queue: str | None
+
+
+#: Per app (held weakly): activity id -> _Target, and worker id -> (client id, declared
+#: search attributes). Looked up on every funcs.call and run start; an app does not change
+#: once loaded.
+_APP_FACTS: weakref.WeakKeyDictionary[App, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_APP_FACTS_LOCK = threading.Lock()
+#: Ids remembered per app: code may compute activity ids, and a miss only costs the lookup.
+_MAX_FACTS = 4096
+
+
+def _facts(app: App) -> dict[Any, Any]:
+    try:
+        facts = _APP_FACTS.get(app)
+        if facts is None:
+            with _APP_FACTS_LOCK:
+                facts = _APP_FACTS.setdefault(app, {})
+    except TypeError:  # an app stand-in without weak references (unit tests): no memo
+        return {}
+    return facts
+
+
+def _target(app: App, activity_id: str) -> _Target:
+    """What ``app`` says about activity ``activity_id`` (see :class:`_Target`), memoised."""
+    facts = _facts(app)
+    found = facts.get(activity_id)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    skipped = app.why_skipped(activity_id)
+    target = app.entries.get(activity_id)
+    target_spec = app.spec(activity_id) if target is not None else None
+    worker = getattr(target_spec, "activity_worker", None)
+    if skipped:  # a kind moonflow does not run: say so at once instead of waiting
+        found = _Target((mferrors.NOT_FOUND, skipped), False, None)
+    elif target is not None and worker is None:
+        reason = (
+            f"{activity_id} is a {target.kind} entry, not an activity (an activity entry has "
+            "meta.temporal.activity.worker)"
+        )
+        found = _Target((mferrors.NOT_FOUND, reason), False, None)
+    else:
+        local = bool(getattr(target_spec, "activity_local", False))
+        found = _Target(None, local, app.task_queue(worker) if worker is not None else None)
+    if len(facts) < _MAX_FACTS:
+        facts[activity_id] = found
+    return found
+
+
+def _client_facts(app: App, worker_id: str | None) -> tuple[str, dict[str, str]]:
+    """``(client entry id, its declared search attributes)`` of a workflow worker entry
+    (``("?", {})`` for none), memoised per app."""
+    facts = _facts(app)
+    key = ("client", worker_id)
+    found = facts.get(key)
+    if found is None:
+        client = app.client_of(worker_id) if worker_id else None
+        # the declared search attributes are shared and only read (no copy per run)
+        found = (client.entry.id, client.search_attributes) if client else ("?", {})
+        facts[key] = found
+    return found  # type: ignore[no-any-return]
+
+
 class LuaTaskFailure(RuntimeError):
     """Fails the current workflow task (not the workflow): budget, memory, internal errors."""
 
@@ -188,10 +264,7 @@ class WorkflowDriver(ChildWorkflows):
         self._held_ids: dict[str, str] = {}
         self._held_by_tag: dict[int, tuple[str, bool]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
-        client = app.client_of(code.workflow_worker) if code.workflow_worker else None
-        # the client entry's declared search attributes, shared and only read (no copy per run)
-        self._declared = client.search_attributes if client else {}
-        self._client_id = client.entry.id if client else "?"
+        self._client_id, self._declared = _client_facts(app, code.workflow_worker)
         self._worker_id = code.workflow_worker or "?"
 
     async def run(self, raw_args: Sequence[RawValue]) -> Any:
@@ -293,7 +366,8 @@ class WorkflowDriver(ChildWorkflows):
             # Bad input never gets better by retrying: fail the run, don't loop the task.
             raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
         kernel = state.kernel
-        workflow.set_query_handler("__stack_trace", self._stack_trace)
+        # __stack_trace reaches _query through the class's dynamic query handler
+        # (_workflow.py): registering a handler per run cost the SDK a signature inspection
         self.mailbox.query = self._query
         if self.config.command_log is not None:
             state.sys.where_of_commands = True  # kernel.lua: each command carries its file:line
@@ -388,15 +462,17 @@ class WorkflowDriver(ChildWorkflows):
             "retried"
         )
 
-    # No annotations: the SDK reads a query handler's type hints each time one is set (once
-    # per run here), and a string annotation is compiled and evaluated every time.
-    def _stack_trace(self):
+    def _stack_trace(self) -> str:
+        """The ``__stack_trace`` query: a Lua traceback of every live task."""
         with self.state.lock:
             self.state.arm_memory()
             return str(self.state.kernel.stacks())
 
     def _query(self, name: str, args: list[Any]) -> Any:
-        """Answer a query from a ``workflow.on_query`` handler; raises KeyError if none."""
+        """Answer a query from a ``workflow.on_query`` handler, or ``__stack_trace``; raises
+        KeyError if none."""
+        if name == "__stack_trace":  # Temporal's built-in query: the Lua tasks' stacks
+            return self._stack_trace()
         state = self.state
         with state.lock:
             handler = state.kernel.queries[name]
@@ -584,28 +660,19 @@ class WorkflowDriver(ChildWorkflows):
             kwargs = activity_options(options)
         except (ConversionError, OptionError) as e:
             return ErrorInfo(mferrors.INVALID, f"{call}: invalid activity options: {e}", False)
-        skipped = self.app.why_skipped(activity_id)
-        if skipped:  # a kind moonflow does not run: say so at once instead of waiting
-            return ErrorInfo(mferrors.NOT_FOUND, f"{call}: {skipped}", False)
-        target = self.app.entries.get(activity_id)
-        target_spec = self.app.spec(activity_id) if target is not None else None
-        if target is not None and getattr(target_spec, "activity_worker", None) is None:
-            message = (
-                f"{call}: {activity_id} is a {target.kind} entry, not an activity (an activity "
-                "entry has meta.temporal.activity.worker)"
-            )
-            return ErrorInfo(mferrors.NOT_FOUND, message, False)
+        target = _target(self.app, activity_id)
+        if target.refused is not None:
+            kind, reason = target.refused
+            return ErrorInfo(kind, f"{call}: {reason}", False)
         try:
             raw_args = encode_checked(workflow.payload_converter(), args, f"{call} arguments")
         except PayloadTooLarge as e:
             return e.info
         local = kwargs.pop("local", None)
         if local is None:
-            local = bool(getattr(target_spec, "activity_local", False))
-        if not local and "task_queue" not in kwargs:
-            target_worker = getattr(target_spec, "activity_worker", None)
-            if target_worker is not None:
-                kwargs["task_queue"] = self.app.task_queue(target_worker)
+            local = target.local
+        if not local and "task_queue" not in kwargs and target.task_queue is not None:
+            kwargs["task_queue"] = target.task_queue
         held = kwargs.get("activity_id") if not local else None
         if held is not None:
             if held in self._held_ids:

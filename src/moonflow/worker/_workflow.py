@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from ._driver import DriverConfig, WorkflowDriver
+from ._driver import DriverConfig, WorkflowDriver, _client_facts
 from ._messages import Mailbox
 
 if TYPE_CHECKING:
@@ -77,11 +77,13 @@ class LuaWorkflow:
 
     def __init__(self) -> None:
         self.mailbox = Mailbox()
+        # Temporal's __stack_trace query is answered by on_query (the Lua tasks' stacks, once
+        # the run started): without the SDK's own handler (Python stacks), it reaches there.
+        workflow.set_query_handler("__stack_trace", None)
         info = workflow.info()
         self._binding = _find_binding(info.task_queue, info.workflow_type)
         if self._binding is not None:
-            app = self._binding.app
-            client = app.client_of(self._binding.worker_id).entry.id
+            client, _ = _client_facts(self._binding.app, self._binding.worker_id)
             self.mailbox.pid = "{" + f"{client}@{self._binding.worker_id}|{info.workflow_id}" + "}"
 
     @workflow.signal(dynamic=True)
@@ -107,6 +109,8 @@ class LuaWorkflow:
                 pass
         if name == "state":
             return {}
+        if name == "__stack_trace":
+            return ""  # the run never started: no Lua task
         raise ApplicationError(f"unknown query type {name!r}", type="NotFound", non_retryable=True)
 
     @workflow.run
