@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,18 @@ def _replay_in_fresh_process(app_root: Path, mode: str, *histories: Path) -> lis
     return [json.loads(ln) for ln in lines]
 
 
+def _replay_in_fresh_processes(
+    times: int, app_root: Path, mode: str, *histories: Path
+) -> list[list[dict[str, Any]]]:
+    """:func:`_replay_in_fresh_process` ``times`` times, a few processes at once (each is a new
+    interpreter with its own hash seed, however many run side by side)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = [
+            pool.submit(_replay_in_fresh_process, app_root, mode, *histories) for _ in range(times)
+        ]
+        return [run.result() for run in runs]
+
+
 def _app(make_app: Any) -> Any:
     return make_app(
         workflow_entry("det", "det.lua", modules="[funcs, uuid]")
@@ -205,13 +218,14 @@ async def test_pairs_random_uuid_time_replay_in_fresh_processes(dev_env, make_ap
     assert uncached["order"] == cached["order"]
     assert uncached["echoed"] == cached["echoed"]
 
-    replayed = []
-    for _ in range(REPLAYS):
-        outcome = _replay_in_fresh_process(app.root, "det", cached_history, uncached_history)
+    replayed = _replay_in_fresh_processes(
+        REPLAYS, app.root, "det", cached_history, uncached_history
+    )
+    assert len(replayed) == REPLAYS
+    for outcome in replayed:
         for got, want in zip(outcome, (cached, uncached), strict=True):
             assert got["failure"] is None, got["failure"]
             assert got["result"] == want  # random, uuid and time values included
-        replayed.append(outcome)
     print(
         f"{REPLAYS} fresh processes x 2 histories replayed without failure; "
         f"result keys: {sorted(cached)}; first keys in order: {cached['order'][:3]}"
@@ -245,11 +259,11 @@ async def test_raw_pairs_history_fails_replay_in_other_processes(
 
     # ... and replay it with raw pairs in fresh processes: each has its own hash seed.
     attempts = 5
-    failures = []
-    for _ in range(attempts):
-        (outcome,) = _replay_in_fresh_process(app.root, "raw", history)
-        if outcome["failure"] is not None:
-            failures.append(outcome["failure"])
+    failures = [
+        outcome["failure"]
+        for (outcome,) in _replay_in_fresh_processes(attempts, app.root, "raw", history)
+        if outcome["failure"] is not None
+    ]
     print(f"raw pairs: {len(failures)} of {attempts} fresh-process replays failed")
     if failures:
         print(f"first failure: {failures[0][:300]}")
