@@ -142,18 +142,29 @@ end
 -- A run's mailbox functions until the process module sets its own in the kernel instance
 -- (K.deliver, below): shared through the instance's metatable, which keeps the instance's own
 -- fields few enough for a small hash part (benchmark M2).
+local mailbox_defaults = {
+    listening = function()
+        return false
+    end,
+    mailbox_size = function()
+        return 0
+    end,
+    unconsumed = function()
+        return {}
+    end,
+}
+-- The hook lists modules add to (K.idle_hooks, K.on_blocked) and the query handlers
+-- (K.queries): the instance's own, made on first read (an idle run that has none holds none).
+local lazy_lists = { idle_hooks = true, on_blocked = true, queries = true }
 local kernel_mt = {
-    __index = {
-        listening = function()
-            return false
-        end,
-        mailbox_size = function()
-            return 0
-        end,
-        unconsumed = function()
-            return {}
-        end,
-    },
+    __index = function(k, name)
+        local v = mailbox_defaults[name]
+        if v == nil and lazy_lists[name] then
+            v = {}
+            rawset(k, name, v)
+        end
+        return v
+    end,
 }
 
 -- The maker: one kernel instance per run (its body is not indented, to keep the diff small).
@@ -319,12 +330,12 @@ function sys.forget(tag)
     pending[tag] = nil
 end
 
--- Hooks run when the run queue drains (message dispatch); each returns true if it woke a task.
-K.idle_hooks = {}
--- Hooks run once every task waits and no idle hook woke one, just before K.run returns
--- "blocked"; they may emit commands (time.lua cancels abandoned time.after timers) but wake
--- no task. Called in the order they were added.
-K.on_blocked = {}
+-- K.idle_hooks: hooks run when the run queue drains (message dispatch); each returns true if
+-- it woke a task. K.on_blocked: hooks run once every task waits and no idle hook woke one,
+-- just before K.run returns "blocked"; they may emit commands (time.lua cancels abandoned
+-- time.after timers) but wake no task. Called in the order they were added. Both are made on
+-- first read (kernel_mt, above): read them here with rawget, so that a run without hooks
+-- never makes them.
 
 local function kill_all_but(keep)
     for co, task in raw.next, tasks do
@@ -353,9 +364,13 @@ end
 --   "budget"   the instruction budget was exhausted
 --   "memory"   the state ran out of memory
 local function drain_hooks()
+    local hooks = rawget(K, "idle_hooks")
+    if hooks == nil then
+        return false
+    end
     local progressed = false
-    for i = 1, #K.idle_hooks do
-        if K.idle_hooks[i]() then
+    for i = 1, #hooks do
+        if hooks[i]() then
             progressed = true
         end
     end
@@ -413,9 +428,11 @@ local function run_tasks()
     -- the queue is empty: start it over
     runq = {}
     runq_head, runq_tail = 1, 0
-    local on_blocked = K.on_blocked
-    for i = 1, #on_blocked do
-        on_blocked[i]()
+    local on_blocked = rawget(K, "on_blocked")
+    if on_blocked ~= nil then
+        for i = 1, #on_blocked do
+            on_blocked[i]()
+        end
     end
     return "blocked"
 end
@@ -453,7 +470,7 @@ function K.event(...)
     return K.event(...)
 end
 
-K.queries = {}
+-- K.queries: made on first read (kernel_mt, above).
 
 -- Run a query handler: read-only and synchronous. It runs in its own coroutine under the
 -- instruction budget with K.in_query set: any attempt to wait (activity, sleep, receive) or to

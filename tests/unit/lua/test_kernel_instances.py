@@ -76,3 +76,21 @@ def test_a_run_out_of_its_budget_does_not_stop_another_run() -> None:
         "return function() pcall(function() while true do end end); return 'caught' end",
     )
     assert kc.run()[0] == "budget"
+
+
+def test_hook_lists_and_query_handlers_are_each_runs_own() -> None:
+    a, b = runs_sharing_a_state()
+    ka, kb = a.kernel, b.kernel
+    rawget = a.sys.raw.rawget
+    # made on first read only: a run that never gets a message holds no hook list
+    assert rawget(ka, "idle_hooks") is None and rawget(kb, "idle_hooks") is None
+    ka.deliver("topic", a.pack(["hello"]), "sender")  # loads a's process module: its pump hook
+    assert len(ka.idle_hooks) == 1
+    assert rawget(kb, "idle_hooks") is None
+    assert len(kb.idle_hooks) == 0 and len(kb.on_blocked) == 0
+    ka.queries["status"] = a.sys.raw.tostring
+    assert kb.queries["status"] is None
+    rawequal = a.sys.raw.rawequal  # (lupa wraps each read anew: compare the Lua tables)
+    assert not rawequal(ka.queries, kb.queries)
+    assert not rawequal(ka.on_blocked, kb.on_blocked)
+    assert rawequal(ka.queries, ka.queries)
