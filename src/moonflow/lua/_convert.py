@@ -27,8 +27,10 @@ Both directions cross the Lua/Python boundary once per value, not once per eleme
 leaving Lua is written as JSON text by Lua and read by Python's ``json`` (first
 ``sys.encode_json_fast``, which writes strings unchecked and sorts keys itself, the text then
 checked here at once; when a string needed an escape, ``sys.encode_json``, which checks each);
-a dict or list entering Lua is written by Python's ``json`` and read by Lua
-(``sys.decode_json``), which builds the very tables the element-by-element conversion builds.
+a dict or list entering Lua is written by Python's ``json``, turned into a Lua chunk by byte
+replacements and read by Lua's own parser (``sys.load_json``); when that is declined (a bracket
+inside a string, 19+ digit integers, nesting the parser refuses), Lua reads the JSON text
+(``sys.decode_json``). Both build the very tables the element-by-element conversion builds.
 Whatever either side declines goes the element-by-element way, which names the path of an error.
 """
 
@@ -102,6 +104,7 @@ class Converter:
         self._encode_json = sys.encode_json
         self._encode_fast = sys.encode_json_fast
         self._decode_json = sys.decode_json
+        self._load_json = sys.load_json
 
     # ---- Lua -> Python --------------------------------------------------------------
     def to_python(self, value: Any, path: str = "value", *, nonfinite_null: bool = False) -> Any:
@@ -278,7 +281,8 @@ class Converter:
         """Convert a JSON-like Python value into Lua values (tables for dicts and lists).
 
         Dicts and lists cross in one call: Python's JSON encoder (C) writes the value as text
-        and Lua decodes it (``sys.decode_json``), building the same tables as :meth:`build`.
+        and Lua's parser reads it as a chunk (``sys.load_json``), or else Lua decodes the JSON
+        (``sys.decode_json``), building the same tables as :meth:`build`.
         Anything that encoder or decoder does not take (an int outside 64 bits, NaN, a type JSON
         does not have) is converted by :meth:`build`, which names the path of an error.
 
@@ -289,14 +293,36 @@ class Converter:
         t = type(obj)
         if t is dict or t is list or t is tuple:
             try:
-                text = _ENCODE(obj)
+                text = _ENCODE_LUA(obj)
             except (TypeError, ValueError, RecursionError):
-                text = None  # build() reports it with its path
-            if text is not None:
-                value = self._decode_json(text.encode("utf-8"))
-                if value is not None:
-                    return value
+                return self.build(obj, path)  # it reports what JSON lacks, with the path
+            data = text.encode("utf-8")
+            value = self._load_source(data)
+            if value is not None:
+                return value
+            # decode_json reads JSON text itself ("key":value instead of "key",value)
+            value = self._decode_json(_ENCODE(obj).encode("utf-8"))
+            if value is not None:
+                return value
         return self.build(obj, path)
+
+    def _load_source(self, data: bytes) -> Any:
+        """The value of JSON text (from ``_ENCODE_LUA``) read by Lua's parser
+        (``sys.load_json``), or None when declined: the text is turned into a Lua chunk with
+        C-level byte replacements only (see convert.lua for the form)."""
+        if _LONG_DIGITS in data.translate(_DIGITS):
+            return None  # 19+ digits: maybe beyond 64 bits, which Lua would read as a float
+        if b"\\" in data:
+            # "\\" -> "\092" first, so that the "\u00" left are escapes: JSON's \u00XX (the
+            # only \u escape this encoder writes) is Lua's \xXX; other escapes mean the same
+            data = data.replace(b"\\\\", b"\\092").replace(b"\\u00", b"\\x")
+        objects, arrays = data.count(b"{"), data.count(b"[")
+        if data.count(b"]") != arrays:
+            return None
+        source = b"local O,A=...return " + data.replace(b"{", b"O{").replace(b"[", b"A{").replace(
+            b"]", b"}"
+        )
+        return self._load_json(source, objects, arrays)
 
     def build(self, obj: Any, path: str = "value") -> Any:
         """:meth:`to_lua` without the fast path, one lupa call per element (the fallback that
@@ -386,6 +412,20 @@ def _checked_loads(text: str, quotes: int) -> Any:
         return json.loads(text)  # keys come sorted
     except ValueError:
         return _UNCHECKED
+
+
+#: The quickest way in: as _ENCODE, with "," between key and value (Lua then reads an object as
+#: the list of its keys and values) and NaN or infinities refused (build() takes those).
+_ENCODE_LUA = json.JSONEncoder(
+    ensure_ascii=False,
+    separators=(",", ","),
+    default=_encode_default,
+    check_circular=False,
+    allow_nan=False,
+).encode
+#: Every digit as "0", to find a run of 19 or more (an integer Lua's parser may not read exactly).
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19
 
 
 def _first(item: tuple[Any, Any]) -> Any:

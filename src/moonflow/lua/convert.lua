@@ -775,6 +775,89 @@ local function decode(s)
     return array_at(1)
 end
 
+-- ---- Quickest way in: Lua's own parser --------------------------------------------------------
+-- sys.load_json(source, objects, arrays) -> the Lua value, or nil when declined. `source` is a
+-- chunk _convert.py made from the JSON text of a dict or list without a Python step per token:
+-- objects written as O{"k1", v1, "k2", v2} (Python's json with "," between key and value),
+-- arrays as A{v1, v2}, null as the global `null`, string escapes as Lua reads them. Lua's parser
+-- (C) reads it, and O and A build the tables exactly as decode_json does: an object is a new
+-- table with its members assigned in order (nulls skipped, recorded in `nulls`; `objects` when
+-- none is left), so its layout and `#t` are the element-by-element conversion's; an array
+-- without nulls is the constructor's table (same `#t` and `next` order), one with nulls is
+-- built by assignment and keeps its length in `lengths`.
+--
+-- The rewriting is blind to strings: a "[", "]" or "{" inside a string would be rewritten too.
+-- `objects` and `arrays` are the counts of "{" and "[" (and "]") in the whole text; when O and A
+-- ran fewer times, some string held one and the value is declined (decode_json then reads the
+-- text). Also declined: a source Lua's parser refuses (nesting deeper than about 200, too many
+-- registers for one expression).
+local NULL = {}
+local json_env = { null = NULL } -- the chunk's only global; the source has no other names
+local raw_load = raw.load
+local made_objects, made_arrays = 0, 0
+
+local function O(a)
+    made_objects = made_objects + 1
+    local n = #a -- a holds no nil: a null is NULL
+    if n == 0 then
+        objects[a] = true
+        return a
+    end
+    local t, count, null_keys = {}, 0, nil
+    for i = 1, n, 2 do
+        local k, v = a[i], a[i + 1]
+        if v == NULL then
+            if null_keys == nil then
+                null_keys = { k }
+            else
+                null_keys[#null_keys + 1] = k
+            end
+        else
+            t[k] = v
+            count = count + 1
+        end
+    end
+    if count == 0 then
+        objects[t] = true
+    end
+    if null_keys then
+        nulls[t] = null_keys
+    end
+    return t
+end
+
+local function A(a)
+    made_arrays = made_arrays + 1
+    local n = #a
+    for i = 1, n do
+        if a[i] == NULL then
+            local t = {}
+            for j = 1, n do
+                local v = a[j]
+                if v ~= NULL then
+                    t[j] = v
+                end
+            end
+            lengths[t] = n
+            return t
+        end
+    end
+    return a
+end
+
+function sys.load_json(source, objects_in_text, arrays_in_text)
+    local chunk = raw_load(source, "=json", "t", json_env)
+    if chunk == nil then
+        return nil
+    end
+    made_objects, made_arrays = 0, 0
+    local value = chunk(O, A)
+    if made_objects ~= objects_in_text or made_arrays ~= arrays_in_text then
+        return nil
+    end
+    return value
+end
+
 function sys.decode_json(s)
     text = s
     local ok, v = pcall(decode, s)
