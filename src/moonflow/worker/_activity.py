@@ -1,10 +1,12 @@
 """``function.lua`` / ``process.lua`` entries as Temporal activities.
 
 One dynamic activity per worker dispatches on the activity type (= entry id). Activities run
-in the worker's thread pool. **Every call gets a fresh Lua run** in its thread's Lua state (see
-``lua/_vm.py``): its own globals, library tables and module instances, with the entry's
-file loaded anew (from cached bytecode), so nothing one call leaves behind (a global, a
-rewired ``string`` view, a metatable) reaches the next call, whichever workflow makes it. The
+in the worker's thread pool. **Every call gets a fresh Lua run** in a Lua state of the process's
+activity states (the one used last, see :func:`_take_vm`; ``lua/_vm.py``): its own globals,
+library tables and module instances, with the entry's file loaded anew (from cached
+bytecode), so nothing one call leaves behind (a global, a rewired ``string`` view, a
+metatable) reaches the next call, whichever workflow makes it. The run, its entry's
+environment, loading and the call take two calls into Lua (``lua/activity_call.lua``). The
 entry's function gets one Lua argument per payload; how it ends is read by the shared result
 rules (:mod:`moonflow.lua._outcome`):
 
@@ -33,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lupa.lua54 as lupa
@@ -52,6 +56,10 @@ from ..lua import (
     RunStopped,
 )
 from ..lua._host import ACTIVITY_API
+from ..lua._outcome import raised, returned
+from ..lua._run import _chunk_name, _Require
+from ..lua._vm import LuaVM, read_source
+from ..modules._catalogue import ACTIVITY
 from ..process._stubs import stub_for
 from ._context import ACTIVITY_CONTEXT
 from ._failures import activity_timeout_message, to_application_error
@@ -313,8 +321,8 @@ def stop_check(deadline: Deadline) -> StopCheck:
 
 
 class ActivityRunner:
-    """Runs Lua activity entries; thread-safe (a fresh run per call, in the calling thread's
-    Lua state).
+    """Runs Lua activity entries; thread-safe (a fresh run per call, in a Lua state no other
+    call uses meanwhile).
 
     Args:
         app: the loaded app.
@@ -335,6 +343,8 @@ class ActivityRunner:
         self.entries = entries
         self.max_memory = max_memory
         self.instruction_budget = instruction_budget
+        # entry id -> (its LuaCode, chunk name, file name): see _names
+        self._entry_names: dict[str, tuple[LuaCode, str, str]] = {}
 
     def call(self, entry_id: str, args: list[Any], deadline: Deadline | None = None) -> Any:
         """Run entry ``entry_id`` with JSON-like ``args`` in a fresh run; returns the JSON-like
@@ -382,9 +392,14 @@ class ActivityRunner:
         return result
 
     def _run(self, entry_id: str, code: LuaCode, args: list[Any], deadline: Deadline) -> Any:
-        """:meth:`call` of a registered entry, once the SDK's thread cancellation is held."""
+        """:meth:`call` of a registered entry, once the SDK's thread cancellation is held.
+
+        Two calls into Lua: the run (``LuaRun``), then its entry environment, the entry's
+        file loaded and run, its function looked up and called, all in one (see
+        :data:`ACTIVITY_CALL`), where a call made step by step took eight or more."""
         check = stop_check(deadline)
         host = ActivityHost(check, deadline)
+        vm = _take_vm()
         state = LuaRun(
             "activity",
             host,
@@ -392,32 +407,88 @@ class ActivityRunner:
             max_memory=self.max_memory,
             instruction_budget=self.instruction_budget,
             stop_check=check,
+            vm=vm,
         )
         host.state = state
+        res: Any = None
+        lua_args: list[Any] = []
+        err: Any = None
         try:
-            state.arm_memory()
+            # The arguments first (the state is uncapped between calls, see below, as to_lua
+            # builds values); a conversion error is reported once the file has loaded, as a
+            # call made step by step did (a load error comes first).
+            bad_args: ConversionError | None = None
             try:
-                fn = state.load_code(code)
-            except mferrors.AppError as e:
-                raise to_application_error(ErrorInfo(mferrors.INTERNAL, str(e), False)) from None
-            try:
-                lua_args = [state.to_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
+                to_lua = vm.convert.to_lua
+                lua_args = [to_lua(a, f"argument {i}") for i, a in enumerate(args, 1)]
             except ConversionError as e:
-                raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
+                bad_args, lua_args = e, []
+            state.arm_memory()
+            chunk_name, source_name = self._names(code)
             try:
-                outcome = state.call(fn, lua_args, f"activity {entry_id} result")
-            except lupa.LuaMemoryError:  # converting the result passed the memory cap
+                res = _entry_caller(vm)(
+                    state.sys,
+                    state._guard,
+                    _Require(weakref.ref(state), code, ACTIVITY),
+                    read_source(code.source),
+                    chunk_name,
+                    code.method,
+                    bad_args is None,
+                    *lua_args,
+                )
+            except lupa.LuaMemoryError:  # the environment (outside the guarded calls)
                 raise RunStopped("memory") from None
+            how = res[0]
+            if how == "returned":
+                packed = {"n": res[1], 1: res[2], 2: res[3]}
+                try:
+                    outcome = returned(state, packed, f"activity {entry_id} result")
+                except lupa.LuaMemoryError:  # converting the result passed the memory cap
+                    raise RunStopped("memory") from None
+            elif how == "raised" or how == "load":
+                _, err, tb, stopped, where = res
+                if stopped:
+                    raise RunStopped(str(stopped), where or None)
+                if err == "not enough memory":
+                    raise RunStopped("memory")
+                if how == "load":
+                    msg = f"error while loading {source_name}: {state.error_text(err)}"
+                    raise _load_failed(code, msg)
+                outcome = raised(state, err, tb)
+            elif how == "compile":
+                raise _load_failed(code, str(res[1]))
+            elif how == "method":
+                raise _load_failed(code, f"method {code.method!r} is not exported by {source_name}")
+            else:  # "loaded": the arguments could not be converted
+                assert bad_args is not None
+                info = ErrorInfo(mferrors.INVALID, str(bad_args), False)
+                raise to_application_error(info) from None
             if host.stopped:  # the attempt ended (timeout, cancel) before the code returned
                 raise RunStopped(host.stopped)
         except RunStopped as e:
             raise self._stopped(entry_id, e.reason, e.where, deadline) from None
         finally:
             state.close()
+            # No Lua value of this call may outlive it here: the state goes back to the pool,
+            # and another thread may be using it when this frame is released.
+            res = lua_args = err = packed = None
+            # Idle, the state needs no cap (the next call arms its own): the next run's
+            # set-up and arguments, built uncapped anyway, skip lifting and restoring it.
+            vm.rt.set_max_memory(0)
+            _give_vm(vm)
         if outcome.ok:
             return outcome.value
         assert outcome.error is not None
         raise to_application_error(outcome.error, stack=outcome.stack)
+
+    def _names(self, code: LuaCode) -> tuple[str, str]:
+        """The chunk name of an entry's file (``@functions/charge.lua``) and its file name,
+        kept per entry."""
+        names = self._entry_names.get(code.entry.id)
+        if names is None or names[0] is not code:
+            chunk = _chunk_name(self.app.root if self.app is not None else None, code.source)
+            names = self._entry_names[code.entry.id] = (code, chunk, code.source.name)
+        return names[1], names[2]
 
     def _stopped(
         self, entry_id: str, reason: str, where: str | None, deadline: Deadline
@@ -455,6 +526,59 @@ class ActivityRunner:
                 retryable=False,
             )
         return to_application_error(info)
+
+
+#: Idle activity Lua states, the one used last at the end (see :func:`_take_vm`).
+_idle_vms: list[LuaVM] = []
+#: Idle states kept at most; more (after a burst of concurrent calls) are dropped.
+MAX_IDLE_VMS = 64
+
+
+def _take_vm() -> LuaVM:
+    """A Lua state for one activity call, the caller's alone until :func:`_give_vm`.
+
+    The state used last, rather than one per thread: the worker's pool hands calls to its
+    threads in turn, so a state per thread was touched once every 16 calls and its memory was
+    out of the CPU caches each time (benchmark W2: about a sixth of a noop call's CPU). There
+    are as many states as calls ever ran at once (at most the pool's threads), as before.
+    """
+    try:
+        return _idle_vms.pop()  # atomic (the GIL): no lock
+    except IndexError:
+        return LuaVM(ACTIVITY, max_memory=None)
+
+
+def _give_vm(vm: LuaVM) -> None:
+    """Put a state back once nothing of its call is left in Python (see :func:`_take_vm`)."""
+    if len(_idle_vms) < MAX_IDLE_VMS:
+        _idle_vms.append(vm)
+
+
+#: The Lua half of an activity call (see :func:`_entry_caller`).
+ACTIVITY_CALL = Path(__file__).parent.parent / "lua" / "activity_call.lua"
+_entry_callers: weakref.WeakKeyDictionary[LuaVM, Any] = weakref.WeakKeyDictionary()
+
+
+def _entry_caller(vm: LuaVM) -> Any:
+    """The function of :data:`ACTIVITY_CALL` in ``vm``'s state (made once per state; the
+    file is compiled once per process and stripped, as moonflow's own Lua files are, so its
+    frames stay out of users' tracebacks)."""
+    fn = _entry_callers.get(vm)
+    if fn is None:
+        raw = vm.sys.raw
+        chunk = vm.chunk(ACTIVITY_CALL, vm.module_env)
+        fn = chunk(
+            vm.new_env, vm.wrap_require, vm._load_code, vm.guarded_call, raw.load, raw.string_dump
+        )
+        _entry_callers[vm] = fn
+    return fn
+
+
+def _load_failed(code: LuaCode, message: str) -> ApplicationError:
+    """The failure of an activity whose entry file did not load (kind ``Internal``, not
+    retryable), with the message ``LuaRun.load_code`` gives."""
+    e = mferrors.AppError(message, file=code.entry.where(), entry_id=code.entry.id)
+    return to_application_error(ErrorInfo(mferrors.INTERNAL, str(e), False))
 
 
 def shutdown_error(entry_id: str, at: str = "") -> ApplicationError:
