@@ -34,6 +34,7 @@ task queue (Temporal does not retry a cancelled attempt).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import weakref
 from collections.abc import Sequence
@@ -343,8 +344,8 @@ class ActivityRunner:
         self.entries = entries
         self.max_memory = max_memory
         self.instruction_budget = instruction_budget
-        # entry id -> (its LuaCode, chunk name, file name): see _names
-        self._entry_names: dict[str, tuple[LuaCode, str, str]] = {}
+        # entry id -> what is kept of its file between calls
+        self._entry_files: dict[str, _Entry] = {}
 
     def call(self, entry_id: str, args: list[Any], deadline: Deadline | None = None) -> Any:
         """Run entry ``entry_id`` with JSON-like ``args`` in a fresh run; returns the JSON-like
@@ -424,14 +425,14 @@ class ActivityRunner:
             except ConversionError as e:
                 bad_args, lua_args = e, []
             state.arm_memory()
-            chunk_name, source_name = self._names(code)
+            entry = self._entry(code)
             try:
                 res = _entry_caller(vm)(
                     state.sys,
                     state._guard,
                     _Require(weakref.ref(state), code, ACTIVITY),
-                    read_source(code.source),
-                    chunk_name,
+                    entry.source(),
+                    entry.chunk_name,
                     code.method,
                     bad_args is None,
                     *lua_args,
@@ -452,13 +453,15 @@ class ActivityRunner:
                 if err == "not enough memory":
                     raise RunStopped("memory")
                 if how == "load":
-                    msg = f"error while loading {source_name}: {state.error_text(err)}"
+                    msg = f"error while loading {entry.file_name}: {state.error_text(err)}"
                     raise _load_failed(code, msg)
                 outcome = raised(state, err, tb)
             elif how == "compile":
                 raise _load_failed(code, str(res[1]))
             elif how == "method":
-                raise _load_failed(code, f"method {code.method!r} is not exported by {source_name}")
+                raise _load_failed(
+                    code, f"method {code.method!r} is not exported by {entry.file_name}"
+                )
             else:  # "loaded": the arguments could not be converted
                 assert bad_args is not None
                 info = ErrorInfo(mferrors.INVALID, str(bad_args), False)
@@ -481,14 +484,13 @@ class ActivityRunner:
         assert outcome.error is not None
         raise to_application_error(outcome.error, stack=outcome.stack)
 
-    def _names(self, code: LuaCode) -> tuple[str, str]:
-        """The chunk name of an entry's file (``@functions/charge.lua``) and its file name,
-        kept per entry."""
-        names = self._entry_names.get(code.entry.id)
-        if names is None or names[0] is not code:
-            chunk = _chunk_name(self.app.root if self.app is not None else None, code.source)
-            names = self._entry_names[code.entry.id] = (code, chunk, code.source.name)
-        return names[1], names[2]
+    def _entry(self, code: LuaCode) -> _Entry:
+        """What is kept of an entry between calls (see :class:`_Entry`)."""
+        entry = self._entry_files.get(code.entry.id)
+        if entry is None or entry.code is not code:
+            root = self.app.root if self.app is not None else None
+            entry = self._entry_files[code.entry.id] = _Entry(code, _chunk_name(root, code.source))
+        return entry
 
     def _stopped(
         self, entry_id: str, reason: str, where: str | None, deadline: Deadline
@@ -526,6 +528,30 @@ class ActivityRunner:
                 retryable=False,
             )
         return to_application_error(info)
+
+
+class _Entry:
+    """An activity entry's file as calls read it: its chunk name, and its text (the dialect
+    erased, ``read_source``) while the file's size and mtime are those it was read at. The
+    file is looked at on every call (a changed file is read anew, as ``read_source`` does),
+    with ``os.stat`` on a kept path string rather than ``Path.stat`` and a cache lookup."""
+
+    __slots__ = ("code", "chunk_name", "file_name", "_path", "_text")
+
+    def __init__(self, code: LuaCode, chunk_name: str) -> None:
+        self.code = code
+        self.chunk_name = chunk_name
+        self.file_name = code.source.name
+        self._path = str(code.source)
+        self._text: tuple[int, int, str] | None = None
+
+    def source(self) -> str:
+        """The file's text (see :func:`moonflow.lua._vm.read_source`)."""
+        st = os.stat(self._path)
+        text = self._text
+        if text is None or text[0] != st.st_mtime_ns or text[1] != st.st_size:
+            text = self._text = (st.st_mtime_ns, st.st_size, read_source(self.code.source))
+        return text[2]
 
 
 #: Idle activity Lua states, the one used last at the end (see :func:`_take_vm`).
