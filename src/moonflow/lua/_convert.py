@@ -121,8 +121,8 @@ class Converter:
             # the whole text is checked here at once (see _checked_loads).
             try:
                 quick = self._encode_fast(value, _MAX_DEPTH)
-            except UnicodeDecodeError:  # a string that is not valid UTF-8: the careful way
-                quick = None
+            except (UnicodeDecodeError, lupa.LuaMemoryError):
+                quick = None  # a string that is not UTF-8, or the state's cap: the careful way
             if quick is not None:
                 if len(quick[0]) > _MAX_BYTES:
                     raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")

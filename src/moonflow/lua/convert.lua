@@ -376,13 +376,21 @@ local BIG = 32 -- objects with more keys are sorted without a node per key
 local quotes = 0 -- '"' written by the current call (one call at a time: it never yields)
 local tables = 0 -- tables written by the current call
 local shapes -- the current call's tree of key sequences
+local shape_nodes = 0 -- its size, bounded: objects with keys of their own gain nothing from it
+local MAX_SHAPE_NODES = 4096
 
 -- The sorted keys of object v (and its null keys still unset) and the pieces written before
 -- each member's value: '{"k":' / ',"k":', and the same with a string value's opening quote.
 -- nil for a key that is not a string.
 local function object_order(v, null_keys)
     local node, count = shapes, 0
+    if shape_nodes > MAX_SHAPE_NODES then
+        node = nil -- objects of many kinds: no tree, each sorted by itself
+    end
     for k in next, v do
+        if node == nil then
+            break
+        end
         count = count + 1
         if count > BIG then
             node = nil
@@ -395,6 +403,7 @@ local function object_order(v, null_keys)
             end
             child = {}
             node[k] = child
+            shape_nodes = shape_nodes + 1
         end
         node = child
     end
@@ -545,7 +554,7 @@ function sys.encode_json_fast(v, max_depth)
         return nil
     end
     local out = {}
-    quotes, tables, shapes = 0, 0, {}
+    quotes, tables, shapes, shape_nodes = 0, 0, {}, 0
     local n = fast_table(v, out, 0, max_depth)
     shapes = nil
     if n == nil then

@@ -53,6 +53,8 @@ QUICK = [
     "local t = {} for i = 1, 100 do t['k' .. (i * 7919 % 101)] = {i, 'v' .. i} end return t",
     "local t = {} for i = 1, 300 do t[i] = {id = i, name = 'n' .. i, ok = i % 2 == 0} end return t",
     "local t = {x = 1} return {a = t, b = t, c = {t, t}}",  # shared, not recursive
+    # objects of many kinds (more than the tree of key sequences keeps)
+    "local t = {} for i = 1, 3000 do t[i] = {['b' .. i] = i, ['a' .. i] = {i}, z = i} end return t",
     'return {s = "é ✓ 𝄞", list = {{}, {a = 1}, {"x"}}}',
 ]
 
