@@ -103,6 +103,7 @@ class Converter:
         self._new_table = runtime.table
         self._encode_json = sys.encode_json
         self._encode_fast = sys.encode_json_fast
+        self._careful_for = 0  # values that skip the quick way out (see to_python)
         self._decode_json = sys.decode_json
         self._load_json = sys.load_json
 
@@ -116,7 +117,11 @@ class Converter:
         Raises:
             ConversionError: naming the path of the first value that cannot be converted.
         """
-        if lupa.lua_type(value) == "table":
+        if lupa.lua_type(value) != "table":
+            return self.walk(value, path, nonfinite_null=nonfinite_null)
+        if self._careful_for:
+            self._careful_for -= 1
+        else:
             # Quickest: Lua writes the value with its strings unchecked (encode_json_fast), and
             # the whole text is checked here at once (see _checked_loads).
             try:
@@ -129,13 +134,16 @@ class Converter:
                 out = _checked_loads(*quick)
                 if out is not _UNCHECKED:
                     return out
-            # Fast path: Lua writes the whole value as JSON in one call. It declines (nil)
-            # anything the rules reject, and the walk below then names the offending path.
-            text = self._encode_json(value, _MAX_DEPTH)
-            if text is not None:
-                if len(text) > _MAX_BYTES:
-                    raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
-                return json.loads(text, object_pairs_hook=_sorted_object)
+                # strings with quotes or backslashes: the next values of this state probably
+                # have them too, so they go the careful way first for a while
+                self._careful_for = _CAREFUL_CALLS
+        # Lua writes the whole value as JSON in one call, each string checked. It declines (nil)
+        # anything the rules reject, and the walk below then names the offending path.
+        text = self._encode_json(value, _MAX_DEPTH)
+        if text is not None:
+            if len(text) > _MAX_BYTES:
+                raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
+            return json.loads(text, object_pairs_hook=_sorted_object)
         return self.walk(value, path, nonfinite_null=nonfinite_null)
 
     def walk(self, value: Any, path: str = "value", *, nonfinite_null: bool = False) -> Any:
@@ -400,18 +408,23 @@ _ENCODE = json.JSONEncoder(
 
 
 _UNCHECKED = object()
+#: Values that go out the careful way after one the quick way could not write (its strings
+#: needed escapes): the quick attempt would cost about 70% on top of the careful one each time.
+_CAREFUL_CALLS = 16
 
 
 def _checked_loads(text: str, quotes: int) -> Any:
     """The value of a text ``sys.encode_json_fast`` wrote without escaping its strings, or
-    ``_UNCHECKED`` when a string needed an escape: a backslash, a '"' Lua did not write
-    (``quotes`` counts those), or a raw control character (which json.loads refuses)."""
+    ``_UNCHECKED`` when a string needed an escape JSON cannot do without: a backslash, or a '"'
+    Lua did not write (``quotes`` counts those). Raw control characters (a newline in a string)
+    read as their escapes would (``strict=False``)."""
     if "\\" in text or text.count('"') != quotes:
         return _UNCHECKED
-    try:
-        return json.loads(text)  # keys come sorted
-    except ValueError:
-        return _UNCHECKED
+    return _LOADS_RAW_CONTROLS(text)  # keys come sorted
+
+
+#: json.loads taking raw control characters inside strings (what the quick writer leaves there).
+_LOADS_RAW_CONTROLS = json.JSONDecoder(strict=False).decode
 
 
 #: The quickest way in: as _ENCODE, with "," between key and value (Lua then reads an object as

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from moonflow.lua._convert import _MAX_DEPTH, ConversionError
+from moonflow.lua._convert import _MAX_DEPTH, ConversionError, _checked_loads
 
 from .helpers import new_state, run
 
@@ -158,3 +158,20 @@ def test_outside_the_c_collation_the_careful_writer_sorts_in_python(state):
     finally:
         locale.setlocale(locale.LC_COLLATE, old)
     assert _typed(got) == _typed({"Z": 5, "a": {"c": 3, "d": 2}, "b": 1, "é": 4})
+
+
+def test_control_characters_stay_on_the_quick_way(state):
+    value = run(state, 'return {s = "nl\\n tab\\t nul\\0 esc\\27", k = {"\\r"}}')[0]
+    quick = state.sys.encode_json_fast(value, _MAX_DEPTH)
+    assert _checked_loads(*quick) == {"k": ["\r"], "s": "nl\n tab\t nul\0 esc\x1b"}
+    assert state.to_python(value) == {"k": ["\r"], "s": "nl\n tab\t nul\0 esc\x1b"}
+
+
+def test_after_strings_with_quotes_values_go_the_careful_way_for_a_while(state):
+    quoted = run(state, 'return {s = "say \\"hi\\"", p = "C:\\\\x"}')[0]
+    plain = run(state, "return {b = {1, 2.5}, a = 'x'}")[0]
+    assert state.to_python(quoted) == {"p": "C:\\x", "s": 'say "hi"'}
+    assert state.convert._careful_for > 0
+    for _ in range(100):  # the same values whichever way they take
+        assert _typed(state.to_python(plain)) == _typed({"a": "x", "b": [1, 2.5]})
+    assert state.convert._careful_for == 0  # and the quick way is tried again
