@@ -1,5 +1,5 @@
 """Durability, as a user would see it (issue 2): ``moonflow run`` on the embedded dev server
-(SQLite under the app), ``moonflow start`` an order with a 20 s fulfillment window, kill -9 the
+(SQLite under the app), ``moonflow start`` an order with a 10 s fulfillment window, kill -9 the
 ``moonflow run`` process during the wait, start it again; ``moonflow result`` shows the order
 completed once, each activity ran once, and ``temporal workflow show`` lists the history.
 """
@@ -87,7 +87,9 @@ def test_kill_9_during_durable_sleep(tmp_path: Path, provider: tuple[int, Path])
     config = app / "config.lua"
     config.write_text(config.read_text().replace("127.0.0.1:8765", f"127.0.0.1:{provider_port}"))
     order = json.loads((EXAMPLE / "order.json").read_text())
-    order["fulfillment_window"] = "20s"
+    # long enough that the worker is killed inside it (about 1 s after the charge), short
+    # enough that the test does not wait long for it once the worker is back
+    order["fulfillment_window"] = "10s"
     order_file = tmp_path / "order.json"
     order_file.write_text(json.dumps(order))
     run_log = tmp_path / "run.log"
@@ -114,7 +116,7 @@ def test_kill_9_during_durable_sleep(tmp_path: Path, provider: tuple[int, Path])
         )
         assert started.returncode == 0, started.stdout + started.stderr
         assert wid in started.stdout and "{app:temporal_client@app:worker|" in started.stdout
-        # Wait until the payment went through (the workflow is now in its 20 s timer).
+        # Wait until the payment went through (the workflow is now in its 10 s timer).
         _wait(lambda: "/charges" in _calls(provider_log), 60, "the charge")
         time.sleep(1.0)
         first.send_signal(signal.SIGKILL)
