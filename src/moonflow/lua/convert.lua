@@ -797,8 +797,8 @@ end
 --
 -- The rewriting is blind to strings: a "[", "]" or "{" inside a string would be rewritten too.
 -- `objects` and `arrays` are the counts of "{" and "[" (and "]") in the whole text; when O and A
--- ran fewer times, some string held one and the value is declined (decode_json then reads the
--- text). Also declined: a source Lua's parser refuses (nesting deeper than about 200, too many
+-- ran fewer times, some string held one: nil, true (_convert.py then rewrites the text around
+-- its strings). Also declined: a source Lua's parser refuses (nesting deeper than about 200, too many
 -- registers for one expression).
 local NULL = {}
 local json_env = { null = NULL } -- the chunk's only global; the source has no other names
@@ -862,7 +862,7 @@ function sys.load_json(source, objects_in_text, arrays_in_text)
     made_objects, made_arrays = 0, 0
     local value = chunk(O, A)
     if made_objects ~= objects_in_text or made_arrays ~= arrays_in_text then
-        return nil
+        return nil, true
     end
     return value
 end

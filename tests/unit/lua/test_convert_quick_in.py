@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from moonflow.lua._convert import _ENCODE_LUA, ConversionError
+from moonflow.lua._convert import _BRACKETS_IN_STRINGS, _ENCODE_LUA, ConversionError
 
 from .helpers import new_state, run
 from .test_bulk_convert import _SHAPE
@@ -62,20 +62,44 @@ def test_the_quick_way_builds_what_the_element_walk_builds(state, value):
     assert _shape(state, state.to_lua(value)) == _shape(state, quick)
 
 
+BRACKETS = [
+    ["[", 1],
+    {"a": "x]"},
+    {"k{": 1},
+    [{"a": "{"}],
+    {"nested": [["a[0]"]], "q": 'say "[hi]"', "b": "back\\[slash]\\"},
+    {"log": "[INFO] {user} said ]["},
+]
+
+
+@pytest.mark.parametrize("value", BRACKETS, ids=range(len(BRACKETS)))
+def test_brackets_inside_strings_are_caught_and_rewritten_around_the_strings(state, value):
+    data = _ENCODE_LUA(value).encode()
+    assert state.convert._load_source(data) is _BRACKETS_IN_STRINGS
+    aware = state.convert._load_source(data, strings_aware=True)
+    expected = _shape(state, state.convert.build(value, "p"))
+    assert _shape(state, aware) == expected
+    assert _shape(state, state.to_lua(value)) == expected
+    assert state.convert._aware_for > 0  # the next values of this state go around strings
+
+
+def test_values_after_one_with_brackets_in_strings(state):
+    state.to_lua({"s": "[x]"})
+    for i in range(40):  # whichever way each takes: the same tables
+        value = {"i": i, "l": [i, None], "s": "[y]" if i == 20 else "y"}
+        assert _shape(state, state.to_lua(value)) == _shape(state, state.convert.build(value))
+    assert state.convert._aware_for == 0
+
+
 @pytest.mark.parametrize(
     "value",
     [
-        ["[", 1],
-        {"a": "x]"},
-        {"k{": 1},
-        [{"a": "{"}],
-        {"nested": [["a[0]"]]},
         [9223372036854775807, -9223372036854775808],
         [1234567890123456789],
         {"s": "1234567890123456789"},  # digits in a string: declined too, harmlessly
     ],
 )
-def test_texts_the_rewriting_gets_wrong_are_declined_and_read_otherwise(state, value):
+def test_long_integers_are_left_to_the_json_decoder(state, value):
     assert _quick(state, value) is None
     got = state.to_lua(value)
     assert _shape(state, got) == _shape(state, state.convert.build(value, "p"))
