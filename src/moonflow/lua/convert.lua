@@ -359,10 +359,10 @@ end
 -- ---- Quicker way out, checked afterwards ----------------------------------------------------
 -- sys.encode_json_fast(v, max_depth) -> JSON text and the number of '"' it wrote, or nil to
 -- decline. Strings (keys and values) are written as they are, with no per-string check: the
--- caller (_convert.py) checks the whole text once instead. A string needing an escape or not
--- valid UTF-8 shows there as a backslash, more '"' than counted here, a control character
--- json.loads refuses, or text lupa cannot decode; the caller then asks sys.encode_json above,
--- which escapes and checks each string. Declines what encode_json declines (a cycle through
+-- caller (_convert.py) checks the whole text once instead. A string with a '"' or a backslash
+-- or not valid UTF-8 shows there as a backslash, more '"' than counted here, or text lupa cannot
+-- decode; the caller then asks sys.encode_json above, which escapes and checks each string (raw
+-- control characters need no escape there: Python reads them as it reads their escapes). Declines what encode_json declines (a cycle through
 -- the depth limit or the table count), and also tables with a marker (Time, Duration, error,
 -- bad UTF-8) and arrays that came in with nulls, which encode_json writes.
 --
@@ -796,10 +796,10 @@ end
 -- built by assignment and keeps its length in `lengths`.
 --
 -- The rewriting is blind to strings: a "[", "]" or "{" inside a string would be rewritten too.
--- `objects` and `arrays` are the counts of "{" and "[" (and "]") in the whole text; when O and A
--- ran fewer times, some string held one: nil, true (_convert.py then rewrites the text around
--- its strings). Also declined: a source Lua's parser refuses (nesting deeper than about 200, too many
--- registers for one expression).
+-- `objects` and `arrays` are the counts of "{" and "[" (and "]") in the text; when O and A ran
+-- fewer times, some string held one, and the result is nil, true (_convert.py then rewrites
+-- the text around its strings). Declined (nil): a source Lua's parser refuses (nesting deeper
+-- than about 200, too many registers for one expression).
 local NULL = {}
 local json_env = { null = NULL } -- the chunk's only global; the source has no other names
 local raw_load = raw.load
