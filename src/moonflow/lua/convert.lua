@@ -362,9 +362,10 @@ end
 -- caller (_convert.py) checks the whole text once instead. A string with a '"' or a backslash
 -- or not valid UTF-8 shows there as a backslash, more '"' than counted here, or text lupa cannot
 -- decode; the caller then asks sys.encode_json above, which escapes and checks each string (raw
--- control characters need no escape there: Python reads them as it reads their escapes). Declines what encode_json declines (a cycle through
--- the depth limit or the table count), and also tables with a marker (Time, Duration, error,
--- bad UTF-8) and arrays that came in with nulls, which encode_json writes.
+-- control characters need no escape there: Python reads them as it reads their escapes).
+-- Declines what encode_json declines (a cycle through the depth limit or the table count), and
+-- also tables with a marker (Time, Duration, error, bad UTF-8) and arrays that came in with
+-- nulls, which encode_json writes.
 --
 -- Object keys come out sorted (byte order, which is code point order for UTF-8, as Python
 -- sorts str), so Python reads the text without a sorting hook. The order is worked out once
