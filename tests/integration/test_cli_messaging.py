@@ -625,7 +625,7 @@ async def test_cli_cancel_and_terminate(probe: ProbeApp) -> None:
 async def test_cli_errors_are_exit_2_and_one_line(probe: ProbeApp) -> None:
     app = str(probe.root)
     missing = f"missing-{uuid.uuid4().hex[:8]}"
-    for argv in (
+    not_found = [
         ["signal", app, missing, "t"],
         ["update", app, missing, "t"],
         ["describe", app, missing],
@@ -633,21 +633,24 @@ async def test_cli_errors_are_exit_2_and_one_line(probe: ProbeApp) -> None:
         ["cancel", app, missing],
         ["terminate", app, missing],
         ["result", app, missing],
-    ):
-        line = one_error_line(await cli(*argv))
-        assert line == (
-            f"moonflow: error: no workflow with id '{missing}': list them with "
-            f"`moonflow list {app}`"
-        ), argv
-    for argv, needle in (
+    ]
+    bad = [
         (["signal", app, "w", "t", "--data", "{x"], "--data: invalid JSON"),
         (["signal", app, "w", "@t"], "topic '@t' is invalid"),
         (["update", app, "w", "@t"], "topic '@t' is invalid"),
         (["start", app, "app:probe", "--signal", "a={"], "--signal a={: invalid JSON"),
         (["list", app, "--query", "status = = 1"], "invalid visibility query"),
         (["signal", app, "{app:nope@app:worker|x}", "t"], "no temporal.client entry"),
-    ):
-        done = await cli(*argv)
+    ]
+    # independent commands: run side by side (each is a process of its own)
+    done_all = await asyncio.gather(*(cli(*argv) for argv in [*not_found, *(a for a, _ in bad)]))
+    for argv, done in zip(not_found, done_all[: len(not_found)], strict=True):
+        line = one_error_line(done)
+        assert line == (
+            f"moonflow: error: no workflow with id '{missing}': list them with "
+            f"`moonflow list {app}`"
+        ), argv
+    for (argv, needle), done in zip(bad, done_all[len(not_found) :], strict=True):
         assert needle in one_error_line(done), (argv, done.stderr)
         assert done.stdout == ""
 
