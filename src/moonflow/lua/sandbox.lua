@@ -850,29 +850,47 @@ end
 -- the code is stopped with a control error that user pcall cannot catch. Once stopped, every
 -- later hook raises again, so code that swallows the error some other way (a coroutine that
 -- died of it) cannot run on. Coroutines the code creates get the same hook (user_coroutine).
-local HOOK_EVERY = 10000
+local HOOK_EVERY <const> = 10000
 local os_clock = raw.os_clock
 local STOP = { "moonflow: the call was stopped" }
 control[STOP] = true
 sys.STOP = STOP
 
--- new_guard(run, budget, check, check_every) -> guard {used, stopped, guard = fn(co)}; the run's
--- user coroutines get its hook from then on.
+-- new_guard(run, budget, check, check_every) -> guard {used, hook, charge, [stopped, where]};
+-- the run's user coroutines get its hook from then on (guarded_coroutine).
 function sys.new_guard(run, budget, check, check_every)
-    local g = { used = 0, stopped = false, where = false }
-    local since, last_check = 0, os_clock()
-    local function hook()
-        local used = g.used + HOOK_EVERY
-        g.used = used
-        if g.stopped then
-            raw.error(STOP, 0)
+    -- stopped (why) and where ("file:line" or false) are set when the code is stopped: until
+    -- then the table has three fields, a small hash part in every idle run
+    local g = { used = 0 }
+    if check == nil then
+        -- No stop check (workflow runs and processes wait through their kernel): a hook
+        -- without the check's state, which every idle run would hold (benchmark M2). The same
+        -- as the hook below without its last part.
+        g.hook = function()
+            local used = g.used + HOOK_EVERY
+            g.used = used
+            if g.stopped then
+                raw.error(STOP, 0)
+            end
+            if budget > 0 and used > budget then
+                g.stopped = "budget"
+                g.where = sys.user_where(1) or false
+                raw.error(STOP, 0)
+            end
         end
-        if budget > 0 and used > budget then
-            g.stopped = "budget"
-            g.where = sys.user_where(1) or false
-            raw.error(STOP, 0)
-        end
-        if check ~= nil then
+    else
+        local since, last_check = 0, os_clock()
+        g.hook = function()
+            local used = g.used + HOOK_EVERY
+            g.used = used
+            if g.stopped then
+                raw.error(STOP, 0)
+            end
+            if budget > 0 and used > budget then
+                g.stopped = "budget"
+                g.where = sys.user_where(1) or false
+                raw.error(STOP, 0)
+            end
             since = since + 1
             -- also after 5 ms of CPU: C work (long string compares, big copies) can make
             -- 10,000 instructions take far longer than usual
@@ -888,7 +906,6 @@ function sys.new_guard(run, budget, check, check_every)
             end
         end
     end
-    g.hook = hook
     -- C work done for the call (patterns.lua charges its C calls through sys.charge)
     function g.charge(n)
         local used = g.used + n
@@ -898,10 +915,6 @@ function sys.new_guard(run, budget, check, check_every)
             g.where = sys.user_where(1) or false
             raw.error(STOP, 0)
         end
-    end
-    function g.guard(co)
-        raw.sethook(co, hook, "", HOOK_EVERY)
-        return co
     end
     run.guard = g
     return g
@@ -950,7 +963,7 @@ guarded_coroutine = function(run)
         local co = co_create(fn)
         local g = run.guard
         if g ~= nil then
-            g.guard(co)
+            raw.sethook(co, g.hook, "", HOOK_EVERY)
         end
         return co
     end
