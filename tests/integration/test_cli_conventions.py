@@ -194,46 +194,66 @@ async def test_output_formats_and_list_agrees_with_describe(dev_env, make_app):
             == {"status": "waiting"}
         )
 
+        # read-only commands on the waiting workflow: run side by side (processes of their own)
+        (
+            as_json,
+            desc_json,
+            answer,
+            history,
+            history_json,
+            stack,
+            plain,
+            table,
+            shown,
+            events_table,
+        ) = await asyncio.gather(
+            amoonflow("list", root, "--query", query, "-o", "json", *server),
+            amoonflow("describe", root, wf_id, "-o", "json", *server),
+            amoonflow("query", root, wf_id, "state", *server),
+            amoonflow("history", root, wf_id, *server),
+            amoonflow("history", root, wf_id, "-o", "json", *server),
+            amoonflow("query", root, wf_id, "__stack_trace", *server),
+            amoonflow("query", root, wf_id, "__stack_trace", "-o", "text", *server),
+            asyncio.to_thread(moonflow_on_terminal, "list", root, "--query", query, *server),
+            asyncio.to_thread(moonflow_on_terminal, "describe", root, wf_id, *server),
+            asyncio.to_thread(moonflow_on_terminal, "history", root, wf_id, *server),
+        )
+
         # piped: one JSON line per record (jsonl); -o json: one indented document
-        as_json = await amoonflow("list", root, "--query", query, "-o", "json", *server)
         assert json.loads(as_json.stdout)[0]["workflow_id"] == wf_id
         assert as_json.stdout.count("\n") > 3  # indented
-        desc_json = await amoonflow("describe", root, wf_id, "-o", "json", *server)
         assert json.loads(desc_json.stdout)["workflow_id"] == wf_id
-        answer = await amoonflow("query", root, wf_id, "state", *server)
         assert json.loads(answer.stdout) == {"phase": "waiting", "n": 2}
-        events = (await amoonflow("history", root, wf_id, *server)).stdout.splitlines()
+        events = history.stdout.splitlines()
         assert json.loads(events[0])["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
         assert len(events) == described["history_length"]
-        history_json = await amoonflow("history", root, wf_id, "-o", "json", *server)
         assert len(json.loads(history_json.stdout)) == len(events)
 
         # __stack_trace is JSON like every other answer when piped; text with -o text
-        stack = await amoonflow("query", root, wf_id, "__stack_trace", *server)
         assert stack.returncode == 0, stack.stderr
         assert len(stack.stdout.splitlines()) == 1
         trace = json.loads(stack.stdout)
         assert isinstance(trace, str) and "-- main" in trace
-        plain = await amoonflow("query", root, wf_id, "__stack_trace", "-o", "text", *server)
         assert plain.stdout.startswith("-- main"), plain.stdout
 
         # on a terminal: readable tables by default
-        table = await asyncio.to_thread(
-            moonflow_on_terminal, "list", root, "--query", query, *server
-        )
         assert "WORKFLOW ID" in table and "STATUS" in table and wf_id in table, table
         assert not table.lstrip().startswith("{")
-        shown = await asyncio.to_thread(moonflow_on_terminal, "describe", root, wf_id, *server)
         assert "workflow_type" in shown and "app:flow" in shown and "RUNNING" in shown, shown
-        events_table = await asyncio.to_thread(
-            moonflow_on_terminal, "history", root, wf_id, *server
-        )
         assert "WORKFLOW_EXECUTION_STARTED" in events_table and "EVENT" in events_table
 
         await handle.signal("go")
         assert await asyncio.wait_for(handle.result(), 30) == "done"
+        # the closed workflow, read side by side as above
+        closed, narrow_list, narrow_history, history_json = await asyncio.gather(
+            amoonflow("query", root, wf_id, "__stack_trace", *server),
+            asyncio.to_thread(
+                moonflow_on_terminal, "list", root, "--query", query, *server, columns=80
+            ),
+            asyncio.to_thread(moonflow_on_terminal, "history", root, wf_id, *server, columns=80),
+            amoonflow("history", root, wf_id, "-o", "json", *server),
+        )
         # a closed workflow has no stack: one line saying so, not ""
-        closed = await amoonflow("query", root, wf_id, "__stack_trace", *server)
         assert closed.returncode == 2, closed.stdout + closed.stderr
         assert closed.stdout == ""
         assert closed.stderr.splitlines() == [
@@ -243,21 +263,11 @@ async def test_output_formats_and_list_agrees_with_describe(dev_env, make_app):
 
         # at 80 columns: ids and timestamps whole on their line, one summary line per event
         # (decoded payloads, no base64), nothing wider than the terminal
-        narrow = ANSI.sub(
-            "",
-            await asyncio.to_thread(
-                moonflow_on_terminal, "list", root, "--query", query, *server, columns=80
-            ),
-        )
+        narrow = ANSI.sub("", narrow_list)
         assert any(wf_id in line for line in narrow.splitlines()), narrow
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", narrow), narrow
         assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
-        shown = ANSI.sub(
-            "",
-            await asyncio.to_thread(
-                moonflow_on_terminal, "history", root, wf_id, *server, columns=80
-            ),
-        )
+        shown = ANSI.sub("", narrow_history)
         lines = shown.splitlines()
         assert max(len(line) for line in lines) <= 80, shown
         assert "anNvbi9wbGFpbg" not in shown and "payloads" not in shown, shown
@@ -271,9 +281,7 @@ async def test_output_formats_and_list_agrees_with_describe(dev_env, make_app):
         upsert = next(line for line in lines if "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in line)
         assert "status=" in upsert, upsert
         events_count = sum(1 for line in lines if re.match(r"^\s*\d+\s+\d{4}-", line))
-        assert events_count == len(
-            json.loads((await amoonflow("history", root, wf_id, "-o", "json", *server)).stdout)
-        )
+        assert events_count == len(json.loads(history_json.stdout))
 
 
 BROKEN_INDEX = """\
