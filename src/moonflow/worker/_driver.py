@@ -193,6 +193,53 @@ def _client_facts(app: App, worker_id: str | None) -> tuple[str, dict[str, str]]
     return found  # type: ignore[no-any-return]
 
 
+#: The run's start and each workflow step, one call into Lua each (every call or field read
+#: from Python is a call into lupa, which hands the GIL over on a busy worker). ``start``:
+#: give the run's sys the driver's activity checks and start main with the input values.
+#: ``step``: complete ``tag`` (nil: none) with the values, run the kernel until every task
+#: waits, and return the status followed by ``tag, op, cmd`` of each command emitted (Python
+#: reads no field of the command list). Compiled once per Lua state (:func:`_kernel_calls`).
+_KERNEL_CALLS = """\
+local pack, unpack = table.pack, table.unpack
+local function start(sys, prepare, cancelling, K, fn, ...)
+    sys.prepare_activity = prepare
+    sys.activity_cancelling = cancelling
+    K.start(fn, pack(...))
+end
+local function step(K, tag, ...)
+    if tag ~= nil then
+        K.complete(tag, ...)
+    end
+    local status, emitted = K.run()
+    local n = #emitted
+    if n == 0 then
+        return status
+    end
+    if n == 1 then
+        local e = emitted[1]
+        return status, e.tag, e.cmd.op, e.cmd
+    end
+    local res = { status }
+    for i = 1, n do
+        local e, j = emitted[i], 3 * i - 1
+        res[j], res[j + 1], res[j + 2] = e.tag, e.cmd.op, e.cmd
+    end
+    return unpack(res, 1, 3 * n + 1)
+end
+return start, step
+"""
+_kernel_call_cache: weakref.WeakKeyDictionary[LuaVM, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _kernel_calls(vm: LuaVM) -> tuple[Any, Any]:
+    """``(start, step)`` of :data:`_KERNEL_CALLS` in ``vm``'s state (made once per state)."""
+    calls = _kernel_call_cache.get(vm)
+    if calls is None:
+        calls = vm.source_chunk(_KERNEL_CALLS, "=moonflow/workflow_kernel_calls")()
+        _kernel_call_cache[vm] = calls
+    return calls
+
+
 class LuaTaskFailure(RuntimeError):
     """Fails the current workflow task (not the workflow): budget, memory, internal errors."""
 
@@ -365,7 +412,6 @@ class WorkflowDriver(ChildWorkflows):
         except ConversionError as e:
             # Bad input never gets better by retrying: fail the run, don't loop the task.
             raise to_application_error(ErrorInfo(mferrors.INVALID, str(e), False)) from None
-        kernel = state.kernel
         # __stack_trace reaches _query through the class's dynamic query handler
         # (_workflow.py): registering a handler per run cost the SDK a signature inspection
         self.mailbox.query = self._query
@@ -373,9 +419,16 @@ class WorkflowDriver(ChildWorkflows):
             state.sys.where_of_commands = True  # kernel.lua: each command carries its file:line
         # funcs.lua checks each call at once; held weakly like every host method, so the
         # run's Lua state never keeps this driver alive (lua/_run.py)
-        state.sys.prepare_activity = weak_method(weakref.ref(self), "prepare_activity")
-        state.sys.activity_cancelling = weak_method(weakref.ref(self), "activity_cancelling")
-        kernel.start(fn, state.pack(args))
+        me = weakref.ref(self)
+        start = _kernel_calls(state.vm)[0]
+        start(
+            state.sys,
+            weak_method(me, "prepare_activity"),
+            weak_method(me, "activity_cancelling"),
+            state.kernel,
+            fn,
+            *args,
+        )
 
     def _advance(self) -> tuple[bool, Any]:
         """Hand the ready completions and messages to Lua and run it until every coroutine
@@ -383,8 +436,9 @@ class WorkflowDriver(ChildWorkflows):
         ``(False, None)`` when it waits; raises for a failed workflow or workflow task."""
         state = self.state
         kernel = state.kernel
+        step = _kernel_calls(state.vm)[1]
         messages = self.mailbox.messages
-        resumed: tuple[Any, Any] | None = None
+        resumed: Any = None  # what step returned, when the completion ran the kernel
         if self._events:
             events, self._events = self._events, []
             with state.vm.uncapped():
@@ -401,7 +455,7 @@ class WorkflowDriver(ChildWorkflows):
                 for tag, values in built[:-1]:
                     kernel.complete(tag, *values)
                 tag, values = built[-1]
-                resumed = kernel.complete_and_run(tag, *values)
+                resumed = step(kernel, tag, *values)
             else:
                 for tag, values in built:
                     kernel.complete(tag, *values)
@@ -409,14 +463,17 @@ class WorkflowDriver(ChildWorkflows):
             if resumed is None:
                 state.arm_memory()
                 self._deliver_messages()
-                status, out = kernel.run()
+                res = step(kernel, None)
             else:
-                (status, out), resumed = resumed, None
+                res, resumed = resumed, None
             if self.host.task_failure is not None:
                 raise self.host.task_failure  # not a workflow failure: the task is retried
-            for i in range(1, len(out) + 1):
-                item = out[i]
-                self._issue(item["tag"], item["cmd"])
+            if type(res) is tuple:  # the status, then (tag, op, cmd) per command
+                status = res[0]
+                for i in range(1, len(res), 3):
+                    self._issue(res[i], res[i + 1], res[i + 2])
+            else:
+                status = res
             if status == "blocked":
                 if (
                     not self._completions
@@ -585,8 +642,7 @@ class WorkflowDriver(ChildWorkflows):
             where = cmd["where"]
             log.append(IssuedCommand(kind, "" if name is None else str(name), where and str(where)))
 
-    def _issue(self, tag: int, cmd: Any) -> None:
-        op = cmd["op"]
+    def _issue(self, tag: int, op: Any, cmd: Any) -> None:
         if self.config.command_log is not None and op not in ("activity", "sleep", "timer"):
             self._log_command(str(op), cmd["workflow"] or cmd["topic"], cmd)
         if op == "activity":
