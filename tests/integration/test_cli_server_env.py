@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -63,22 +64,29 @@ def test_run_exports_its_address_and_other_commands_use_it(memory_run: tuple[Pat
     app, address = memory_run
     assert re.fullmatch(r"[\w.\-]+:\d+", address)
 
-    # Without the variable the app's own (unused) address is tried: nothing listens there.
-    lost = _cli("start", str(app), "app:ok", "--input", '{"n": 1}')
-    assert lost.returncode == 2, lost.stderr
-
-    started = _cli("start", str(app), "app:ok", "--input", '{"n": 5}', MOONFLOW_SERVER=address)
-    assert started.returncode == 0, started.stderr
-    wid = _one_json_line(started.stdout)["workflow_id"]  # type: ignore[index]
-    result = _cli("result", str(app), wid, MOONFLOW_SERVER=address)
-    assert result.returncode == 0, result.stderr
-    assert _one_json_line(result.stdout) == {"ok": True, "n": 6}
-
-    # TEMPORAL_ADDRESS, as the temporal CLI reads it; MOONFLOW_SERVER wins over it.
-    result = _cli("result", str(app), wid, TEMPORAL_ADDRESS=address)
-    assert result.returncode == 0, result.stderr
-    result = _cli("result", str(app), wid, MOONFLOW_SERVER=address, TEMPORAL_ADDRESS="127.0.0.1:1")
-    assert result.returncode == 0, result.stderr
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent commands run side by side
+        # Without the variable the app's own (unused) address is tried: nothing listens there.
+        lost = pool.submit(_cli, "start", str(app), "app:ok", "--input", '{"n": 1}')
+        started = _cli("start", str(app), "app:ok", "--input", '{"n": 5}', MOONFLOW_SERVER=address)
+        assert started.returncode == 0, started.stderr
+        wid = _one_json_line(started.stdout)["workflow_id"]  # type: ignore[index]
+        results = [
+            pool.submit(_cli, "result", str(app), wid, MOONFLOW_SERVER=address),
+            # TEMPORAL_ADDRESS, as the temporal CLI reads it; MOONFLOW_SERVER wins over it.
+            pool.submit(_cli, "result", str(app), wid, TEMPORAL_ADDRESS=address),
+            pool.submit(
+                _cli,
+                "result",
+                str(app),
+                wid,
+                MOONFLOW_SERVER=address,
+                TEMPORAL_ADDRESS="127.0.0.1:1",
+            ),
+        ]
+        assert lost.result().returncode == 2, lost.result().stderr
+        for result in (r.result() for r in results):
+            assert result.returncode == 0, result.stderr
+            assert _one_json_line(result.stdout) == {"ok": True, "n": 6}
 
 
 def test_errors_name_the_variable_and_a_fix_that_works(tmp_path: Path) -> None:
@@ -87,27 +95,34 @@ def test_errors_name_the_variable_and_a_fix_that_works(tmp_path: Path) -> None:
     port = _free_port()
     app = write_tiny_app(tmp_path / "app", _free_port())
     address = f"localhost:{port}"
-    for command in (["start", str(app), "app:ok"], ["run", str(app)]):
-        gone = _cli(*command, MOONFLOW_SERVER=address)
-        assert gone.returncode == 2, gone.stderr
-        last = gone.stderr.splitlines()[-1]
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent commands run side by side
+        started = [
+            pool.submit(_cli, "start", str(app), "app:ok", MOONFLOW_SERVER=address),
+            pool.submit(_cli, "run", str(app), MOONFLOW_SERVER=address),
+            pool.submit(_cli, "start", str(app), "app:ok", TEMPORAL_ADDRESS=f"198.51.100.1:{port}"),
+            pool.submit(
+                _cli, "execute", str(app), "app:ok", "--ui-port", "5000", MOONFLOW_SERVER=address
+            ),
+            pool.submit(_cli, "list", str(app), MOONFLOW_SERVER="bogus"),
+        ]
+        start_gone, run_gone, gone, ui, bogus = (f.result() for f in started)
+    for gone_from_variable in (start_gone, run_gone):
+        assert gone_from_variable.returncode == 2, gone_from_variable.stderr
+        last = gone_from_variable.stderr.splitlines()[-1]
         assert last.startswith(
             f"moonflow: error: cannot reach Temporal at $MOONFLOW_SERVER={address}: "
         )
         assert last.endswith(
             f"; start one there with `moonflow server --port {port}`, or `unset MOONFLOW_SERVER`"
         ), last
-    gone = _cli("start", str(app), "app:ok", TEMPORAL_ADDRESS=f"198.51.100.1:{port}")
     assert gone.stderr.splitlines()[-1].endswith("; `unset TEMPORAL_ADDRESS`"), gone.stderr
 
-    ui = _cli("execute", str(app), "app:ok", "--ui-port", "5000", MOONFLOW_SERVER=address)
     assert ui.returncode == 2
     assert ui.stderr.splitlines() == [
         "moonflow: error: --ui-port applies to a dev server moonflow starts (--server embedded "
         f"or memory); the server of $MOONFLOW_SERVER={address} is not started by moonflow: "
         "drop --ui-port, or `unset MOONFLOW_SERVER`"
     ]
-    bogus = _cli("list", str(app), MOONFLOW_SERVER="bogus")
     assert bogus.returncode == 2
     assert bogus.stderr.splitlines() == [
         "moonflow: error: $MOONFLOW_SERVER: expected a --server SPEC: embedded, memory, "
