@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,31 +85,35 @@ def test_a_run_reports_each_test_the_failures_with_message_and_line_and_exits_1(
 
 
 def test_suite_and_filter_select_tests() -> None:
-    proc = moonflow_test("--suite", "basics")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert lines_of(proc)[-1] == "2 passed, 0 failed, 1 skipped"
-    assert set(status_of(proc)) == {
+    runs = [
+        ("--suite", "basics"),
+        # a glob against the entry id or the name
+        ("--filter", "stub_*"),
+        # a substring of the entry id; with --suite both must hold
+        ("--filter", "nil_err", "--suite", "failing"),
+        ("--filter", "nothing-like-this"),
+    ]
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:  # independent runs, side by side
+        basics, stubs, nil_err, nothing = pool.map(lambda args: moonflow_test(*args), runs)
+    assert basics.returncode == 0, basics.stdout + basics.stderr
+    assert lines_of(basics)[-1] == "2 passed, 0 failed, 1 skipped"
+    assert set(status_of(basics)) == {
         "app.tests:returns_true",
         "app.tests:ping_a_process",
         "app.tests:not_yet",
     }
-    # a glob against the entry id or the name
-    proc = moonflow_test("--filter", "stub_*")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert set(status_of(proc)) == {
+    assert stubs.returncode == 0, stubs.stdout + stubs.stderr
+    assert set(status_of(stubs)) == {
         "app.tests:stub_function",
         "app.tests:stub_result",
         "app.tests:stub_error",
         "app.tests:stub_misuse",
     }
-    # a substring of the entry id; with --suite both must hold
-    proc = moonflow_test("--filter", "nil_err", "--suite", "failing")
-    assert proc.returncode == 1
-    assert list(status_of(proc)) == ["app.tests:returns_nil_err"]
-    assert lines_of(proc)[-1] == "0 passed, 1 failed"
-    proc = moonflow_test("--filter", "nothing-like-this")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
+    assert nil_err.returncode == 1
+    assert list(status_of(nil_err)) == ["app.tests:returns_nil_err"]
+    assert lines_of(nil_err)[-1] == "0 passed, 1 failed"
+    assert nothing.returncode == 2
+    assert nothing.stderr.strip().splitlines() == [
         f"moonflow: error: no test of {APP} matches --filter 'nothing-like-this' (12 tests)"
     ]
 
