@@ -452,6 +452,16 @@ local function fast_scalar(item, t, out, n)
         if item ~= item or item == huge or item == -huge then
             return nil
         end
+        -- A float with at most 6 decimals (1.5, 19.99) as M "e-6", M an integer below 1e15:
+        -- Python reads that as the double nearest to M / 10^6, which is what Lua's division
+        -- M / 1e6 gives (both round correctly), so when that is item, the text is exact. No
+        -- string.format (printf of 17 digits is most of the cost of a float). Not for 0.0 and
+        -- -0.0 (M would lose the sign).
+        local m = (item * 1e6 + 0.5) // 1
+        if m / 1e6 == item and m < 1e15 and m > -1e15 and item ~= 0 then
+            out[n + 1], out[n + 2] = m | 0, "e-6" -- m | 0: the integer, written as %d
+            return n + 2
+        end
         -- as encode_value: %.17g reads back as the same double, ".0" keeps it a float
         if item % 1 == 0 and item < 1e17 and item > -1e17 then
             out[n + 1] = fmt("%.17g.0", item)

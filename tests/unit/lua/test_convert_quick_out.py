@@ -175,3 +175,21 @@ def test_after_strings_with_quotes_values_go_the_careful_way_for_a_while(state):
     for _ in range(100):  # the same values whichever way they take
         assert _typed(state.to_python(plain)) == _typed({"a": "x", "b": [1, 2.5]})
     assert state.convert._careful_for == 0  # and the quick way is tried again
+
+
+def test_floats_come_back_as_the_same_doubles(state):
+    import random
+
+    rng = random.Random(20261205)
+    floats = [0.1, 19.99, -19.99, 1.5, 3.0, -2.0, 1e-6, 999999999.999999, 1e9, 1e15, 2.5e-7]
+    for _ in range(3000):
+        x = rng.uniform(-1e9, 1e9) * rng.choice([1, 1e-3, 1e-6, 1e-9])
+        floats.append(round(x, rng.randint(0, 9)) or 0.5)
+        floats.append(x)
+        floats.append(x + math.ulp(x))  # next to a short decimal, not on it
+        floats.append(round(x, 6) + math.ulp(round(x, 6)))
+    value = state.to_lua(floats)
+    assert state.sys.encode_json_fast(value, _MAX_DEPTH) is not None
+    back = state.to_python(value)
+    assert [repr(f) for f in back] == [repr(f) for f in floats]
+    assert all(type(f) is float for f in back)
