@@ -197,14 +197,27 @@ def _client_facts(app: App, worker_id: str | None) -> tuple[str, dict[str, str]]
 #: from Python is a call into lupa, which hands the GIL over on a busy worker). ``start``:
 #: give the run's sys the driver's activity checks and start main with the input values.
 #: ``step``: complete ``tag`` (nil: none) with the values, run the kernel until every task
-#: waits, and return the status followed by ``tag, op, cmd`` of each command emitted (Python
-#: reads no field of the command list). Compiled once per Lua state (:func:`_kernel_calls`).
+#: waits, and return the status followed by ``tag, cmd, op, a, b`` of each command emitted,
+#: ``a, b`` the fields the driver needs of its op (``prepared, async`` of an activity, ``ns``
+#: of a timer): Python reads no field of the command list. ``activity_call``: an activity
+#: command's ``id, context, options, n, args...``. Compiled once per Lua state
+#: (:func:`_kernel_calls`).
 _KERNEL_CALLS = """\
 local pack, unpack = table.pack, table.unpack
 local function start(sys, prepare, cancelling, K, fn, ...)
     sys.prepare_activity = prepare
     sys.activity_cancelling = cancelling
     K.start(fn, pack(...))
+end
+-- What the driver reads of a command besides the table: op and, by op, two fields.
+local function fields(cmd)
+    local op = cmd.op
+    if op == "activity" then
+        return op, cmd.prepared, cmd.async
+    elseif op == "sleep" or op == "timer" then
+        return op, cmd.ns, nil
+    end
+    return op, nil, nil
 end
 local function step(K, tag, ...)
     if tag ~= nil then
@@ -217,22 +230,30 @@ local function step(K, tag, ...)
     end
     if n == 1 then
         local e = emitted[1]
-        return status, e.tag, e.cmd.op, e.cmd
+        return status, e.tag, e.cmd, fields(e.cmd)
     end
     local res = { status }
     for i = 1, n do
-        local e, j = emitted[i], 3 * i - 1
-        res[j], res[j + 1], res[j + 2] = e.tag, e.cmd.op, e.cmd
+        local e, j = emitted[i], 5 * i - 3
+        res[j], res[j + 1] = e.tag, e.cmd
+        res[j + 2], res[j + 3], res[j + 4] = fields(e.cmd)
     end
-    return unpack(res, 1, 3 * n + 1)
+    return unpack(res, 1, 5 * n + 1)
 end
-return start, step
+local function activity_call(cmd)
+    local args = cmd.args
+    return cmd.id, cmd.context, cmd.options, args.n, unpack(args, 1, args.n)
+end
+return start, step, activity_call
 """
-_kernel_call_cache: weakref.WeakKeyDictionary[LuaVM, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+_kernel_call_cache: weakref.WeakKeyDictionary[LuaVM, tuple[Any, Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _kernel_calls(vm: LuaVM) -> tuple[Any, Any]:
-    """``(start, step)`` of :data:`_KERNEL_CALLS` in ``vm``'s state (made once per state)."""
+def _kernel_calls(vm: LuaVM) -> tuple[Any, Any, Any]:
+    """``(start, step, activity_call)`` of :data:`_KERNEL_CALLS` in ``vm``'s state (made
+    once per state)."""
     calls = _kernel_call_cache.get(vm)
     if calls is None:
         calls = vm.source_chunk(_KERNEL_CALLS, "=moonflow/workflow_kernel_calls")()
@@ -468,10 +489,10 @@ class WorkflowDriver(ChildWorkflows):
                 res, resumed = resumed, None
             if self.host.task_failure is not None:
                 raise self.host.task_failure  # not a workflow failure: the task is retried
-            if type(res) is tuple:  # the status, then (tag, op, cmd) per command
+            if type(res) is tuple:  # the status, then (tag, cmd, op, a, b) per command
                 status = res[0]
-                for i in range(1, len(res), 3):
-                    self._issue(res[i], res[i + 1], res[i + 2])
+                for i in range(1, len(res), 5):
+                    self._issue(*res[i : i + 5])
             else:
                 status = res
             if status == "blocked":
@@ -642,15 +663,17 @@ class WorkflowDriver(ChildWorkflows):
             where = cmd["where"]
             log.append(IssuedCommand(kind, "" if name is None else str(name), where and str(where)))
 
-    def _issue(self, tag: int, op: Any, cmd: Any) -> None:
+    def _issue(self, tag: int, cmd: Any, op: Any, a: Any, b: Any) -> None:
+        """Carry out command ``cmd`` (tag ``tag``, op ``op``); ``a, b``: an activity's
+        ``prepared, async``, a timer's ``ns`` (read with the command, see _KERNEL_CALLS)."""
         if self.config.command_log is not None and op not in ("activity", "sleep", "timer"):
             self._log_command(str(op), cmd["workflow"] or cmd["topic"], cmd)
         if op == "activity":
-            self._start_activity(tag, cmd)
+            self._start_activity(tag, cmd, a, b)
         elif op == "sleep" or op == "timer":
-            if self.config.command_log is not None and int(cmd["ns"]) > 0:
-                self._log_command("timer", cmd["ns"], cmd)
-            self._start_timer(tag, int(cmd["ns"]))
+            if self.config.command_log is not None and int(a) > 0:
+                self._log_command("timer", a, cmd)
+            self._start_timer(tag, int(a))
         elif op == "cancel_timer":
             self._cancel_timer(int(cmd["timer"]))
         elif op == "cancel_activity":
@@ -698,20 +721,21 @@ class WorkflowDriver(ChildWorkflows):
         (another deployment may serve it; a worker of this app fails the attempt with
         ``NotFound``, retryable, and the retry policy decides)."""
         state = self.state
-        activity_id = str(cmd["id"])
+        # the command's fields in one call into Lua: id, context, options, n, arguments...
+        fields = _kernel_calls(state.vm)[2](cmd)
+        activity_id = str(fields[0])
         call = f"{how}({activity_id})"
-        packed = cmd["args"]
         try:
             args = [
-                state.to_python(packed[i], f"{call} argument {i}")
-                for i in range(1, packed["n"] + 1)
+                state.to_python(fields[3 + i], f"{call} argument {i}")
+                for i in range(1, fields[3] + 1)
             ]
-            context = cmd["context"]  # each read is a call into Lua: read once
+            context = fields[1]
             call_context = state.to_python(context, "with_context") if context else None
         except ConversionError as e:
             return ErrorInfo(mferrors.INVALID, str(e), False)
         try:
-            options = cmd["options"]
+            options = fields[2]
             options = state.to_python(options, "options") if options else None
             kwargs = activity_options(options)
         except (ConversionError, OptionError) as e:
@@ -744,13 +768,13 @@ class WorkflowDriver(ChildWorkflows):
             self._held_ids[held] = _HELD_RUNNING
         return _PreparedActivity(activity_id, raw_args, kwargs, local, call_context, held)
 
-    def _start_activity(self, tag: int, cmd: Any) -> None:
-        """The ``activity`` command (``funcs.call`` / ``funcs.async``): schedules what
-        :meth:`prepare_activity` prepared (checking the command itself when it was not), or
-        completes the call with the error (:meth:`_prepare_activity`)."""
-        prepared = cmd["prepared"]
+    def _start_activity(self, tag: int, cmd: Any, prepared: Any, is_async: Any) -> None:
+        """The ``activity`` command (``funcs.call`` / ``funcs.async``, ``is_async``):
+        schedules what :meth:`prepare_activity` prepared (``cmd.prepared``; checking the
+        command itself when it was not), or completes the call with the error
+        (:meth:`_prepare_activity`)."""
         if prepared is None:
-            prepared = self._prepare_activity(cmd, "funcs.async" if cmd["async"] else "funcs.call")
+            prepared = self._prepare_activity(cmd, "funcs.async" if is_async else "funcs.call")
             if isinstance(prepared, ErrorInfo):
                 self.complete_error(tag, prepared)
                 return
@@ -774,7 +798,7 @@ class WorkflowDriver(ChildWorkflows):
                 EXTRA.reset(token)
         self._inflight += 1
         self._activities[tag] = handle
-        if cmd["async"]:
+        if is_async:
             self._async_tags[tag] = None
         handle.add_done_callback(lambda fut: self._activity_done(tag, fut))
 
