@@ -35,10 +35,10 @@ ACT = """\
 local time = require("time")
 local http_client = require("http_client")
 local activity = require("activity")
-local function work(url, seconds)
+local function work(url, seconds, later_seconds)
   local attempt = activity.info().attempt
   http_client.get(url .. "/start/" .. attempt)
-  time.sleep(seconds * time.SECOND)
+  time.sleep((attempt == 1 and seconds or later_seconds) * time.SECOND)
   http_client.get(url .. "/done/" .. attempt)
   return attempt
 end
@@ -47,11 +47,11 @@ return { work = work }
 
 WF = """\
 local funcs = require("funcs")
-local function main(url, seconds)
+local function main(url, seconds, later_seconds)
   local attempt, err = funcs.new():with_options({
     ["activity.start_to_close_timeout"] = "2m",
     ["activity.retry_policy"] = { maximum_attempts = 3, initial_interval = "100ms" },
-  }):call("app:work", url, seconds)
+  }):call("app:work", url, seconds, later_seconds)
   if err then
     return { kind = err:kind(), message = err:message(), retryable = err:retryable() }
   end
@@ -62,6 +62,7 @@ return { main = main }
 
 
 # The same activity as a function.py entry (a sync function in the worker's thread pool).
+# Both take ``seconds`` on the first attempt and ``later_seconds`` on the others.
 ACT_PY = """\
 import time
 import urllib.request
@@ -69,10 +70,10 @@ import urllib.request
 from temporalio import activity
 
 
-def work(url, seconds):
+def work(url, seconds, later_seconds):
     attempt = activity.info().attempt
     urllib.request.urlopen(f"{url}/start/{attempt}").read()
-    end = time.monotonic() + seconds
+    end = time.monotonic() + (seconds if attempt == 1 else later_seconds)
     while time.monotonic() < end:
         time.sleep(0.05)
     urllib.request.urlopen(f"{url}/done/{attempt}").read()
@@ -173,11 +174,15 @@ def _address(env: Any) -> str:
     return env.client.service_client.config.target_host
 
 
-async def _start(env: Any, app: Path, tq: str, url: str, seconds: int) -> Any:
+async def _start(
+    env: Any, app: Path, tq: str, url: str, seconds: int, later_seconds: int | None = None
+) -> Any:
+    """Start app:wf: its activity takes ``seconds`` on its first attempt, ``later_seconds``
+    (default: the same) on the others."""
     loaded = load_app(app)
     return await env.client.start_workflow(
         loaded.workflow_type("app:wf"),
-        args=[url, seconds],
+        args=[url, seconds, seconds if later_seconds is None else later_seconds],
         id=f"shutdown-{uuid.uuid4().hex[:8]}",
         task_queue=tq,
     )
@@ -221,7 +226,9 @@ async def test_an_activity_cut_short_by_shutdown_runs_again_on_another_worker_at
     first = _Worker(app, _address(dev_env), tmp_path / "first.log")
     second = None
     try:
-        handle = await _start(dev_env, app, tq, url, 8)
+        # the first attempt outlasts the second worker's start and is cut short; the second
+        # runs 1 s
+        handle = await _start(dev_env, app, tq, url, 30, 1)
         _wait(lambda: "/start/1" in _paths(seen), 60, "the activity to start")
         second = _Worker(app, _address(dev_env), tmp_path / "second.log")
         t0 = time.monotonic()
