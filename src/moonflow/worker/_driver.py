@@ -200,7 +200,8 @@ def _client_facts(app: App, worker_id: str | None) -> tuple[str, dict[str, str]]
 #: waits, and return the status followed by ``tag, cmd, op, a, b`` of each command emitted,
 #: ``a, b`` the fields the driver needs of its op (``prepared, async`` of an activity, ``ns``
 #: of a timer): Python reads no field of the command list. ``activity_call``: an activity
-#: command's ``id, context, options, n, args...``. Compiled once per Lua state
+#: command's ``id, context, options, n, args...``; ``entry``: one command of a list ``step``
+#: returned as it is (over 10,000 commands in one step). Compiled once per Lua state
 #: (:func:`_kernel_calls`).
 _KERNEL_CALLS = """\
 local pack, unpack = table.pack, table.unpack
@@ -232,6 +233,9 @@ local function step(K, tag, ...)
         local e = emitted[1]
         return status, e.tag, e.cmd, fields(e.cmd)
     end
+    if n > 10000 then  -- more values than a call should return: the list, read by entry()
+        return status, emitted
+    end
     local res = { status }
     for i = 1, n do
         local e, j = emitted[i], 5 * i - 3
@@ -240,19 +244,21 @@ local function step(K, tag, ...)
     end
     return unpack(res, 1, 5 * n + 1)
 end
+local function entry(emitted, i)
+    local e = emitted[i]
+    return e.tag, e.cmd, fields(e.cmd)
+end
 local function activity_call(cmd)
     local args = cmd.args
     return cmd.id, cmd.context, cmd.options, args.n, unpack(args, 1, args.n)
 end
-return start, step, activity_call
+return start, step, activity_call, entry
 """
-_kernel_call_cache: weakref.WeakKeyDictionary[LuaVM, tuple[Any, Any, Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_kernel_call_cache: weakref.WeakKeyDictionary[LuaVM, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
-def _kernel_calls(vm: LuaVM) -> tuple[Any, Any, Any]:
-    """``(start, step, activity_call)`` of :data:`_KERNEL_CALLS` in ``vm``'s state (made
+def _kernel_calls(vm: LuaVM) -> tuple[Any, ...]:
+    """``(start, step, activity_call, entry)`` of :data:`_KERNEL_CALLS` in ``vm``'s state (made
     once per state)."""
     calls = _kernel_call_cache.get(vm)
     if calls is None:
@@ -489,7 +495,12 @@ class WorkflowDriver(ChildWorkflows):
                 res, resumed = resumed, None
             if self.host.task_failure is not None:
                 raise self.host.task_failure  # not a workflow failure: the task is retried
-            if type(res) is tuple:  # the status, then (tag, cmd, op, a, b) per command
+            if type(res) is tuple and len(res) == 2:  # very many commands: their list
+                status, out = res
+                entry = _kernel_calls(state.vm)[3]
+                for i in range(1, len(out) + 1):
+                    self._issue(*entry(out, i))
+            elif type(res) is tuple:  # the status, then (tag, cmd, op, a, b) per command
                 status = res[0]
                 for i in range(1, len(res), 5):
                     self._issue(*res[i : i + 5])
