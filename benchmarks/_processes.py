@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -24,7 +21,7 @@ from moonflow.process import ProcessNode
 from ._apps import lua_worker
 from ._proc_apps import write_process_app
 from ._stats import pct
-from ._workloads import SIDES, _order, _pair_line
+from ._workloads import SIDES, _order, _pair_line, in_fresh_process
 
 Runs = dict[str, list[dict[str, float]]]
 
@@ -147,19 +144,7 @@ async def run_p3(n: int, reps: int) -> dict[str, Any]:
     runs: Runs = {s: [] for s in SIDES}
     for rep in range(reps):
         for s in _order(rep):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "benchmarks._p3",
-                s,
-                str(n),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            out, err = await proc.communicate()
-            if proc.returncode != 0:
-                raise RuntimeError(f"P3 {s} failed: {err.decode()[-2000:]}")
-            runs[s].append(json.loads(out.decode().strip().splitlines()[-1]))
+            runs[s].append(await in_fresh_process(f"P3 {s}", "benchmarks._p3", s, str(n)))
     lua_heap = [r.pop("lua_heap_kb_per_process") for r in runs["lua"]]
     for r in runs["native"]:
         r.pop("lua_heap_kb_per_process", None)

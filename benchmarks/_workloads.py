@@ -225,21 +225,21 @@ async def run_signals(sides: dict[str, Side], n: int, reps: int) -> dict[str, An
     return _pair_line("W4", n, reps, runs)
 
 
-async def _m2_process(side: str, address: str, n: int) -> dict[str, Any]:
-    """One M2 side in a fresh process (``benchmarks._m2``); its JSON line."""
+async def in_fresh_process(label: str, module: str, *args: str) -> dict[str, Any]:
+    """``python -m MODULE ARGS`` (one side of a memory workload, measured in a process of its
+    own); the JSON object of its last stdout line. Raises RuntimeError naming ``label`` with
+    the end of its stderr when it fails."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "benchmarks._m2",
-        side,
-        address,
-        str(n),
+        module,
+        *args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     out, err = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"M2 {side} failed: {err.decode()[-2000:]}")
+        raise RuntimeError(f"{label} failed: {err.decode()[-2000:]}")
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
@@ -250,10 +250,11 @@ async def run_memory(address: str, n: int, reps: int, *, smoke: bool = False) ->
     runs: dict[str, list[dict[str, float]]] = {s: [] for s in SIDES}
     for rep in range(reps):
         order = _order(rep)
+        sides = [(f"M2 {s}", "benchmarks._m2", s, address, str(n)) for s in order]
         if smoke:
-            lines = await asyncio.gather(*(_m2_process(s, address, n) for s in order))
+            lines = await asyncio.gather(*(in_fresh_process(*side) for side in sides))
         else:
-            lines = [await _m2_process(s, address, n) for s in order]
+            lines = [await in_fresh_process(*side) for side in sides]
         for s, line in zip(order, lines, strict=True):
             runs[s].append(line)
     lua_state = [r.pop("lua_state_kb_per_wf") for r in runs["lua"]]
