@@ -289,7 +289,11 @@ class LuaRun:
             return vm.chunk(ERRORS, vm.module_env)(self.sys, kinds)
         lua_file = lua_module_file(name)
         if lua_file is not None:
-            return vm.chunk(lua_file, vm.module_env)(self.sys)
+            mod = vm.chunk(lua_file, vm.module_env)(self.sys)
+            if name == "channel" and "time" in self._modules:
+                # its receive_timeout needs the run's timers, made on first use (time.lua)
+                self.sys.time_channels(self.sys)
+            return mod
         from ..modules import python_builder
 
         builder = python_builder(name)

@@ -288,67 +288,34 @@ function M.parse(layout, value)
     return new_time(ns)
 end
 
-return {
-    module_mt = { __index = M, __metatable = false },
-    is_time = is_time,
-    is_duration = is_duration,
-    new_time = new_time,
-    to_ns = to_ns,
-    need_ns = need_ns,
-}
+-- ---- what a run has of its own -------------------------------------------------------------
+-- A run's module table holds nothing at first: its now/sleep/sleep_until/after/timer/ticker
+-- are made on first read (module_mt.__index), each closing over the run's private table, which
+-- owner[] (weak keys: it goes with the module table; user code never sees it) gives. An idle
+-- run that only sleeps holds its module table and one closure (benchmark M2).
+local owner = raw.setmetatable({}, { __mode = "k" })
+
+local function now_of(run)
+    return new_time(run.host.now_ns())
 end
 
-local T = base.time_shared
-if T == nil then
-    T = shared(base)
-    base.time_shared = T
-end
-
--- ---- the run's own part ------------------------------------------------------------------
-local sys = run_sys
-local raw = sys.raw
-local host = sys.host
 -- Kernel runs (workflows, processes) wait through the kernel: a command their host completes
 -- (a durable timer, or an asyncio timer in real time); activity code sleeps on its thread.
-local in_workflow = sys.kernel ~= nil
-local is_time, new_time, need_ns = T.is_time, T.new_time, T.need_ns
-sys.is_time = is_time
-sys.is_duration = T.is_duration
-sys.new_time = new_time
-sys.duration_ns = T.to_ns
-sys.duration_ns_checked = need_ns
-
-local M = raw.setmetatable({}, T.module_mt)
-
-function M.now()
-    return new_time(host.now_ns())
-end
-
-function M.sleep(d)
-    local ns = need_ns(d, "time.sleep")
+local function sleep_ns(run, ns)
     if ns <= 0 then
         return
     end
-    if in_workflow then
-        sys.yield_cmd({ op = "sleep", ns = ns })
+    if run.kernel ~= nil then
+        run.yield_cmd({ op = "sleep", ns = ns })
     else
-        host.sleep(ns)
+        run.host.sleep(ns)
     end
 end
 
 -- ---- timers as channels (workflow: durable Temporal timers that can be cancelled) --------
--- A duration <= 0 is already expired: the value is delivered at once, no timer is created.
-function sys.start_timer(ns, on_fire)
-    if in_workflow then
-        return sys.emit({ op = "timer", ns = ns }, on_fire)
-    end
-    raw.error(sys.make_error("Unavailable", "timers as channels need a workflow or a process; activity code can time.sleep", false), 3)
-end
-
-function sys.cancel_timer(tag)
-    sys.forget(tag)
-    sys.emit({ op = "cancel_timer", timer = tag })
-end
+-- Built once per run on first use (time.after/timer/ticker, or channels: a receive_timeout
+-- needs sys.start_timer, see install below), and kept in machinery[run] (weak keys).
+local machinery = raw.setmetatable({}, { __mode = "k" })
 
 -- ---- abandoned time.after timers (issue 17 item 13) ---------------------------------------
 -- A select that returns with another case leaves its time.after channel behind. The rule, which
@@ -376,6 +343,27 @@ end
 -- older history finds none and never cancels in that run). Processes have no history: they
 -- always cancel.
 local AFTER_PATCH = "moonflow.cancel_abandoned_after"
+
+local function build(sys)
+local host = sys.host
+local in_workflow = sys.kernel ~= nil
+local R = {}
+
+-- A duration <= 0 is already expired: the value is delivered at once, no timer is created.
+local function start_timer(ns, on_fire)
+    if in_workflow then
+        return sys.emit({ op = "timer", ns = ns }, on_fire)
+    end
+    raw.error(sys.make_error("Unavailable", "timers as channels need a workflow or a process; activity code can time.sleep", false), 3)
+end
+local function cancel_timer(tag)
+    sys.forget(tag)
+    sys.emit({ op = "cancel_timer", timer = tag })
+end
+local function now()
+    return new_time(host.now_ns())
+end
+
 local cancel_allowed  -- nil until the run's first cancellation decides it
 local lost = {}       -- abandoned after channels, in the order they were abandoned
 local watching = false  -- cancel_abandoned is one of the kernel's on_blocked hooks
@@ -391,9 +379,9 @@ end
 local function arm_after(ch, ns)
     local t = ch._after
     t.state = "pending"
-    t.tag = sys.start_timer(ns, function()
+    t.tag = start_timer(ns, function()
         t.state = "fired"
-        sys.channel_offer(ch, M.now())
+        sys.channel_offer(ch, now())
     end)
 end
 
@@ -404,14 +392,14 @@ local function cancel_abandoned()
         local ch = list[i]
         local t = ch._after
         if t.lost and t.state == "pending" and not sys.channel_has_receiver(ch) and may_cancel() then
-            sys.cancel_timer(t.tag)
+            cancel_timer(t.tag)
             t.state = "cancelled"
         end
         t.lost = false
     end
 end
 
-function sys.after_lost(ch)
+local function after_lost(ch)
     local t = ch._after
     t.losses = t.losses + 1
     if t.losses == 1 and t.state == "pending" then
@@ -425,14 +413,14 @@ function sys.after_lost(ch)
     end
 end
 
-function sys.after_touch(ch)
+local function after_touch(ch)
     local t = ch._after
     t.lost = false
     if t.state == "cancelled" then
         local left = t.deadline - host.now_ns()
         if left <= 0 then
             t.state = "fired"
-            sys.channel_offer(ch, M.now())
+            sys.channel_offer(ch, now())
         else
             arm_after(ch, left)
         end
@@ -441,24 +429,23 @@ end
 
 --- time.after(d) -> channel that receives the Time once d has passed. In workflows its timer
 --- is cancelled once nobody receives from it any more (the rule above).
-function M.after(d)
+function R.after(d)
     local ns = need_ns(d, "time.after")
     local ch = sys.make_channel(sys, 1, "after")
     if ns <= 0 then
-        sys.channel_offer(ch, M.now())
+        sys.channel_offer(ch, now())
     elseif in_workflow then
         ch._after = { deadline = host.now_ns() + ns, lost = false, losses = 0 }
         arm_after(ch, ns)
     else
-        sys.start_timer(ns, function()
-            sys.channel_offer(ch, M.now())
+        start_timer(ns, function()
+            sys.channel_offer(ch, now())
         end)
     end
     return ch
 end
 
--- Timer and Ticker metatables are the run's own (their methods cancel the run's timers):
--- built on first use, as most runs never make one.
+-- Timer and Ticker metatables are the run's own (their methods cancel the run's timers).
 local function channel_of(self)
     return self._ch
 end
@@ -468,69 +455,47 @@ local function stop_timer(self)
         return false
     end
     self._active = false
-    sys.cancel_timer(self._tag)
+    cancel_timer(self._tag)
     return true
 end
 
-local Timer, arm
-local function build_timer()
-    Timer = {}
-    Timer.__index = Timer
-    Timer.__metatable = false
-
-    function arm(self, ns)
-        self._active = true
-        if ns <= 0 then
-            self._active = false
-            sys.channel_offer(self._ch, M.now())
-            return
-        end
-        self._tag = sys.start_timer(ns, function()
-            self._active = false
-            sys.channel_offer(self._ch, M.now())
-        end)
+local Timer = { channel = channel_of, response = channel_of, stop = stop_timer, __metatable = false }
+Timer.__index = Timer
+local function arm(self, ns)
+    self._active = true
+    if ns <= 0 then
+        self._active = false
+        sys.channel_offer(self._ch, now())
+        return
     end
-
-    Timer.channel = channel_of
-    Timer.response = channel_of
-    Timer.stop = stop_timer
-    function Timer:reset(d)
-        local ns = need_ns(d, "timer:reset")
-        local was = self:stop()
-        arm(self, ns)
-        return was
-    end
+    self._tag = start_timer(ns, function()
+        self._active = false
+        sys.channel_offer(self._ch, now())
+    end)
+end
+function Timer:reset(d)
+    local ns = need_ns(d, "timer:reset")
+    local was = self:stop()
+    arm(self, ns)
+    return was
 end
 
 --- time.timer(d) -> Timer: :channel() / :response(), :stop() -> bool (true if it was
 --- pending), :reset(d) -> bool. Stopping cancels the Temporal timer.
-function M.timer(d)
+function R.timer(d)
     local ns = need_ns(d, "time.timer")
-    if Timer == nil then
-        build_timer()
-    end
     local t = raw.setmetatable({ _ch = sys.make_channel(sys, 1, "timer") }, Timer)
     arm(t, ns)
     return t
 end
-local Ticker
-local function build_ticker()
-    Ticker = {}
-    Ticker.__index = Ticker
-    Ticker.__metatable = false
 
-    Ticker.channel = channel_of
-    Ticker.response = channel_of
-    Ticker.stop = stop_timer
-end
+local Ticker = { channel = channel_of, response = channel_of, stop = stop_timer, __metatable = false }
+Ticker.__index = Ticker
 
 --- time.ticker(d) -> Ticker delivering the Time every d (a tick is dropped while the previous
 --- one is unread, as in Go); :channel() / :response(), :stop(). d must be > 0.
-function M.ticker(d)
+function R.ticker(d)
     local ns = need_ns(d, "time.ticker")
-    if Ticker == nil then
-        build_ticker()
-    end
     if ns <= 0 then
         raw.error(sys.make_error("Invalid", "time.ticker: duration must be > 0", false), 2)
     end
@@ -539,31 +504,108 @@ function M.ticker(d)
         if not t._active then
             return
         end
-        sys.channel_offer(t._ch, M.now())
-        t._tag = sys.start_timer(t._ns, tick)
+        sys.channel_offer(t._ch, now())
+        t._tag = start_timer(t._ns, tick)
     end
-    t._tag = sys.start_timer(ns, tick)
+    t._tag = start_timer(ns, tick)
     return t
 end
--- time.sleep_until(t): t is a Time, a number of Unix seconds or an RFC 3339 string.
-function M.sleep_until(t)
-    local target
-    if is_time(t) then
-        target = t._ns
-    elseif type(t) == "number" then
-        target = math.floor(t * S)
-    elseif type(t) == "string" then
-        local ns, err = host.parse_time(t)
-        if ns == nil then
-            raw.error(sys.make_error("Invalid", "time.sleep_until: " .. err, false), 2)
-        end
-        target = ns
-    else
-        raw.error(sys.make_error("Invalid",
-            "time.sleep_until: expected a Time, Unix seconds or an RFC 3339 string, got " .. type(t),
-            false), 2)
-    end
-    M.sleep(target - host.now_ns())
+
+-- What channel.lua calls (receive_timeout, selects on after channels).
+sys.start_timer = start_timer
+sys.cancel_timer = cancel_timer
+sys.duration_ns_checked = need_ns
+sys.after_lost = after_lost
+sys.after_touch = after_touch
+return R
 end
 
-return M
+-- The run's timer machinery (made on first use). Also called when a run that has this
+-- state's time module loads its channel module (_run.py): channel.lua's receive_timeout finds
+-- sys.start_timer there, or loads the time module when sys.duration_ns_checked is nil.
+local function timers_of(run)
+    local R = machinery[run]
+    if R == nil then
+        R = build(run)
+        machinery[run] = R
+    end
+    return R
+end
+
+local run_fns = {
+    now = function(run)
+        return function()
+            return now_of(run)
+        end
+    end,
+    sleep = function(run)
+        return function(d)
+            sleep_ns(run, need_ns(d, "time.sleep"))
+        end
+    end,
+    -- time.sleep_until(t): t is a Time, a number of Unix seconds or an RFC 3339 string.
+    sleep_until = function(run)
+        return function(t)
+            local target
+            if is_time(t) then
+                target = t._ns
+            elseif type(t) == "number" then
+                target = math.floor(t * S)
+            elseif type(t) == "string" then
+                local ns, err = host.parse_time(t)
+                if ns == nil then
+                    raw.error(sys.make_error("Invalid", "time.sleep_until: " .. err, false), 2)
+                end
+                target = ns
+            else
+                raw.error(sys.make_error("Invalid",
+                    "time.sleep_until: expected a Time, Unix seconds or an RFC 3339 string, got "
+                    .. type(t), false), 2)
+            end
+            sleep_ns(run, target - run.host.now_ns())
+        end
+    end,
+    after = function(run) return timers_of(run).after end,
+    timer = function(run) return timers_of(run).timer end,
+    ticker = function(run) return timers_of(run).ticker end,
+}
+
+local module_mt = {
+    __index = function(mod, name)
+        local v = M[name]
+        if v == nil then
+            local make, run = run_fns[name], owner[mod]
+            if make ~= nil and run ~= nil then
+                v = make(run)
+                raw.rawset(mod, name, v)
+            end
+        end
+        return v
+    end,
+    __metatable = false,
+}
+
+-- State-wide: what other modules reach through sys (convert.lua's sys.is_time and
+-- sys.is_duration already recognise these values by their metatables).
+sys.new_time = new_time
+sys.duration_ns = to_ns
+sys.time_channels = function(run)  -- _run.py, when a run loads its channel module
+    timers_of(run)
+end
+
+return function(run)
+    local mod = raw.setmetatable({}, module_mt)
+    owner[mod] = run
+    if raw.rawget(run, "new_channel") ~= nil then
+        timers_of(run)  -- channels came first: receive_timeout needs the run's timers
+    end
+    return mod
+end
+end
+
+local make = base.time_shared
+if make == nil then
+    make = shared(base)
+    base.time_shared = make
+end
+return make(run_sys)
