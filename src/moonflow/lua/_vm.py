@@ -38,6 +38,7 @@ _HERE = Path(__file__).parent
 MODULES_DIR = _HERE.parent / "modules"
 SANDBOX = _HERE / "sandbox.lua"
 CONVERT = _HERE / "convert.lua"
+JSON_IN = _HERE / "json_in.lua"  # convert.lua's way in (JSON text -> tables)
 FORMS = _HERE / "forms.lua"
 KERNEL = _HERE / "kernel.lua"
 ERRORS = MODULES_DIR / "errors.lua"
@@ -150,6 +151,7 @@ class LuaVM:
         )
         sys.module = self._state_module
         self._run_file(CONVERT, sys)
+        self._run_file(JSON_IN, sys)
         self.wrapped_text = sys.wrapped_text
         self.convert = Converter(self.rt, sys)
         sys.seal_module_env()
