@@ -129,9 +129,11 @@ class Converter:
                 quick = self._encode_fast(value, _MAX_DEPTH)
             except (UnicodeDecodeError, lupa.LuaMemoryError):
                 quick = None  # a string that is not UTF-8, or the state's cap: the careful way
-            if quick is not None:
-                if len(quick[0]) > _MAX_BYTES:
-                    raise ConversionError(f"{path}: the value is larger than {_MAX_BYTES} bytes")
+            # A control character the quick writer leaves raw is six characters (\u0001) in the
+            # careful writer's text, which the size limit is measured on: a quick text that
+            # could be over it once escaped goes the careful way, so whether a value is refused
+            # never depends on which writer ran (another run's values choose that).
+            if quick is not None and len(quick[0]) <= _MAX_BYTES // 6:
                 out = _checked_loads(*quick)
                 if out is not _UNCHECKED:
                     return out
@@ -296,10 +298,25 @@ class Converter:
         does not have) is converted by :meth:`build`, which names the path of an error.
 
         Raises:
-            ConversionError: for ints outside 64 bits or types JSON does not have.
-            UnicodeEncodeError: a string holding a lone UTF-16 surrogate.
+            ConversionError: for ints outside 64 bits, types JSON does not have, a string
+                holding a lone UTF-16 surrogate (JSON's "\ud800" decodes to one; it has no
+                UTF-8 form), naming the path; a value that contains itself.
         """
+        try:
+            return self._to_lua(obj, path)
+        except UnicodeEncodeError:
+            raise ConversionError(_surrogate_message(obj, path)) from None
+        except RecursionError:  # only a Python caller can make one (JSON has no cycles)
+            raise ConversionError(
+                f"{path}: the value contains itself or is nested too deeply to pass to Lua"
+            ) from None
+
+    def _to_lua(self, obj: Any, path: str) -> Any:
+        """:meth:`to_lua`; a lone surrogate raises UnicodeEncodeError (lupa, or the encoder)."""
         t = type(obj)
+        if t is str:
+            obj.encode("utf-8")  # a lone surrogate fails here, not later where lupa crosses
+            return obj
         if t is dict or t is list or t is tuple:
             try:
                 text = _ENCODE_LUA(obj)
@@ -406,6 +423,30 @@ class Converter:
         if isinstance(obj, dict):
             return self.build(dict(obj), path)
         raise ConversionError(f"{path}: a Python {t.__name__} cannot be passed to Lua")
+
+
+def _surrogate_message(obj: Any, path: str) -> str:
+    """The error for the first string (or key) of ``obj`` that has no UTF-8 form, by path."""
+    stack = [(obj, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                return (
+                    f"{p}: string is not valid UTF-8: it holds a lone UTF-16 surrogate "
+                    f"(U+{ord(v[e.start]):04X} at character {e.start}; a JSON \\u escape "
+                    "without its pair decodes to one)"
+                )
+        elif isinstance(v, dict):
+            for k, x in reversed(list(v.items())):
+                k = k if type(k) is str else _json_key(k)
+                stack.append((x, _child(p, k)))
+                stack.append((k, f"{p}[<key>]"))  # popped first: a key before its value
+        elif isinstance(v, (list, tuple)):
+            stack.extend((x, f"{p}[{i}]") for i, x in reversed(list(enumerate(v, 1))))
+    return f"{path}: a string is not valid UTF-8: it holds a lone UTF-16 surrogate"
 
 
 def _json_key(k: Any) -> str:

@@ -193,3 +193,20 @@ def test_floats_come_back_as_the_same_doubles(state):
     back = state.to_python(value)
     assert [repr(f) for f in back] == [repr(f) for f in floats]
     assert all(type(f) is float for f in back)
+
+
+@pytest.mark.parametrize("careful_for", [0, 16])
+def test_the_size_limit_does_not_depend_on_the_writer(state, monkeypatch, careful_for):
+    # a review found: the quick writer leaves control characters raw (1 character each) where
+    # the careful one writes \u0001 (6), and which writer runs depends on what this Lua state
+    # converted before (maybe another run's value): the same value was refused or not
+    import moonflow.lua._convert as convert
+
+    monkeypatch.setattr(convert, "_MAX_BYTES", 600_000)
+    over = run(state, "return {s = string.rep('\\1', 150000)}")[0]  # 900,008 escaped
+    under = run(state, "return {s = string.rep('\\1', 90000)}")[0]  # 540,008 escaped
+    state.convert._careful_for = careful_for
+    with pytest.raises(ConversionError, match="larger than 600000 bytes"):
+        state.to_python(over)
+    state.convert._careful_for = careful_for
+    assert state.to_python(under) == {"s": "\x01" * 90000}
