@@ -46,14 +46,8 @@ def decoded_to_lua(state: Any, data: Any, what: str) -> tuple[Any, Any]:
     if containers(data) > MAX_CONTAINERS:
         return None, state.new_error("Invalid", too_many_containers(what), False)
     try:
-        value = state.to_lua(data)
-        if isinstance(value, str):
-            value.encode("utf-8")  # a lone surrogate fails here, not inside lupa
-        return value, None
-    except UnicodeEncodeError:
-        message = f"{what}: invalid \\u escape (a lone UTF-16 surrogate)"
-        return None, state.new_error("Invalid", message, False)
-    except ConversionError as e:
+        return state.to_lua(data), None
+    except ConversionError as e:  # a lone surrogate too, by path
         return None, state.new_error("Invalid", f"{what}: {e}", False)
     except RecursionError:
         return None, state.new_error("Invalid", f"{what}: nested too deeply", False)

@@ -178,7 +178,7 @@ def test_keys_that_are_not_strings_become_their_json_text(state):
 
 
 def test_a_lone_surrogate_is_refused(state):
-    with pytest.raises(UnicodeEncodeError):
+    with pytest.raises(ConversionError, match=r"^value\.s: string is not valid UTF-8"):
         state.to_lua({"s": "\ud800"})
 
 

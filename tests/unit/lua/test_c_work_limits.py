@@ -203,7 +203,8 @@ def test_json_decode_refuses_lone_surrogates_and_huge_documents():
     ) == [
         None,
         "Invalid",
-        "json.decode: invalid \\u escape (a lone UTF-16 surrogate)",
+        "json.decode: value[1]: string is not valid UTF-8: it holds a lone UTF-16 surrogate "
+        "(U+D800 at character 0; a JSON \\u escape without its pair decodes to one)",
         "json.decode: the document has more than 200000 objects and arrays",
     ]
 

@@ -142,3 +142,22 @@ def test_errors_still_name_the_path(state):
         state.to_lua({"a": [1, 2**64]}, "p")
     with pytest.raises(ConversionError, match=r"^p\.s: a Python set"):
         state.to_lua({"s": {1}}, "p")
+
+
+def test_lone_surrogates_and_cycles_are_conversion_errors_naming_the_path(state):
+    # JSON's "\ud800" decodes to a lone surrogate, which has no UTF-8 form: before, a bare
+    # UnicodeEncodeError (or RecursionError for a value containing itself) left to_lua
+    with pytest.raises(
+        ConversionError,
+        match=r"^value\.a\[2\]: string is not valid UTF-8"
+        r": it holds a lone UTF-16 surrogate \(U\+D800 at character 1; a JSON \\u escape",
+    ):
+        state.to_lua({"a": ["ok", "x\ud800"]})
+    with pytest.raises(ConversionError, match=r"^value\[<key>\]: string is not valid UTF-8"):
+        state.to_lua({"\udfff": 1})
+    with pytest.raises(ConversionError, match=r"^argument 1: string is not valid UTF-8"):
+        state.to_lua("\ud800", "argument 1")
+    looped: list = [1]
+    looped.append(looped)
+    with pytest.raises(ConversionError, match=r"^value: the value contains itself"):
+        state.to_lua(looped)
