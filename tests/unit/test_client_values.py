@@ -89,3 +89,17 @@ async def test_values_sent_together_are_sized_together() -> None:
         await moonflow.client.start_workflow(
             client, app, "app:order_workflow", args=[1, half + half]
         )
+
+
+async def test_lone_surrogates_and_too_deep_values_are_refused_before_any_request() -> None:
+    app = load_app(ORDERS)
+    client: Any = _NoServer()
+    with pytest.raises(UsageError, match=r"^input\.a\[1\]: the string holds a lone UTF-16"):
+        await moonflow.client.start(client, app, "app:order_workflow", {"a": ["ok", "\ud800"]})
+    with pytest.raises(UsageError, match=r"^values\[0\]\[<key>\]: the string holds a lone"):
+        await moonflow.client.signal(client, "wf-1", "approve", {"\udfff": 1})
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(UsageError, match=r"^input: the value contains itself or is nested too"):
+        await moonflow.client.start(client, app, "app:order_workflow", deep)

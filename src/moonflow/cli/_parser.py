@@ -622,7 +622,7 @@ def parse_signal(text: str) -> tuple[str, Any]:
             f"--signal {text}: no JSON after '='; write {topic}=JSON, or {topic} for no payload"
         )
     try:
-        value = json.loads(data)
+        value = _loads(data, f"--signal {topic}")
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"--signal {text}: invalid JSON: {exc}") from None
     check_json_value(value, f"--signal {topic}")
@@ -652,7 +652,7 @@ def parse_option(
     if not sep or not key:
         raise ArgumentError(f"{flag} {text}: expected KEY=VALUE, e.g. {flag} {example}")
     try:
-        value: Any = json.loads(data)
+        value: Any = _loads(data, f"{flag} {key}")
     except json.JSONDecodeError:
         return key, data
     check_json_value(value, f"{flag} {key}")
@@ -698,7 +698,7 @@ def read_data(text: str | None) -> Any:
     if text is None:
         return NO_INPUT
     try:
-        value = json.loads(text)
+        value = _loads(text, "--data")
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"--data: invalid JSON: {exc}") from None
     check_json_value(value, "--data")
@@ -731,20 +731,54 @@ def read_input(args: argparse.Namespace) -> Any:
     else:
         return NO_INPUT
     try:
-        value = json.loads(text)
+        value = _loads(text, what)
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"{what}: invalid JSON: {exc}") from None
     check_json_value(value, what)
     return value
 
 
+#: What the CLI says of JSON nested deeper than Python's reader or checker can follow.
+_TOO_DEEP = "the JSON is nested too deeply (Python stops near 1,000 levels; keep data flatter)"
+
+
+def _loads(text: str, what: str) -> Any:
+    """``json.loads``; nesting too deep to read is an ArgumentError naming ``what`` (an invalid
+    text still raises ``json.JSONDecodeError``, which each option words its own way)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ArgumentError(f"{what}: {_TOO_DEEP}") from None
+
+
 def check_json_value(value: Any, what: str, path: str = "") -> None:
-    """Refuse values that Lua cannot hold exactly: integers outside 64 bits, infinities, NaN.
+    """Refuse values that Lua cannot hold exactly: integers outside 64 bits, infinities, NaN,
+    strings with a lone UTF-16 surrogate (a JSON ``\\ud800`` escape without its pair).
 
     Raises:
-        ArgumentError: naming the option and the path (``--input: .items[2]: ...``).
+        ArgumentError: naming the option and the path (``--input: .items[2]: ...``), or saying
+            the value is nested too deeply to check.
     """
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    try:
+        _check_json(value, what, path)
+    except RecursionError:
+        raise ArgumentError(f"{what}: {_TOO_DEEP}") from None
+
+
+def _check_json(value: Any, what: str, path: str) -> None:
+    """:func:`check_json_value`, recursive."""
+    if isinstance(value, str):
+        if not value.isascii():  # O(1) for CPython's ASCII strings
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ArgumentError(
+                    f"{what}: {path or 'value'}: the string holds a lone UTF-16 surrogate "
+                    f"(U+{ord(value[e.start]):04X}, a \\u escape without its pair), which is not "
+                    "text Lua can hold"
+                ) from None
+        return
+    if isinstance(value, bool) or value is None:
         return
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
@@ -761,10 +795,11 @@ def check_json_value(value: Any, what: str, path: str = "") -> None:
         return
     if isinstance(value, list):
         for i, item in enumerate(value, 1):
-            check_json_value(item, what, f"{path}[{i}]")
+            _check_json(item, what, f"{path}[{i}]")
     elif isinstance(value, dict):
         for k, item in value.items():
-            check_json_value(item, what, f"{path}.{k}")
+            _check_json(k, what, f"{path}[<key>]")
+            _check_json(item, what, f"{path}.{k}")
 
 
 def text_of(value: float) -> str:

@@ -38,7 +38,13 @@ def check_value(value: Any, path: str, *, sized: bool = True) -> None:
             encoded (3.0 MB), over the 2097152-byte (2.0 MB) payload limit ...: pass a
             reference (a URL, a storage key, a file path) instead ...``.
     """
-    _check_shape(value, path)
+    try:
+        _check_shape(value, path)
+    except RecursionError:
+        raise UsageError(
+            f"{path}: the value contains itself or is nested too deeply (Python stops near "
+            "1,000 levels; keep data flatter)"
+        ) from None
     if sized and not (value is None or isinstance(value, bool | int | float)):
         # imported here: the client does not load the worker package unless it sends values
         from moonflow.worker._payloads import PAYLOAD_LIMIT, encoded_size, too_large
@@ -74,7 +80,17 @@ def check_values(values: Sequence[Any], path: str, what: str) -> None:
 
 def _check_shape(value: Any, path: str) -> None:
     """The shape part of :func:`check_value`."""
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        if not value.isascii():  # O(1) for CPython's ASCII strings
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise UsageError(
+                    f"{path}: the string holds a lone UTF-16 surrogate (U+{ord(value[e.start]):04X}"
+                    ", a \\u escape without its pair), which is not text Lua can hold"
+                ) from None
+        return
+    if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if not _INT_MIN <= value < _INT_MAX:
@@ -95,6 +111,7 @@ def _check_shape(value: Any, path: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise UsageError(f"{path}: keys must be strings, got {key!r}")
+            _check_shape(key, f"{path}[<key>]")
             _check_shape(item, f"{path}.{key}")
         return
     raise UsageError(

@@ -143,3 +143,21 @@ def test_read_input_file_invalid_and_missing(tmp_path: Path) -> None:
 def test_read_input_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("[1, 2]"))
     assert read_input(parse_args(["execute", "a", "w", "--input-file", "-"])) == [1, 2]
+
+
+def test_read_input_too_deep_or_with_lone_surrogates_is_one_line(tmp_path: Path) -> None:
+    # a review found: 990 nested arrays were "internal error: RecursionError" (exit 3), and a
+    # lone surrogate (JSON "\ud800" without its pair) started a workflow that then failed
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ArgumentError, match=r"^--input-file .*deep\.json: the JSON is nested too"):
+        read_input(parse_args(["execute", "a", "w", "--input-file", str(deep)]))
+    args = parse_args(["execute", "a", "w", "--input", '{"a": ["ok", "\\ud800"]}'])
+    with pytest.raises(ArgumentError, match=r"^--input: \.a\[2\]: the string holds a lone UTF-16 "):
+        read_input(args)
+    args = parse_args(["execute", "a", "w", "--input", '{"\\udfff": 1}'])
+    with pytest.raises(ArgumentError, match=r"^--input: \[<key>\]: the string holds a lone"):
+        read_input(args)
+    # a surrogate pair is one character, as valid as any other
+    args = parse_args(["execute", "a", "w", "--input", '["\\ud83d\\ude00"]'])
+    assert read_input(args) == ["\U0001f600"]
