@@ -63,21 +63,28 @@ def resolve_workflow_entry(
     """
     import difflib
 
+    if not isinstance(entry_id, str):
+        raise UsageError(f"entry_id must be a string like 'ns:name', got {entry_id!r}")
     ids = sorted(e.id for e in app.entries.values() if e.kind == "workflow.lua")
     found = entry_id
     if ":" not in entry_id:
         named = [i for i in ids if i.rpartition(":")[2] == entry_id]
+        if not named:  # a bare name of another kind of entry: said as such below
+            named = [e.id for e in app.entries.values() if e.name == entry_id]
         found = named[0] if len(named) == 1 else entry_id
     entry = app.entries.get(found)
     if entry is None:
         names = {i.rpartition(":")[2]: i for i in ids}
-        close = difflib.get_close_matches(entry_id, ids, n=1) or [
-            names[n] for n in difflib.get_close_matches(entry_id, list(names), n=1)
-        ]
-        hint = f"did you mean {close[0]}? " if close else ""
+        lower = {i.lower(): i for i in ids}  # APP:HELLO -> app:hello
+        close = (
+            difflib.get_close_matches(entry_id, ids, n=1)
+            or [names[n] for n in difflib.get_close_matches(entry_id, list(names), n=1)]
+            or [lower[n] for n in difflib.get_close_matches(entry_id.lower(), list(lower), n=1)]
+        )
+        hint = f": did you mean {close[0]}?" if close else ""
         where = app_dir if app_dir is not None else app.root
         raise UsageError(
-            f"no workflow entry {entry_id!r} in {where}: {hint}(workflows: "
+            f"no workflow entry {entry_id!r} in {where}{hint} (workflows: "
             f"{', '.join(ids) or 'none'})"
         )
     if entry.kind != "workflow.lua":

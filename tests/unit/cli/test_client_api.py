@@ -245,3 +245,12 @@ def test_resolve_workflow_entry_says_what_is_wrong(tmp_path: Any) -> None:
         UsageError, match=r"no workflow entry 'app:helo' in .*did you mean app:hello\?"
     ):
         resolve_workflow_entry(app, "app:helo")
+    # a bare name of another kind, a case slip, no suggestion at all, not a string
+    with pytest.raises(UsageError, match=r"^app:helper is a function\.lua entry, not a workflow"):
+        resolve_workflow_entry(app, "helper")
+    with pytest.raises(UsageError, match=r"did you mean app:hello\?"):
+        resolve_workflow_entry(app, "APP:HELLO")
+    with pytest.raises(UsageError, match=r"^no workflow entry 'zzz:qqq' in \S+ \(workflows: "):
+        resolve_workflow_entry(app, "zzz:qqq")
+    with pytest.raises(UsageError, match=r"^entry_id must be a string like 'ns:name', got None"):
+        resolve_workflow_entry(app, None)  # type: ignore[arg-type]
