@@ -74,3 +74,19 @@ def exec_in_run(state: LuaRun, src: str) -> list[Any]:
     ok, res, tb = state.pcall(fn)
     assert ok, f"{state.error_text(res)}\n{tb}"
     return [state.to_python(v) if not isinstance(v, (str, int, float, bool)) else v for v in res]
+
+
+def load_main(state: LuaRun, src: str, *, with_time: bool = True) -> Any:
+    """Run the top level of ``src`` in a fresh entry environment of ``state`` and return its
+    results (as lupa hands them: index 0 is the first). The chunk finds ``M(name)`` (a
+    module getter) and, unless ``with_time`` is False, ``M_time`` (the run's time module, made
+    now)."""
+    env = state.new_env()
+    env["M"] = state.module
+    if with_time:
+        env["M_time"] = state.module("time")
+    fn = state.sys.raw.load(src, "=main", "t", env)
+    assert not isinstance(fn, tuple), fn
+    ok, res, _ = state.pcall(fn)
+    assert ok, res
+    return res

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import new_state
+from .helpers import load_main, new_state
 
 
 def run_main(src: str, deliveries=()):
@@ -11,12 +11,7 @@ def run_main(src: str, deliveries=()):
     ``deliveries`` are (topic, [values], from) messages delivered before the first step.
     """
     state = new_state("workflow")
-    env = state.new_env()
-    env["M_time"] = state.module("time")
-    fn = state.sys.raw.load(src, "=main", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, _ = state.pcall(fn)
-    assert ok, res
+    res = load_main(state, src)
     main = res[0]
     k = state.kernel
     for topic, values, sender in deliveries:

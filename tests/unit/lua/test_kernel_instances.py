@@ -8,17 +8,12 @@ from typing import Any
 
 from moonflow.lua import LuaRun
 
-from .helpers import runs_sharing_a_state
+from .helpers import load_main, runs_sharing_a_state
 
 
 def _start(state: LuaRun, src: str) -> Any:
     """Load ``src`` (a chunk returning main) in a fresh environment of ``state`` and start it."""
-    env = state.new_env()
-    env["M_time"] = state.module("time")
-    fn = state.sys.raw.load(src, "=main", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, _ = state.pcall(fn)
-    assert ok, res
+    res = load_main(state, src)
     state.kernel.start(res[0], state.pack([]))
     return state.kernel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import new_state
+from .helpers import load_main, new_state
 
 READ_ONLY = "query handlers are read-only"
 
@@ -14,12 +14,7 @@ def start(src: str):
     """Load `src` (a chunk returning main, queries) in a workflow state and run main until it
     blocks; returns (state, queries table, first status)."""
     state = new_state("workflow")
-    env = state.new_env()
-    env["M_time"] = state.module("time")
-    fn = state.sys.raw.load(src, "=main", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, _ = state.pcall(fn)
-    assert ok, res
+    res = load_main(state, src)
     main, queries = res[0], res[1]
     k = state.kernel
     k.start(main, state.pack([]))

@@ -8,18 +8,13 @@ from typing import Any
 
 from moonflow.lua import LuaRun
 
-from .helpers import new_state, runs_sharing_a_state
+from .helpers import load_main, new_state, runs_sharing_a_state
 
 
 def _start(state: LuaRun, src: str) -> Any:
     """Load ``src`` (a chunk returning main; ``M(name)`` loads a module) in a fresh environment
     of ``state`` and start it; returns the run's kernel."""
-    env = state.new_env()
-    env["M"] = state.module
-    fn = state.sys.raw.load(src, "=main", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, _ = state.pcall(fn)
-    assert ok, res
+    res = load_main(state, src, with_time=False)
     state.kernel.start(res[0], state.pack([]))
     return state.kernel
 

@@ -8,19 +8,14 @@ from typing import Any
 
 from moonflow.worker._driver import _kernel_calls
 
-from .helpers import new_state
+from .helpers import load_main, new_state
 
 
 def _started(src: str, *args: Any) -> tuple[Any, Any]:
     """A workflow run whose main is the function ``src`` returns, started with ``args``;
     returns the run and its kernel calls."""
     state = new_state("workflow", instruction_budget=0)
-    env = state.new_env()
-    env["M_time"] = state.module("time")
-    fn = state.sys.raw.load(src, "=main", "t", env)
-    assert not isinstance(fn, tuple), fn
-    ok, res, _ = state.pcall(fn)
-    assert ok, res
+    res = load_main(state, src)
     calls = _kernel_calls(state.vm)
     start = calls[0]
     start(state.sys, None, None, state.kernel, res[0], *args)
