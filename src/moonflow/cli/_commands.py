@@ -147,18 +147,11 @@ def _client_for(server: Any, client_id: str) -> Any:
         raise UsageError(f"no temporal.client entry {client_id!r} in the app") from None
 
 
-def _workflow_entry(app: Any, entry_id: str, app_dir: str | None = None) -> tuple[str, str, str]:
-    """:func:`moonflow.client.resolve_workflow_entry`, messages naming ``app_dir`` as typed."""
-    from moonflow.client import resolve_workflow_entry
-
-    return resolve_workflow_entry(app, entry_id, app_dir=app_dir)
-
-
 async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow execute APP_DIR ENTRY_ID``: workers in-process, start, wait, print result."""
     from moonflow.cli._exec import ui_options_of
     from moonflow.cli._progress import Display, wait_for_result
-    from moonflow.client import NO_INPUT, start_workflow
+    from moonflow.client import NO_INPUT, resolve_workflow_entry, start_workflow
     from moonflow.client._values import check_value
     from moonflow.devserver import open_server
 
@@ -166,7 +159,9 @@ async def cmd_execute(args: argparse.Namespace, streams: Streams, stop: Stop) ->
     if value is not NO_INPUT:  # a bad or oversized input: one line before any server starts
         check_value(value, "input")
     app = _load(args.app_dir, streams)
-    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
+    entry_id, _worker_id, client_id = resolve_workflow_entry(
+        app, args.entry_id, app_dir=args.app_dir
+    )
     async with open_server(args.server, app, log=streams.note, **ui_options_of(args)) as server:
         if server.kind == "memory" and not args.quiet:
             # (embedded says where it started a server; memory's own line, as run prints it)
@@ -286,12 +281,14 @@ async def _interrupted(
 async def cmd_start(args: argparse.Namespace, streams: Streams, stop: Stop) -> int:
     """``moonflow start APP_DIR ENTRY_ID``: start on a running server; print id and PID."""
     from moonflow.cli._output import dumps
-    from moonflow.client import start_workflow
+    from moonflow.client import resolve_workflow_entry, start_workflow
     from moonflow.devserver import open_server
 
     value = read_input(args)
     app = _load(args.app_dir, streams)
-    entry_id, _worker_id, client_id = _workflow_entry(app, args.entry_id, args.app_dir)
+    entry_id, _worker_id, client_id = resolve_workflow_entry(
+        app, args.entry_id, app_dir=args.app_dir
+    )
     async with open_server(args.server, app, allow_start=False, log=streams.note) as server:
         client = _client_for(server, client_id)
         wf_id, run_id, pid = await start_workflow(

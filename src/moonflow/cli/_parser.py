@@ -768,15 +768,11 @@ def check_json_value(value: Any, what: str, path: str = "") -> None:
 def _check_json(value: Any, what: str, path: str) -> None:
     """:func:`check_json_value`, recursive."""
     if isinstance(value, str):
-        if not value.isascii():  # O(1) for CPython's ASCII strings
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise ArgumentError(
-                    f"{what}: {path or 'value'}: the string holds a lone UTF-16 surrogate "
-                    f"(U+{ord(value[e.start]):04X}, a \\u escape without its pair), which is not "
-                    "text Lua can hold"
-                ) from None
+        from moonflow.client._values import lone_surrogate
+
+        problem = lone_surrogate(value)
+        if problem:
+            raise ArgumentError(f"{what}: {path or 'value'}: {problem}")
         return
     if isinstance(value, bool) or value is None:
         return

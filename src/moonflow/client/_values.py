@@ -78,17 +78,28 @@ def check_values(values: Sequence[Any], path: str, what: str) -> None:
             raise UsageError(too_large(f"{what} ({len(values)} values in total)", size).message)
 
 
+def lone_surrogate(text: str) -> str | None:
+    """What is wrong with ``text`` when it holds a lone UTF-16 surrogate (what a JSON ``\\ud800``
+    escape without its pair decodes to; it has no UTF-8 form, so Lua cannot hold it), else
+    None. Shared by the client's checks and the CLI's."""
+    if text.isascii():  # O(1) for CPython's ASCII strings
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (
+            f"the string holds a lone UTF-16 surrogate (U+{ord(text[e.start]):04X}, a \\u escape "
+            "without its pair), which is not text Lua can hold"
+        )
+    return None
+
+
 def _check_shape(value: Any, path: str) -> None:
     """The shape part of :func:`check_value`."""
     if isinstance(value, str):
-        if not value.isascii():  # O(1) for CPython's ASCII strings
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise UsageError(
-                    f"{path}: the string holds a lone UTF-16 surrogate (U+{ord(value[e.start]):04X}"
-                    ", a \\u escape without its pair), which is not text Lua can hold"
-                ) from None
+        problem = lone_surrogate(value)
+        if problem:
+            raise UsageError(f"{path}: {problem}")
         return
     if value is None or isinstance(value, bool):
         return
