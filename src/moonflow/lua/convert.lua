@@ -596,3 +596,168 @@ function sys.find_bad_utf8(t)
     end
     return ""
 end
+
+-- ---- Copy between runs of this state, without Python --------------------------------------
+-- sys.copy_values(packed) -> a fresh packed list {n = N, ...} of copies, or nil to decline.
+-- `packed` is what sys.guard_pack makes. The copy is what the receiver would get from the
+-- Python path (to_python, then to_lua in its run): the same types (math.type too), keys,
+-- values and markers, and no table shared with the original (runs never share tables). It
+-- copies a conservative subset exactly and declines (nil) anything else, which then takes the
+-- Python path and gets its exact result or error there: nil, booleans, valid UTF-8 strings,
+-- integers, finite floats (-0.0 and integral floats stay such floats), and tables without a
+-- metatable that are either a sequence 1..n that `next` hands out in order or have only valid
+-- UTF-8 string keys. An empty table keeps its `objects` marker (JSON {} comes back as {}); a
+-- non-empty one comes back unmarked, as from Python. Declined besides: Time, Duration, error
+-- and bad-UTF-8 marker tables (any metatable), tables with a `lengths` or `nulls` marker,
+-- nesting deeper than COPY_DEPTH (a cycle ends there), more than COPY_SLOTS tables plus
+-- elements, more than COPY_BYTES of strings. A table reached twice is copied twice.
+-- The copy's `next` order may differ from the Python path's (that one inserts keys sorted).
+-- The tables are made in the calling run (the sender's memory cap), at most COPY_SLOTS slots.
+-- It runs on every local process.send: the checks are written out in each loop (no calls).
+local unpack = table.unpack
+local COPY_DEPTH = 32
+local COPY_SLOTS = 1000
+-- Strings are shared, not copied (Lua strings are immutable values). The bound keeps the copy
+-- exact where Python refuses a value: its JSON text is at most 6 characters per string byte
+-- (\u0001) plus about 30 per slot, far below _convert.py's _MAX_BYTES (64 MiB) at 8 MiB.
+local COPY_BYTES = 8 * 1024 * 1024
+local slots, bytes = 0, 0 -- spent by the current call (one call at a time: it never yields)
+
+local copy_table
+
+-- The copy of the sequence v (first item `item`), or nil to decline.
+local function copy_array(v, item, depth)
+    local k, i, nested = 1, 0, false
+    repeat
+        i = i + 1
+        if k ~= i or i > COPY_SLOTS then
+            return nil -- not 1..n in `next` order (a hole, other keys, or the hash part)
+        end
+        local t = type(item)
+        if t == "number" then
+            if item ~= item or item == huge or item == -huge then
+                return nil
+            end
+        elseif t == "string" then
+            bytes = bytes + #item
+            if bytes > COPY_BYTES or not utf8_len(item) then
+                return nil
+            end
+        elseif t == "table" then
+            nested = true
+        elseif t ~= "boolean" then
+            return nil
+        end
+        k, item = next(v, k)
+    until k == nil
+    slots = slots + i
+    if slots > COPY_SLOTS then
+        return nil
+    end
+    local c = { unpack(v, 1, i) } -- the array part, sized as the Python path's constructor
+    if nested then
+        for j = 1, i do
+            item = c[j]
+            if type(item) == "table" then
+                item = copy_table(item, depth)
+                if item == nil then
+                    return nil
+                end
+                c[j] = item
+            end
+        end
+    end
+    return c
+end
+
+-- The copy of table v, or nil to decline.
+copy_table = function(v, depth)
+    if depth <= 0 or dgetmt(v) ~= nil or lengths[v] ~= nil or nulls[v] ~= nil then
+        return nil
+    end
+    slots = slots + 1
+    local k, item = next(v)
+    if k == nil then
+        if objects[v] then
+            local c = {}
+            objects[c] = true
+            return c
+        end
+        return {}
+    elseif k == 1 then
+        return copy_array(v, item, depth - 1)
+    end
+    local c = {}
+    repeat
+        if type(k) ~= "string" then
+            return nil
+        end
+        slots = slots + 1
+        bytes = bytes + #k
+        if slots > COPY_SLOTS or bytes > COPY_BYTES or not utf8_len(k) then
+            return nil
+        end
+        local t = type(item)
+        if t == "number" then
+            if item ~= item or item == huge or item == -huge then
+                return nil
+            end
+        elseif t == "string" then
+            bytes = bytes + #item
+            if bytes > COPY_BYTES or not utf8_len(item) then
+                return nil
+            end
+        elseif t == "table" then
+            item = copy_table(item, depth - 1)
+            if item == nil then
+                return nil
+            end
+        elseif t ~= "boolean" then
+            return nil
+        end
+        c[k] = item
+        k, item = next(v, k)
+    until k == nil
+    return c
+end
+
+function sys.copy_values(packed)
+    local n = packed.n
+    if mtype(n) ~= "integer" or n < 0 or n > COPY_SLOTS then
+        return nil
+    end
+    slots, bytes = 0, 0
+    local nested = false
+    for i = 1, n do
+        local item = packed[i]
+        local t = type(item)
+        if t == "number" then
+            if item ~= item or item == huge or item == -huge then
+                return nil
+            end
+        elseif t == "string" then
+            bytes = bytes + #item
+            if bytes > COPY_BYTES or not utf8_len(item) then
+                return nil
+            end
+        elseif t == "table" then
+            nested = true
+        elseif t ~= "boolean" and t ~= "nil" then
+            return nil
+        end
+    end
+    local c = pack(unpack(packed, 1, n)) -- C: the array part sized once, n set
+    if nested then
+        for i = 1, n do
+            local item = c[i]
+            if type(item) == "table" then
+                item = copy_table(item, COPY_DEPTH)
+                if item == nil then
+                    return nil
+                end
+                c[i] = item
+            end
+        end
+    end
+    return c
+end
