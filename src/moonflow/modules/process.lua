@@ -25,6 +25,9 @@ M.event = { EXIT = "pid.exit", CANCEL = "pid.cancel", LINK_DOWN = "pid.link_down
 -- A process (process.lua, a function called outside a workflow): the same module, with what
 -- only processes have (monitor, link, the name registry, options) served by the process host.
 local in_process = sys.context == "process"
+-- The node's scheduler (process/scheduler.lua) and this process's PID, once asked.
+local node = in_process and sys.node or nil
+local my_pid = nil
 
 -- ---- Message and Payload objects ---------------------------------------------------------
 local Message = {}
@@ -340,7 +343,14 @@ function M.send(pid, topic, ...)
         end
         pid = resolved
     end
-    if pid == host.pid() and not in_process then
+    if in_process then
+        -- a process of this node: straight into its mailbox (process/scheduler.lua), else
+        -- through the process host (another node's process, a workflow)
+        my_pid = my_pid or host.pid()
+        if node ~= nil and node.send(pid, topic, values, my_pid) then
+            return true
+        end
+    elseif pid == host.pid() then
         sys.kernel.deliver(topic, values, pid)
         return true
     end

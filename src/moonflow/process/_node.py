@@ -19,6 +19,7 @@ import logging
 import time
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as mferrors
@@ -46,6 +47,11 @@ DEFAULT_HOST = "moonflow:processes"
 #: The terminal host of an app that declares none (lua-api.md §1.7: `run -x` needs one).
 DEFAULT_TERMINAL = "moonflow:terminal"
 
+#: Steps one pump of the scheduler runs before the loop's other callbacks get a turn.
+PUMP_STEPS = 100
+#: The Lua half of the node: the ready queue, local messages and the pump.
+SCHEDULER = Path(__file__).with_name("scheduler.lua")
+
 #: Nodes of this OS process (a workflow worker delivers its messages to process PIDs here).
 _NODES: weakref.WeakSet[ProcessNode] = weakref.WeakSet()
 
@@ -68,7 +74,8 @@ class ProcessNode:
             processes never touch a workflow.
         instruction_budget: Lua instructions one step of a process may run (a step runs until
             every task of the process waits); 0: none.
-        max_memory: bytes one step may allocate; None: no cap.
+        max_memory: bytes one step may allocate (up to an eighth more when one pump of the
+            scheduler runs several steps); None: no cap.
         terminal: the console of processes on the terminal host (``io``), or None.
 
     Use as ``async with ProcessNode(app, clients) as node: outcome = await node.run(...)``;
@@ -92,6 +99,18 @@ class ProcessNode:
         self.max_memory = max_memory
         self.loop = asyncio.get_running_loop()
         self.vm = LuaVM(PROCESS, max_memory=None)
+        # The scheduler (scheduler.lua), reached by the runs' process module as sys.node; its
+        # functions are captured now (lupa 2.8: see LuaVM).
+        sched = self.vm.chunk(SCHEDULER, self.vm.module_env)(self.vm.sys)
+        self.vm.sys.node = sched
+        self._sched_add, self._sched_remove = sched.add, sched.remove
+        self._sched_wake, self._sched_pump = sched.wake, sched.pump
+        self._sched_count, self._sched_interrupted = sched.count, sched.interrupted
+        # the memory cap of a pump: one step's allowance plus this much, after which the
+        # pump stops (every step starts with at least its allowance)
+        self._slack = max_memory // 8 if max_memory else None
+        self._to_feed: list[Process] = []
+        self._pump_scheduled = False
         self.processes: dict[str, Process] = {}
         self.registry: dict[str, str] = {}  # name -> pid
         self._names_of: dict[str, set[str]] = {}  # pid -> names it holds
@@ -207,6 +226,67 @@ class ProcessNode:
         """Run an entry as a process to its end and return its outcome."""
         process = self.spawn(entry_id, args, host_id=host_id, context=context)
         return await process.done
+
+    # ---- scheduling ----------------------------------------------------------------------
+    def joined(self, process: Process) -> None:
+        """``process`` started: the scheduler steps it when it is ready."""
+        self._sched_add(process.pid, process.state.kernel)  # type: ignore[union-attr]
+
+    def left(self, process: Process) -> None:
+        """``process`` exits: no step and no local message reaches it any more."""
+        self._sched_remove(process.pid)
+
+    def wake(self, process: Process) -> None:
+        """Something arrived for ``process`` from Python (a completion, an event, a message):
+        feed it to Lua and step it in the next pump."""
+        self._to_feed.append(process)
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            self.loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """Feed the processes woken from Python, then let the scheduler step every ready
+        process (up to :data:`PUMP_STEPS`) and act on the steps it reports."""
+        self._pump_scheduled = False
+        feed, self._to_feed = self._to_feed, []
+        for process in feed:
+            if process.feed():
+                self._sched_wake(process.pid)
+        if self._slack is not None:
+            self.vm.arm_memory(self.max_memory + self._slack)  # type: ignore[operator]
+            slack_kb = self._slack // 1024
+        else:
+            slack_kb = 1 << 40
+        try:
+            reports, more = self._sched_pump(PUMP_STEPS, slack_kb)
+        except Exception as exc:  # noqa: BLE001 - out of memory in the pump itself
+            pid = self._sched_interrupted()
+            process = self.processes.get(pid) if pid is not None else None
+            log.error("process scheduler: the step of %s failed: %s", pid, exc)
+            if process is not None:
+                process.stepped("internal", str(exc))
+            self._reschedule()
+            return
+        for i in range(1, len(reports) + 1, 3):
+            process = self.processes.get(reports[i])
+            if process is not None:
+                try:
+                    process.stepped(reports[i + 1], reports[i + 2])
+                except Exception as exc:  # noqa: BLE001 - a bug of ours must not take the node down
+                    log.exception("process %s: internal error", process.pid)
+                    process.exit(
+                        Outcome(
+                            False,
+                            error=ErrorInfo(mferrors.INTERNAL, f"internal error: {exc}"),
+                        )
+                    )
+        if more:
+            self._reschedule()
+
+    def _reschedule(self) -> None:
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            self.loop.call_soon(self._pump)
 
     # ---- exits, monitors, links ---------------------------------------------------------
     def process_exited(self, process: Process, outcome: Outcome) -> None:

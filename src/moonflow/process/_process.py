@@ -8,10 +8,16 @@ message, a Temporal start) and resumes the task with the result. Differences fro
 driver: real time, no determinism, no Temporal history; a process never blocks the loop (Lua
 runs in short steps under the instruction budget, blocking Python work runs in the executor).
 
+Steps: the node's scheduler (``scheduler.lua``) steps every ready process inside one call
+from the loop; :meth:`Process.feed` hands it what arrived from Python first, and
+:meth:`Process.stepped` acts on the steps the scheduler reports (commands, an end).
+
 Threading (architecture.md, verified lupa pitfalls): the node owns the Lua state; every step
-and every conversion of a process's Lua values happens on the loop thread, outside Lua. Values
-crossing between processes are converted to Python in the sender's step and back to Lua in
-the receiver's.
+and every conversion of a process's Lua values happens on the loop thread, and no Python code
+reads a run's tables from inside Lua. A message between two processes of the node is copied
+in Lua by the conversion rules (``convert.lua`` ``sys.copy_values``: what ``to_python`` then
+``to_lua`` would give, no table shared); a value the copier leaves alone is converted to
+Python in the sender's step and back to Lua before the receiver's next step.
 """
 
 from __future__ import annotations
@@ -297,18 +303,21 @@ class Process(KernelRun):
             state.close()
             raise
         state.kernel.start(fn, state.pack(lua_args))
+        self.node.joined(self)
         self._wake()
 
     def _wake(self) -> None:
+        """Have the node feed this process and step it (``ProcessNode.wake``)."""
         if not self._scheduled and not self.closed:
             self._scheduled = True
-            self.node.loop.call_soon(self._step)
+            self.node.wake(self)
 
-    def _step(self) -> None:
-        """Hand completions, events and messages to Lua and run it until every task waits."""
+    def feed(self) -> bool:
+        """Hand what arrived from Python (events, completions, messages) to Lua, before the
+        node's next pump steps the process. False: the process ended (an internal error)."""
         self._scheduled = False
         if self.closed:
-            return
+            return False
         state = self.state
         assert state is not None
         kernel = state.kernel
@@ -322,11 +331,30 @@ class Process(KernelRun):
                 for tag, values in built:
                     kernel.complete(tag, *values)
             self._deliver_messages()
-            state.arm_memory()
-            status, out = kernel.run()
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not take the node down
             log.exception("process %s: internal error", self.pid)
             self.exit(Outcome(False, error=ErrorInfo(mferrors.INTERNAL, f"internal error: {exc}")))
+            return False
+        return True
+
+    def stepped(self, status: str, out: Any) -> None:
+        """Act on a step the node's scheduler ran (``scheduler.lua`` N.pump): issue its
+        commands (``out``, an array of ``{tag, cmd}``), end the process on ``done`` /
+        ``error`` / ``budget`` / ``memory``, or find it deadlocked. ``internal``: the kernel
+        itself failed (``out`` is the message)."""
+        if self.closed:
+            return
+        state = self.state
+        assert state is not None
+        kernel = state.kernel
+        if status == "internal":
+            if out == "not enough memory":
+                self.exit(self.stopped_outcome("memory", self.entry_id, None, 0))
+            else:
+                log.error("process %s: internal error in its kernel: %s", self.pid, out)
+                self.exit(
+                    Outcome(False, error=ErrorInfo(mferrors.INTERNAL, f"internal error: {out}"))
+                )
             return
         for i in range(1, len(out) + 1):
             if self.closed:
@@ -390,6 +418,7 @@ class Process(KernelRun):
         self._tasks.clear()
         for task in tasks:
             task.cancel()
+        self.node.left(self)
         if self.state is not None:
             self.state.close()
         self.node.process_exited(self, outcome)

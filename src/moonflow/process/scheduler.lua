@@ -1,0 +1,138 @@
+-- The process node's scheduler: the Lua half of moonflow/process/_node.py.
+--
+-- Every process of a node is a kernel run (lua/kernel.lua) in the node's one Lua state. A step
+-- of a process (K.run: resume its tasks until each waits) used to be one Python callback on the
+-- event loop; a message between two local processes was a command the sender yielded to Python,
+-- converted to Python and back into the receiver's run. Here both stay in Lua:
+--   * N.send copies a message's values (convert.lua sys.copy_values: the exact result of the
+--     conversion rules, no table shared between runs) into the receiver's mailbox and marks the
+--     receiver ready;
+--   * N.pump runs ready processes one step each, in FIFO order, and hands Python only the steps
+--     it must act on (commands to issue, an end, a possible deadlock).
+-- A ping-pong between two processes then runs without leaving Lua (benchmark P2); Python feeds
+-- what arrives from outside (completions, events, messages from workflows) before each pump.
+--
+-- Called once per node state with the state's sys; returns the scheduler N (sys.node).
+local sys = ...
+local raw = sys.raw
+local gc = raw.collectgarbage
+local next = raw.next
+local pcall = raw.pcall
+local rawget = raw.rawget
+local copy_values = sys.copy_values
+
+local N = {}
+
+local procs = {}                  -- pid -> kernel instance of a live process of the node
+local queued = {}                 -- pid -> true while the pid is in the ready queue
+local ready, head, tail = {}, 1, 0
+local current = nil               -- the pid the pump is stepping (N.interrupted)
+
+-- A process joins the node once its run is started (Process.start) ...
+function N.add(pid, kernel)
+    procs[pid] = kernel
+end
+
+-- ... and leaves when it exits: messages to it then take the Python path (NotFound there).
+function N.remove(pid)
+    procs[pid] = nil
+    queued[pid] = nil             -- a queued entry is skipped
+end
+
+-- Mark a process ready: it steps in the next pump (once, however often it is woken).
+function N.wake(pid)
+    if not queued[pid] and procs[pid] ~= nil then
+        queued[pid] = true
+        tail = tail + 1
+        ready[tail] = pid
+    end
+end
+
+-- A message to a local process, from a process step: delivered here when the receiver is a
+-- live process of this node and every value can be copied exactly; false: take the Python
+-- path (another node's or a workflow's PID, a value the copier leaves to the conversion rules).
+-- Per-sender order holds either way: the Python path delivers before the sender runs again.
+function N.send(pid, topic, values, from)
+    local kernel = procs[pid]
+    -- The receiver's mailbox is its process module's: one that never used `process` has none
+    -- yet, and making it from here would load a module of its run inside this run's step
+    -- (Python code running inside another run's coroutine): the Python path does it between
+    -- steps.
+    if kernel == nil or rawget(kernel, "listening") == nil then
+        return false
+    end
+    local copy = copy_values(values)
+    if copy == nil then
+        return false
+    end
+    kernel.deliver(topic, copy, from)
+    N.wake(pid)
+    return true
+end
+
+-- Whether a blocked process with nothing pending in Lua may be deadlocked (Python decides:
+-- it also knows what it has queued for the process).
+local function maybe_stuck(kernel)
+    return not kernel.waiting() and not kernel.listening()
+end
+
+-- Run ready processes one step each until none is ready, `max_steps` steps have run, or the
+-- state has grown by more than `slack_kb` KiB since the pump began (Python armed the memory
+-- cap with that much room above one step's allowance: every step starts with at least its
+-- allowance). Returns the steps Python must see, flat: pid, status, commands, pid, ... and
+-- whether processes are still ready. A step that ends "blocked" with no command and something
+-- pending is left out: nothing to do until its input arrives.
+function N.pump(max_steps, slack_kb)
+    local reports, n = {}, 0
+    local start_kb = gc("count")
+    local steps = 0
+    while head <= tail do
+        local pid = ready[head]
+        ready[head] = nil
+        head = head + 1
+        if queued[pid] then
+            queued[pid] = nil
+            local kernel = procs[pid]
+            current = pid
+            -- K.run allocates outside the process's tasks too: out of memory there (or a bug
+            -- of ours) ends this process, not the pump (the others go on); Python reads the
+            -- message as the commands ("internal").
+            local ok, status, out = pcall(kernel.run)
+            if not ok then
+                status, out = "internal", raw.tostring(status)
+            end
+            if status ~= "blocked" or out[1] ~= nil or maybe_stuck(kernel) then
+                reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
+                n = n + 3
+            end
+            current = nil
+            steps = steps + 1
+            if steps >= max_steps or gc("count") - start_kb > slack_kb then
+                break
+            end
+        end
+    end
+    if head > tail then
+        ready, head, tail = {}, 1, 0
+    end
+    return reports, head <= tail
+end
+
+-- The pid whose step a failed pump was running (out of memory in the pump itself, past the
+-- step's own checks), or nil; Python ends that process. The pump can run again.
+function N.interrupted()
+    local pid = current
+    current = nil
+    return pid
+end
+
+-- Live processes of the node (tests: a process leaves when it exits).
+function N.count()
+    local c = 0
+    for _ in next, procs do
+        c = c + 1
+    end
+    return c
+end
+
+return N
