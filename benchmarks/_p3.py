@@ -40,7 +40,7 @@ async def _lua(n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         procs = [node.spawn("app:p3_idle") for _ in range(n)]
         await asyncio.sleep(0)
-        while any(p._scheduled for p in procs):  # every one has run up to its receive
+        while not node.settled:  # every one has run up to its receive
             await asyncio.sleep(0.01)
         settle = time.perf_counter() - t0
         assert not any(p.closed for p in procs)

@@ -330,11 +330,6 @@ function sys.forget(tag)
     pending[tag] = nil
 end
 
--- Whether some command's result is still awaited (the process scheduler's deadlock filter).
-function K.waiting()
-    return raw.next(pending) ~= nil
-end
-
 -- K.idle_hooks: hooks run when the run queue drains (message dispatch); each returns true if
 -- it woke a task. K.on_blocked: hooks run once every task waits and no idle hook woke one,
 -- just before K.run returns "blocked"; they may emit commands (time.lua cancels abandoned

@@ -283,6 +283,12 @@ class ProcessNode:
         if more:
             self._reschedule()
 
+    @property
+    def settled(self) -> bool:
+        """True when no process is ready to step: every one waits for something (a message,
+        a timer, a call) or has exited (benchmarks and tests wait for this)."""
+        return not self._pump_scheduled and not self._to_feed
+
     def _reschedule(self) -> None:
         if not self._pump_scheduled:
             self._pump_scheduled = True

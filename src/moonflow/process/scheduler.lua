@@ -70,18 +70,13 @@ function N.send(pid, topic, values, from)
     return true
 end
 
--- Whether a blocked process with nothing pending in Lua may be deadlocked (Python decides:
--- it also knows what it has queued for the process).
-local function maybe_stuck(kernel)
-    return not kernel.waiting() and not kernel.listening()
-end
 
 -- Run ready processes one step each until none is ready, `max_steps` steps have run, or the
 -- state has grown by more than `slack_kb` KiB since the pump began (Python armed the memory
 -- cap with that much room above one step's allowance: every step starts with at least its
 -- allowance). Returns the steps Python must see, flat: pid, status, commands, pid, ... and
--- whether processes are still ready. A step that ends "blocked" with no command and something
--- pending is left out: nothing to do until its input arrives.
+-- whether processes are still ready. A step that ends "blocked" with no command while the
+-- process reads messages is left out: nothing to do until its input arrives.
 function N.pump(max_steps, slack_kb)
     local reports, n = {}, 0
     local start_kb = gc("count")
@@ -101,7 +96,9 @@ function N.pump(max_steps, slack_kb)
             if not ok then
                 status, out = "internal", raw.tostring(status)
             end
-            if status ~= "blocked" or out[1] ~= nil or maybe_stuck(kernel) then
+            -- A blocked process that reads no messages may be deadlocked: Python knows whether
+            -- a timer or a call of its is pending (a process waiting for messages never is).
+            if status ~= "blocked" or out[1] ~= nil or not kernel.listening() then
                 reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
                 n = n + 3
             end
@@ -113,7 +110,8 @@ function N.pump(max_steps, slack_kb)
         end
     end
     if head > tail then
-        ready, head, tail = {}, 1, 0
+        -- every entry was taken: fresh tables rather than ones sized for the longest queue
+        ready, head, tail, queued = {}, 1, 0, {}
     end
     return reports, head <= tail
 end
