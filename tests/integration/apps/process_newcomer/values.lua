@@ -1,0 +1,46 @@
+-- `moonflow run APP -x app:values MODE`: one case per MODE (see the test file).
+local json = require("json")
+
+-- A child that answers its parent with what its first message's payload holds.
+local function relay(parent)
+    local m = process.inbox():receive()
+    local p = m:payload()
+    local value = p.data and p:data() or {not_a_payload = true}
+    process.send(parent, "seen", value)
+    return 0
+end
+
+local function send_to_self(value)
+    local ok, err = process.send(process.pid(), "t", value)
+    if not ok then
+        return nil, err
+    end
+    return (process.inbox():receive():payload():data())
+end
+
+local function main(mode, ...)
+    if mode == "relay" then
+        return relay(...)
+    elseif mode == "send_bool_key" then
+        return send_to_self({[true] = "a"})
+    elseif mode == "send_coroutine" then
+        return send_to_self(coroutine.create(function() end))
+    elseif mode == "send_channel" then
+        return send_to_self({c = channel.new(1)})
+    elseif mode == "return_channel" then
+        return {c = channel.new(1)}
+    elseif mode == "json_channel" then
+        return json.encode({c = channel.new(1)})
+    elseif mode == "forward_payload" then
+        process.send(process.pid(), "orig", {a = 1})
+        local m = process.inbox():receive()
+        local child = process.spawn("app:values", nil, "relay", process.pid())
+        process.send(child, "fwd", m:payload())
+        return (process.inbox():receive():payload():data())
+    elseif mode == "unspecified_retryable" then
+        return nil, errors.new("Invalid", "no retryable flag given")
+    end
+    return nil, errors.new("Invalid", "unknown mode " .. tostring(mode))
+end
+
+return { main = main }

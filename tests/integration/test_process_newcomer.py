@@ -1,0 +1,65 @@
+"""What a newcomer's first process apps ran into, through `moonflow run APP -x app:values MODE`
+(no Temporal): values that are not data (a coroutine, a channel, a table with a boolean key) sent
+to a process or returned must fail naming what they are, in Lua's words; a payload object
+forwarded with `process.send` reaches the receiver as the value it holds (the reference runtime
+passes payloads through); and `-x` prints an unspecified `retryable` as `moonflow execute` does.
+App: tests/integration/apps/process_newcomer/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ._cli import moonflow
+
+pytestmark = pytest.mark.integration
+
+APP = Path(__file__).parent / "apps" / "process_newcomer"
+
+
+def run_values(mode: str) -> tuple[int, str, str]:
+    """`moonflow run APP -x app:values MODE`: (exit code, stdout stripped, stderr)."""
+    proc = moonflow("run", str(APP), "-x", "app:values", mode, timeout=60)
+    return proc.returncode, proc.stdout.strip(), proc.stderr
+
+
+def failure(mode: str) -> dict[str, object]:
+    """The `{"error": {...}}` a failing MODE prints (it must exit 1)."""
+    code, out, err = run_values(mode)
+    assert code == 1, (out, err)
+    return json.loads(out)["error"]
+
+
+def test_a_boolean_table_key_is_named_as_lua_writes_it() -> None:
+    message = str(failure("send_bool_key")["message"])
+    assert "table key true" in message, message
+    assert "True" not in message, message  # Python's spelling of the key leaked out
+
+
+def test_a_coroutine_sent_is_named_a_coroutine_not_a_function() -> None:
+    message = str(failure("send_coroutine")["message"])
+    assert "a function" not in message, message
+    assert "coroutine" in message or "thread" in message, message
+
+
+@pytest.mark.parametrize("mode", ["send_channel", "return_channel", "json_channel"])
+def test_a_channel_is_not_data_it_fails_naming_its_path(mode: str) -> None:
+    code, out, err = run_values(mode)
+    assert "_buf" not in out and "_recvq" not in out, out  # the channel's insides leaked
+    assert code == 1, (out, err)
+    error = json.loads(out)["error"]
+    assert ".c" in str(error["message"]) and "channel" in str(error["message"]), error
+
+
+def test_a_forwarded_payload_arrives_as_the_value_it_holds() -> None:
+    code, out, err = run_values("forward_payload")
+    assert code == 0, err
+    assert json.loads(out) == {"a": 1}
+
+
+def test_an_unspecified_retryable_prints_false_as_execute_does() -> None:
+    error = failure("unspecified_retryable")
+    assert error["kind"] == "Invalid"
+    assert error["retryable"] is False, error
