@@ -2,17 +2,21 @@
 (no Temporal): values that are not data (a coroutine, a channel, a table with a boolean key) sent
 to a process or returned must fail naming what they are, in Lua's words; a payload object
 forwarded with `process.send` reaches the receiver as the value it holds (the reference runtime
-passes payloads through); and `-x` prints an unspecified `retryable` as `moonflow execute` does.
+passes payloads through); `-x` prints an unspecified `retryable` as `moonflow execute` does; and
+SIGTERM ends a `-x` process with exit 143, the code `--help` gives for SIGTERM (130 is Ctrl-C).
 App: tests/integration/apps/process_newcomer/."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from ._cli import moonflow
+from ._cli import cli_env, moonflow
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +67,19 @@ def test_an_unspecified_retryable_prints_false_as_execute_does() -> None:
     error = failure("unspecified_retryable")
     assert error["kind"] == "Invalid"
     assert error["retryable"] is False, error
+
+
+def test_sigterm_on_an_x_process_exits_143_after_its_cleanup() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moonflow", "run", str(APP), "-x", "app:values", "wait_cancel"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert out.strip() == "cleaned up after pid.cancel", err
+    assert proc.returncode == 143, err

@@ -1,4 +1,5 @@
 -- `moonflow run APP -x app:values MODE`: one case per MODE (see the test file).
+local io = require("io")
 local json = require("json")
 
 -- A child that answers its parent with what its first message's payload holds.
@@ -37,6 +38,12 @@ local function main(mode, ...)
         local child = process.spawn("app:values", nil, "relay", process.pid())
         process.send(child, "fwd", m:payload())
         return (process.inbox():receive():payload():data())
+    elseif mode == "wait_cancel" then
+        io.print("ready")
+        io.flush()
+        local ev = process.events():receive()
+        io.print("cleaned up after " .. ev.kind)
+        return 0
     elseif mode == "unspecified_retryable" then
         return nil, errors.new("Invalid", "no retryable flag given")
     end
