@@ -6,6 +6,8 @@ local messages are copied in Lua. Each test is a regression test for a review fi
   coroutine of the same sender, one that went the Python path;
 * a process that ended in a pump (an error, its instruction budget) must not be stepped again
   in that pump: its coroutines must not run, and its EXIT must carry its own error;
+* a message to a process that returned earlier in the same pump is NotFound (by PID or by
+  its registered name), not accepted and lost;
 * a process killed inside its own step (a link to a process that has already failed) must not
   go on sending messages;
 * a pair of processes whose steps are slow must not keep a timer of another process waiting
@@ -66,6 +68,14 @@ async def test_an_ended_process_runs_no_more_code_in_the_same_pump(app, mode, ki
     assert "zombie" not in got, got
     assert len(got) == 2 and got[1].startswith(f"EXIT {kind}: "), got
     assert says in got[1], got
+
+
+@pytest.mark.parametrize("by_name", [False, True])
+async def test_a_message_to_a_process_that_returned_in_the_same_pump_is_not_found(app, by_name):
+    # the returner returned a step earlier in the same pump; the send said true and the
+    # message was dropped
+    got = await run(app, "app:send_to_one_that_returned", by_name)
+    assert got == {"ok": False, "kind": "NotFound"}
 
 
 async def test_a_process_killed_by_a_link_in_its_step_sends_nothing_more(app):

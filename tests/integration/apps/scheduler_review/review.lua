@@ -169,7 +169,34 @@ local function timer_beside_slow_pair(work)
     return passed
 end
 
+-- Registers a name and returns on its first message.
+local function returner()
+    assert(process.registry.register("review_returner"))
+    process.inbox():receive()
+    return "returned"
+end
+
+-- On its first message, sends to `target` and reports to the driver how that went.
+local function late_sender(driver, target)
+    process.inbox():receive()
+    local ok, err = process.send(target, "late", 1)
+    process.send(driver, "result", { ok = ok == true, kind = err and err:kind() })
+end
+
+-- The returner gets "go" (and returns) before the late sender gets its own and sends to it
+-- (by PID or by its name): the returner has ended, so the send is NotFound.
+local function send_to_one_that_returned(by_name)
+    local x = process.spawn("app:returner", "app:processes")
+    local target = by_name and "review_returner" or x
+    local y = process.spawn("app:late_sender", "app:processes", process.pid(), target)
+    process.send(x, "go")
+    process.send(y, "go")
+    return process.inbox():receive():payload():data()
+end
+
 return {
+    returner = returner, late_sender = late_sender,
+    send_to_one_that_returned = send_to_one_that_returned,
     collector = collector, order_across_coroutines = order_across_coroutines,
     failer = failer, poke_after_failure = poke_after_failure,
     crasher = crasher, linker = linker, link_to_the_failed = link_to_the_failed,
