@@ -8,6 +8,9 @@ local messages are copied in Lua. Each test is a regression test for a review fi
   in that pump: its coroutines must not run, and its EXIT must carry its own error;
 * a message to a process that returned earlier in the same pump is NotFound (by PID or by
   its registered name), not accepted and lost;
+* a process that sends itself a message and then receives it waits for a new step (as it did),
+  so a loop of small chunks continued by messages to itself is never one step over its
+  instruction budget;
 * a process killed inside its own step (a link to a process that has already failed) must not
   go on sending messages;
 * a pair of processes whose steps are slow must not keep a timer of another process waiting
@@ -76,6 +79,13 @@ async def test_a_message_to_a_process_that_returned_in_the_same_pump_is_not_foun
     # message was dropped
     got = await run(app, "app:send_to_one_that_returned", by_name)
     assert got == {"ok": False, "kind": "NotFound"}
+
+
+async def test_a_loop_continued_by_messages_to_itself_is_many_steps(app):
+    # 20,000 chunks of ~1,000 instructions each under a 2,000,000-instruction step budget:
+    # the message to itself was received inside the same step, and the process ended with
+    # ResourceExhausted (with the default budget it also held the event loop for that long)
+    assert await run(app, "app:self_continuation", 20_000, instruction_budget=2_000_000) == 20_000
 
 
 async def test_a_process_killed_by_a_link_in_its_step_sends_nothing_more(app):

@@ -194,7 +194,27 @@ local function send_to_one_that_returned(by_name)
     return process.inbox():receive():payload():data()
 end
 
+-- Works through n small chunks, sending itself "continue" after each one (the actor way to let
+-- others run between chunks): each message to itself is a new step, so no step runs long.
+local function self_continuation(n)
+    local me = process.pid()
+    local inbox = process.inbox()
+    local done = 0
+    assert(process.send(me, "continue", 1))
+    while done < n do
+        local i = inbox:receive():payload():data()
+        local x = 0
+        for k = 1, 100 do
+            x = x + k
+        end
+        done = done + 1
+        assert(process.send(me, "continue", i + 1))
+    end
+    return done
+end
+
 return {
+    self_continuation = self_continuation,
     returner = returner, late_sender = late_sender,
     send_to_one_that_returned = send_to_one_that_returned,
     collector = collector, order_across_coroutines = order_across_coroutines,
