@@ -28,6 +28,7 @@ local in_process = sys.context == "process"
 -- The node's scheduler (process/scheduler.lua) and this process's PID, once asked.
 local node = in_process and sys.node or nil
 local my_pid = nil
+local slow_sends = 0              -- this process's messages on the Python path (M.send)
 
 -- ---- Message and Payload objects ---------------------------------------------------------
 local Message = {}
@@ -347,14 +348,18 @@ function M.send(pid, topic, ...)
         -- a process of this node: straight into its mailbox (process/scheduler.lua), else
         -- through the process host (another node's process, a workflow)
         my_pid = my_pid or host.pid()
-        if node ~= nil and node.send(pid, topic, values, my_pid) then
+        if node ~= nil and slow_sends == 0 and node.send(pid, topic, values, my_pid) then
             return true
         end
     elseif pid == host.pid() then
         sys.kernel.deliver(topic, values, pid)
         return true
     end
+    -- While one message of this process is on the Python path, the others take it too (a
+    -- message copied in Lua from another coroutine would overtake it: per-sender order).
+    slow_sends = slow_sends + 1
     local r = sys.yield_cmd({ op = "signal", target = pid, topic = topic, args = values })
+    slow_sends = slow_sends - 1
     if r.ok then
         return true
     end

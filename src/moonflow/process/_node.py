@@ -47,8 +47,10 @@ DEFAULT_HOST = "moonflow:processes"
 #: The terminal host of an app that declares none (lua-api.md §1.7: `run -x` needs one).
 DEFAULT_TERMINAL = "moonflow:terminal"
 
-#: Steps one pump of the scheduler runs before the loop's other callbacks get a turn.
+#: Steps one pump of the scheduler runs at most before the loop's other callbacks get a turn,
+#: and the CPU seconds after which it stops (timers and I/O wait while it runs).
 PUMP_STEPS = 100
+PUMP_SLICE = 0.002
 #: The Lua half of the node: the ready queue, local messages and the pump.
 SCHEDULER = Path(__file__).with_name("scheduler.lua")
 
@@ -258,7 +260,7 @@ class ProcessNode:
         else:
             slack_kb = 1 << 40
         try:
-            reports, more = self._sched_pump(PUMP_STEPS, slack_kb)
+            reports, n, more = self._sched_pump(PUMP_STEPS, PUMP_SLICE, slack_kb)
         except Exception as exc:  # noqa: BLE001 - out of memory in the pump itself
             pid = self._sched_interrupted()
             process = self.processes.get(pid) if pid is not None else None
@@ -267,7 +269,7 @@ class ProcessNode:
                 process.stepped("internal", str(exc))
             self._reschedule()
             return
-        for i in range(1, len(reports) + 1, 3):
+        for i in range(1, n + 1, 3):
             process = self.processes.get(reports[i])
             if process is not None:
                 try:

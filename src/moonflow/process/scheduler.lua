@@ -20,6 +20,7 @@ local next = raw.next
 local pcall = raw.pcall
 local rawget = raw.rawget
 local copy_values = sys.copy_values
+local os_clock = raw.os_clock
 
 local N = {}
 
@@ -50,15 +51,19 @@ end
 
 -- A message to a local process, from a process step: delivered here when the receiver is a
 -- live process of this node and every value can be copied exactly; false: take the Python
--- path (another node's or a workflow's PID, a value the copier leaves to the conversion rules).
--- Per-sender order holds either way: the Python path delivers before the sender runs again.
+-- path (another node's or a workflow's PID, a value the copier leaves to the conversion rules,
+-- a message to itself, a sender that has ended inside its step). The caller takes the Python
+-- path for every message while one of its earlier ones is still on it (process.lua M.send):
+-- the Python path delivers before the sender's next step, so per-sender order holds.
 function N.send(pid, topic, values, from)
     local kernel = procs[pid]
     -- The receiver's mailbox is its process module's: one that never used `process` has none
     -- yet, and making it from here would load a module of its run inside this run's step
     -- (Python code running inside another run's coroutine): the Python path does it between
-    -- steps.
-    if kernel == nil or rawget(kernel, "listening") == nil then
+    -- steps. A message to itself waits for a new step, as it always has (a loop continued by
+    -- messages to itself is many steps, each under the step's budget).
+    if kernel == nil or pid == from or procs[from] == nil
+        or rawget(kernel, "listening") == nil then
         return false
     end
     local copy = copy_values(values)
@@ -70,16 +75,34 @@ function N.send(pid, topic, values, from)
     return true
 end
 
+local function renew()
+    ready, queued = {}, {}
+end
 
--- Run ready processes one step each until none is ready, `max_steps` steps have run, or the
--- state has grown by more than `slack_kb` KiB since the pump began (Python armed the memory
--- cap with that much room above one step's allowance: every step starts with at least its
--- allowance). Returns the steps Python must see, flat: pid, status, commands, pid, ... and
--- whether processes are still ready. A step that ends "blocked" with no command while the
--- process reads messages is left out: nothing to do until its input arrives.
-function N.pump(max_steps, slack_kb)
-    local reports, n = {}, 0
+-- The reports of a pump, made once and written in place (the pump allocates nothing of its
+-- own while the memory cap is armed: a report lost to an out-of-memory error would leave its
+-- process's commands unissued).
+local reports, reports_size = {}, 0
+
+-- Run ready processes one step each until none is ready, `max_steps` steps have run, the pump
+-- has taken `slice` seconds of CPU (the event loop's timers and I/O wait meanwhile), a process
+-- has ended (Python ends it before anything else runs: no further step of it, messages to it
+-- NotFound), or the state has grown by more than `slack_kb` KiB since the pump began (Python
+-- armed the memory cap with that much room above one step's allowance: every step starts with
+-- at least its allowance). Returns the steps Python must see, flat in `reports[1 .. n]`: pid,
+-- status, commands, pid, ...; then n, and whether processes are still ready. A step that ends
+-- "blocked" with no command while the process reads messages is left out: nothing to do until
+-- its input arrives.
+function N.pump(max_steps, slice, slack_kb)
+    if reports_size < 3 * max_steps then
+        for i = reports_size + 1, 3 * max_steps do
+            reports[i] = false
+        end
+        reports_size = 3 * max_steps
+    end
+    local n = 0
     local start_kb = gc("count")
+    local start_s = os_clock()
     local steps = 0
     while head <= tail do
         local pid = ready[head]
@@ -96,24 +119,34 @@ function N.pump(max_steps, slack_kb)
             if not ok then
                 status, out = "internal", raw.tostring(status)
             end
+            current = nil
+            steps = steps + 1
             -- A blocked process that reads no messages may be deadlocked: Python knows whether
             -- a timer or a call of its is pending (a process waiting for messages never is).
-            if status ~= "blocked" or out[1] ~= nil or not kernel.listening() then
+            if status ~= "blocked" then
+                procs[pid] = nil  -- it has ended: no message or step reaches it any more
+                reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
+                n = n + 3
+                break
+            elseif out[1] ~= nil or not kernel.listening() then
                 reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
                 n = n + 3
             end
-            current = nil
-            steps = steps + 1
-            if steps >= max_steps or gc("count") - start_kb > slack_kb then
+            if steps >= max_steps or os_clock() - start_s > slice
+                or gc("count") - start_kb > slack_kb then
                 break
             end
         end
     end
     if head > tail then
-        -- every entry was taken: fresh tables rather than ones sized for the longest queue
-        ready, head, tail, queued = {}, 1, 0, {}
+        -- every entry was taken: start over, with fresh tables after a long queue (a table
+        -- keeps the size of its longest use); without them if memory is short
+        if tail > 256 then
+            pcall(renew)
+        end
+        head, tail = 1, 0
     end
-    return reports, head <= tail
+    return reports, n, head <= tail
 end
 
 -- The pid whose step a failed pump was running (out of memory in the pump itself, past the
