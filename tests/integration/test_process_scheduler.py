@@ -75,3 +75,24 @@ async def test_a_message_to_an_exited_process_is_not_found_and_to_itself_arrives
         "self_a": 1,
         "self_from_me": True,
     }
+
+
+async def _fails(app: Any, entry: str) -> Any:
+    async with ProcessNode(app) as node:
+        outcome = await asyncio.wait_for(node.run(entry, []), 60)
+    assert not outcome.ok, outcome
+    return outcome.error
+
+
+async def test_a_deadlock_says_where_each_coroutine_waits(app):
+    error = await _fails(app, "app:dead_pair")
+    assert error.kind == "Internal"
+    assert error.message == (
+        "deadlock: every coroutine of the process is blocked and nothing it waits for is "
+        "pending (main waits at stuck.lua:7; coroutine 2 at stuck.lua:5)"
+    )
+
+
+async def test_a_bare_yield_names_its_line(app):
+    error = await _fails(app, "app:bare_yield")
+    assert error.message.startswith("stuck.lua:13: coroutine.yield called outside a coroutine")

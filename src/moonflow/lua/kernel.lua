@@ -419,7 +419,8 @@ local function run_tasks()
         elseif res[2] == WAIT then
             -- parked inside the kernel; a channel or subscription holds the task
         else
-            fail(task, "coroutine.yield called outside a coroutine created with coroutine.create/wrap "
+            -- "?:" has sys.locate put the user code's file:line of the yield in front
+            fail(task, "?:-1: coroutine.yield called outside a coroutine created with coroutine.create/wrap "
                 .. "(in " .. task.name .. "); use channels or coroutine.spawn to coordinate tasks")
             return "error"
         end

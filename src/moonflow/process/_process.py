@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -383,7 +384,7 @@ class Process(KernelRun):
                         error=ErrorInfo(
                             mferrors.INTERNAL,
                             "deadlock: every coroutine of the process is blocked and nothing "
-                            "it waits for is pending",
+                            "it waits for is pending" + _waiting_at(kernel),
                             False,
                         ),
                     )
@@ -562,3 +563,25 @@ class Process(KernelRun):
 
     def now(self) -> float:
         return time.time()
+
+
+_FRAME = re.compile(r"^\t([^\t\[][^\n]*?:\d+):", re.M)
+
+
+def _waiting_at(kernel: Any) -> str:
+    """`` (main waits at t.lua:3; coroutine 2 at t.lua:9)``: where each coroutine of a
+    deadlocked process is parked (the first user frame of each, from ``K.stacks``)."""
+    try:
+        text = str(kernel.stacks())
+    except Exception:  # noqa: BLE001 - only a detail of the message
+        return ""
+    places = []
+    for block in text.split("\n\n"):
+        name, _, trace = block.partition("\n")
+        frame = _FRAME.search(trace)
+        if name.startswith("-- ") and frame:
+            places.append(f"{name[3:]} at {frame.group(1)}")
+    if not places:
+        return ""
+    places[0] = places[0].replace(" at ", " waits at ", 1)
+    return " (" + "; ".join(places) + ")"
