@@ -116,7 +116,8 @@ class KernelRun:
             at = f" at {where}" if where else ""
             message = (
                 f"{what}: instruction budget exceeded{at} (one step may run at most "
-                f"{budget:,} Lua instructions without waiting)"
+                f"{budget:,} Lua instructions without waiting: let a long loop wait now and "
+                'then, e.g. time.sleep("1ms") every few thousand items, so others run too)'
             )
         else:
             message = (
