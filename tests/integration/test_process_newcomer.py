@@ -23,15 +23,15 @@ pytestmark = pytest.mark.integration
 APP = Path(__file__).parent / "apps" / "process_newcomer"
 
 
-def run_values(mode: str) -> tuple[int, str, str]:
-    """`moonflow run APP -x app:values MODE`: (exit code, stdout stripped, stderr)."""
-    proc = moonflow("run", str(APP), "-x", "app:values", mode, timeout=60)
+def run_values(mode: str, *args: str) -> tuple[int, str, str]:
+    """`moonflow run APP -x app:values MODE ARGS...`: (exit code, stdout stripped, stderr)."""
+    proc = moonflow("run", str(APP), "-x", "app:values", mode, *args, timeout=60)
     return proc.returncode, proc.stdout.strip(), proc.stderr
 
 
-def failure(mode: str) -> dict[str, object]:
+def failure(mode: str, *args: str) -> dict[str, object]:
     """The `{"error": {...}}` a failing MODE prints (it must exit 1)."""
-    code, out, err = run_values(mode)
+    code, out, err = run_values(mode, *args)
     assert code == 1, (out, err)
     return json.loads(out)["error"]
 
@@ -57,10 +57,46 @@ def test_a_channel_is_not_data_it_fails_naming_its_path(mode: str) -> None:
     assert ".c" in str(error["message"]) and "channel" in str(error["message"]), error
 
 
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("inbox", "a channel"),
+        ("events", "a channel"),
+        ("listen", "a channel"),
+        ("after", "a channel"),
+        ("timer", "a timer"),
+        ("ticker", "a ticker"),
+        ("case", "a select case"),
+        ("message", "a message"),
+    ],
+)
+@pytest.mark.parametrize(
+    "mode, path", [("send_object", "argument 1.o"), ("return_object", "result.o")]
+)
+def test_other_objects_are_not_data_either(name: str, what: str, mode: str, path: str) -> None:
+    message = str(failure(mode, name)["message"])
+    assert f"{path}: {what} cannot be converted to JSON (" in message, message
+    assert "._" not in message, message  # no internal field named
+
+
 def test_a_forwarded_payload_arrives_as_the_value_it_holds() -> None:
     code, out, err = run_values("forward_payload")
     assert code == 0, err
     assert json.loads(out) == {"a": 1}
+
+
+def test_forwarded_payloads_of_two_values_arrive_as_those_values() -> None:
+    code, out, err = run_values("forward_payloads")
+    assert code == 0, err
+    assert json.loads(out) == [1, {"b": 2}]
+
+
+def test_a_payload_encodes_and_returns_as_the_value_it_holds() -> None:
+    code, out, err = run_values("encode_payload")
+    assert code == 0, err
+    got = json.loads(out)
+    assert json.loads(got["json"]) == {"p": {"a": [1, 2]}}
+    assert got["result"] == {"a": [1, 2]}
 
 
 def test_an_unspecified_retryable_prints_false_as_execute_does() -> None:

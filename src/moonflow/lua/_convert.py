@@ -14,10 +14,14 @@ results, signal payloads, search attributes, ``json.encode``):
   object with ``null`` members remembers those keys, so both round-trip too (Lua itself cannot
   store nil in a table).
 * A Time value -> RFC 3339 string (UTC, fractional seconds when non-zero); a Duration ->
-  integer nanoseconds; an error object -> its message string.
-* Mixed or sparse tables, functions, coroutines, userdata, invalid UTF-8, non-finite floats and
-  tables nested deeper than 128 levels (or recursive) raise :class:`ConversionError` naming the
-  path, e.g. ``result.items[3]``. Nothing is ever dropped silently.
+  integer nanoseconds; an error object -> its message string; a Payload (``msg:payload()``) ->
+  the value it holds (the reference runtime passes a payload through as its data).
+* Mixed or sparse tables, functions, coroutines, userdata, invalid UTF-8, non-finite floats,
+  tables nested deeper than 128 levels (or recursive), and objects that are not data (channels,
+  select cases, timers, tickers, messages: ``convert.lua`` ``not_data``) raise
+  :class:`ConversionError` naming the path and what is there in Lua's words, e.g.
+  ``result.items[3]: table key true is not a string or an index``. Nothing is ever dropped
+  silently.
 
 Python -> Lua is the reverse (dict -> table, list -> table, None -> nil); ints outside the
 64-bit range are an error. A dict key that is not a string becomes its JSON text, as on the wire
@@ -177,16 +181,19 @@ class Converter:
                 raise ConversionError(f"{path}: {_NOT_UTF8}") from None
         lt = lupa.lua_type(v)
         if lt != "table":
-            kind = {"function": "a function", "thread": "a coroutine", "userdata": "a userdata"}
-            raise ConversionError(
-                f"{path}: {kind.get(lt or '', 'a ' + str(lt))} cannot be converted to JSON"
-            )
+            raise ConversionError(f"{path}: {_not_data(v, lt)} cannot be converted to JSON")
         described = self._describe(v)
         tag, extra = described[0], described[1]
         key = described[2] if len(described) > 2 else None
         nulls = described[3] if len(described) > 3 else None
         if tag == "badutf8":
             raise ConversionError(f"{path}: {_NOT_UTF8}")
+        if tag == "notdata":  # a channel, timer, message... (convert.lua `not_data`)
+            raise ConversionError(f"{path}: {extra} cannot be converted to JSON ({key})")
+        if tag == "payload":  # msg:payload(): the value it holds, at the same path
+            if depth >= _MAX_DEPTH:
+                raise ConversionError(f"{path}: tables nested deeper than {_MAX_DEPTH} levels")
+            return self._py(extra, path, depth + 1, seen)
         if tag == "time" or tag == "error":
             return extra
         if tag == "duration":
@@ -249,7 +256,7 @@ class Converter:
                 if type(k) is not str:
                     raise ConversionError(
                         f"{path}: table mixes string keys and {_key_kind(k)} keys "
-                        f"(key {k!r}); use either an array or a map"
+                        f"(key {_lua_key(k)}); use either an array or a map"
                     )
                 out[k] = self._py(val, _child(path, k), depth + 1, seen)
             return out
@@ -263,10 +270,12 @@ class Converter:
             if type(k) is not int:
                 if type(k) is str:
                     raise ConversionError(
-                        f"{path}: table mixes integer keys and string keys (key {k!r}); "
-                        "use either an array or a map"
+                        f"{path}: table mixes integer keys and string keys "
+                        f"(key {_lua_key(k)}); use either an array or a map"
                     )
-                raise ConversionError(f"{path}: table key {k!r} is not a string or an index")
+                raise ConversionError(
+                    f"{path}: table key {_lua_key(k)} is not a string or an index"
+                )
             if k < 1:
                 raise ConversionError(
                     f"{path}: sparse array (index {k} with {n} elements); arrays must use "
@@ -522,8 +531,47 @@ def _sorted_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _key_kind(k: Any) -> str:
+    """What a table key is, in Lua's words (``math.type`` for numbers, ``type`` otherwise)."""
     if type(k) is int:
         return "integer"
     if type(k) is float:
         return "float"
-    return type(k).__name__
+    if type(k) is bool:
+        return "boolean"
+    return lupa.lua_type(k) or "userdata"
+
+
+def _lua_key(k: Any) -> str:
+    """A table key as Lua writes it: ``true``, ``1.5``, ``2.0``, ``"name"`` (not Python's
+    ``True`` or ``'name'``); a table, function... as what it is."""
+    if k is True or k is False:
+        return "true" if k else "false"
+    if type(k) is int:
+        return str(k)
+    if type(k) is float:
+        if math.isinf(k):
+            return "inf" if k > 0 else "-inf"
+        text = f"{k:.14g}"  # Lua's LUAI_NUMFFORMAT; an integral float gets ".0" (as tostring)
+        return text + ".0" if re.fullmatch(r"-?\d+", text) else text
+    if type(k) is str:
+        return json.dumps(k, ensure_ascii=False)
+    if type(k) is bytes:
+        return json.dumps(k.decode("utf-8", errors="replace"), ensure_ascii=False)
+    return _not_data(k, lupa.lua_type(k))
+
+
+#: The class lupa hands a Lua coroutine (a thread) over as; its ``lua_type`` says "function"
+#: (lupa does not export the class).
+_COROUTINE = "_LuaCoroutineFunction"
+
+
+def _not_data(v: Any, lua_type: str | None) -> str:
+    """What a Lua value that is not data is, in Lua's words: ``a function``, ``a coroutine
+    (thread)``, ``a userdata value``; ``a table`` for a table (as a key)."""
+    if lua_type == "thread" or type(v).__name__ == _COROUTINE:
+        return "a coroutine (thread)"
+    if lua_type is None:  # a Python object handed to Lua and back (lupa unwraps it)
+        return f"a userdata value (a Python {type(v).__name__} object)"
+    if lua_type == "userdata":
+        return "a userdata value"
+    return f"a {lua_type}"

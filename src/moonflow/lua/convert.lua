@@ -89,12 +89,33 @@ function sys.check_error(v)
     return sys.is_error(v)
 end
 
+-- Objects that are not data (channels, select cases, timers, tickers, messages): their
+-- metatable -> {what it is, what to send instead}, registered by the module that makes them
+-- (each run's module instance has its own metatables; weak keys as for `kinds`). Their fields
+-- are machinery (queues, sources, functions): converting them would leak those or fail naming
+-- a field, so a value holding one fails naming its path and what it is. Only tables with a
+-- metatable are looked up here (the fast paths decline those anyway): plain tables pay nothing.
+local not_data = raw.setmetatable({}, { __mode = "k" })
+sys.not_data = not_data
+-- A Payload (msg:payload(), kind "payload" in `kinds`) is data: it converts as the value it
+-- holds (`_v`), as the reference runtime passes a payload through as its data.
+
 -- describe(v) -> tag, extra, identity
 --   "time", rfc3339 | "duration", ns | "error", message | "object" | "array", n | "table"
+--   | "notdata", what, hint (see not_data) | "payload", the value it holds
 function sys.describe(v)
     local mt = raw.debug_getmetatable(v)
     if mt == BAD then
         return "badutf8", nil, nil
+    end
+    if mt ~= nil then
+        local what = not_data[mt]
+        if what ~= nil then
+            return "notdata", what[1], what[2]
+        end
+        if kinds[mt] == "payload" then
+            return "payload", guard_text(rawget(v, "_v")), nil
+        end
     end
     if sys.is_time(v) then
         return "time", sys.time_to_string(v), nil
@@ -282,8 +303,14 @@ encode_table = function(v, out, n, depth, visiting, keys)
             end
             out[n + 1] = quote(text)
             return n + 1
+        elseif kind == "payload" then
+            -- the value it holds; one level of depth, so a payload holding itself ends
+            if depth <= 0 then
+                return nil
+            end
+            return encode_value(rawget(v, "_v"), out, n, depth - 1, visiting, keys)
         end
-        return nil -- a marker (bad UTF-8) or some other object: the slow path explains
+        return nil -- a marker (bad UTF-8), a not_data object or another: the slow path explains
     end
     if depth <= 0 or visiting[v] then
         return nil

@@ -47,6 +47,9 @@ Channel.__metatable = false
 local Case = {}
 Case.__index = Case
 Case.__metatable = false
+-- Not data: sending or returning one fails naming its path (convert.lua `not_data`).
+sys.not_data[Channel] = { "a channel", "send the values it carries instead" }
+sys.not_data[Case] = { "a select case", "send the value of the channel instead" }
 
 local function new_queue()
     return { head = 1, tail = 0 }

@@ -37,6 +37,9 @@ Message.__metatable = false
 local Payload = {}
 Payload.__index = Payload
 Payload.__metatable = false
+-- Leaving Lua (convert.lua): a Payload is the value it holds, a Message is not data.
+sys.kinds[Payload] = "payload"
+sys.not_data[Message] = { "a message", "send msg:payload():data() instead" }
 
 function Payload:data()
     return self._v, nil

@@ -491,6 +491,9 @@ end
 
 local Ticker = { channel = channel_of, response = channel_of, stop = stop_timer, __metatable = false }
 Ticker.__index = Ticker
+-- Not data: sending or returning one fails naming its path (convert.lua `not_data`).
+sys.not_data[Timer] = { "a timer", "send a Time or a Duration instead" }
+sys.not_data[Ticker] = { "a ticker", "send a Time or a Duration instead" }
 
 --- time.ticker(d) -> Ticker delivering the Time every d (a tick is dropped while the previous
 --- one is unread, as in Go); :channel() / :response(), :stop(). d must be > 0.
