@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import signal
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 from moonflow.cli._output import EXIT_FAILED, EXIT_OK, Streams, print_failure, print_result
-from moonflow.errors import UsageError
+from moonflow.errors import ErrorInfo, UsageError, is_non_retryable
 
-EXIT_INTERRUPTED = 130
 #: Seconds a -x process has to return after the CANCEL event of a Ctrl-C.
 INTERRUPT_GRACE_S = 10.0
 RUNNABLE = ("process.lua", "function.lua")
@@ -185,25 +186,30 @@ async def run_exec(
         if failed is not None and failed.done() and not process.done.done():
             failed.result()  # raises WorkerFailed
         if not process.done.done():
-            # Ctrl-C: the process gets a CANCEL event (reason "interrupted") and up to
-            # INTERRUPT_GRACE_S to return; one that reads no events ends at once. A second
-            # Ctrl-C exits at once (cli/_main.py).
-            streams.note(
-                f"moonflow: interrupted; {process.pid} got a CANCEL event "
-                "(Ctrl-C again to stop at once)"
+            # Ctrl-C or SIGTERM: the process gets a CANCEL event (reason "interrupted") and up
+            # to INTERRUPT_GRACE_S to return; one that reads no events ends at once. A second
+            # signal exits at once (cli/_main.py). Exit 130 for Ctrl-C, 143 for SIGTERM, as
+            # `execute` (128 + the signal number).
+            signum = getattr(stop, "signum", None) or signal.SIGINT
+            again = (
+                "Ctrl-C again to stop at once"
+                if signum == signal.SIGINT
+                else "a second SIGTERM or Ctrl-C stops it at once"
             )
+            said = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+            streams.note(f"moonflow: {said}; {process.pid} got a CANCEL event ({again})")
             node.cancel(process, "interrupted", None)
             try:
                 await asyncio.wait_for(asyncio.shield(process.done), INTERRUPT_GRACE_S)
             except TimeoutError:
                 streams.note(f"moonflow: {process.pid} did not return in time; stopping it")
-            return EXIT_INTERRUPTED
+            return 128 + int(signum)
         outcome = process.done.result()
     with contextlib.suppress(OSError, ValueError):
         streams.out.flush()
     if not outcome.ok:
         assert outcome.error is not None
-        print_failure(streams, outcome.error, f"{entry_id} ({process.pid})")
+        print_failure(streams, _as_execute_prints(outcome.error), f"{entry_id} ({process.pid})")
         return EXIT_FAILED
     value = outcome.value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -211,6 +217,15 @@ async def run_exec(
     if value is not None:
         print_result(streams, value)
     return EXIT_OK
+
+
+def _as_execute_prints(info: ErrorInfo) -> ErrorInfo:
+    """``info`` with an unspecified ``retryable`` made what ``moonflow execute`` prints for
+    the same error: a workflow's failure crosses Temporal as ``non_retryable``
+    (:func:`moonflow.errors.is_non_retryable`: by kind), so execute never prints null."""
+    if info.retryable is not None:
+        return info
+    return dataclasses.replace(info, retryable=not is_non_retryable(info))
 
 
 def ui_options_of(args: argparse.Namespace) -> dict[str, Any]:
