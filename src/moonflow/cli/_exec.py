@@ -129,8 +129,10 @@ async def app_with_processes(
 
     Yields:
         ``(node, failed)``: the :class:`~moonflow.process.ProcessNode`, and a future that fails
-        when a worker stops by itself (None without workers). On exit the services stop (in
-        reverse order), then the node, the workers and the server.
+        when a worker stops by itself (None without workers), once the auto-start services
+        have run until every process waits (at most ``process._services.SETTLE_S`` seconds).
+        On exit the services stop (in reverse order), then the node, the workers and the
+        server.
     """
     from moonflow.cli._commands import _build_workers, running_workers
     from moonflow.cli._progress import watching_connections
@@ -153,7 +155,9 @@ async def app_with_processes(
         node = await stack.enter_async_context(ProcessNode(app, clients, terminal=terminal))
         supervisor = Supervisor(node, streams.note)
         stack.push_async_callback(supervisor.stop)
-        supervisor.start_auto()
+        # the services' first steps run before the entry starts (a name they register is
+        # there when it first sends to it), at most SETTLE_S for services that never wait
+        await supervisor.settle(supervisor.start_auto())
         yield node, failed
 
 

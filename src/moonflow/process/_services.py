@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moonflow.process")
 
+#: Seconds :meth:`Supervisor.settle` waits at most for the auto-start services' first steps (a
+#: service that never waits must not hold `moonflow run -x` up for longer).
+SETTLE_S = 1.0
+
 
 def _said(outcome: Outcome) -> str:
     """``": <result as JSON>"`` / ``" with an error: ..."`` / ``""`` for a stopped service."""
@@ -111,6 +115,30 @@ class Supervisor:
                 self.start(service.id)
                 started.append(service)
         return started
+
+    async def settle(self, services: list[Service], timeout: float = SETTLE_S) -> bool:
+        """Wait until each of ``services`` has started its process and no process of the node
+        is ready to step (each waits for a message, a timer, a call, or has exited:
+        ``ProcessNode.settled``), at most ``timeout`` seconds. ``moonflow run -x`` does this
+        before its entry starts, so what the services do first (``process.registry.register``,
+        say) is done when the entry first looks for them.
+
+        Returns:
+            True when settled, False when ``timeout`` passed first (the caller goes on).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        spins = 0
+        while True:
+            started = all(s.starts or s.task is None or s.task.done() for s in services)
+            if started and self.node.settled:
+                return True
+            if loop.time() >= deadline:
+                return False
+            # a few turns of the loop settle most apps (the pump is a call_soon); after that,
+            # poll without spinning (services waiting for a slow start, one that never waits)
+            spins += 1
+            await asyncio.sleep(0 if spins < 20 else 0.002)
 
     def start(self, service_id: str) -> Service:
         """Start one service (and keep it running) unless it runs already."""
