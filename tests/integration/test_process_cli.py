@@ -133,7 +133,7 @@ def test_process_api_corner_cases() -> None:
         "late_exit": {"kind": "pid.exit", "from_ok": True, "error_kind": "Internal"},
         "canceled": {
             "error_kind": "Canceled",
-            "message": "canceled by {moonflow:terminal|0x00001}: no longer needed",
+            "message": "canceled by {moonflow:terminal|0x00003}: no longer needed",
         },
         "self_copy": True,
         "listen_reserved": False,

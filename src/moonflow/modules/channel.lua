@@ -48,8 +48,17 @@ local Case = {}
 Case.__index = Case
 Case.__metatable = false
 -- Not data: sending or returning one fails naming its path (convert.lua `not_data`).
-sys.not_data[Channel] = { "a channel", "send the values it carries instead" }
-sys.not_data[Case] = { "a select case", "send the value of the channel instead" }
+-- (The descriptions are made once per state: a run that loads the module holds none.)
+local said = sys.base.channel_not_data
+if said == nil then
+    said = {
+        channel = { "a channel", "send the values it carries instead" },
+        case = { "a select case", "send the value of the channel instead" },
+    }
+    sys.base.channel_not_data = said
+end
+sys.not_data[Channel] = said.channel
+sys.not_data[Case] = said.case
 
 local function new_queue()
     return { head = 1, tail = 0 }

@@ -116,6 +116,14 @@ end
 local Future = {}
 Future.__index = Future
 Future.__metatable = false
+-- Not data: sending or returning one fails naming its path (convert.lua `not_data`); the
+-- description is made once per state.
+local said = sys.base.future_not_data
+if said == nil then
+    said = { "a future", "send its result (future:result()) instead" }
+    sys.base.future_not_data = said
+end
+sys.not_data[Future] = said
 
 local PENDING, DONE, FAILED, CANCELED = "pending", "done", "failed", "canceled"
 

@@ -31,55 +31,64 @@ local my_pid = nil
 local slow_sends = 0              -- this process's messages on the Python path (M.send)
 
 -- ---- Message and Payload objects ---------------------------------------------------------
-local Message = {}
-Message.__index = Message
-Message.__metatable = false
-local Payload = {}
-Payload.__index = Payload
-Payload.__metatable = false
--- Leaving Lua (convert.lua): a Payload is the value it holds, a Message is not data.
-sys.kinds[Payload] = "payload"
-sys.not_data[Message] = { "a message", "send msg:payload():data() instead" }
+-- One set per Lua state, made by the first run that loads the module: they hold nothing of a
+-- run (an idle process or workflow run then holds no copy of them; benchmarks P3, M2).
+local base = sys.base
+local objects = base.process_objects
+if objects == nil then
+    local Message = {}
+    Message.__index = Message
+    Message.__metatable = false
+    local Payload = {}
+    Payload.__index = Payload
+    Payload.__metatable = false
+    -- Leaving Lua (convert.lua): a Payload is the value it holds, a Message is not data.
+    base.kinds[Payload] = "payload"
+    base.not_data[Message] = { "a message", "send msg:payload():data() instead" }
 
-function Payload:data()
-    return self._v, nil
-end
-function Payload:unmarshal()
-    return self._v, nil
-end
-function Payload:get_format()
-    return "json/plain"
-end
-local function new_payload(v)
-    return raw.setmetatable({ _v = v }, Payload)
-end
-sys.new_payload = new_payload
-
-function Message:topic()
-    return self._topic
-end
-function Message:from()
-    return self._from
-end
--- One payload -> a Payload; several -> an array of Payloads; none -> a Payload of nil.
-function Message:payload()
-    local vals = self._values
-    if vals.n == 1 or vals.n == 0 then
-        return new_payload(vals[1])
+    function Payload:data()
+        return self._v, nil
     end
-    local out = {}
-    for i = 1, vals.n do
-        out[i] = new_payload(vals[i])
+    function Payload:unmarshal()
+        return self._v, nil
     end
-    return out
-end
-Message.__tostring = function(self)
-    return "message " .. self._topic
-end
+    function Payload:get_format()
+        return "json/plain"
+    end
+    local function new_payload(v)
+        return raw.setmetatable({ _v = v }, Payload)
+    end
+    base.new_payload = new_payload
 
-local function new_message(topic, values, from)
-    return raw.setmetatable({ _topic = topic, _values = values, _from = from }, Message)
+    function Message:topic()
+        return self._topic
+    end
+    function Message:from()
+        return self._from
+    end
+    -- One payload -> a Payload; several -> an array of Payloads; none -> a Payload of nil.
+    function Message:payload()
+        local vals = self._values
+        if vals.n == 1 or vals.n == 0 then
+            return new_payload(vals[1])
+        end
+        local out = {}
+        for i = 1, vals.n do
+            out[i] = new_payload(vals[i])
+        end
+        return out
+    end
+    Message.__tostring = function(self)
+        return "message " .. self._topic
+    end
+
+    local function new_message(topic, values, from)
+        return raw.setmetatable({ _topic = topic, _values = values, _from = from }, Message)
+    end
+    objects = { Message = Message, new_payload = new_payload, new_message = new_message }
+    base.process_objects = objects
 end
+local new_message = objects.new_message
 
 -- The value a plain listen() delivers: the single value, an array for several, nil for none.
 local function plain_value(values)
