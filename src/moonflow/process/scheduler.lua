@@ -85,14 +85,15 @@ end
 local reports, reports_size = {}, 0
 
 -- Run ready processes one step each until none is ready, `max_steps` steps have run, the pump
--- has taken `slice` seconds of CPU (the event loop's timers and I/O wait meanwhile), a process
--- has ended (Python ends it before anything else runs: no further step of it, messages to it
--- NotFound), or the state has grown by more than `slack_kb` KiB since the pump began (Python
--- armed the memory cap with that much room above one step's allowance: every step starts with
--- at least its allowance). Returns the steps Python must see, flat in `reports[1 .. n]`: pid,
--- status, commands, pid, ...; then n, and whether processes are still ready. A step that ends
--- "blocked" with no command while the process reads messages is left out: nothing to do until
--- its input arrives.
+-- has taken `slice` seconds of CPU (the event loop's timers and I/O wait meanwhile), or the
+-- state has grown by more than `slack_kb` KiB since the pump began (Python armed the memory
+-- cap with that much room above one step's allowance: every step starts with at least its
+-- allowance). A process whose step ends it leaves `procs` at once: no further step of it, and
+-- a message to it takes the Python path, where its end (reported first) is already known.
+-- Returns the steps Python must see, flat in `reports[1 .. n]`: pid, status, commands, pid,
+-- ...; then n, and whether processes are still ready. A step that ends "blocked" with no
+-- command while the process reads messages is left out: nothing to do until its input
+-- arrives.
 function N.pump(max_steps, slice, slack_kb)
     if reports_size < 3 * max_steps then
         for i = reports_size + 1, 3 * max_steps do
@@ -124,10 +125,9 @@ function N.pump(max_steps, slice, slack_kb)
             -- A blocked process that reads no messages may be deadlocked: Python knows whether
             -- a timer or a call of its is pending (a process waiting for messages never is).
             if status ~= "blocked" then
-                procs[pid] = nil  -- it has ended: no message or step reaches it any more
+                procs[pid] = nil  -- it has ended: no step or local message reaches it any more
                 reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
                 n = n + 3
-                break
             elseif out[1] ~= nil or not kernel.listening() then
                 reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
                 n = n + 3
