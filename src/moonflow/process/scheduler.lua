@@ -82,7 +82,7 @@ end
 -- The reports of a pump, made once and written in place (the pump allocates nothing of its
 -- own while the memory cap is armed: a report lost to an out-of-memory error would leave its
 -- process's commands unissued).
-local reports, reports_size = {}, 0
+local reports, reports_size, reported = {}, 0, 0
 
 -- Run ready processes one step each until none is ready, `max_steps` steps have run, the pump
 -- has taken `slice` seconds of CPU (the event loop's timers and I/O wait meanwhile), or the
@@ -100,6 +100,9 @@ function N.pump(max_steps, slice, slack_kb)
             reports[i] = false
         end
         reports_size = 3 * max_steps
+    end
+    for i = 1, reported do
+        reports[i] = false  -- the last pump's: its command tables are garbage once issued
     end
     local n = 0
     local start_kb = gc("count")
@@ -146,6 +149,7 @@ function N.pump(max_steps, slice, slack_kb)
         end
         head, tail = 1, 0
     end
+    reported = n
     return reports, n, head <= tail
 end
 
