@@ -54,7 +54,7 @@ def check_value(value: Any, path: str, *, sized: bool = True) -> None:
             raise UsageError(too_large(path, size).message)
 
 
-def check_values(values: Sequence[Any], path: str, what: str) -> None:
+def check_values(values: Sequence[Any], path: str, what: str, *, first: int = 0) -> None:
     """:func:`check_value` for values sent together as one payload list (a workflow's
     arguments, a signal's values): each value's shape and size, then their total, since the
     server's payload limit is on the list.
@@ -63,13 +63,15 @@ def check_values(values: Sequence[Any], path: str, what: str) -> None:
         values: the values, in order.
         path: the path of one value, with ``{}`` where its index goes (``"args[{}]"``).
         what: the values together, for the total's message (``"args"``).
+        first: the index of the first value in ``path`` (0, Python's; 1 where the caller
+            counts as Lua does, e.g. ``process.send``'s values).
 
     Raises:
         UsageError: as :func:`check_value` for the first bad value, or ``args: N bytes encoded
             (2.9 MB), over the ... payload limit ...`` when only the total is over it.
     """
     for i, value in enumerate(values):
-        check_value(value, path.format(i))
+        check_value(value, path.format(i + first))
     if len(values) > 1:
         from moonflow.worker._payloads import PAYLOAD_LIMIT, encoded_size, too_large
 

@@ -66,6 +66,8 @@ class _Walk(set[str]):
     size = 0
     #: Non-finite floats become ``None`` instead of an error (``json.encode`` only).
     nonfinite_null = False
+    #: The path the walk started at (a too-deep message shortens what comes after it).
+    base = ""
 
 
 _INT_MIN = -(2**63)
@@ -78,6 +80,28 @@ _NOT_UTF8 = "string is not valid UTF-8 (binary data must be encoded first, e.g. 
 
 class ConversionError(ValueError):
     """A value cannot cross the Lua/JSON boundary; the message names the path."""
+
+
+#: One level of a path as _child writes it: ``.name``, ``[3]`` or ``['a key']``.
+_SEGMENT = re.compile(
+    r"\.[A-Za-z_][A-Za-z0-9_]*|\[-?\d+\]|\[(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]"
+)
+#: Levels of a too-deep path that its message shows.
+_DEEP_SHOWN = 4
+
+
+def _too_deep(path: str, base: str) -> ConversionError:
+    """The error for a table nested deeper than ``_MAX_DEPTH`` at ``path``: the path cut after
+    its first few levels (``argument 1.n.n.n.n... (128 levels)``), not 128 levels in a line."""
+    rest = path[len(base) :] if path.startswith(base) else path
+    if not path.startswith(base):
+        base = ""
+    levels = _SEGMENT.findall(rest)
+    if len(levels) > _DEEP_SHOWN and "".join(levels) == rest:
+        path = f"{base}{''.join(levels[:_DEEP_SHOWN])}... ({len(levels)} levels)"
+    elif len(path) > len(base) + 60:  # a path not written by _child: cut it by length
+        path = f"{path[: len(base) + 60]}..."
+    return ConversionError(f"{path}: tables nested deeper than {_MAX_DEPTH} levels")
 
 
 def _child(path: str, key: Any) -> str:
@@ -158,6 +182,7 @@ class Converter:
         (the fallback, and what tests compare the fast path with)."""
         seen = _Walk()
         seen.nonfinite_null = nonfinite_null
+        seen.base = path
         return self._py(value, path, 0, seen)
 
     def _py(self, v: Any, path: str, depth: int, seen: _Walk) -> Any:
@@ -192,14 +217,14 @@ class Converter:
             raise ConversionError(f"{path}: {extra} cannot be converted to JSON ({key})")
         if tag == "payload":  # msg:payload(): the value it holds, at the same path
             if depth >= _MAX_DEPTH:
-                raise ConversionError(f"{path}: tables nested deeper than {_MAX_DEPTH} levels")
+                raise _too_deep(path, seen.base)
             return self._py(extra, path, depth + 1, seen)
         if tag == "time" or tag == "error":
             return extra
         if tag == "duration":
             return extra
         if depth >= _MAX_DEPTH:
-            raise ConversionError(f"{path}: tables nested deeper than {_MAX_DEPTH} levels")
+            raise _too_deep(path, seen.base)
         # lupa creates a new proxy per crossing, so cycles are detected on the Lua table's
         # identity (its address, from describe()).
         if key in seen:

@@ -142,8 +142,11 @@ class Commands:
         """``{op = "signal", target, topic, args}``: a local message (per-sender FIFO: the
         loop delivers in the order sent) or a Temporal signal carrying the sender's PID."""
         target, topic = str(cmd["target"]), str(cmd["topic"])
+        # "value N" counts the values after the topic from 1 (the PID and the topic are not
+        # values); the topic is named as such so it does not read as the target
+        call = f'process.send(topic "{topic}")'
         try:
-            values = process.values_of(cmd["args"], f"process.send({topic}) argument")
+            values = process.values_of(cmd["args"], f"{call} value")
         except ConversionError as e:
             process.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
@@ -156,19 +159,28 @@ class Commands:
                     tag, ErrorInfo(mferrors.NOT_FOUND, f"no process {pid} is running", False)
                 )
             return
-        client = self._client_of(pid)
+        client = self._client_of(pid, "process.send")
         if isinstance(client, ErrorInfo):
             process.complete_error(tag, client)
             return
         from ..client._messages import signal
+        from ..client._values import check_values
 
+        try:  # here, so the message names process.send and counts values as above
+            escaped = call.replace("{", "{{").replace("}", "}}")
+            check_values(values, escaped + " value {}", f"{call} values", first=1)
+        except UsageError as e:
+            process.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
+            return
         task = asyncio.ensure_future(signal(client, pid, topic, *values, sender=process.pid))
         process.track(tag, task)
         task.add_done_callback(lambda t: self._finish(process, tag, t, "send"))
 
-    def _client_of(self, pid: str) -> Any:
+    def _client_of(self, pid: str, call: str) -> Any:
         """The connected client for a workflow PID (or the app's only client for a bare
-        workflow id), or an ErrorInfo saying why there is none."""
+        workflow id), or an ErrorInfo saying why there is none, starting with ``call``
+        (``"process.send"``, ...). The reference runtime's ``could not resolve '...' as PID or
+        registered name`` stays whole in its message (apps match on it)."""
         from ..client._target import parse_pid
 
         parts = parse_pid(pid)
@@ -177,19 +189,34 @@ class Commands:
             if pid.startswith("{") or len(clients) != 1:
                 return ErrorInfo(
                     mferrors.NOT_FOUND,
-                    f"could not resolve '{pid}' as PID or registered name",
+                    f"{call}: could not resolve '{pid}' as PID or registered name",
                     False,
                 )
             return clients[0]
         client = self.node.client_for(parts[0])
         if client is None:
-            return ErrorInfo(
-                mferrors.NOT_FOUND,
-                f"{pid}: no connection to Temporal client {parts[0]} in this process "
-                "(run the app with `moonflow run`, which connects its clients)",
-                False,
-            )
+            return ErrorInfo(mferrors.NOT_FOUND, self._no_client(pid, parts[0], call), False)
         return client
+
+    def _no_client(self, pid: str, client_id: str, call: str) -> str:
+        """Why the workflow PID ``pid`` naming client ``client_id`` has no connection: the
+        client is no entry of the app (with a did-you-mean), or it is not connected here."""
+        import difflib
+
+        known = sorted(e.id for e in self.node.app.entries.values() if e.kind == "temporal.client")
+        if client_id not in known:
+            close = difflib.get_close_matches(client_id, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else ""
+            names = ", ".join(known) if known else "none"
+            return (
+                f"{call}: {pid} names Temporal client {client_id}, which is not a "
+                f"temporal.client entry of this app ({hint + ' ' if hint else ''}the app's "
+                f"clients: {names}); a workflow PID is {{client@worker|workflow id}}"
+            )
+        return (
+            f"{call}: {pid}: no connection to Temporal client {client_id} in this process "
+            "(run the app with `moonflow run`, which connects its clients)"
+        )
 
     # ---- process.spawn* / process.exec -------------------------------------------------
     def spawn(self, process: Process, tag: int, cmd: Any) -> None:
@@ -406,7 +433,7 @@ class Commands:
         from ..client._target import parse_pid
         from ._node import exit_event_maker
 
-        client = self._client_of(pid)
+        client = self._client_of(pid, "process.monitor" if monitor else "process.link")
         if isinstance(client, ErrorInfo):
             assert process.state is not None
             return None, process.state.new_error(client.kind, client.message, False)
@@ -457,7 +484,7 @@ class Commands:
                 self.node.cancel(other, reason, process.pid)
             process.complete_ok(tag)
             return
-        client = self._client_of(pid)
+        client = self._client_of(pid, fname)
         if isinstance(client, ErrorInfo):
             process.complete_error(tag, client)
             return
