@@ -105,14 +105,16 @@ def summarize(app: Any) -> list[str]:
             f"activity {code.entry.id} ({code.entry.kind}): worker {code.activity_worker}{local}"
         )
     for host in app.process_hosts():
-        auto = ", auto_start" if host.lifecycle.auto_start else ""
+        # the pool sizes are the reference runtime's: moonflow runs every process on one
+        # event loop (and a host is not started, so auto_start says nothing here)
+        sizes = host.entry.data.get("host")
+        unused = f" ({', '.join(f'host.{k}' for k in sizes)} not used: " if sizes else ""
         lines.append(
-            f"process host {host.entry.id}: {host.workers} workers, queue {host.queue_size}, "
-            f"local queue {host.local_queue_size}{auto}"
+            f"process host {host.entry.id}"
+            + (f"{unused}every process runs on one event loop)" if unused else "")
         )
     for term in app.terminal_hosts():
-        auto = ": auto_start" if term.lifecycle.auto_start else ""
-        lines.append(f"terminal host {term.entry.id}{auto}")
+        lines.append(f"terminal host {term.entry.id}")
     for svc in app.services_in_start_order():
         extra = ""
         if svc.input:

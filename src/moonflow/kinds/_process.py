@@ -115,14 +115,18 @@ class Lifecycle:
 
 @dataclass(frozen=True)
 class ProcessHostSpec:
-    """A ``process.host``: a pool of workers running Lua processes.
+    """A ``process.host``: where Lua processes run (its id is in their PIDs).
+
+    The pool sizes are the reference runtime's, checked and kept for compatibility; moonflow
+    does not use them (every process of a ``moonflow run`` runs on one asyncio event loop).
 
     Attributes:
         entry: the registry entry.
         workers: number of workers, >= 1 (``host.workers``; default: the machine's CPU count).
         queue_size: capacity of the host's shared run queue, >= 1 (default 1024).
         local_queue_size: capacity of each worker's own queue, >= 1 (default 256).
-        lifecycle: the :class:`Lifecycle` (defaults when absent).
+        lifecycle: the :class:`Lifecycle` (defaults when absent); only ``depends_on`` (start
+            order) is used.
     """
 
     entry: Entry
@@ -340,15 +344,35 @@ def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
     return (path, f"is a {type(value).__name__} ({value!r}), not a JSON value")
 
 
+def _yaml_words(value: Any) -> str:
+    """What a YAML value is, in YAML's words (``a string``, ``a mapping``), not Python's."""
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return f"a {type(value).__name__}"
+
+
 def _input(entry: Entry) -> tuple[Any, ...]:
     raw = entry.data.get("input")
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        item = json.dumps(raw) if isinstance(raw, (str, int, float, bool)) else "..."
+        try:  # the value as one argument, in YAML flow style (JSON is YAML)
+            item = json.dumps(raw, ensure_ascii=False)
+        except (TypeError, ValueError):
+            item = "..."
+        if len(item) > 60:
+            item = "..."
         raise entry.error(
             f"input must be a list (one item per argument of the process), not "
-            f"{type(raw).__name__}: write input: [{item}]",
+            f"{_yaml_words(raw)}: write input: [{item}]",
             "input",
         )
     problem = _json_problem(raw, "input")
@@ -416,18 +440,33 @@ def build_service(entry: Entry, app: AppView) -> ProcessServiceSpec:
 PROCESS_HOST_SPEC = register(
     KindSpec(
         kind=PROCESS_HOST_KIND,
-        summary="pool of workers running Lua processes",
+        summary="host of Lua processes (the id in their PIDs)",
         required=(),
         references=(),
         build=build_process_host,
+        # moonflow runs every process of a `moonflow run` on one asyncio event loop: the
+        # reference runtime's pool sizes are checked (a typo is an error) but not used, and a
+        # host is no process to start or restart, so of its lifecycle only the start order
+        # (depends_on/requires: the services on it start after those) is used
         fields=(
-            Field("host", "the pool's sizes (a mapping)"),
-            Field("host.workers", "workers running processes, >= 1 (default: the CPU count)"),
-            Field("host.queue_size", "capacity of the shared run queue, >= 1 (default 1024)"),
+            Field("host", "the reference runtime's pool sizes (a mapping); not used", ignored=True),
             Field(
-                "host.local_queue_size", "capacity of each worker's own queue, >= 1 (default 256)"
+                "host.workers",
+                "workers running processes, >= 1; accepted for compatibility with the reference "
+                "runtime, not used (every process runs on moonflow's one event loop)",
+                ignored=True,
             ),
-            *lifecycle_fields(supervised=True),
+            Field(
+                "host.queue_size",
+                "capacity of the shared run queue, >= 1; accepted, not used",
+                ignored=True,
+            ),
+            Field(
+                "host.local_queue_size",
+                "capacity of each worker's own queue, >= 1; accepted, not used",
+                ignored=True,
+            ),
+            *lifecycle_fields(supervised=False),
         ),
     )
 )
@@ -439,7 +478,9 @@ TERMINAL_HOST_SPEC = register(
         required=(),
         references=(),
         build=build_terminal_host,
-        fields=lifecycle_fields(supervised=True),
+        # like a process.host, a terminal host is not started or restarted: only the start
+        # order of its lifecycle is used
+        fields=lifecycle_fields(supervised=False),
     )
 )
 

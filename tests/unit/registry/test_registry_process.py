@@ -441,14 +441,15 @@ ERRORS = [
         SVC + "  process: proc\n  host: host\n  input: hello\n",
         "input:",
         "app:svc",
-        "input must be a list (one item per argument of the process), not str: write input: "
-        '["hello"]',
+        "input must be a list (one item per argument of the process), not a string: write "
+        'input: ["hello"]',
     ),
     (
         SVC + "  process: proc\n  host: host\n  input: {a: 1}\n",
         "input:",
         "app:svc",
-        "input must be a list (one item per argument of the process), not dict: write input: [...]",
+        "input must be a list (one item per argument of the process), not a mapping: write "
+        'input: [{"a": 1}]',
     ),
     (
         SVC + "  process: proc\n  host: host\n  input:\n    - 1\n    - when: 2024-01-02\n",
@@ -686,12 +687,11 @@ def test_check_lists_hosts_and_services(make_app) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert run(["check", str(root)], out=out, err=err) == 0, err.getvalue()
     lines = out.getvalue().splitlines()
-    cpus = os.cpu_count() or 1
     assert lines[0] == (
         f"app {root}: 7 entries (1 process.host, 1 process.lua, 4 process.service, 1 terminal.host)"
     )
     assert lines[1:] == [
-        f"process host app:host: {cpus} workers, queue 1024, local queue 256",
+        "process host app:host",  # no pool sizes: moonflow does not use them
         "terminal host app:term",
         "service app:db: runs app:proc on app:host",
         "service app:cache: runs app:proc on app:term, 2 input args, auto_start, after app:db",
@@ -724,8 +724,12 @@ def test_check_of_a_reference_app_with_hosts_skips_nothing(make_app) -> None:
     assert run(["check", str(root)], out=out, err=err) == 0, err.getvalue()
     text = out.getvalue()
     assert "skipped" not in text
-    assert "terminal host app:term: auto_start\n" in text
-    assert "process host app:big: 2 workers, queue 10, local queue 5, auto_start\n" in text
+    # a host is not started (auto_start is not used) and its pool sizes are not used
+    assert "terminal host app:term\n" in text
+    assert (
+        "process host app:big (host.workers, host.queue_size, host.local_queue_size not used: "
+        "every process runs on one event loop)\n"
+    ) in text
     # a process.lua no service runs and no worker registers: how to run it as a process
     assert (
         "process app:other (process.lua): runs as a process (moonflow run APP -x app:other)" in text
