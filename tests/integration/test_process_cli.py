@@ -173,6 +173,6 @@ def test_ctrl_c_gives_the_x_process_a_cancel_event_and_time_to_clean_up() -> Non
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == 0, err  # it returned 0 by itself: its result decides (not 130)
     assert out.strip() == "cleaned up after pid.cancel (interrupted)"
     assert "got a CANCEL event" in err

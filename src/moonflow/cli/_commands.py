@@ -596,7 +596,7 @@ async def cmd_run(args: argparse.Namespace, streams: Streams, stop: Stop) -> int
     from moonflow.process import ProcessNode, Supervisor
 
     app = _load(args.app_dir, streams)
-    target = exec_target(app, args)
+    target = exec_target(app, args, streams.note)
     if target is not None:
         return await run_exec(app, args, streams, stop, *target)
     services = app.services()

@@ -44,18 +44,31 @@ def command_entries(app: Any) -> dict[str, str]:
     return out
 
 
-def exec_target(app: Any, args: argparse.Namespace) -> tuple[str, list[str]] | None:
+#: ``run``'s own options: one of them among an entry's arguments is probably misplaced.
+RUN_OPTIONS = ("-x", "--exec", "--server", "--ui-port", "--debug", "--headless", "-h", "--help")
+
+
+def exec_target(
+    app: Any, args: argparse.Namespace, note: Any = None
+) -> tuple[str, list[str]] | None:
     """``(entry id, its arguments)`` of a ``run`` that executes one entry, or None for a plain
     ``run`` (workers and services until Ctrl-C).
 
+    A ``--`` right after the entry (or command name) is dropped: it ends moonflow's options,
+    as usual, so ``-x app:e -- --server`` passes ``--server`` (without a note). An argument
+    that is exactly one of ``run``'s own options (``--server``, ``--server=...``) is still
+    passed to the entry, with one line to ``note`` (``note(text)``, e.g. ``Streams.note``;
+    None: no note) saying it is not read by moonflow.
+
     Raises:
-        UsageError: ``-x`` names no runnable entry, or the first argument is no command.
+        UsageError: ``-x`` names no runnable entry (or is empty), or the first argument is no
+            command.
     """
     rest = list(getattr(args, "exec_args", None) or [])
     entry_id = getattr(args, "exec_entry", None)
     # argparse hands everything after APP_DIR to the trailing arguments: read run's own
     # options there until -x ENTRY or the first word (a command name).
-    while rest and rest[0].startswith("-") and not entry_id:
+    while rest and rest[0].startswith("-") and entry_id is None:
         flag, eq, value = rest[0].partition("=")
         if flag in ("-x", "--exec", "--server", "--ui-port"):
             if not eq:
@@ -84,8 +97,13 @@ def exec_target(app: Any, args: argparse.Namespace) -> tuple[str, list[str]] | N
                 f"run: unknown option {rest[0]!r} (options: -x ENTRY, --server SPEC, "
                 "--ui-port N, --headless)"
             )
-    if entry_id:
-        return _runnable(app, entry_id), rest
+    if entry_id is not None:
+        if not entry_id.strip():
+            raise UsageError(
+                "-x needs an entry id (ns:name), e.g. `moonflow run APP -x app:main ARGS...`; "
+                f"got {entry_id!r}"
+            )
+        return _runnable(app, entry_id), _entry_args(rest, f"-x {entry_id}", note)
     if not rest:
         return None
     commands = command_entries(app)
@@ -93,7 +111,24 @@ def exec_target(app: Any, args: argparse.Namespace) -> tuple[str, list[str]] | N
     if name not in commands:
         known = ", ".join(sorted(commands)) or "none (set meta.command.name on an entry)"
         raise UsageError(f"unknown command {name!r} for {app.root}: commands are {known}")
-    return commands[name], rest[1:]
+    return commands[name], _entry_args(rest[1:], name, note)
+
+
+def _entry_args(rest: list[str], after: str, note: Any) -> list[str]:
+    """The entry's arguments: ``rest`` without a leading ``--``; a note for each argument that
+    is one of run's own options (they would otherwise reach Lua silently)."""
+    if rest[:1] == ["--"]:
+        return rest[1:]
+    if note is not None:
+        for arg in rest:
+            flag = arg.partition("=")[0] if arg.startswith("--") else arg
+            if flag in RUN_OPTIONS:
+                note(
+                    f"moonflow: note: {arg} after {after} is passed to it as an argument; put "
+                    f"moonflow's options before {after.split()[0]} (or write -- after the "
+                    "entry to silence this)"
+                )
+    return rest
 
 
 def _runnable(app: Any, entry_id: str) -> str:
@@ -192,8 +227,9 @@ async def run_exec(
         if not process.done.done():
             # Ctrl-C or SIGTERM: the process gets a CANCEL event (reason "interrupted") and up
             # to INTERRUPT_GRACE_S to return; one that reads no events ends at once. A second
-            # signal exits at once (cli/_main.py). Exit 130 for Ctrl-C, 143 for SIGTERM, as
-            # `execute` (128 + the signal number).
+            # signal exits at once (cli/_main.py). A process that returns decides the exit as
+            # for a normal end; one that ended at once or did not return in time exits 130 for
+            # Ctrl-C, 143 for SIGTERM, as `execute` (128 + the signal number).
             signum = getattr(stop, "signum", None) or signal.SIGINT
             again = (
                 "Ctrl-C again to stop at once"
@@ -203,11 +239,15 @@ async def run_exec(
             said = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
             streams.note(f"moonflow: {said}; {process.pid} got a CANCEL event ({again})")
             node.cancel(process, "interrupted", None)
+            if process.done.done():  # it reads no events: it ended at once (kind Canceled)
+                return 128 + int(signum)
             try:
                 await asyncio.wait_for(asyncio.shield(process.done), INTERRUPT_GRACE_S)
             except TimeoutError:
                 streams.note(f"moonflow: {process.pid} did not return in time; stopping it")
-            return 128 + int(signum)
+                return 128 + int(signum)
+            # it handled the CANCEL and returned by itself: its result decides the exit code,
+            # as for a normal end (a process that returns 7 on Ctrl-C exits 7)
         outcome = process.done.result()
     with contextlib.suppress(OSError, ValueError):
         streams.out.flush()
@@ -272,6 +312,7 @@ def add_exec_arguments(p: argparse.ArgumentParser) -> None:
         "exec_args",
         nargs=argparse.REMAINDER,
         metavar="ARGS",
-        help="with -x: the entry's arguments; without: COMMAND ARGS... runs the entry whose "
-        "meta.command.name is COMMAND",
+        help="with -x: the entry's arguments, passed as given (moonflow's own options go "
+        "before -x; a -- right after the entry is dropped, so `-x app:e -- --server` passes "
+        "--server); without: COMMAND ARGS... runs the entry whose meta.command.name is COMMAND",
     )
