@@ -305,8 +305,9 @@ def add_exec_arguments(p: argparse.ArgumentParser) -> None:
         dest="exec_entry",
         metavar="ENTRY",
         help="run this process.lua or function.lua entry on the terminal host (the app's "
-        "workers beside it) and exit with its result; the arguments after it reach it as "
-        "strings (and io.args())",
+        "workers beside it) and exit with its result, also when it returns after Ctrl-C or "
+        "SIGTERM (a CANCEL event; 130/143 only when it does not return); the arguments after "
+        "it reach it as strings (and io.args())",
     )
     p.add_argument(
         "exec_args",
