@@ -148,17 +148,20 @@ async def test_mailbox_backlog_drained_in_one_step(app):
 # ---- negative paths -------------------------------------------------------------------------
 async def test_unknown_name(app):
     value = await run(app, "app:neg_send_unknown")
-    unresolved = {
-        "kind": "NotFound",
-        "message": "could not resolve 'nobody-here' as PID or registered name",
-    }
+
+    def unresolved(call: str) -> dict[str, str]:
+        return {
+            "kind": "NotFound",
+            "message": f"process.{call}: could not resolve 'nobody-here' as PID or registered name",
+        }
+
     assert value == {
         "send_ok": True,  # process.send returned nil
-        "send": unresolved,
+        "send": unresolved("send"),
         "lookup_nil": True,
         "lookup": {"kind": "NotFound", "message": "no process registered as 'nobody-here'"},
         "terminate_ok": True,
-        "terminate": unresolved,
+        "terminate": unresolved("terminate"),
     }
 
 

@@ -352,7 +352,7 @@ function M.send(pid, topic, ...)
         -- a registered name (process.registry); the reference runtime resolves names first
         local resolved = host.lookup(pid)
         if resolved == nil then
-            return nil, sys.make_error("NotFound", "could not resolve '" .. pid .. "' as PID or registered name", false)
+            return nil, sys.make_error("NotFound", "process.send: could not resolve '" .. pid .. "' as PID or registered name", false)
         end
         pid = resolved
     end
@@ -546,7 +546,7 @@ local function request_cancel(fname, pid, reason)
     if in_process and pid:sub(1, 1) ~= "{" then
         local resolved = host.lookup(pid)
         if resolved == nil then
-            return nil, sys.make_error("NotFound", "could not resolve '" .. pid .. "' as PID or registered name", false)
+            return nil, sys.make_error("NotFound", fname .. ": could not resolve '" .. pid .. "' as PID or registered name", false)
         end
         pid = resolved
     end
