@@ -141,7 +141,7 @@ async def test_an_activity_result_over_the_limit_fails_the_activity_with_invalid
 
 async def test_process_send_over_the_limit_is_invalid(dev_env, make_app):
     out = await _run(dev_env, _app(make_app), "send")
-    _assert_refused(out, "process.send(topic) values: 31457")
+    _assert_refused(out, 'process.send(topic "topic") values: 31457')
 
 
 async def test_a_child_start_over_the_limit_is_invalid(dev_env, make_app):

@@ -872,11 +872,11 @@ class WorkflowDriver(ChildWorkflows):
         packed = cmd["args"]
         try:
             args = [
-                state.to_python(packed[i], f"process.send({topic}) argument {i}")
+                state.to_python(packed[i], f'process.send(topic "{topic}") value {i}')
                 for i in range(1, packed["n"] + 1)
             ]
             raw = encode_checked(
-                workflow.payload_converter(), args, f"process.send({topic}) values"
+                workflow.payload_converter(), args, f'process.send(topic "{topic}") values'
             )
         except ConversionError as e:
             self.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
