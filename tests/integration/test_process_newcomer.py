@@ -71,7 +71,8 @@ def test_a_channel_is_not_data_it_fails_naming_its_path(mode: str) -> None:
     ],
 )
 @pytest.mark.parametrize(
-    "mode, path", [("send_object", 'process.send(topic "t") value 1.o'), ("return_object", "result.o")]
+    "mode, path",
+    [("send_object", 'process.send(topic "t") value 1.o'), ("return_object", "result.o")],
 )
 def test_other_objects_are_not_data_either(name: str, what: str, mode: str, path: str) -> None:
     message = str(failure(mode, name)["message"])
