@@ -1,0 +1,92 @@
+-- Entries of tests/integration/test_process_review2.py (see app.yaml).
+
+-- Takes one message, rewires what it can reach through it (the methods of every message and
+-- payload, were they shared with other processes), tells the driver, and returns what its
+-- methods were handed by other processes' calls.
+local function tamperer(driver)
+  local stolen = {}
+  local msg = process.inbox():receive()
+  pcall(function()
+    local Message = msg.__index
+    Message.topic = function(self)
+      stolen[#stolen + 1] = self._values[1]
+      return "HIJACKED"
+    end
+  end)
+  pcall(function()
+    local Payload = msg:payload().__index
+    Payload.data = function(self)
+      stolen[#stolen + 1] = self._v
+      return "PWNED", nil
+    end
+  end)
+  process.send(driver, "rewired")
+  process.inbox():receive()
+  return stolen
+end
+
+-- Reports the topic and the value of the first message it gets.
+local function victim(driver)
+  local msg = process.inbox():receive()
+  process.send(driver, "seen", msg:topic(), msg:payload():data())
+end
+
+-- A tamperer rewires, then an unrelated victim gets "secret_topic" / "secret": returns what
+-- the victim saw and what the tamperer got hold of.
+local function tamper_then_victim()
+  -- plain listen channels: what the driver reads does not go through Message methods
+  local rewired, seen = process.listen("rewired"), process.listen("seen")
+  local me = process.pid()
+  local t = process.spawn_monitored("app:tamperer", "app:processes", me)
+  process.send(t, "hello", 1)
+  rewired:receive()
+  local v = process.spawn("app:victim", "app:processes", me)
+  process.send(v, "secret_topic", "secret")
+  local got = seen:receive()
+  process.send(t, "done")
+  local ev = process.events():receive()
+  return { seen = got, stolen = ev.result }
+end
+
+-- A long-lived server (registered as "server"): answers "ping" with "pong" until "stop".
+local function server()
+  process.registry.register("server")
+  local inbox = process.inbox()
+  while true do
+    local msg = inbox:receive()
+    if msg:topic() == "stop" then
+      return "stopped"
+    end
+    process.send(msg:from(), "pong")
+  end
+end
+
+-- A short-lived client: monitors the server, pings it, waits for the pong, returns.
+local function monitoring_client()
+  assert(process.monitor("server"))
+  assert(process.send("server", "ping"))
+  process.inbox():receive()
+  return true
+end
+
+-- n clients, one after another batch: each monitors the server and ends; returns n.
+local function monitoring_clients(n)
+  local events = process.events()
+  for _ = 1, n do
+    process.spawn_monitored("app:monitoring_client", "app:processes")
+  end
+  for _ = 1, n do
+    local ev = events:receive()
+    assert(ev.error == nil, tostring(ev.error))
+  end
+  return n
+end
+
+return {
+  tamperer = tamperer,
+  victim = victim,
+  tamper_then_victim = tamper_then_victim,
+  server = server,
+  monitoring_client = monitoring_client,
+  monitoring_clients = monitoring_clients,
+}

@@ -1,0 +1,98 @@
+"""Second review of the process layer (issue 14): what a user of processes and workflows can
+observe after the scheduler, Message/Payload and conversion changes. Each test is a regression
+test for a finding, or pins behaviour the review checked (named so in its comment).
+
+Apps: tests/integration/apps/process_review2/ (processes only, no server) and, for the tests
+with workflows, entries made with ``make_app`` from the same sources against the dev server
+with the workflow cache off (every workflow task replays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moonflow.process import ProcessNode
+
+from .conftest import workflow_entry
+
+pytestmark = pytest.mark.integration
+
+SOURCES = Path(__file__).parent / "apps" / "process_review2"
+
+
+def _function_entry(name: str, source: str) -> str:
+    return f"""
+- name: {name}
+  kind: function.lua
+  source: file://{source}
+  method: main
+  modules: [time]
+"""
+
+
+def _workflow_app(make_app: Any) -> Any:
+    entries = workflow_entry("echo_workflow", "echo_workflow.lua", "[time]")
+    entries += _function_entry("drive_echo", "drive_echo.lua")
+    files = {n: (SOURCES / n).read_text() for n in ("echo_workflow.lua", "drive_echo.lua")}
+    app = make_app(entries, files)
+    app.no_cache = True
+    return app
+
+
+async def test_workflow_messages_to_a_process_keep_order_and_payloads_forward(dev_env, make_app):
+    # checked, fine: one workflow's sends from 20 coroutines arrive in the order sent, a
+    # forwarded Payload (array and single) is its value, a message of no value is a Payload
+    # of nil, with every workflow task replayed
+    app = _workflow_app(make_app)
+    clients = {c.entry.id: dev_env.client for c in app.app.clients()}
+    async with app.workers(dev_env), ProcessNode(app.app, clients) as node:
+        outcome = await asyncio.wait_for(node.run("app:drive_echo", [20]), 120)
+    assert outcome.ok, outcome.error
+    assert outcome.value == {
+        "seq": list(range(1, 21)),
+        "fwd": [[{"a": [1, 2]}, "b"], "b", "two"],
+        "none": [True, True],
+        "result": {"value": "done"},
+    }
+
+
+# ---- processes of one node, no server ---------------------------------------------------------
+APP_DIR = SOURCES
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    from moonflow.registry import load_app
+
+    return load_app(APP_DIR)
+
+
+async def test_a_process_cannot_rewire_the_messages_of_another_process(app):
+    # Finding: process.lua makes the Message and Payload classes once per Lua state (1ce18ab)
+    # and each is its own metatable's __index, so `msg.__index` / `payload.__index` hand any
+    # process the node-wide classes: the tamperer's methods then ran for the victim's message
+    # ("HIJACKED", "PWNED") and kept the victim's values ("secret") in the tamperer's table.
+    async with ProcessNode(app) as node:
+        outcome = await asyncio.wait_for(node.run("app:tamper_then_victim"), 60)
+    assert outcome.ok, outcome.error
+    assert outcome.value == {"seen": ["secret_topic", "secret"], "stolen": []}
+
+
+async def test_the_node_forgets_the_monitors_of_processes_that_ended(app):
+    # Finding: ProcessNode.monitor adds the watcher to monitors[target]; process_exited only
+    # drops the set of the process that ended, never the ended watcher from the sets of the
+    # processes it watched. A long-lived service monitored by short-lived clients (the usual
+    # request pattern) keeps every client's PID for its whole life: 2,000 here.
+    async with ProcessNode(app) as node:
+        server = node.spawn("app:server")
+        outcome = await asyncio.wait_for(node.run("app:monitoring_clients", [2000]), 120)
+        assert outcome.ok, outcome.error
+        live = set(node.processes)
+        kept = node.monitors.get(server.pid, set())
+        assert kept <= live, f"{len(kept - live)} ended watchers kept for {server.pid}"
+        node.deliver(server.pid, "stop", [], None)
+        assert (await asyncio.wait_for(server.done, 30)).value == "stopped"
