@@ -10,6 +10,8 @@ with the workflow cache off (every workflow task replays).
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,25 @@ async def test_the_node_forgets_the_monitors_of_processes_that_ended(app):
         assert kept <= live, f"{len(kept - live)} ended watchers kept for {server.pid}"
         node.deliver(server.pid, "stop", [], None)
         assert (await asyncio.wait_for(server.done, 30)).value == "stopped"
+
+
+async def test_the_node_does_not_keep_the_results_of_ended_calls(app):
+    # Finding: ProcessNode.process_exited keeps the Outcome of the last EXITED_KEPT (10,000)
+    # ended processes, result value included, "for a monitor or link that comes late"; every
+    # funcs.call from a process is such a process. 40 calls returning 1 MB each, results
+    # dropped by the caller: the node still held 40 MB of Python strings (10,000 such calls
+    # would hold 10 GB).
+    async with ProcessNode(app) as node:
+        warm = await asyncio.wait_for(node.run("app:big_calls", [1]), 60)
+        assert warm.ok, warm.error
+        gc.collect()
+        tracemalloc.start()
+        try:
+            outcome = await asyncio.wait_for(node.run("app:big_calls", [40]), 120)
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert outcome.ok, outcome.error
+        assert outcome.value == 40 * 1_000_000 + 71  # 1..40 add 71 digits
+    assert held < 8_000_000, f"{held / 1e6:.1f} MB of Python memory held after the calls ended"

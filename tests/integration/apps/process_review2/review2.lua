@@ -82,7 +82,24 @@ local function monitoring_clients(n)
   return n
 end
 
+-- A function returning about a megabyte of text.
+local function big_result(i)
+  return string.rep("x", 1000000) .. i
+end
+
+-- funcs.call of big_result n times, each result dropped after use; returns the bytes seen.
+local function big_calls(n)
+  local funcs = require("funcs")
+  local total = 0
+  for i = 1, n do
+    total = total + #assert(funcs.call("app:big_result", i))
+  end
+  return total
+end
+
 return {
+  big_result = big_result,
+  big_calls = big_calls,
   tamperer = tamperer,
   victim = victim,
   tamper_then_victim = tamper_then_victim,
