@@ -39,7 +39,10 @@ def _function_entry(name: str, source: str) -> str:
 def _workflow_app(make_app: Any) -> Any:
     entries = workflow_entry("echo_workflow", "echo_workflow.lua", "[time]")
     entries += _function_entry("drive_echo", "drive_echo.lua")
-    files = {n: (SOURCES / n).read_text() for n in ("echo_workflow.lua", "drive_echo.lua")}
+    entries += workflow_entry("collect_workflow", "collect_workflow.lua", "[time]")
+    entries += _function_entry("drive_collect", "drive_collect.lua")
+    names = ("echo_workflow.lua", "drive_echo.lua", "collect_workflow.lua", "drive_collect.lua")
+    files = {n: (SOURCES / n).read_text() for n in names}
     app = make_app(entries, files)
     app.no_cache = True
     return app
@@ -60,6 +63,22 @@ async def test_workflow_messages_to_a_process_keep_order_and_payloads_forward(de
         "none": [True, True],
         "result": {"value": "done"},
     }
+
+
+async def test_a_processs_messages_to_a_workflow_from_its_coroutines_keep_their_order(
+    dev_env, make_app
+):
+    # Finding: process.send is per-sender FIFO (lua-api.md 2.1, issue 14 item 2), but a
+    # process's messages to a workflow are each a signal task of their own
+    # (process/_commands.py Commands.send: asyncio.ensure_future(signal(...)) per command), so
+    # the sends of 20 coroutines, made one after another in one step, race each other to the
+    # server: the workflow got e.g. [5, 11, 18, 1, 19, ...] (3 runs of 3)
+    app = _workflow_app(make_app)
+    clients = {c.entry.id: dev_env.client for c in app.app.clients()}
+    async with app.workers(dev_env), ProcessNode(app.app, clients) as node:
+        outcome = await asyncio.wait_for(node.run("app:drive_collect", [20]), 120)
+    assert outcome.ok, outcome.error
+    assert outcome.value == list(range(1, 21))
 
 
 # ---- processes of one node, no server ---------------------------------------------------------
