@@ -23,6 +23,7 @@ from .conftest import workflow_entry
 
 pytestmark = pytest.mark.integration
 
+N_ECHO = 100
 SOURCES = Path(__file__).parent / "apps" / "process_review2"
 
 
@@ -55,10 +56,10 @@ async def test_workflow_messages_to_a_process_keep_order_and_payloads_forward(de
     app = _workflow_app(make_app)
     clients = {c.entry.id: dev_env.client for c in app.app.clients()}
     async with app.workers(dev_env), ProcessNode(app.app, clients) as node:
-        outcome = await asyncio.wait_for(node.run("app:drive_echo", [20]), 120)
+        outcome = await asyncio.wait_for(node.run("app:drive_echo", [N_ECHO]), 120)
     assert outcome.ok, outcome.error
     assert outcome.value == {
-        "seq": list(range(1, 21)),
+        "seq": list(range(1, N_ECHO + 1)),
         "fwd": [[{"a": [1, 2]}, "b"], "b", "two"],
         "none": [True, True],
         "result": {"value": "done"},
@@ -139,3 +140,24 @@ async def test_the_node_does_not_keep_the_results_of_ended_calls(app):
         assert outcome.ok, outcome.error
         assert outcome.value == 40 * 1_000_000 + 71  # 1..40 add 71 digits
     assert held < 8_000_000, f"{held / 1e6:.1f} MB of Python memory held after the calls ended"
+
+
+@pytest.mark.parametrize("how", ["return", "raise"])
+async def test_a_value_the_step_could_hold_leaves_the_process_or_fails_saying_why(app, how):
+    # Finding: the memory cap ProcessNode._pump arms for a pump is still armed while
+    # Process.stepped converts the step's result (or error value) to Python; the conversion's
+    # own Lua allocations (convert.lua sys.encode_json: the JSON text of the value) then raise
+    # LuaMemoryError, whose text is empty, and the process ends with kind Internal and the
+    # message "internal error: " and nothing else. Here a 25 MB string, which the step built
+    # under the default 64 MiB cap, returned or raised in a table. (Not new with the Lua
+    # scheduler: before it, the LuaMemoryError escaped the loop callback Process._step.)
+    async with ProcessNode(app) as node:
+        outcome = await asyncio.wait_for(node.run("app:big_value", [how, 25_000_000]), 120)
+    if how == "return" and outcome.ok:
+        assert len(outcome.value["s"]) == 25_000_000
+        return
+    assert not outcome.ok
+    message = outcome.error.message
+    if how == "raise" and message.startswith('error value {"s": "yyy'):
+        return  # the raised table, as error_text shows one
+    assert "memory" in message and outcome.error.kind == "ResourceExhausted", outcome.error

@@ -97,7 +97,18 @@ local function big_calls(n)
   return total
 end
 
+-- A string of `size` bytes (the step builds it under the memory cap) returned in a table, or
+-- raised in a table.
+local function big_value(how, size)
+  local s = string.rep("y", size)
+  if how == "raise" then
+    error({ s = s })
+  end
+  return { s = s }
+end
+
 return {
+  big_value = big_value,
   big_result = big_result,
   big_calls = big_calls,
   tamperer = tamperer,
