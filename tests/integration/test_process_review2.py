@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,15 @@ def _workflow_app(make_app: Any) -> Any:
     entries += _function_entry("drive_echo", "drive_echo.lua")
     entries += workflow_entry("collect_workflow", "collect_workflow.lua", "[time]")
     entries += _function_entry("drive_collect", "drive_collect.lua")
-    names = ("echo_workflow.lua", "drive_echo.lua", "collect_workflow.lua", "drive_collect.lua")
+    entries += workflow_entry("self_send", "self_send.lua", "[time]")
+    entries += _function_entry("self_send_process", "self_send.lua")
+    names = (
+        "echo_workflow.lua",
+        "drive_echo.lua",
+        "collect_workflow.lua",
+        "drive_collect.lua",
+        "self_send.lua",
+    )
     files = {n: (SOURCES / n).read_text() for n in names}
     app = make_app(entries, files)
     app.no_cache = True
@@ -80,6 +89,32 @@ async def test_a_processs_messages_to_a_workflow_from_its_coroutines_keep_their_
         outcome = await asyncio.wait_for(node.run("app:drive_collect", [20]), 120)
     assert outcome.ok, outcome.error
     assert outcome.value == list(range(1, 21))
+
+
+SELF_SENT = {"n": 11, "first": 1, "same": False, "t_n": 2}
+
+
+async def test_a_message_to_itself_carries_the_values_as_sent(dev_env, make_app):
+    # Finding: a process that sends itself a table, changes it, then reads the message gets
+    # the values as sent (its message takes the Python path, which copies them); the same
+    # code as a workflow got the sender's own table, changes included (process.lua M.send:
+    # `elseif pid == host.pid() then sys.kernel.deliver(topic, values, pid)` hands over the
+    # packed values as they are; older than the scheduler). Same code, two semantics.
+    app = _workflow_app(make_app)
+    clients = {c.entry.id: dev_env.client for c in app.app.clients()}
+    async with app.workers(dev_env), ProcessNode(app.app, clients) as node:
+        outcome = await asyncio.wait_for(node.run("app:self_send_process"), 60)
+        assert outcome.ok, outcome.error
+        assert outcome.value == SELF_SENT
+        result = await asyncio.wait_for(
+            dev_env.client.execute_workflow(
+                app.app.workflow_type("app:self_send"),
+                id=f"self-send-{uuid.uuid4()}",
+                task_queue=app.task_queue,
+            ),
+            60,
+        )
+    assert result == SELF_SENT
 
 
 # ---- processes of one node, no server ---------------------------------------------------------
