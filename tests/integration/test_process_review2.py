@@ -45,12 +45,15 @@ def _workflow_app(make_app: Any) -> Any:
     entries += _function_entry("drive_collect", "drive_collect.lua")
     entries += workflow_entry("self_send", "self_send.lua", "[time]")
     entries += _function_entry("self_send_process", "self_send.lua")
+    entries += workflow_entry("self_send_not_data", "self_send_not_data.lua", "[time]")
+    entries += _function_entry("self_send_not_data_process", "self_send_not_data.lua")
     names = (
         "echo_workflow.lua",
         "drive_echo.lua",
         "collect_workflow.lua",
         "drive_collect.lua",
         "self_send.lua",
+        "self_send_not_data.lua",
     )
     files = {n: (SOURCES / n).read_text() for n in names}
     app = make_app(entries, files)
@@ -115,6 +118,27 @@ async def test_a_message_to_itself_carries_the_values_as_sent(dev_env, make_app)
             60,
         )
     assert result == SELF_SENT
+
+
+async def test_a_message_to_itself_refuses_what_is_not_data(dev_env, make_app):
+    # Finding (same place as above): a process's process.send of a channel or a function to
+    # itself is (nil, err), as to any PID; a workflow's went through (the values are not
+    # converted at all), so the workflow read a channel or a function out of its inbox
+    app = _workflow_app(make_app)
+    clients = {c.entry.id: dev_env.client for c in app.app.clients()}
+    async with app.workers(dev_env), ProcessNode(app.app, clients) as node:
+        outcome = await asyncio.wait_for(node.run("app:self_send_not_data_process"), 60)
+        assert outcome.ok, outcome.error
+        assert outcome.value == [False, False, True, True]
+        result = await asyncio.wait_for(
+            dev_env.client.execute_workflow(
+                app.app.workflow_type("app:self_send_not_data"),
+                id=f"self-send-{uuid.uuid4()}",
+                task_queue=app.task_queue,
+            ),
+            60,
+        )
+    assert result == [False, False, True, True]
 
 
 # ---- processes of one node, no server ---------------------------------------------------------
