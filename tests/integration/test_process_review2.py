@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowQueryFailedError
 
 from moonflow.process import ProcessNode
 
@@ -46,6 +47,7 @@ def _workflow_app(make_app: Any) -> Any:
     entries += workflow_entry("self_send", "self_send.lua", "[time]")
     entries += _function_entry("self_send_process", "self_send.lua")
     entries += workflow_entry("self_send_not_data", "self_send_not_data.lua", "[time]")
+    entries += workflow_entry("query_messages", "query_messages.lua", "[time, workflow]")
     entries += _function_entry("self_send_not_data_process", "self_send_not_data.lua")
     names = (
         "echo_workflow.lua",
@@ -54,6 +56,7 @@ def _workflow_app(make_app: Any) -> Any:
         "drive_collect.lua",
         "self_send.lua",
         "self_send_not_data.lua",
+        "query_messages.lua",
     )
     files = {n: (SOURCES / n).read_text() for n in names}
     app = make_app(entries, files)
@@ -139,6 +142,24 @@ async def test_a_message_to_itself_refuses_what_is_not_data(dev_env, make_app):
             60,
         )
     assert result == [False, False, True, True]
+
+
+async def test_a_query_reads_a_kept_message(dev_env, make_app):
+    # checked, fine: a query handler reads a message the workflow kept (its Payload leaves as
+    # its value; the message itself is refused in one line), cached and replayed alike
+    for no_cache in (False, True):
+        app = _workflow_app(make_app)
+        app.no_cache = no_cache
+        async with app.workers(dev_env):
+            handle = await app.start(dev_env, "app:query_messages", id=f"qm-{uuid.uuid4()}")
+            await handle.signal("order", {"id": 7})
+            got = await asyncio.wait_for(handle.query("last"), 30)
+            assert got == {"topic": "order", "payload": {"id": 7}, "data": {"id": 7}}, got
+            with pytest.raises(WorkflowQueryFailedError) as exc:
+                await asyncio.wait_for(handle.query("message"), 30)
+            assert "a message cannot be converted" in str(exc.value), str(exc.value)
+            await handle.signal("stop")
+            assert await asyncio.wait_for(handle.result(), 30) == "stop"
 
 
 # ---- processes of one node, no server ---------------------------------------------------------
