@@ -107,7 +107,43 @@ local function big_value(how, size)
   return { s = s }
 end
 
+-- Reads `n_ctl` "ctl" messages (they are all there when it starts reading), then the "data"
+-- messages, which no channel took until then; returns both sums.
+local function control_reader(n_ctl, n_data)
+  local ctl, go = process.listen("ctl"), process.listen("go")
+  go:receive()
+  local ctl_sum = 0
+  for _ = 1, n_ctl do
+    ctl_sum = ctl_sum + ctl:receive()
+  end
+  local inbox = process.inbox()
+  local data_sum = 0
+  for _ = 1, n_data do
+    data_sum = data_sum + inbox:receive():payload():data()
+  end
+  return { ctl = ctl_sum, data = data_sum }
+end
+
+-- n_data "data" messages, then n_ctl "ctl" messages, then "go" to a control_reader.
+local function backlog_behind(n_data, n_ctl)
+  local pid = process.spawn_monitored("app:control_reader", "app:processes", n_ctl, n_data)
+  for _ = 1, n_data do
+    assert(process.send(pid, "data", 1))
+  end
+  for _ = 1, n_ctl do
+    assert(process.send(pid, "ctl", 1))
+  end
+  assert(process.send(pid, "go"))
+  local ev = process.events():receive()
+  if ev.error then
+    return nil, ev.error
+  end
+  return ev.result
+end
+
 return {
+  control_reader = control_reader,
+  backlog_behind = backlog_behind,
   big_value = big_value,
   big_result = big_result,
   big_calls = big_calls,
