@@ -34,6 +34,9 @@ class Commands:
 
     def __init__(self, node: ProcessNode) -> None:
         self.node = node
+        # the last signal of each (sender, workflow) pair: the next one waits for it, so a
+        # process's messages reach a workflow in the order sent (per-sender FIFO)
+        self._signal_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
 
     # ---- funcs.call / funcs.async ------------------------------------------------------
     def call_function(self, process: Process, tag: int, cmd: Any) -> None:
@@ -172,9 +175,21 @@ class Commands:
         except UsageError as e:
             process.complete_error(tag, ErrorInfo(mferrors.INVALID, str(e), False))
             return
-        task = asyncio.ensure_future(signal(client, pid, topic, *values, sender=process.pid))
+        key = (process.pid, pid)
+        before = self._signal_tails.get(key)
+
+        async def send_in_order() -> Any:
+            if before is not None and not before.done():
+                await asyncio.wait([before])  # its outcome is its own command's
+            return await signal(client, pid, topic, *values, sender=process.pid)
+
+        task = asyncio.ensure_future(send_in_order())
+        self._signal_tails[key] = task
         process.track(tag, task)
         task.add_done_callback(lambda t: self._finish(process, tag, t, "send"))
+        task.add_done_callback(
+            lambda t: self._signal_tails.pop(key) if self._signal_tails.get(key) is t else None
+        )
 
     def _client_of(self, pid: str, call: str) -> Any:
         """The connected client for a workflow PID (or the app's only client for a bare

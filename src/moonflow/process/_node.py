@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import json
 import logging
 import time
 import weakref
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moonflow.process")
 
-#: How many ended processes the node remembers, for a monitor or link that comes late.
+#: How many ended processes the node remembers, for a monitor or link that comes late, and
+#: about how many bytes of their results at most (the oldest are forgotten first).
 EXITED_KEPT = 10_000
+EXITED_BYTES = 4 * 1024 * 1024
 #: Kinds a process may run: an actor, or a function called outside a workflow.
 RUNNABLE_KINDS = ("process.lua", "function.lua")
 #: The host id in PIDs when the app declares no process.host / terminal.host entry.
@@ -117,6 +120,9 @@ class ProcessNode:
         self.registry: dict[str, str] = {}  # name -> pid
         self._names_of: dict[str, set[str]] = {}  # pid -> names it holds
         self.monitors: dict[str, set[str]] = {}  # watched pid -> pids monitoring it
+        self._watching: dict[str, set[str]] = {}  # pid -> pids it monitors (forgotten at exit)
+        self._exited_bytes = 0  # about what `exited` holds of results (EXITED_BYTES)
+        self._exited_sizes: dict[str, int] = {}
         self.links: dict[str, set[str]] = {}  # pid -> linked pids (both directions)
         self.workflow_watchers: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._numbers = itertools.count(1)
@@ -269,6 +275,22 @@ class ProcessNode:
                 process.stepped("internal", str(exc))
             self._reschedule()
             return
+        if n:
+            # Without the cap: what the steps left (results, commands' values) is converted
+            # now, and those conversions allocate in Lua too (a 25 MB result the step could
+            # hold must leave, not fail in its conversion).
+            with self.vm.uncapped():
+                self._stepped(reports, n)
+        if more:
+            self._reschedule()
+
+    @property
+    def settled(self) -> bool:
+        """True when no process is ready to step: every one waits for something (a message,
+        a timer, a call) or has exited (benchmarks and tests wait for this)."""
+        return not self._pump_scheduled and not self._to_feed
+
+    def _stepped(self, reports: Any, n: int) -> None:
         for i in range(1, n + 1, 3):
             process = self.processes.get(reports[i])
             if process is not None:
@@ -282,14 +304,6 @@ class ProcessNode:
                             error=ErrorInfo(mferrors.INTERNAL, f"internal error: {exc}"),
                         )
                     )
-        if more:
-            self._reschedule()
-
-    @property
-    def settled(self) -> bool:
-        """True when no process is ready to step: every one waits for something (a message,
-        a timer, a call) or has exited (benchmarks and tests wait for this)."""
-        return not self._pump_scheduled and not self._to_feed
 
     def _reschedule(self) -> None:
         if not self._pump_scheduled:
@@ -302,9 +316,13 @@ class ProcessNode:
         names released."""
         pid = process.pid
         self.processes.pop(pid, None)
-        self.exited[pid] = outcome
-        if len(self.exited) > EXITED_KEPT:
-            self.exited.popitem(last=False)
+        self._keep_exited(pid, outcome)
+        for target in self._watching.pop(pid, ()):
+            watchers = self.monitors.get(target)
+            if watchers is not None:
+                watchers.discard(pid)
+                if not watchers:
+                    del self.monitors[target]
         for name in self._names_of.pop(pid, set()):
             if self.registry.get(name) == pid:
                 del self.registry[name]
@@ -321,6 +339,18 @@ class ProcessNode:
                 self.link_failed(linked, pid, outcome.error)
         for key in [k for k in self.workflow_watchers if k[0] == pid]:
             self.workflow_watchers.pop(key).cancel()
+
+    def _keep_exited(self, pid: str, outcome: Outcome) -> None:
+        """Remember how ``pid`` ended, for a monitor or link that comes late: the last
+        :data:`EXITED_KEPT` ends, and results of at most :data:`EXITED_BYTES` in all (a late
+        monitor of one forgotten gets NotFound, as for a PID that never ran)."""
+        size = _size_of(outcome.value)
+        self.exited[pid] = outcome
+        self._exited_sizes[pid] = size
+        self._exited_bytes += size
+        while self.exited and (len(self.exited) > EXITED_KEPT or self._exited_bytes > EXITED_BYTES):
+            old, _ = self.exited.popitem(last=False)
+            self._exited_bytes -= self._exited_sizes.pop(old, 0)
 
     def link_failed(self, process: Process, from_pid: str, error: ErrorInfo | None) -> None:
         """``from_pid`` (a linked process or workflow) ended abnormally: a LINK_DOWN event when
@@ -378,6 +408,7 @@ class ProcessNode:
                 watcher.add_event(exit_event_maker(pid, ended))  # it ended already: at once
                 return True
             self.monitors.setdefault(pid, set()).add(watcher.pid)
+            self._watching.setdefault(watcher.pid, set()).add(pid)
             return True
         return self.commands.watch_workflow(watcher, pid, monitor=True)
 
@@ -385,6 +416,7 @@ class ProcessNode:
         """``process.unmonitor``: no EXIT from ``target`` any more."""
         pid = self.resolve(target)
         self.monitors.get(pid, set()).discard(watcher.pid)
+        self._watching.get(watcher.pid, set()).discard(pid)
         task = self.workflow_watchers.pop((watcher.pid, pid + "#monitor"), None)
         if task is not None:
             task.cancel()
@@ -461,6 +493,18 @@ class ProcessNode:
 
     def client_for(self, client_id: str) -> temporalio.client.Client | None:
         return self.clients.get(client_id)
+
+
+def _size_of(value: Any) -> int:
+    """About the bytes a process's result holds (its JSON text; scalars: a few bytes)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return 16
+    if isinstance(value, str):
+        return 16 + len(value)
+    try:
+        return 16 + len(json.dumps(value, separators=(",", ":"), default=str))
+    except (TypeError, ValueError, RecursionError):
+        return EXITED_BYTES  # cannot tell: kept only while nothing else is
 
 
 def _default_host(app: App) -> str:
