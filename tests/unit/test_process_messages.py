@@ -139,3 +139,17 @@ def test_check_prints_no_pool_sizes(tmp_path: Path) -> None:
         "one event loop)"
     ) in lines
     assert "2 workers" not in out.getvalue() and "queue 10" not in out.getvalue()
+
+
+def test_a_service_keeps_only_its_recent_failures_and_restart_delays() -> None:
+    # A service restarted forever (max_attempts 0) must not grow these without end.
+    from moonflow.errors import ErrorInfo
+    from moonflow.process._services import KEPT, Service
+
+    service = Service(spec=None)  # type: ignore[arg-type]
+    for i in range(KEPT + 50):
+        service.failures.append(ErrorInfo("Internal", f"failure {i}", False))
+        service.restart_delays.append(float(i))
+    assert len(service.failures) == KEPT and len(service.restart_delays) == KEPT
+    assert service.failures[-1].message == f"failure {KEPT + 49}"
+    assert service.restart_delays[0] == 50.0

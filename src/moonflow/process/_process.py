@@ -323,6 +323,8 @@ class Process(KernelRun):
         assert state is not None
         kernel = state.kernel
         try:
+            # Messages first: one a process sent just before it ended comes before its EXIT.
+            self._deliver_messages()
             if self._events or self._completions:  # (most steps have one or the other)
                 with state.vm.uncapped():
                     events, self._events = self._events, []
@@ -331,7 +333,6 @@ class Process(KernelRun):
                     built = self.take_completions()
                 for tag, values in built:
                     kernel.complete(tag, *values)
-            self._deliver_messages()
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not take the node down
             log.exception("process %s: internal error", self.pid)
             self.exit(Outcome(False, error=ErrorInfo(mferrors.INTERNAL, f"internal error: {exc}")))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from ._process import Process
 
 log = logging.getLogger("moonflow.process")
+#: Failures and restart delays a service keeps (the most recent).
+KEPT = 100
 
 #: Seconds :meth:`Supervisor.settle` waits at most for the auto-start services' first steps (a
 #: service that never waits must not hold `moonflow run -x` up for longer).
@@ -74,16 +77,17 @@ class Service:
         state: ``Starting``, ``Running``, ``Stopping``, ``Stopped``, ``Failed``, ``Exited``.
         process: the current run, or None between runs.
         starts: how many times its process was started.
-        failures: the failures, in order (ErrorInfo).
-        restart_delays: seconds waited before each restart.
+        failures: the last :data:`KEPT` failures, in order (ErrorInfo).
+        restart_delays: seconds waited before each of the last :data:`KEPT` restarts.
     """
 
     spec: ProcessServiceSpec
     state: str = "Stopped"
     process: Process | None = None
     starts: int = 0
-    failures: list[ErrorInfo] = field(default_factory=list)
-    restart_delays: list[float] = field(default_factory=list)
+    # bounded: a service restarted forever (max_attempts 0) must not grow them forever
+    failures: deque[ErrorInfo] = field(default_factory=lambda: deque(maxlen=KEPT))
+    restart_delays: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT))
     task: asyncio.Task[None] | None = None
 
     @property
