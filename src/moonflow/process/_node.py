@@ -237,12 +237,16 @@ class ProcessNode:
 
     # ---- scheduling ----------------------------------------------------------------------
     def joined(self, process: Process) -> None:
-        """``process`` started: the scheduler steps it when it is ready."""
+        """``process`` started: the scheduler steps it in the next pump, and when it is
+        ready again."""
         self._sched_add(process.pid, process.state.kernel)  # type: ignore[union-attr]
+        self._reschedule()
 
-    def left(self, process: Process) -> None:
-        """``process`` exits: no step and no local message reaches it any more."""
-        self._sched_remove(process.pid)
+    def left(self, process: Process, *, in_lua: bool = True) -> None:
+        """``process`` exits: no step and no local message reaches it any more (``in_lua``
+        False: the scheduler has let it go already, its step ended it)."""
+        if in_lua:
+            self._sched_remove(process.pid)
 
     def wake(self, process: Process) -> None:
         """Something arrived for ``process`` from Python (a completion, an event, a message):
@@ -275,12 +279,14 @@ class ProcessNode:
                 process.stepped("internal", str(exc))
             self._reschedule()
             return
+        if self._slack is not None:
+            # The cap is the steps' only: what they left (results, commands' values) is
+            # converted now, and those conversions allocate in Lua too (a 25 MB result the
+            # step could hold must leave, not fail in its conversion). The next pump arms
+            # it again.
+            self.vm.rt.set_max_memory(0)
         if n:
-            # Without the cap: what the steps left (results, commands' values) is converted
-            # now, and those conversions allocate in Lua too (a 25 MB result the step could
-            # hold must leave, not fail in its conversion).
-            with self.vm.uncapped():
-                self._stepped(reports, n)
+            self._stepped(reports, n)
         if more:
             self._reschedule()
 
@@ -294,8 +300,11 @@ class ProcessNode:
         for i in range(1, n + 1, 3):
             process = self.processes.get(reports[i])
             if process is not None:
+                status = reports[i + 1]
+                if status != "blocked":
+                    process.ended_in_step = True  # scheduler.lua N.pump let it go
                 try:
-                    process.stepped(reports[i + 1], reports[i + 2])
+                    process.stepped(status, reports[i + 2])
                 except Exception as exc:  # noqa: BLE001 - a bug of ours must not take the node down
                     log.exception("process %s: internal error", process.pid)
                     process.exit(

@@ -262,6 +262,8 @@ class Process(KernelRun):
         self.terminal: Terminal | None = None
         self.done: asyncio.Future[Outcome] = node.loop.create_future()
         self.closed = False
+        #: the scheduler let the process go when its step ended it (ProcessNode._stepped)
+        self.ended_in_step = False
         self._args = args
         self._mailbox: list[tuple[str, list[Any], str | None]] = []
         self._events: list[Callable[[], Any]] = []
@@ -305,7 +307,6 @@ class Process(KernelRun):
             raise
         state.kernel.start(fn, state.pack(lua_args))
         self.node.joined(self)
-        self._wake()
 
     def _wake(self) -> None:
         """Have the node feed this process and step it (``ProcessNode.wake``)."""
@@ -420,7 +421,7 @@ class Process(KernelRun):
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        self.node.left(self)
+        self.node.left(self, in_lua=not self.ended_in_step)
         if self.state is not None:
             self.state.close()
         self.node.process_exited(self, outcome)

@@ -29,9 +29,13 @@ local queued = {}                 -- pid -> true while the pid is in the ready q
 local ready, head, tail = {}, 1, 0
 local current = nil               -- the pid the pump is stepping (N.interrupted)
 
--- A process joins the node once its run is started (Process.start) ...
+-- A process joins the node once its run is started (Process.start), ready for its first
+-- step ...
 function N.add(pid, kernel)
     procs[pid] = kernel
+    queued[pid] = true
+    tail = tail + 1
+    ready[tail] = pid
 end
 
 -- ... and leaves when it exits: messages to it then take the Python path (NotFound there).
