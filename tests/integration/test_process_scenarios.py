@@ -12,6 +12,7 @@ errors, deadlock, runaway loops).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import pytest
 from moonflow.process import ProcessNode
 from moonflow.registry import load_app
 
+from ._nodes import run_entry
+
 pytestmark = pytest.mark.integration
 
 APP_DIR = Path(__file__).parent / "apps" / "processes"
@@ -35,14 +38,7 @@ def app() -> Any:
     return load_app(APP_DIR)
 
 
-async def run(app: Any, entry: str, *args: Any, timeout: float = 30.0, **node_options: Any) -> Any:
-    """Run ``entry`` as a process on a fresh node and return its value (failing the test when
-    it fails or does not end within ``timeout`` seconds)."""
-    async with ProcessNode(app, **node_options) as node:
-        outcome = await asyncio.wait_for(node.run(entry, list(args)), timeout)
-        assert node.processes == {}, f"processes left running: {list(node.processes)}"
-    assert outcome.ok, f"{entry} failed: {outcome.error}"
-    return outcome.value
+run = functools.partial(run_entry, timeout=30.0)
 
 
 # ---- 1. services finding each other through process.registry ----------------------------

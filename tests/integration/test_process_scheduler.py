@@ -17,6 +17,8 @@ import pytest
 from moonflow.process import ProcessNode
 from moonflow.registry import load_app
 
+from ._nodes import run_entry
+
 pytestmark = pytest.mark.integration
 
 APP_DIR = Path(__file__).parent / "apps" / "scheduler"
@@ -27,12 +29,7 @@ def app() -> Any:
     return load_app(APP_DIR)
 
 
-async def run(app: Any, entry: str, *args: Any, **node_options: Any) -> Any:
-    async with ProcessNode(app, **node_options) as node:
-        outcome = await asyncio.wait_for(node.run(entry, list(args)), 60)
-        assert node.processes == {}, f"processes left running: {list(node.processes)}"
-    assert outcome.ok, f"{entry} failed: {outcome.error}"
-    return outcome.value
+run = run_entry
 
 
 async def test_order_holds_across_the_lua_and_the_python_path(app):

@@ -21,14 +21,15 @@ No Temporal server is involved. App: tests/integration/apps/scheduler_review/.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from moonflow.process import ProcessNode
 from moonflow.registry import load_app
+
+from ._nodes import run_entry
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +41,7 @@ def app() -> Any:
     return load_app(APP_DIR)
 
 
-async def run(app: Any, entry: str, *args: Any, **node_options: Any) -> Any:
-    async with ProcessNode(app, **node_options) as node:
-        outcome = await asyncio.wait_for(node.run(entry, list(args)), 120)
-        assert node.processes == {}, f"processes left running: {list(node.processes)}"
-    assert outcome.ok, f"{entry} failed: {outcome.error}"
-    return outcome.value
+run = functools.partial(run_entry, timeout=120.0)
 
 
 async def test_order_holds_between_coroutines_of_one_sender(app):
