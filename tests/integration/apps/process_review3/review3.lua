@@ -1,0 +1,61 @@
+-- Entries of tests/integration/test_process_review3.py (see app.yaml).
+
+-- Ends once it gets "go".
+local function short()
+  process.inbox():receive()
+  return true
+end
+
+-- A long-lived process: starts n short processes one after another, monitors each
+-- (process.monitor), lets it end and takes its EXIT; then registers as "watcher_done" and
+-- waits for "stop".
+local function watcher(n)
+  local events = process.events()
+  for _ = 1, n do
+    local pid = assert(process.spawn("app:short", "app:processes"))
+    assert(process.monitor(pid))
+    assert(process.send(pid, "go"))
+    local ev = events:receive()
+    assert(ev.kind == process.event.EXIT and ev.from == pid, tostring(ev.kind))
+  end
+  process.registry.register("watcher_done")
+  process.inbox():receive()
+  return "stopped"
+end
+
+-- Waits for any message, then ends.
+local function sleeper()
+  process.inbox():receive()
+  return "woken"
+end
+
+-- Starts a sleeper monitored and ends at once, returning its PID.
+local function spawn_monitored_sleeper()
+  return assert(process.spawn_monitored("app:sleeper", "app:processes"))
+end
+
+-- Fails with an error of about a megabyte of text.
+local function fail_big(i)
+  error(string.rep("e", 1000000) .. i, 0)
+end
+
+-- funcs.call of fail_big n times, each error dropped after use; returns the bytes seen.
+local function big_failures(n)
+  local funcs = require("funcs")
+  local total = 0
+  for i = 1, n do
+    local v, err = funcs.call("app:fail_big", i)
+    assert(v == nil and err ~= nil)
+    total = total + #tostring(err:message())
+  end
+  return total
+end
+
+return {
+  short = short,
+  watcher = watcher,
+  sleeper = sleeper,
+  spawn_monitored_sleeper = spawn_monitored_sleeper,
+  fail_big = fail_big,
+  big_failures = big_failures,
+}

@@ -1,0 +1,89 @@
+"""Third review of the process layer (issue 14): what the node keeps of processes that have
+ended, after 6b3f9b8 ("the node forgets ended watchers and keeps at most 4 MiB of ended
+processes' results"). Each test is a regression test for a finding.
+
+App: tests/integration/apps/process_review3/ (processes only, no server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moonflow.process import ProcessNode
+
+pytestmark = pytest.mark.integration
+
+APP_DIR = Path(__file__).parent / "apps" / "process_review3"
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    from moonflow.registry import load_app
+
+    return load_app(APP_DIR)
+
+
+async def _registered(node: ProcessNode, name: str) -> None:
+    while name not in node.registry:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_long_lived_watcher_does_not_keep_the_processes_it_saw_end(app):
+    # Finding: ProcessNode.monitor (6b3f9b8) notes each target in _watching[watcher] so that
+    # the watcher's end can drop it from monitors[target]; process_exited pops
+    # monitors[target] when the TARGET ends but leaves it in _watching[watcher]. A long-lived
+    # process that monitors short-lived ones (a supervisor, a pool) then keeps the PID of
+    # every process it ever watched, for its whole life: 2,000 here.
+    async with ProcessNode(app) as node:
+        watcher = node.spawn("app:watcher", [2000])
+        await asyncio.wait_for(_registered(node, "watcher_done"), 120)
+        live = set(node.processes)
+        kept = node._watching.get(watcher.pid, set())
+        assert kept <= live, f"{len(kept - live)} ended targets kept for {watcher.pid}"
+        node.deliver(watcher.pid, "stop", [], None)
+        assert (await asyncio.wait_for(watcher.done, 30)).value == "stopped"
+
+
+async def test_a_spawn_monitored_parent_that_ended_is_forgotten(app):
+    # Finding: Commands (spawn_monitored, _commands.py) adds the parent to
+    # monitors[child] without noting it in _watching[parent], so process_exited of the
+    # parent never takes it out: a function that spawns a long-lived process monitored and
+    # returns stays in that process's monitors for as long as it runs (what 6b3f9b8 fixed
+    # for process.monitor only).
+    async with ProcessNode(app) as node:
+        outcome = await asyncio.wait_for(node.run("app:spawn_monitored_sleeper"), 60)
+        assert outcome.ok, outcome.error
+        child = outcome.value
+        assert child in node.processes
+        live = set(node.processes)
+        kept = node.monitors.get(child, set())
+        assert kept <= live, f"ended watchers {sorted(kept - live)} kept for {child}"
+        node.deliver(child, "stop", [], None)
+        assert (await asyncio.wait_for(node.processes[child].done, 30)).value == "woken"
+
+
+async def test_the_node_does_not_keep_the_errors_of_ended_calls(app):
+    # Finding: ProcessNode._keep_exited bounds what it keeps by _size_of(outcome.value) only;
+    # a failed process's Outcome holds its error (message, details) and counts 16 bytes. 40
+    # calls failing with 1 MB messages, errors dropped by the caller, stay held (40 MB; the
+    # last 10,000 such failures would be 10 GB), as results did before 6b3f9b8.
+    async with ProcessNode(app) as node:
+        warm = await asyncio.wait_for(node.run("app:big_failures", [1]), 60)
+        assert warm.ok, warm.error
+        gc.collect()
+        tracemalloc.start()
+        try:
+            outcome = await asyncio.wait_for(node.run("app:big_failures", [40]), 120)
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert outcome.ok, outcome.error
+        assert outcome.value >= 40 * 1_000_000
+    assert held < 8_000_000, f"{held / 1e6:.1f} MB of Python memory held after the calls ended"
