@@ -87,3 +87,17 @@ async def test_the_node_does_not_keep_the_errors_of_ended_calls(app):
         assert outcome.ok, outcome.error
         assert outcome.value >= 40 * 1_000_000
     assert held < 8_000_000, f"{held / 1e6:.1f} MB of Python memory held after the calls ended"
+
+
+async def test_a_big_result_does_not_make_the_node_forget_every_other_end(app):
+    # Finding: ProcessNode._keep_exited (6b3f9b8) forgets ended processes oldest first until
+    # their results are under EXITED_BYTES (4 MiB) in all, and a result that is alone over
+    # that forgets every other end with it. A process that monitors a child after it ended
+    # (the race process.monitor allows: EXIT at once with the child's result) then gets
+    # NotFound "no process ..." because an unrelated process returned 5 MB meanwhile: here
+    # "quick" ended with "small" and its late monitor fails. (Forgetting the big value, not
+    # the end, would keep the rule.)
+    async with ProcessNode(app) as node:
+        outcome = await asyncio.wait_for(node.run("app:late_monitor"), 60)
+    assert outcome.ok, outcome.error
+    assert outcome.value == {"monitor": True, "from_quick": True, "value": "small"}

@@ -51,7 +51,38 @@ local function big_failures(n)
   return total
 end
 
+-- Ends at once with a small result.
+local function quick()
+  return "small"
+end
+
+-- Ends at once with a result of about 5 MB.
+local function huge()
+  return string.rep("h", 5000000)
+end
+
+-- Starts quick (not monitored) and huge (monitored), waits until both have ended, then
+-- monitors quick late: returns what the monitor said and the EXIT it gave.
+local function late_monitor()
+  local time = require("time")
+  local q = assert(process.spawn("app:quick", "app:processes"))
+  assert(process.spawn_monitored("app:huge", "app:processes"))
+  local events = process.events()
+  local ev = events:receive()
+  assert(#ev.value == 5000000)
+  time.sleep("200ms")
+  local ok, err = process.monitor(q)
+  if not ok then
+    return { monitor = tostring(err) }
+  end
+  local late = events:receive()
+  return { monitor = true, from_quick = late.from == q, value = late.value }
+end
+
 return {
+  quick = quick,
+  huge = huge,
+  late_monitor = late_monitor,
   short = short,
   watcher = watcher,
   sleeper = sleeper,
