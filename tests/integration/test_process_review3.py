@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,32 @@ async def test_a_big_result_does_not_make_the_node_forget_every_other_end(app):
         outcome = await asyncio.wait_for(node.run("app:late_monitor"), 60)
     assert outcome.ok, outcome.error
     assert outcome.value == {"monitor": True, "from_quick": True, "value": "small"}
+
+
+async def test_a_message_to_itself_that_is_not_data_says_why(dev_env, make_app):
+    # Finding: copy_for_self (modules/process.lua, 6b3f9b8) refuses what sys.copy_values
+    # cannot copy and encode_json cannot write with one fixed text: "cannot be converted to
+    # JSON (it is or holds a function, a channel or another object that is not data, or a
+    # table that is cyclic or nested deeper than 128 levels)". For a sparse array, NaN or a
+    # float key none of that is so; the same values sent to any other PID say what is wrong
+    # ("sparse array ...", "nan ...", "table key 1.5 ..."), as the conversion rules do.
+    from .conftest import workflow_entry
+
+    entries = workflow_entry("self_send_reasons", "self_send_reasons.lua", "[time]")
+    app = make_app(
+        entries, {"self_send_reasons.lua": (APP_DIR / "self_send_reasons.lua").read_text()}
+    )
+    async with app.workers(dev_env):
+        result = await asyncio.wait_for(
+            dev_env.client.execute_workflow(
+                app.app.workflow_type("app:self_send_reasons"),
+                "{app:processes|0x0ffff}",
+                id=f"self-send-reasons-{uuid.uuid4()}",
+                task_queue=app.task_queue,
+            ),
+            90,
+        )
+    reasons = {"sparse": "sparse array", "nan": "nan", "float_key": "1.5"}
+    for name, reason in reasons.items():
+        assert reason in result[name]["other"], (name, result[name])  # what the rules say
+        assert reason in result[name]["self"], (name, result[name])
