@@ -72,8 +72,9 @@ async def test_a_spawn_monitored_parent_that_ended_is_forgotten(app):
 async def test_the_node_does_not_keep_the_errors_of_ended_calls(app):
     # Finding: ProcessNode._keep_exited bounds what it keeps by _size_of(outcome.value) only;
     # a failed process's Outcome holds its error (message, details) and counts 16 bytes. 40
-    # calls failing with 1 MB messages, errors dropped by the caller, stay held (40 MB; the
-    # last 10,000 such failures would be 10 GB), as results did before 6b3f9b8.
+    # calls failing with 1 MB messages, errors dropped by the caller, stay held (80 MB of
+    # Python memory measured; the last 10,000 such failures would be 10 GB and more), as
+    # results did before 6b3f9b8.
     async with ProcessNode(app) as node:
         warm = await asyncio.wait_for(node.run("app:big_failures", [1]), 60)
         assert warm.ok, warm.error
