@@ -185,6 +185,7 @@ QUERY_APP = """
     end
     local q = {}
     q.listen = function() process.listen("x"); return true end
+    q.events = function() process.events(); return true end
     return main, q
 """
 
@@ -204,3 +205,15 @@ def test_a_query_does_not_change_where_messages_go() -> None:
     status, _ = state.kernel.run()
     assert status == "done", "the workflow's inbox did not get 'x' after a query listened to it"
     assert state.to_python(state.kernel.result[1], "result") == "x"
+
+
+def test_a_query_does_not_change_how_a_cancellation_arrives() -> None:
+    # Finding (same place): process.events() from a query handler makes the workflow's events
+    # channel, and from then on the driver turns a cancellation request into a CANCEL event
+    # (kernel.watching_events(), modules/process.lua) where the workflow, which never reads
+    # its events, would have been cancelled; a replay without the query cancels it.
+    state, queries, status, _ = start(QUERY_APP)
+    assert status == "blocked"
+    assert not state.kernel.watching_events()
+    query(state, queries, "events")
+    assert not state.kernel.watching_events(), "a query made the workflow watch its events"
