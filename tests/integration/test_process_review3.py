@@ -132,3 +132,25 @@ async def test_a_message_to_itself_that_is_not_data_says_why(dev_env, make_app):
     for name, reason in reasons.items():
         assert reason in result[name]["other"], (name, result[name])  # what the rules say
         assert reason in result[name]["self"], (name, result[name])
+
+
+async def test_the_results_the_node_keeps_are_bounded_in_memory_not_in_json_text(app):
+    # Finding: _keep_exited counts a result by the length of its JSON text (_size_of), but
+    # keeps the Python value: 50,000 small tables are 0.5 MB of text and about 10 MB of
+    # dicts. After 12 calls returning such a result, dropped by their caller, the node
+    # counted 4.1 MB (EXITED_BYTES) and held 77 MB of Python memory (8 results); "at most
+    # 4 MiB of ended processes' results" is ~19 times that for table-shaped results.
+    async with ProcessNode(app) as node:
+        warm = await asyncio.wait_for(node.run("app:table_calls", [1]), 60)
+        assert warm.ok, warm.error
+        gc.collect()
+        tracemalloc.start()
+        try:
+            outcome = await asyncio.wait_for(node.run("app:table_calls", [12]), 300)
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert outcome.ok, outcome.error
+        assert outcome.value == 12 * 50_000
+    assert held < 16_000_000, f"{held / 1e6:.1f} MB of Python memory held after the calls ended"

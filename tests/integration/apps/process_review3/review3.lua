@@ -79,7 +79,28 @@ local function late_monitor()
   return { monitor = true, from_quick = late.from == q, value = late.value }
 end
 
+-- A result of 50,000 small tables (about 0.6 MB as JSON text).
+local function many_tables()
+  local t = {}
+  for i = 1, 50000 do
+    t[i] = { a = i }
+  end
+  return t
+end
+
+-- funcs.call of many_tables n times, each result dropped after use; returns the tables seen.
+local function table_calls(n)
+  local funcs = require("funcs")
+  local total = 0
+  for _ = 1, n do
+    total = total + #assert(funcs.call("app:many_tables"))
+  end
+  return total
+end
+
 return {
+  many_tables = many_tables,
+  table_calls = table_calls,
   quick = quick,
   huge = huge,
   late_monitor = late_monitor,
