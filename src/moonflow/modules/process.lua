@@ -90,6 +90,68 @@ if objects == nil then
     -- conversion rules (copied exactly, sys.copy_values, or through their JSON text), never
     -- the sender's own tables; what is not data is refused as on any send.
     local encode, decode = base.encode_json, base.decode_json
+    local mtype, huge, fmt, utf8_len = math.type, math.huge, string.format, utf8.len
+    -- The reason a value has no JSON form, worded as the conversion rules word it
+    -- (_convert.py), or nil when none of these is it.
+    local function why_not_json(v, path, depth)
+        local t = type(v)
+        if t == "function" then
+            return path .. ": a function cannot be converted to JSON"
+        elseif t == "thread" then
+            return path .. ": a coroutine (thread) cannot be converted to JSON"
+        elseif t == "userdata" then
+            return path .. ": a userdata value cannot be converted to JSON"
+        elseif t == "number" then
+            if v ~= v or v == huge or v == -huge then
+                return path .. ": " .. (v ~= v and "nan" or v > 0 and "inf" or "-inf")
+                    .. " cannot be encoded as JSON"
+            end
+            return nil
+        elseif t == "string" then
+            return not utf8_len(v) and (path .. ": a string that is not valid UTF-8") or nil
+        elseif t ~= "table" then
+            return nil
+        end
+        if depth <= 0 then
+            return path .. ": tables nested deeper than 128 levels"
+        end
+        local mt = raw.debug_getmetatable(v)
+        local said = mt ~= nil and base.not_data[mt] or nil
+        if said ~= nil then
+            return path .. ": " .. said[1] .. " cannot be converted to JSON (" .. said[2] .. ")"
+        end
+        if mt ~= nil then
+            return nil
+        end
+        local n, strings, top = 0, false, 0
+        for k in raw.next, v do
+            n = n + 1
+            if type(k) == "string" then
+                strings = true
+            elseif mtype(k) ~= "integer" then
+                local shown = type(k) == "number" and fmt("%.14g", k) or tostring(k)
+                return path .. ": table key " .. shown .. " is not a string or an index"
+            elseif k > top then
+                top = k
+            end
+        end
+        if strings and top > 0 then
+            return path .. ": table mixes integer keys and string keys; use either an array "
+                .. "or a map"
+        end
+        if top > n or (top == 0 and n > 0 and not strings) then
+            return path .. ": sparse array (index " .. top .. " with " .. n .. " elements); "
+                .. "arrays must use keys 1..n with no holes"
+        end
+        for k, item in raw.next, v do
+            local why = why_not_json(item, path .. (type(k) == "string" and ("." .. k)
+                or ("[" .. k .. "]")), depth - 1)
+            if why ~= nil then
+                return why
+            end
+        end
+        return nil
+    end
     local function copy_for_self(values, topic)
         local copy = base.copy_values(values)
         if copy ~= nil then
@@ -102,10 +164,10 @@ if objects == nil then
                 local text = encode(v, 128)
                 local back = text ~= nil and decode(text) or nil
                 if back == nil and text ~= "null" then
-                    return nil, 'process.send(topic "' .. topic .. '") value ' .. i
-                        .. ": cannot be converted to JSON (it is or holds a function, a channel "
-                        .. "or another object that is not data, or a table that is cyclic or "
-                        .. "nested deeper than 128 levels)"
+                    local where = 'process.send(topic "' .. topic .. '") value ' .. i
+                    return nil, why_not_json(v, where, 128) or (where
+                        .. ": cannot be converted to JSON (it is or holds something that is not "
+                        .. "data, or a table that is cyclic or nested deeper than 128 levels)")
                 end
                 copy[i] = back
             end
@@ -330,8 +392,18 @@ function M.id()
     return host.pid()
 end
 
+-- Making a subscription changes where the workflow's messages go (and a CANCEL's way in):
+-- refused in a query handler (queries are not in the history; kernel.lua K.call_query).
+local function no_query(what)
+    local check = sys.check_not_query
+    if check ~= nil then
+        check(what)
+    end
+end
+
 function M.inbox()
     if inbox == nil then
+        no_query("process.inbox()")
         inbox = subscription("inbox")
         scanned = nil -- messages no channel took may go to the inbox now
     end
@@ -340,6 +412,7 @@ end
 
 function M.events()
     if events == nil then
+        no_query("process.events()")
         events = sys.make_channel(sys, 0, "events")
         events._source = function()
             local q = events_queue
@@ -365,6 +438,7 @@ function M.listen(topic, opts)
     end
     local l = listeners[topic]
     if l == nil then
+        no_query("process.listen")
         l = { ch = subscription("listen " .. topic), message = type(opts) == "table" and opts.message == true }
         listeners[topic] = l
         scanned = nil
@@ -375,6 +449,7 @@ end
 function M.unlisten(ch)
     for topic, l in sys.raw.next, listeners do
         if l.ch == ch then
+            no_query("process.unlisten")
             listeners[topic] = nil
             mb_seen = 0 -- its topic goes to the inbox now
             scanned = nil

@@ -319,7 +319,7 @@ class Commands:
             task.add_done_callback(lambda t: self._finish(process, tag, t, f"{call} result"))
             return
         if monitor:
-            self.node.monitors.setdefault(child.pid, set()).add(process.pid)
+            self.node.add_monitor(process.pid, child.pid)
         if link:
             self.node.links.setdefault(child.pid, set()).add(process.pid)
             self.node.links.setdefault(process.pid, set()).add(child.pid)

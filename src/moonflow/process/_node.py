@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import json
 import logging
 import time
 import weakref
@@ -336,6 +335,7 @@ class ProcessNode:
             if self.registry.get(name) == pid:
                 del self.registry[name]
         for watcher in self.monitors.pop(pid, set()):
+            self._watching.get(watcher, set()).discard(pid)
             target = self.processes.get(watcher)
             if target is not None:
                 target.add_event(exit_event_maker(pid, outcome))
@@ -351,9 +351,15 @@ class ProcessNode:
 
     def _keep_exited(self, pid: str, outcome: Outcome) -> None:
         """Remember how ``pid`` ended, for a monitor or link that comes late: the last
-        :data:`EXITED_KEPT` ends, and results of at most :data:`EXITED_BYTES` in all (a late
-        monitor of one forgotten gets NotFound, as for a PID that never ran)."""
-        size = _size_of(outcome.value)
+        :data:`EXITED_KEPT` ends, with results and errors of at most :data:`EXITED_BYTES` in
+        all; one over a quarter of that is not remembered (a late monitor of an end not
+        remembered gets NotFound, as for a PID that never ran)."""
+        size = _size_of(outcome.value) + _size_of(outcome.stack)
+        if outcome.error is not None:
+            info = outcome.error
+            size += _size_of(info.message) + _size_of(info.details) + _size_of(info.extra)
+        if size > EXITED_BYTES // 4:
+            return  # not remembered (as if long ago) rather than making room for it
         self.exited[pid] = outcome
         self._exited_sizes[pid] = size
         self._exited_bytes += size
@@ -416,10 +422,14 @@ class ProcessNode:
                     return None, _error(watcher, mferrors.NOT_FOUND, f"no process {pid}")
                 watcher.add_event(exit_event_maker(pid, ended))  # it ended already: at once
                 return True
-            self.monitors.setdefault(pid, set()).add(watcher.pid)
-            self._watching.setdefault(watcher.pid, set()).add(pid)
+            self.add_monitor(watcher.pid, pid)
             return True
         return self.commands.watch_workflow(watcher, pid, monitor=True)
+
+    def add_monitor(self, watcher: str, target: str) -> None:
+        """EXIT of the local process ``target`` to ``watcher`` (both PIDs) when it ends."""
+        self.monitors.setdefault(target, set()).add(watcher)
+        self._watching.setdefault(watcher, set()).add(target)
 
     def unmonitor(self, watcher: Process, target: str) -> Any:
         """``process.unmonitor``: no EXIT from ``target`` any more."""
@@ -504,16 +514,27 @@ class ProcessNode:
         return self.clients.get(client_id)
 
 
-def _size_of(value: Any) -> int:
-    """About the bytes a process's result holds (its JSON text; scalars: a few bytes)."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return 16
-    if isinstance(value, str):
-        return 16 + len(value)
-    try:
-        return 16 + len(json.dumps(value, separators=(",", ":"), default=str))
-    except (TypeError, ValueError, RecursionError):
-        return EXITED_BYTES  # cannot tell: kept only while nothing else is
+def _size_of(value: Any, limit: int = EXITED_BYTES) -> int:
+    """About the bytes Python holds for a JSON-like value (containers and strings counted as
+    CPython lays them out), walking at most until ``limit`` is passed."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        if v is None or isinstance(v, (bool, int, float)):
+            total += 32
+        elif isinstance(v, str):
+            total += 56 + len(v)
+        elif isinstance(v, dict):
+            total += 240 + 104 * len(v)
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            total += 64 + 8 * len(v)
+            stack.extend(v)
+        else:
+            total += 64
+    return total
 
 
 def _default_host(app: App) -> str:
