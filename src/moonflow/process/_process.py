@@ -291,11 +291,16 @@ class Process(KernelRun):
         )
         host.state = state
         self.state = state
+        # Loading the entry (its file's top level) runs under a step's cap; between steps the
+        # node keeps the cap dropped (ProcessNode._pump), so the spawner's batch of results
+        # is not converted under this one.
         state.arm_memory()
         try:
             fn = state.load_code(self.code)
+            self.node.vm.rt.set_max_memory(0)
             lua_args = [state.to_lua(v, f"argument {i}") for i, v in enumerate(self._args, 1)]
         except RunStopped as e:
+            self.node.vm.rt.set_max_memory(0)
             state.close()
             raise mferrors.AppError(
                 f"loading {self.code.source.name} was stopped ({e.reason})",
@@ -303,6 +308,7 @@ class Process(KernelRun):
                 entry_id=self.entry_id,
             ) from None
         except BaseException:
+            self.node.vm.rt.set_max_memory(0)
             state.close()
             raise
         state.kernel.start(fn, state.pack(lua_args))
