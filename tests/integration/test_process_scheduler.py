@@ -93,3 +93,25 @@ async def test_a_deadlock_says_where_each_coroutine_waits(app):
 async def test_a_bare_yield_names_its_line(app):
     error = await _fails(app, "app:bare_yield")
     assert error.message.startswith("stuck.lua:13: coroutine.yield called outside a coroutine")
+
+
+async def test_a_pump_that_fails_still_ends_the_processes_it_stepped(app):
+    # The pump itself failing (out of memory past a step's own checks; here a process whose
+    # kernel.listening raises, which nothing of moonflow does) must not lose what the steps
+    # before it did: the process that returned earlier in the same pump still ends with its
+    # value, the one being stepped ends with an internal error, and the node goes on.
+    async with ProcessNode(app) as node:
+        echo = node.spawn("app:echo")
+        while not node.settled:  # its first step made its inbox (and its listening)
+            await asyncio.sleep(0.001)
+        assert echo.state is not None
+        echo.state.kernel["listening"] = node.vm.rt.eval("function() error('rigged') end")
+        first = node.spawn("app:quitter")  # queued before echo wakes: stepped first
+        node.deliver(echo.pid, "n", [1], None)
+        done = await asyncio.wait_for(first.done, 30)
+        broken = await asyncio.wait_for(echo.done, 30)
+        after = await asyncio.wait_for(node.run("app:quitter"), 30)
+    assert done.ok and done.value is True
+    assert not broken.ok and broken.error.kind == "Internal"
+    assert "rigged" in broken.error.message
+    assert after.ok

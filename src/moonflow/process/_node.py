@@ -271,10 +271,14 @@ class ProcessNode:
         try:
             reports, n, more = self._sched_pump(PUMP_STEPS, PUMP_SLICE, slack_kb)
         except Exception as exc:  # noqa: BLE001 - out of memory in the pump itself
-            pid = self._sched_interrupted()
-            process = self.processes.get(pid) if pid is not None else None
+            self.vm.rt.set_max_memory(0)
+            pid, reports, n = self._sched_interrupted()
             log.error("process scheduler: the step of %s failed: %s", pid, exc)
+            if n:  # the steps before it ran to their end: act on them
+                self._stepped(reports, n)
+            process = self.processes.get(pid) if pid is not None else None
             if process is not None:
+                process.ended_in_step = False  # still in the scheduler: N.remove it
                 process.stepped("internal", str(exc))
             self._reschedule()
             return

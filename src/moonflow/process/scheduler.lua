@@ -87,6 +87,7 @@ end
 -- own while the memory cap is armed: a report lost to an out-of-memory error would leave its
 -- process's commands unissued).
 local reports, reports_size, reported = {}, 0, 0
+local written = 0                 -- reports[1 .. written] of the pump under way (N.interrupted)
 
 -- Run ready processes one step each until none is ready, `max_steps` steps have run, the pump
 -- has taken `slice` seconds of CPU (the event loop's timers and I/O wait meanwhile), or the
@@ -109,6 +110,7 @@ function N.pump(max_steps, slice, slack_kb)
         reports[i] = false  -- the last pump's: its command tables are garbage once issued
     end
     local n = 0
+    written = 0
     local start_kb = gc("count")
     local start_s = os_clock()
     local steps = 0
@@ -127,7 +129,6 @@ function N.pump(max_steps, slice, slack_kb)
             if not ok then
                 status, out = "internal", raw.tostring(status)
             end
-            current = nil
             steps = steps + 1
             -- A blocked process that reads no messages may be deadlocked: Python knows whether
             -- a timer or a call of its is pending (a process waiting for messages never is).
@@ -139,6 +140,8 @@ function N.pump(max_steps, slice, slack_kb)
                 reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
                 n = n + 3
             end
+            written = n
+            current = nil
             if steps >= max_steps or os_clock() - start_s > slice
                 or gc("count") - start_kb > slack_kb then
                 break
@@ -157,12 +160,14 @@ function N.pump(max_steps, slice, slack_kb)
     return reports, n, head <= tail
 end
 
--- The pid whose step a failed pump was running (out of memory in the pump itself, past the
--- step's own checks), or nil; Python ends that process. The pump can run again.
+-- After a pump that failed (out of memory in the pump itself, past the step's own checks):
+-- the pid whose step it was running, or nil (Python ends that process), and the reports of
+-- the steps before it (Python acts on them as on a pump's). The pump can run again.
 function N.interrupted()
     local pid = current
     current = nil
-    return pid
+    reported = written
+    return pid, reports, written
 end
 
 -- Live processes of the node (tests: a process leaves when it exits).
