@@ -252,6 +252,11 @@ class LuaVM:
             used = self._live = self.rt.get_memory_used() or 0
         self.rt.set_max_memory(used + allowance)
 
+    def disarm_memory(self) -> None:
+        """Drop the cap :meth:`arm_memory` set: what runs next is moonflow's own work (the
+        process node between its pumps; an entry loaded, its results converted)."""
+        self.rt.set_max_memory(0)
+
     def uncapped(self) -> _Uncapped:
         """Lift the memory cap while Python builds Lua values (``to_lua``, result tables).
 

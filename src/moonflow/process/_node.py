@@ -109,7 +109,7 @@ class ProcessNode:
         self.vm.sys.node = sched
         self._sched_add, self._sched_remove = sched.add, sched.remove
         self._sched_wake, self._sched_pump = sched.wake, sched.pump
-        self._sched_count, self._sched_interrupted = sched.count, sched.interrupted
+        self._sched_interrupted = sched.interrupted
         # the memory cap of a pump: one step's allowance plus this much, after which the
         # pump stops (every step starts with at least its allowance)
         self._slack = max_memory // 8 if max_memory else None
@@ -251,9 +251,7 @@ class ProcessNode:
         """Something arrived for ``process`` from Python (a completion, an event, a message):
         feed it to Lua and step it in the next pump."""
         self._to_feed.append(process)
-        if not self._pump_scheduled:
-            self._pump_scheduled = True
-            self.loop.call_soon(self._pump)
+        self._reschedule()
 
     def _pump(self) -> None:
         """Feed the processes woken from Python, then let the scheduler step every ready
@@ -271,7 +269,7 @@ class ProcessNode:
         try:
             reports, n, more = self._sched_pump(PUMP_STEPS, PUMP_SLICE, slack_kb)
         except Exception as exc:  # noqa: BLE001 - out of memory in the pump itself
-            self.vm.rt.set_max_memory(0)
+            self.vm.disarm_memory()
             pid, reports, n = self._sched_interrupted()
             log.error("process scheduler: the step of %s failed: %s", pid, exc)
             if n:  # the steps before it ran to their end: act on them
@@ -287,7 +285,7 @@ class ProcessNode:
             # converted now, and those conversions allocate in Lua too (a 25 MB result the
             # step could hold must leave, not fail in its conversion). The next pump arms
             # it again.
-            self.vm.rt.set_max_memory(0)
+            self.vm.disarm_memory()
         if n:
             self._stepped(reports, n)
         if more:

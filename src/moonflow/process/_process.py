@@ -297,10 +297,10 @@ class Process(KernelRun):
         state.arm_memory()
         try:
             fn = state.load_code(self.code)
-            self.node.vm.rt.set_max_memory(0)
+            self.node.vm.disarm_memory()
             lua_args = [state.to_lua(v, f"argument {i}") for i, v in enumerate(self._args, 1)]
         except RunStopped as e:
-            self.node.vm.rt.set_max_memory(0)
+            self.node.vm.disarm_memory()
             state.close()
             raise mferrors.AppError(
                 f"loading {self.code.source.name} was stopped ({e.reason})",
@@ -308,7 +308,7 @@ class Process(KernelRun):
                 entry_id=self.entry_id,
             ) from None
         except BaseException:
-            self.node.vm.rt.set_max_memory(0)
+            self.node.vm.disarm_memory()
             state.close()
             raise
         state.kernel.start(fn, state.pack(lua_args))

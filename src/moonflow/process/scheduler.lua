@@ -170,13 +170,4 @@ function N.interrupted()
     return pid, reports, written
 end
 
--- Live processes of the node (tests: a process leaves when it exits).
-function N.count()
-    local c = 0
-    for _ in next, procs do
-        c = c + 1
-    end
-    return c
-end
-
 return N

@@ -477,7 +477,7 @@ class ActivityRunner:
             res = lua_args = err = packed = None
             # Idle, the state needs no cap (the next call arms its own): the next run's
             # set-up and arguments, built uncapped anyway, skip lifting and restoring it.
-            vm.rt.set_max_memory(0)
+            vm.disarm_memory()
             _give_vm(vm)
         if outcome.ok:
             return outcome.value
