@@ -212,6 +212,44 @@ class LuaRun:
         self._is_error = vm.check_error
         self._tostring = vm.tostring
 
+    @classmethod
+    def adopt(
+        cls,
+        host: Any,
+        app: App | None,
+        vm: LuaVM,
+        parts: tuple[Any, Any, Any],
+        *,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+    ) -> tuple[LuaRun, Any]:
+        """The Python side of a process run made in Lua (``process/scheduler.lua`` N.spawn:
+        a light process), from its ``parts`` (its sys, kernel and guard, as ``N.take`` returns
+        them, read on the thread that owns the state).
+
+        Returns the run and its link (what :meth:`__init__` gives a run made in Python; the
+        entry's require comes from :meth:`require_for`), which the run's Lua side forwards to
+        from then on (``N.adopted``).
+        """
+        run = cls.__new__(cls)
+        run.context = PROCESS
+        run.app = app
+        run.host = host
+        run.max_memory = max_memory
+        run.vm = vm
+        run.rt = vm.rt
+        run.convert = vm.convert
+        run._modules = {}
+        run._libraries = None
+        run._closers = None
+        run.sys, run.kernel, run._guard = parts
+        run.lua_make_error = _run_maker(vm)[1]
+        run._guarded_call = vm.guarded_call
+        run._pcall = vm.protected_call
+        run._is_error = vm.check_error
+        run._tostring = vm.tostring
+        link = _host_getter(host, vm.raised, weakref.ref(run))
+        return run, link
+
     @property
     def lock(self) -> Any:
         """The vm's activation lock (a ``threading.RLock``): workflow code holds it while
@@ -342,6 +380,10 @@ class LuaRun:
                 entry_id=code.entry.id,
             )
         return value
+
+    def require_for(self, code: LuaCode) -> Any:
+        """The ``require`` function of ``code``'s environment in this run (a Lua function)."""
+        return self._make_require(code)
 
     def _make_require(self, code: LuaCode) -> Callable[[str], Any]:
         # Lua holds the entry's require as long as the run lives: a small object rather than

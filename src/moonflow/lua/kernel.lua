@@ -36,6 +36,10 @@ local WAIT = {}                   -- marks a yield that parks the task inside th
 local BUDGET = { "instruction budget exceeded" }
 base.control[BUDGET] = true
 local HOOK_EVERY <const> = 10000
+-- What K.run returns when a step emitted no command (read-only for every caller).
+local NONE = raw.setmetatable({}, { __newindex = function()
+    raw.error("the kernel's empty command list is read-only", 2)
+end })
 
 -- Raised when a query handler would change the workflow (K.call_query, below).
 local function read_only(what, why)
@@ -449,8 +453,24 @@ function K.run()
     local status = run_tasks()
     base.charge = nil
     local emitted = out
+    if emitted[1] == nil then
+        return status, NONE  -- most steps emit nothing: no new table for them
+    end
     out = {}
     return status, emitted
+end
+
+-- Make the instance's own state as new, for another process of the node to run in
+-- (process/scheduler.lua reuses the run of a light process that ended by returning: its tasks
+-- are dead, its environment and coroutines unreachable, and nothing of Python ever held it;
+-- no module was loaded in it, so K has no other field that changed).
+function K.reset()
+    tasks, runq, runq_head, runq_tail = {}, {}, 1, 0
+    pending, next_tag, out, main_task, task_seq = {}, 0, {}, nil, 0
+    used, exceeded = 0, false
+    K.result, K.error, K.traceback, K.failed_task, K.budget_where, K.current = nil, nil, nil,
+        nil, nil, nil
+    K.in_query = false
 end
 
 -- K.complete(tag, ...) then K.run(): the usual activation in one call from Python.

@@ -486,7 +486,7 @@ class Commands:
         terminate = fname == "process.terminate"
         pid = self.node.resolve(target)
         if parse_process_pid(pid) is not None:
-            other = self.node.processes.get(pid)
+            other = self.node.find(pid)
             if other is None:
                 process.complete_error(
                     tag, ErrorInfo(mferrors.NOT_FOUND, f"{fname}: no process {pid}", False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import logging
 import time
 import weakref
@@ -25,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as mferrors
 from ..errors import ErrorInfo
 from ..lua._outcome import Outcome
-from ..lua._run import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY
-from ..lua._vm import LuaVM
+from ..lua._run import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY, LuaRun, _run_maker
+from ..lua._vm import KERNEL, LuaVM, read_source
 from ..modules._catalogue import PROCESS
 from ._pids import format_process_pid, parse_process_pid
-from ._process import Process, Terminal
+from ._process import Process, ProcessLuaHost, Terminal
 
 if TYPE_CHECKING:
     import temporalio.client
@@ -63,7 +62,7 @@ _NODES: weakref.WeakSet[ProcessNode] = weakref.WeakSet()
 def node_for(pid: str) -> ProcessNode | None:
     """The node of this OS process that runs the process ``pid`` (None: none does)."""
     for node in list(_NODES):
-        if pid in node.processes:
+        if node.find(pid) is not None:
             return node
     return None
 
@@ -110,6 +109,11 @@ class ProcessNode:
         self._sched_add, self._sched_remove = sched.add, sched.remove
         self._sched_wake, self._sched_pump = sched.wake, sched.pump
         self._sched_interrupted = sched.interrupted
+        self._sched_number, self._sched_learn = sched.next_number, sched.learn
+        self._sched_take, self._sched_adopted = sched.take, sched.adopted
+        self._sched_ended, self._sched_unmonitor = sched.ended, sched.unmonitor
+        self._sched_close = sched.close
+        self._learned: set[str] = set()  # entries the scheduler may spawn light (N.learn)
         # the memory cap of a pump: one step's allowance plus this much, after which the
         # pump stops (every step starts with at least its allowance)
         self._slack = max_memory // 8 if max_memory else None
@@ -124,7 +128,6 @@ class ProcessNode:
         self._exited_sizes: dict[str, int] = {}
         self.links: dict[str, set[str]] = {}  # pid -> linked pids (both directions)
         self.workflow_watchers: dict[tuple[str, str], asyncio.Task[Any]] = {}
-        self._numbers = itertools.count(1)
         self._delivered: set[str] = set()  # keys of workflow messages delivered (deliver_once)
         #: how the most recent processes ended (monitor/link of one that already exited)
         self.exited: collections.OrderedDict[str, Outcome] = collections.OrderedDict()
@@ -135,6 +138,21 @@ class ProcessNode:
             (e.id for e in app.entries.values() if e.kind == "terminal.host"), DEFAULT_TERMINAL
         )
         self._closed = False
+        # Light processes (scheduler.lua N.spawn): runs made the way LuaRun makes them, on the
+        # hosts a process may run on without a terminal.
+        hosts = [e.id for e in app.entries.values() if e.kind == "process.host"]
+        if self.default_host == DEFAULT_HOST:
+            hosts.append(DEFAULT_HOST)
+        with self.vm.uncapped():
+            sched.setup(
+                _run_maker(self.vm)[0],
+                self.vm.chunk(KERNEL, self.vm.module_env),
+                instruction_budget,
+                int(instruction_budget or 0),
+                self._materialize_from_lua,
+                self.default_host,
+                self.vm.rt.table_from(hosts),
+            )
         _NODES.add(self)
 
     async def __aenter__(self) -> ProcessNode:
@@ -146,6 +164,7 @@ class ProcessNode:
     async def close(self) -> None:
         """Terminate every process still running and stop watching workflows."""
         self._closed = True
+        self._sched_close()  # light processes end with the node (nothing of them is in Python)
         for process in list(self.processes.values()):
             process.exit(
                 Outcome(
@@ -190,7 +209,7 @@ class ProcessNode:
         code = self.runnable(entry_id)
         if name is not None and name in self.registry:
             raise mferrors.AppError(f"the name {name!r} is already registered")
-        pid = format_process_pid(host_id or self.default_host, next(self._numbers))
+        pid = format_process_pid(host_id or self.default_host, self._sched_number())
         process = Process(self, pid, code, list(args), context)
         if host_id is not None and host_id == self.terminal_host:
             process.terminal = self.terminal
@@ -202,6 +221,13 @@ class ProcessNode:
             raise
         if name is not None:
             self.register(name, pid, process)
+        if entry_id not in self._learned:
+            # started once: later spawns of it from processes may be light (N.spawn)
+            self._learned.add(entry_id)
+            assert process.state is not None
+            self._sched_learn(
+                entry_id, read_source(code.source), process.state._chunk_name(code), code.method
+            )
         return process
 
     def runnable(self, entry_id: str) -> Any:
@@ -222,6 +248,53 @@ class ProcessNode:
             )
         return self.app.spec(entry_id)
 
+    # ---- light processes (scheduler.lua N.spawn) ----------------------------------------
+    def find(self, pid: str) -> Process | None:
+        """The running process ``pid`` of this node, or None. A light process (made in Lua by
+        another process's spawn, scheduler.lua N.spawn) gets its Python side now."""
+        process = self.processes.get(pid)
+        if process is None and not self._closed and pid.startswith("{"):
+            process = self._materialize(pid)
+        return process
+
+    def _materialize(self, pid: str) -> Process | None:
+        """Make the Python side of the light process ``pid`` (None: ``pid`` is not one)."""
+        with self.vm.uncapped():
+            parts = self._sched_take(pid)
+            if parts is None:
+                return None
+            run_sys, kernel, guard, entry_id, parent, monitor = parts
+            code = self.app.spec(str(entry_id))
+            process = Process(self, pid, code, [], None)
+            host = ProcessLuaHost(process)
+            state, link = LuaRun.adopt(
+                host, self.app, self.vm, (run_sys, kernel, guard), max_memory=self.max_memory
+            )
+            host.state = state
+            process.state = state
+            self._sched_adopted(pid, link, state.require_for(code))
+        self.processes[pid] = process
+        if monitor and parent in self.processes:
+            self.add_monitor(str(parent), pid)
+        return process
+
+    def _materialize_from_lua(self, pid: str) -> None:
+        """The light process ``pid`` asks for Python (a host call, a module, require)."""
+        try:
+            self._materialize(pid)
+        except Exception:  # noqa: BLE001 - the process then fails on the missing link
+            log.exception("process %s: could not make its Python side", pid)
+
+    def _ended(self, pid: str) -> Outcome | None:
+        """How the process ``pid`` ended, if the node remembers it (see :data:`EXITED_KEPT`)."""
+        ended = self.exited.get(pid)
+        parsed = parse_process_pid(pid)
+        if ended is None and parsed is not None:
+            found, value = self._sched_ended(parsed[0], parsed[1])
+            if found:
+                ended = Outcome(True, value=self.vm.convert.to_python(value, "result"))
+        return ended
+
     async def run(
         self,
         entry_id: str,
@@ -238,7 +311,9 @@ class ProcessNode:
     def joined(self, process: Process) -> None:
         """``process`` started: the scheduler steps it in the next pump, and when it is
         ready again."""
-        self._sched_add(process.pid, process.state.kernel)  # type: ignore[union-attr]
+        state = process.state
+        assert state is not None
+        self._sched_add(process.pid, state.kernel, state.sys)
         self._reschedule()
 
     def left(self, process: Process, *, in_lua: bool = True) -> None:
@@ -267,7 +342,7 @@ class ProcessNode:
         else:
             slack_kb = 1 << 40
         try:
-            reports, n, more = self._sched_pump(PUMP_STEPS, PUMP_SLICE, slack_kb)
+            reports, n, more = self._sched_pump(PUMP_STEPS, PUMP_SLICE, slack_kb, time.time())
         except Exception as exc:  # noqa: BLE001 - out of memory in the pump itself
             self.vm.disarm_memory()
             pid, reports, n = self._sched_interrupted()
@@ -299,7 +374,8 @@ class ProcessNode:
 
     def _stepped(self, reports: Any, n: int) -> None:
         for i in range(1, n + 1, 3):
-            process = self.processes.get(reports[i])
+            pid = reports[i]
+            process = self.processes.get(pid) or self._materialize(pid)
             if process is not None:
                 status = reports[i + 1]
                 if status != "blocked":
@@ -418,8 +494,8 @@ class ProcessNode:
         """``process.monitor``: EXIT to ``watcher`` when ``target`` (process or workflow) ends."""
         pid = self.resolve(target)
         if parse_process_pid(pid) is not None:
-            if pid not in self.processes:
-                ended = self.exited.get(pid)
+            if self.find(pid) is None:
+                ended = self._ended(pid)
                 if ended is None:
                     return None, _error(watcher, mferrors.NOT_FOUND, f"no process {pid}")
                 watcher.add_event(exit_event_maker(pid, ended))  # it ended already: at once
@@ -436,6 +512,7 @@ class ProcessNode:
     def unmonitor(self, watcher: Process, target: str) -> Any:
         """``process.unmonitor``: no EXIT from ``target`` any more."""
         pid = self.resolve(target)
+        self._sched_unmonitor(watcher.pid, pid)
         self.monitors.get(pid, set()).discard(watcher.pid)
         self._watching.get(watcher.pid, set()).discard(pid)
         task = self.workflow_watchers.pop((watcher.pid, pid + "#monitor"), None)
@@ -447,8 +524,8 @@ class ProcessNode:
         """``process.link``: abnormal ends travel both ways (workflows: theirs to this one)."""
         pid = self.resolve(target)
         if parse_process_pid(pid) is not None:
-            if pid not in self.processes:
-                ended = self.exited.get(pid)
+            if self.find(pid) is None:
+                ended = self._ended(pid)
                 if ended is None:
                     return None, _error(process, mferrors.NOT_FOUND, f"no process {pid}")
                 if not ended.ok:  # linking to a process that already failed
@@ -478,7 +555,7 @@ class ProcessNode:
             return None, _error(
                 caller, mferrors.ALREADY_EXISTS, f"name '{name}' is registered by {held}"
             )
-        if pid not in self.processes:
+        if self.find(pid) is None:
             if caller is None:
                 raise mferrors.AppError(f"no process {pid}")
             return None, _error(caller, mferrors.NOT_FOUND, f"no process {pid}")
@@ -496,7 +573,7 @@ class ProcessNode:
     # ---- messages from outside ----------------------------------------------------------
     def deliver(self, target: str, topic: str, values: list[Any], sender: str | None) -> bool:
         """Put a message into a local process's mailbox. False when no such process runs."""
-        process = self.processes.get(self.resolve(target))
+        process = self.find(self.resolve(target))
         if process is None:
             return False
         process.deliver(topic, values, sender)
@@ -504,13 +581,16 @@ class ProcessNode:
 
     def deliver_once(
         self, key: str, target: str, topic: str, values: list[Any], sender: str | None
-    ) -> None:
+    ) -> bool:
         """:meth:`deliver` a workflow's message unless ``key`` was delivered before (a retried
-        local activity). Keys are kept for the node's life (a few bytes per message)."""
+        local activity). Keys are kept for the node's life (a few bytes per message). False:
+        no such process runs."""
         if key in self._delivered:
-            return
+            return True
+        if not self.deliver(target, topic, values, sender):
+            return False
         self._delivered.add(key)
-        self.deliver(target, topic, values, sender)
+        return True
 
     def client_for(self, client_id: str) -> temporalio.client.Client | None:
         return self.clients.get(client_id)

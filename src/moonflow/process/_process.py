@@ -298,6 +298,8 @@ class Process(KernelRun):
         try:
             fn = state.load_code(self.code)
             self.node.vm.disarm_memory()
+            if self.context:
+                state.sys.has_context = True  # its spawns carry context: none is light
             lua_args = [state.to_lua(v, f"argument {i}") for i, v in enumerate(self._args, 1)]
         except RunStopped as e:
             self.node.vm.disarm_memory()
@@ -505,6 +507,8 @@ class Process(KernelRun):
         op = cmd["op"]
         if op == "sleep" or op == "timer":
             self._start_timer(tag, int(cmd["ns"]))
+        elif op == "yield":  # process.lua: a spawner lets the others run
+            self.complete(tag)
         elif op == "cancel_timer":
             handle = self._timers.pop(int(cmd["timer"]), None)
             if handle is not None:

@@ -44,11 +44,10 @@ async def deliver_to_process(
     from ..process import node_for
 
     node = node_for(target)
-    if node is None:
+    if node is None or not node.deliver_once(key, target, topic, list(values), sender):
         raise ApplicationError(
             f"no process {target} is running in this moonflow process",
             type=mferrors.NOT_FOUND,
             non_retryable=True,
         )
-    node.deliver_once(key, target, topic, list(values), sender)
     return True
