@@ -1,0 +1,199 @@
+"""Light processes (issue 14, P1): a process spawned by another process of the node is made in
+Lua inside the spawner's step (``process/scheduler.lua`` N.spawn) and, while it needs nothing of
+Python, runs and ends there; Python makes its side the first time either side needs it. These
+tests hold the light path to what the Python path does: the same EXIT events, errors, late
+monitors, messages, names, cancellation and isolation between processes. The first spawn of
+an entry always takes the Python path (N.learn), so each scenario spawns at least twice and
+compares.
+
+App: tests/integration/apps/process_light/ (processes only, no server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moonflow.process import ProcessNode
+
+pytestmark = pytest.mark.integration
+
+APP_DIR = Path(__file__).parent / "apps" / "process_light"
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    from moonflow.registry import load_app
+
+    return load_app(APP_DIR)
+
+
+async def _run(node: ProcessNode, entry: str, *args: Any, **kw: Any) -> Any:
+    outcome = await asyncio.wait_for(node.run(entry, list(args), **kw), 60)
+    assert outcome.ok, outcome.error
+    return outcome.value
+
+
+def _without_pid(exit_: dict[str, Any]) -> dict[str, Any]:
+    out = dict(exit_)
+    out.pop("from", None)
+    if "error" in out:
+        out["error"] = {
+            **out["error"],
+            "message": out["error"]["message"].replace(exit_["from"], "PID"),
+        }
+    return out
+
+
+async def test_children_returning_values_end_in_lua_with_the_same_exit(app):
+    async with ProcessNode(app) as node:
+        got = await _run(node, "app:collect", "app:value", 5)
+        exits = got["exits"]
+        assert [e["value"] for e in exits] == [1, 2, 3, 4, 5]
+        assert all(e["from"] == pid for e, pid in zip(exits, got["pids"], strict=True))
+        # only the first child (the entry's first spawn) had a Python side: it alone is among
+        # the ends the Python half of the node remembers
+        assert [pid for pid in got["pids"] if pid in node.exited] == [got["pids"][0]]
+
+        shaped = (await _run(node, "app:collect", "app:shaped", 3))["exits"]
+        for i, e in enumerate(shaped, 1):
+            expected = {"n": i, "list": [1, 2, i], "name": f"child {i}", "nested": {"deep": [i]}}
+            assert e["value"] == expected
+
+
+async def test_false_nil_and_strings_as_results(app):
+    async with ProcessNode(app) as node:
+        falses = (await _run(node, "app:collect", "app:value", 3, False))["exits"]
+        assert [(e["value"], e["is_nil"]) for e in falses] == [(False, False)] * 3
+        texts = (await _run(node, "app:collect", "app:value", 3, "héllo"))["exits"]
+        assert [e["value"] for e in texts] == ["héllo"] * 3
+        for _ in range(3):
+            e = await _run(node, "app:spawn_one", "app:value", "app:processes", None)
+            assert e["is_nil"] is True and "value" not in e
+
+
+@pytest.mark.parametrize(
+    ("entry", "arg", "kind", "text"),
+    [
+        ("app:fails", "boom", "Internal", "children.lua:14: boom"),
+        ("app:nil_err", "oops", "Internal", "oops"),
+        ("app:not_data", None, "Internal", "result cannot be encoded"),
+    ],
+)
+async def test_failures_read_the_same_on_both_paths(app, entry, arg, kind, text):
+    async with ProcessNode(app) as node:
+        exits = (await _run(node, "app:collect", entry, 3, arg))["exits"]
+        assert exits[0]["error"]["kind"] == kind
+        assert text in exits[0]["error"]["message"]
+        shapes = [_without_pid(e) for e in exits]
+        assert shapes[1] == shapes[0] and shapes[2] == shapes[0]
+
+
+@pytest.mark.parametrize("arg", [False, 0, "text", 2.5, None])
+async def test_a_late_monitor_gets_the_value_of_a_light_process(app, arg):
+    async with ProcessNode(app) as node:
+        rounds = await _run(node, "app:late_monitor", "app:value", arg)
+        for r in rounds:
+            assert r["same"] is True and "error" not in r
+            assert r.get("value") == arg and r["is_nil"] is (arg is None)
+            assert r.get("result_value") == arg
+
+
+async def test_a_late_monitor_of_a_table_result(app):
+    async with ProcessNode(app) as node:
+        rounds = await _run(node, "app:late_monitor", "app:shaped", 7)
+        expected = {"n": 7, "list": [1, 2, 7], "name": "child 7", "nested": {"deep": [7]}}
+        assert [r["value"] for r in rounds] == [expected, expected]
+
+
+async def test_reused_runs_carry_nothing_from_one_process_to_the_next(app):
+    async with ProcessNode(app) as node:
+        exits = (await _run(node, "app:collect", "app:leaky", 40))["exits"]
+        assert [e.get("value") for e in exits] == ["clean"] * 40
+        bad, kept = node.vm.sys.node.check_shells()
+        assert kept > 0, "no run was kept for reuse: the test did not exercise reuse"
+        assert list(bad.values()) == []
+
+
+async def test_a_light_process_that_needs_python_gets_its_side(app):
+    async with ProcessNode(app) as node:
+        got = await _run(node, "app:collect", "app:own_pid", 4)
+        assert [e["value"] for e in got["exits"]] == got["pids"]
+
+
+async def test_a_message_to_a_light_process_before_it_ran(app):
+    async with ProcessNode(app) as node:
+        rounds = await _run(node, "app:message_then_exit", {"x": [1, 2]})
+        assert [r["value"] for r in rounds] == [{"x": [1, 2]}, {"x": [1, 2]}]
+
+
+@pytest.mark.parametrize(
+    ("how", "kind", "text"),
+    [("terminate", "Terminated", "terminated by"), ("cancel", "Canceled", "canceled by")],
+)
+async def test_stopping_a_light_process(app, how, kind, text):
+    async with ProcessNode(app) as node:
+        rounds = await _run(node, "app:stop_it", how)
+        assert "failed" not in rounds, rounds
+        for r in rounds:
+            assert r["error"]["kind"] == kind
+            assert text in r["error"]["message"] and "enough" in r["error"]["message"]
+
+
+async def test_unmonitor_before_a_light_process_ends(app):
+    async with ProcessNode(app) as node:
+        assert await _run(node, "app:unmonitored", "app:value") == []
+
+
+async def test_monitoring_a_light_process_twice_gives_one_exit(app):
+    async with ProcessNode(app) as node:
+        assert await _run(node, "app:monitor_twice", "app:value") == 2
+
+
+async def test_a_name_for_a_light_process(app):
+    async with ProcessNode(app) as node:
+        rounds = await _run(node, "app:by_name", "hi")
+        assert [(r["value"], r["name_released"]) for r in rounds] == [("hi", True)] * 2
+        assert not node.registry
+
+
+async def test_many_spawns_in_one_loop(app):
+    async with ProcessNode(app) as node:
+        assert await _run(node, "app:tight_loop", 5000) == 5000 * 5001 // 2
+
+
+async def test_a_light_process_out_of_budget(app):
+    async with ProcessNode(app, instruction_budget=200_000) as node:
+        exits = [await _run(node, "app:spawn_one", "app:spins", None, None) for _ in range(3)]
+        for e in exits:
+            assert e["error"]["kind"] == "ResourceExhausted"
+            assert "instruction budget" in e["error"]["message"]
+        assert len({_without_pid(e)["error"]["message"] for e in exits}) == 1
+
+
+async def test_a_top_level_that_needs_python_spawns_every_time(app):
+    async with ProcessNode(app) as node:
+        for i in range(3):
+            e = await _run(node, "app:spawn_one", "app:requires_at_top", None, i)
+            assert e["value"] == f'{{"v":{i}}}'
+
+
+async def test_a_spawner_with_context_values_passes_them_on(app):
+    async with ProcessNode(app) as node:
+        for _ in range(3):
+            e = await _run(
+                node, "app:spawn_one", "app:context_value", None, "k", context={"k": "v"}
+            )
+            assert e["value"] == "v"
+
+
+@pytest.mark.parametrize("host", ["app:other_host", "app:console", None])
+async def test_hosts_of_light_processes(app, host):
+    async with ProcessNode(app) as node:
+        for i in range(3):
+            e = await _run(node, "app:spawn_one", "app:value", host, i)
+            assert e["value"] == i
+            assert e["pid"].startswith("{" + (host or "app:processes") + "|0x")
