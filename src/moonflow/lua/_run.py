@@ -339,8 +339,10 @@ class LuaRun:
             raise KeyError(name)
         return builder(weakref.proxy(self))  # its functions live in Lua: no strong reference
 
-    def load_code(self, code: LuaCode) -> Any:
-        """Run an entry's Lua file in its own environment and return what it exports.
+    def load_code(self, code: LuaCode, source: str | None = None) -> Any:
+        """Run an entry's Lua file in its own environment and return what it exports
+        (``source``: the file's text as Lua sees it, when the caller keeps it; default read
+        now).
 
         Returns the exported table (library) or the function named by ``method``.
 
@@ -348,7 +350,7 @@ class LuaRun:
             mferrors.AppError: the file fails at load time or does not export ``method``.
             RunStopped: loading ran out of the instruction budget or memory (or was stopped).
         """
-        exported = self._load_chunk(code)
+        exported = self._load_chunk(code, source)
         if code.method is None:
             return exported
         if lupa.lua_type(exported) == "function":
@@ -365,9 +367,10 @@ class LuaRun:
     def _chunk_name(self, code: LuaCode) -> str:
         return _chunk_name(self.app.root if self.app is not None else None, code.source)
 
-    def _load_chunk(self, code: LuaCode) -> Any:
+    def _load_chunk(self, code: LuaCode, source: str | None = None) -> Any:
         env = self.vm.new_env(self.sys, self._make_require(code))
-        fn, err = self.vm.load_text(read_source(code.source), self._chunk_name(code), env)
+        text = read_source(code.source) if source is None else source
+        fn, err = self.vm.load_text(text, self._chunk_name(code), env)
         if fn is None:
             raise mferrors.AppError(str(err), file=code.entry.where(), entry_id=code.entry.id)
         ok, results, _tb = self.guarded_pcall(fn)

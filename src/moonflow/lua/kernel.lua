@@ -444,7 +444,22 @@ end
 
 -- Commands emitted since the last call (including by callbacks run from K.complete, such as a
 -- ticker re-arming its timer) go out with this activation.
-function K.run()
+function K.run(reset)
+    if reset then
+        -- Make the instance as new, for another process of the node to run in
+        -- (process/scheduler.lua reuses the run of a light process that ended by returning:
+        -- its tasks are dead, its environment and coroutines unreachable, nothing of Python
+        -- ever held it, and no module was loaded in it, so no other field of K changed). Here
+        -- rather than in a function of its own: a field more in every kernel made K's table
+        -- grow, 0.5 KB per idle process (benchmark P3).
+        tasks, runq, runq_head, runq_tail = {}, {}, 1, 0
+        pending, next_tag, out, main_task, task_seq = {}, 0, {}, nil, 0
+        used, exceeded = 0, false
+        K.result, K.error, K.traceback, K.failed_task, K.budget_where, K.current = nil, nil, nil,
+            nil, nil, nil
+        K.in_query = false
+        return
+    end
     -- Budgets are per activation: a long-lived process run goes on after one that ran out
     -- (a workflow run that ran out is discarded anyway).
     used = 0
@@ -460,18 +475,6 @@ function K.run()
     return status, emitted
 end
 
--- Make the instance's own state as new, for another process of the node to run in
--- (process/scheduler.lua reuses the run of a light process that ended by returning: its tasks
--- are dead, its environment and coroutines unreachable, and nothing of Python ever held it;
--- no module was loaded in it, so K has no other field that changed).
-function K.reset()
-    tasks, runq, runq_head, runq_tail = {}, {}, 1, 0
-    pending, next_tag, out, main_task, task_seq = {}, 0, {}, nil, 0
-    used, exceeded = 0, false
-    K.result, K.error, K.traceback, K.failed_task, K.budget_where, K.current = nil, nil, nil,
-        nil, nil, nil
-    K.in_query = false
-end
 
 -- K.complete(tag, ...) then K.run(): the usual activation in one call from Python.
 function K.complete_and_run(tag, ...)

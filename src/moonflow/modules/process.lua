@@ -529,9 +529,6 @@ end
 -- event on process.events(), so every spawn variant behaves the same.
 -- process.exec(entry_id, host, ...) -> result | nil, err: starts a child and waits for its result
 -- (no EXIT event for it).
-local YIELD = { op = "yield" }  -- let the node's other processes run (scheduler.lua N.pump)
-local MONITORS = { ["process.spawn_monitored"] = true, ["process.spawn_linked_monitored"] = true }
-local LINKS = { ["process.spawn_linked"] = true, ["process.spawn_linked_monitored"] = true }
 local function start_child_with(builder, fname, wait, id, host_id, ...)
     if type(id) ~= "string" or id == "" then
         return nil, sys.make_error("Invalid", fname .. ": the first argument must be an entry id (ns:name)", false)
@@ -539,20 +536,22 @@ local function start_child_with(builder, fname, wait, id, host_id, ...)
     if host_id ~= nil and type(host_id) ~= "string" then
         return nil, sys.make_error("Invalid", fname .. ": host must be a temporal.worker entry id, a task queue name or nil", false)
     end
-    local monitor, link = MONITORS[fname], LINKS[fname]
+    local monitor = fname == "process.spawn_monitored" or fname == "process.spawn_linked_monitored"
+    local link = fname == "process.spawn_linked" or fname == "process.spawn_linked_monitored"
     if node ~= nil and builder == nil and wait == "start" and not link then
         -- a process of this node, made in Lua when it can be (process/scheduler.lua N.spawn)
         my_pid = my_pid or host.pid()
         local pid, let_others_run = node.spawn(my_pid, id, host_id, sys.guard_pack(...), monitor)
         if pid ~= nil then
             if let_others_run then
-                sys.yield_cmd(YIELD)
+                -- let the node's other processes run (scheduler.lua N.pump)
+                sys.yield_cmd({ op = "yield" })
             end
             return pid
         end
     end
     local cmd = { op = "child", workflow = id, host = host_id, wait = wait, fname = fname,
-        args = sys.guard_pack(...), monitor = monitor or false, link = link or false }
+        args = sys.guard_pack(...), monitor = monitor, link = link }
     if builder ~= nil then
         if builder._error then
             return nil, sys.make_error("Invalid", fname .. ": " .. builder._error, false)

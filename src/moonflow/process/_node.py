@@ -114,6 +114,7 @@ class ProcessNode:
         self._sched_ended, self._sched_unmonitor = sched.ended, sched.unmonitor
         self._sched_close = sched.close
         self._learned: set[str] = set()  # entries the scheduler may spawn light (N.learn)
+        self._sources: dict[str, str] = {}  # entry id -> its file's text (source_of)
         # the memory cap of a pump: one step's allowance plus this much, after which the
         # pump stops (every step starts with at least its allowance)
         self._slack = max_memory // 8 if max_memory else None
@@ -226,9 +227,19 @@ class ProcessNode:
             self._learned.add(entry_id)
             assert process.state is not None
             self._sched_learn(
-                entry_id, read_source(code.source), process.state._chunk_name(code), code.method
+                entry_id, self.source_of(code), process.state._chunk_name(code), code.method
             )
         return process
+
+    def source_of(self, code: Any) -> str:
+        """The text of ``code``'s file as this node runs it: read on the entry's first spawn
+        and kept for the node's life, so that every process of an entry runs the same code
+        whichever way it was spawned (light ones from the scheduler's copy). An edit takes
+        effect at the next ``moonflow run``."""
+        text = self._sources.get(code.entry.id)
+        if text is None:
+            text = self._sources[code.entry.id] = read_source(code.source)
+        return text
 
     def runnable(self, entry_id: str) -> Any:
         """The ``LuaCode`` of a process/function entry.

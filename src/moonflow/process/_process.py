@@ -296,7 +296,7 @@ class Process(KernelRun):
         # is not converted under this one.
         state.arm_memory()
         try:
-            fn = state.load_code(self.code)
+            fn = state.load_code(self.code, self.node.source_of(self.code))
             self.node.vm.disarm_memory()
             if self.context:
                 state.sys.has_context = True  # its spawns carry context: none is light

@@ -101,7 +101,7 @@ local light_hosts = {}            -- host entry id -> true: where a light proces
 local number = 0                  -- the node's last PID number (Python's spawns take theirs too)
 local entries = {}                -- entry id -> {code, chunk, method}, or false: not light
 local light = {}                  -- pid -> record of a process with no Python side yet
-local taking = {}                 -- pid -> record between N.take and N.adopted
+local taking = {}                 -- pid -> its shell's box between N.take and N.adopted
 local closing = false
 local spawned = 0                 -- light spawns in the step under way (N.pump resets it)
 -- Spawns in one step before the spawner lets the others run (process.lua yields then): a
@@ -155,51 +155,55 @@ function N.close()
     end
 end
 
-local function needs_python(rec)
+-- box: {Python's link, Python's require, the light process served} (see new_shell); returns
+-- Python's link (i = 1) or require (i = 2) of the process, made now when it has none yet.
+local function python_side(box, i)
+    local py = box[i]
+    if py then
+        return py
+    end
+    local rec = box[3]
     if rec.loading then
         raw.error(NEEDS_PYTHON, 0)
     end
     materialize(rec.pid)
+    py = box[i]
+    if not py then
+        raw.error("moonflow: could not make the Python side of " .. rec.pid .. " (see the log)", 0)
+    end
+    return py
 end
 
 -- A light process's run (_run.py _MAKE_RUN: its sys, kernel and guard) with its link (_run.py
 -- _RunLink: link(name) a module, link(name, true) a host method) and require, which hand over
--- to Python's once it has made the process's side (`shell.rec` is the process it serves).
+-- to Python's once it has made the process's side. What stays of it then, for as long as the
+-- process runs, is a three-slot box and two closures (benchmark P3).
 -- A run whose process ended by returning a value served a process that never reached Python
 -- and is unreachable now: it is made as new and serves the next light process (making one
 -- is most of a light spawn's cost: the kernel's closures).
 local shells, shells_n = {}, 0
 local SHELLS_KEPT = 256
 local function new_shell()
-    local shell = {}
+    local box = { false, false, false }
     local function link(name, is_host)
-        local rec = shell.rec
-        if rec.link == nil then
-            needs_python(rec)
-        end
-        return rec.link(name, is_host)
+        return python_side(box, 1)(name, is_host)
     end
-    shell.require = function(name)
-        local rec = shell.rec
-        if rec.require == nil then
-            needs_python(rec)
-        end
-        return rec.require(name)  -- a tail call: its errors blame the caller's line
+    local function require_fn(name)
+        return python_side(box, 2)(name)  -- a tail call: its errors blame the caller's line
     end
     local run, kernel, guard = make_run(link, kernel_chunk, step_budget, guard_budget, nil, 0)
-    shell.run, shell.kernel, shell.guard = run, kernel, guard
-    return shell
+    return { run = run, kernel = kernel, guard = guard, box = box, require = require_fn }
 end
 -- What a light life can change in its run: the library copies its code read (sandbox.lua
 -- run_lib; anything else it could touch is a module or a host call, which made it Python's),
--- the kernel's state (K.reset) and the guard's count.
+-- the kernel's state (K.run(true)) and the guard's count.
 local function recycle(shell)
     if shells_n >= SHELLS_KEPT then
         return
     end
-    shell.rec = nil
+    shell.box[3] = false
     shell.run.libs = nil
-    shell.kernel.reset()
+    shell.kernel.run(true)  -- (K.run's reset)
     local g = shell.guard
     g.used, g.stopped, g.where = 0, nil, nil
     shells_n = shells_n + 1
@@ -287,7 +291,7 @@ function N.spawn(parent, id, host, args, monitor)
         shell = new_shell()
     end
     local rec = { monitor = monitor, parent = parent, entry = id, loading = true, shell = shell }
-    shell.rec = rec
+    shell.box[3] = rec
     local run, kernel, guard = shell.run, shell.kernel, shell.guard
     local fn = raw.load(e.code, e.chunk, "b", new_env(run, shell.require))
     -- The file's top level runs in a coroutine of its own, under the run's budget hook (as
@@ -304,7 +308,7 @@ function N.spawn(parent, id, host, args, monitor)
             raw.coroutine_close(co)
             entries[id] = false  -- a wait or Python at its top level: the Python path's
         end
-        shell.rec = nil
+        shell.box[3] = false
         return nil
     end
     local method = e.method
@@ -343,16 +347,16 @@ function N.take(pid)
         return nil
     end
     light[pid] = nil
-    taking[pid] = rec
     local shell = rec.shell
     rec.shell = nil  -- Python's from now on: never reused
+    taking[pid] = shell.box
     return shell.run, shell.kernel, shell.guard, rec.entry, rec.parent, rec.monitor
 end
 
 function N.adopted(pid, link, require_fn)
-    local rec = taking[pid]
+    local box = taking[pid]
     taking[pid] = nil
-    rec.link, rec.require = link, require_fn
+    box[1], box[2], box[3] = link, require_fn, false
 end
 
 -- process.unmonitor(pid) by the spawner of a light process.
