@@ -197,3 +197,21 @@ async def test_hosts_of_light_processes(app, host):
             e = await _run(node, "app:spawn_one", "app:value", host, i)
             assert e["value"] == i
             assert e["pid"].startswith("{" + (host or "app:processes") + "|0x")
+
+
+async def test_a_top_level_that_catches_its_need_for_python_still_gets_it(app):
+    async with ProcessNode(app) as node:
+        for _ in range(3):
+            e = await _run(node, "app:spawn_one", "app:catches_at_top", None, None)
+            assert e["value"] == "true table"
+
+
+async def test_a_light_process_that_got_its_python_side_spawns_light_children(app):
+    async with ProcessNode(app) as node:
+        await _run(node, "app:collect", "app:value", 1)  # the value entry's first spawn
+        assert len(node.exited) == 2
+        exits = (await _run(node, "app:collect", "app:relay", 2, 5))["exits"]
+        assert [e["value"] for e in exits] == [15, 15]
+        # ended with a Python side: the collector and both relays (the second one light until
+        # process.pid); their ten children ended in Lua
+        assert len(node.exited) == 2 + 3

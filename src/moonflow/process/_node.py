@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -101,6 +102,7 @@ class ProcessNode:
         self.instruction_budget = instruction_budget
         self.max_memory = max_memory
         self.loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()  # the loop's: the only one touching self.vm
         self.vm = LuaVM(PROCESS, max_memory=None)
         # The scheduler (scheduler.lua), reached by the runs' process module as sys.node; its
         # functions are captured now (lupa 2.8: see LuaVM).
@@ -262,9 +264,16 @@ class ProcessNode:
     # ---- light processes (scheduler.lua N.spawn) ----------------------------------------
     def find(self, pid: str) -> Process | None:
         """The running process ``pid`` of this node, or None. A light process (made in Lua by
-        another process's spawn, scheduler.lua N.spawn) gets its Python side now."""
+        another process's spawn, scheduler.lua N.spawn) gets its Python side now; from a
+        thread other than the node's (which must not touch its Lua state) only processes that
+        have their Python side are found."""
         process = self.processes.get(pid)
-        if process is None and not self._closed and pid.startswith("{"):
+        if (
+            process is None
+            and not self._closed
+            and pid.startswith("{")
+            and threading.get_ident() == self._thread
+        ):
             process = self._materialize(pid)
         return process
 

@@ -164,6 +164,7 @@ local function python_side(box, i)
     end
     local rec = box[3]
     if rec.loading then
+        rec.needed_python = true  -- (a user coroutine.resume may catch what follows)
         raw.error(NEEDS_PYTHON, 0)
     end
     materialize(rec.pid)
@@ -303,11 +304,13 @@ function N.spawn(parent, id, host, args, monitor)
     sys.charge = guard.charge
     local ok, exported = co_resume(co)
     sys.charge = charge
-    if not ok or co_status(co) ~= "dead" then
-        if ok or exported == NEEDS_PYTHON then
+    if not ok or co_status(co) ~= "dead" or rec.needed_python then
+        -- It waits, needs Python, fails or runs out of budget at its top level: the Python
+        -- path runs it again and reports what happens, for this spawn and every later one.
+        if co_status(co) == "suspended" then
             raw.coroutine_close(co)
-            entries[id] = false  -- a wait or Python at its top level: the Python path's
         end
+        entries[id] = false
         shell.box[3] = false
         return nil
     end
@@ -350,6 +353,9 @@ function N.take(pid)
     local shell = rec.shell
     rec.shell = nil  -- Python's from now on: never reused
     taking[pid] = shell.box
+    if procs[pid] ~= nil then
+        runs[pid] = shell.run  -- it may spawn (N.spawn) and be monitored from Lua now
+    end
     return shell.run, shell.kernel, shell.guard, rec.entry, rec.parent, rec.monitor
 end
 

@@ -161,8 +161,23 @@ local function spawn_one(entry, host, arg)
   return e
 end
 
+-- Needs its Python side first (process.pid), then spawns `n` children monitored and sums their
+-- values.
+local function relay(n)
+  assert(process.pid())
+  local events = process.events()
+  for i = 1, n do
+    assert(process.spawn_monitored("app:value", "app:processes", i))
+  end
+  local sum = 0
+  for _ = 1, n do
+    sum = sum + events:receive().value
+  end
+  return sum
+end
+
 return {
-  collect = collect, late_monitor = late_monitor, message_then_exit = message_then_exit,
+  relay = relay, collect = collect, late_monitor = late_monitor, message_then_exit = message_then_exit,
   stop_it = stop_it, unmonitored = unmonitored, monitor_twice = monitor_twice, by_name = by_name,
   tight_loop = tight_loop, spawn_one = spawn_one,
 }
