@@ -215,3 +215,65 @@ async def test_a_light_process_that_got_its_python_side_spawns_light_children(ap
         # ended with a Python side: the collector and both relays (the second one light until
         # process.pid); their ten children ended in Lua
         assert len(node.exited) == 2 + 3
+
+
+# ---- review findings (each test failed before its fix) -----------------------------------------
+
+
+async def test_a_process_cannot_reach_an_earlier_one_through_its_reused_run(app):
+    # Finding: getmetatable(_G) is the run's environment metatable; a reused run kept what the
+    # process before had put there (a __newindex copying every global write, an __index).
+    async with ProcessNode(app) as node:
+        got = await _run(node, "app:alternate", "app:poisoner", "app:thief", 4)
+        assert got == [{"loot": False, "unknown": True, "has_mt": True}] * 4
+        bad, kept = node.vm.sys.node.check_shells()
+        assert kept > 0 and list(bad.values()) == []
+
+
+@pytest.mark.parametrize("how", ["monitor", "link"])
+async def test_monitor_or_link_of_a_process_that_never_ran(app, how):
+    # Finding: N.ended answered a miss with one value where Python unpacked two (a TypeError
+    # inside process.monitor instead of nil, NotFound).
+    async with ProcessNode(app) as node:
+        got = await _run(node, "app:monitor_pid", "{app:processes|0x00999}", how)
+        assert got == "NotFound: no process {app:processes|0x00999}"
+
+
+async def test_a_late_monitor_takes_the_pid_as_printed_only(app):
+    # Finding: the remembered ends were looked up by the number Python parsed, so
+    # {app:processes|0x4} and {app:processes|0x_4} found {app:processes|0x00004}.
+    async with ProcessNode(app) as node:
+        pid = await _run(node, "app:returns_pid", "app:value")
+        assert await _run(node, "app:monitor_pid", pid, "monitor") == "ok"
+        number = int(pid.rsplit("|0x", 1)[1][:-1], 16)
+        for alias in (f"{{app:processes|0x{number:x}}}", f"{{app:processes|0x_{number:x}}}"):
+            got = await _run(node, "app:monitor_pid", alias, "monitor")
+            assert got == f"NotFound: no process {alias}"
+
+
+async def test_remembered_results_are_held_to_their_size(app):
+    # Finding: a result's size was what the state grew by while copying it, and strings are
+    # shared, not copied: 1,500 results of 1 MB were all kept (1.5 GB).
+    async with ProcessNode(app) as node:
+        assert await _run(node, "app:lengths", "app:big_string", 1) == 1_000_000
+        node.vm.collectgarbage("collect")
+        before = node.vm.memory_used()
+        assert await _run(node, "app:lengths", "app:big_string", 40) == 40_000_000
+        node.vm.collectgarbage("collect")
+        grown = node.vm.memory_used() - before
+        assert grown < 8_000_000, f"the Lua state kept {grown} bytes of 40 MB of results"
+
+
+async def test_a_spawner_does_not_pay_for_its_childrens_top_level(app):
+    # Finding: a light child's file top level runs in its spawner's step, under that step's
+    # memory cap: children keeping 4 MB each at their top level left the spawner (16 MiB cap)
+    # no room for 8 MB of its own.
+    async with ProcessNode(app, max_memory=16 * 1024 * 1024) as node:
+        assert await _run(node, "app:spawn_then_allocate", "app:top_alloc", 5, 8192) == 524_288
+
+
+async def test_spawns_inside_a_c_callback(app):
+    # Finding: every 64th light spawn let the others run by waiting, which cannot happen in a
+    # function C calls (a string.gsub callback): the 64th spawn failed after making its child.
+    async with ProcessNode(app) as node:
+        assert await _run(node, "app:spawn_in_gsub", 100) == {"pids": 100, "exits": 100}

@@ -257,6 +257,15 @@ class LuaVM:
         process node between its pumps; an entry loaded, its results converted)."""
         self.rt.set_max_memory(0)
 
+    def credit_memory(self, nbytes: int) -> None:
+        """Raise the armed cap (if any) by ``nbytes``: what moonflow allocated on a run's
+        behalf under another run's cap (a light process's file loaded in its spawner's step,
+        process/scheduler.lua) is not the capped run's to pay for."""
+        rt = self.rt
+        limit = rt.get_max_memory(total=True)
+        if limit:
+            rt.set_max_memory(limit + max(0, int(nbytes)), total=True)
+
     def uncapped(self) -> _Uncapped:
         """Lift the memory cap while Python builds Lua values (``to_lua``, result tables).
 

@@ -625,7 +625,8 @@ function sys.find_bad_utf8(t)
 end
 
 -- ---- Copy between runs of this state, without Python --------------------------------------
--- sys.copy_values(packed) -> a fresh packed list {n = N, ...} of copies, or nil to decline.
+-- sys.copy_values(packed) -> a fresh packed list {n = N, ...} of copies, or nil to decline;
+-- then the tables plus elements it copied and the bytes of the strings in it.
 -- `packed` is what sys.guard_pack makes. The copy is what the receiver would get from the
 -- Python path (to_python, then to_lua in its run): the same types (math.type too), keys,
 -- values and markers, and no table shared with the original (runs never share tables). It
@@ -786,5 +787,5 @@ function sys.copy_values(packed)
             end
         end
     end
-    return c
+    return c, slots, bytes
 end

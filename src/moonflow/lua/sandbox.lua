@@ -570,20 +570,14 @@ local host_mt = {
         return fn
     end,
 }
-function sys.new_run(link)
-    local run = raw.setmetatable({}, run_mt)
-    run.host = raw.setmetatable({ [HOST_GET] = link }, host_mt)
-    if context == "workflow" then
-        -- called once, not kept in the run's host table: an idle run holds no host method
-        -- (each is a Lua closure and a Python object; benchmark M2)
-        run.start_ns = sys.wrap_py(link("now_ns", true), "host.now_ns")()
-        run.seed = sys.wrap_py(link("random_seed", true), "host.random_seed")()
-    end
-    -- Each entry's code runs in its own environment (globals copied in on first read). A
-    -- global that was never set reads nil, as in stock Lua and the reference runtime (apps rely
-    -- on `counter = (counter or 0) + 1`); typos are caught before run time by `moonflow check`
-    -- (unknown-global warnings), and calling one names it ("global 'name'").
-    run.env_mt = {
+-- Each entry's code runs in its own environment (globals copied in on first read). A
+-- global that was never set reads nil, as in stock Lua and the reference runtime (apps rely
+-- on `counter = (counter or 0) + 1`); typos are caught before run time by `moonflow check`
+-- (unknown-global warnings), and calling one names it ("global 'name'").
+-- One per run (every environment of the run has it), and made anew for a run the process
+-- scheduler reuses: user code reaches it (getmetatable(_G)) and may change it.
+function sys.new_env_mt(run)
+    return {
         __index = function(env, name)
             local v
             if name == "_G" then
@@ -615,6 +609,18 @@ function sys.new_run(link)
             rawset(env, name, v)
         end,
     }
+end
+
+function sys.new_run(link)
+    local run = raw.setmetatable({}, run_mt)
+    run.host = raw.setmetatable({ [HOST_GET] = link }, host_mt)
+    if context == "workflow" then
+        -- called once, not kept in the run's host table: an idle run holds no host method
+        -- (each is a Lua closure and a Python object; benchmark M2)
+        run.start_ns = sys.wrap_py(link("now_ns", true), "host.now_ns")()
+        run.seed = sys.wrap_py(link("random_seed", true), "host.random_seed")()
+    end
+    run.env_mt = sys.new_env_mt(run)
     return run
 end
 

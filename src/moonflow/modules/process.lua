@@ -543,7 +543,7 @@ local function start_child_with(builder, fname, wait, id, host_id, ...)
         my_pid = my_pid or host.pid()
         local pid, let_others_run = node.spawn(my_pid, id, host_id, sys.guard_pack(...), monitor)
         if pid ~= nil then
-            if let_others_run then
+            if let_others_run and raw.coroutine_isyieldable() then
                 -- let the node's other processes run (scheduler.lua N.pump)
                 sys.yield_cmd({ op = "yield" })
             end

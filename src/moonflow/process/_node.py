@@ -153,6 +153,7 @@ class ProcessNode:
                 instruction_budget,
                 int(instruction_budget or 0),
                 self._materialize_from_lua,
+                self.vm.credit_memory,
                 self.default_host,
                 self.vm.rt.table_from(hosts),
             )
@@ -309,7 +310,7 @@ class ProcessNode:
         """How the process ``pid`` ended, if the node remembers it (see :data:`EXITED_KEPT`)."""
         ended = self.exited.get(pid)
         parsed = parse_process_pid(pid)
-        if ended is None and parsed is not None:
+        if ended is None and parsed is not None and format_process_pid(*parsed) == pid:
             found, value = self._sched_ended(parsed[0], parsed[1])
             if found:
                 ended = Outcome(True, value=self.vm.convert.to_python(value, "result"))

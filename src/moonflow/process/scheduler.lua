@@ -95,7 +95,7 @@ end
 -- not a plain value, a deadlock) or Python needs it (a message, a monitor or link from
 -- another process, a cancel, a name), Python makes its side from these tables
 -- (ProcessNode._materialize: N.take, then N.adopted) and it is a process like any other.
-local make_run, kernel_chunk, step_budget, guard_budget, materialize
+local make_run, kernel_chunk, step_budget, guard_budget, materialize, credit
 local default_host
 local light_hosts = {}            -- host entry id -> true: where a light process may run
 local number = 0                  -- the node's last PID number (Python's spawns take theirs too)
@@ -108,6 +108,9 @@ local spawned = 0                 -- light spawns in the step under way (N.pump 
 -- loop spawning 10,000 processes would otherwise make them all in one step (and under that
 -- step's memory cap) before any of them ran.
 local SPAWNS_PER_STEP = 64
+-- A light spawn's file top level runs in the spawner's step, under its memory cap: one that
+-- keeps more than this (KiB) is credited back, and its entry is not spawned light again.
+local TOP_LEVEL_KB = 256
 -- Raised when the top level of a light process's file asks for Python (a host call, a module,
 -- require): the spawn takes the Python path instead, and so does every later spawn of that
 -- entry. A control value: user pcall cannot swallow it.
@@ -116,16 +119,17 @@ sys.control[NEEDS_PYTHON] = true
 local co_create, co_resume, co_status = raw.coroutine_create, raw.coroutine_resume,
     raw.coroutine_status
 local sethook = raw.sethook
-local new_env = sys.new_env
+local new_env, new_env_mt = sys.new_env, sys.new_env_mt
 local HOOK_EVERY = 10000          -- as sandbox.lua's guard hook expects
 local HUGE = math.huge
 
 -- Called once by the node (ProcessNode.__init__): how runs are made (_run.py _MAKE_RUN and
--- kernel.lua's chunk), the step budget, the Python callback making a light process's Python
--- side (materialize(pid)), the default host and the process hosts a light process may run on.
-function N.setup(run_maker, kchunk, budget, gbudget, materialize_fn, default, hosts)
+-- kernel.lua's chunk), the step budget, the Python callbacks making a light process's Python
+-- side (materialize(pid)) and raising the pump's memory cap (credit(bytes)), the default host
+-- and the process hosts a light process may run on.
+function N.setup(run_maker, kchunk, budget, gbudget, materialize_fn, credit_fn, default, hosts)
     make_run, kernel_chunk, step_budget, guard_budget = run_maker, kchunk, budget, gbudget
-    materialize, default_host = materialize_fn, default
+    materialize, credit, default_host = materialize_fn, credit_fn, default
     for i = 1, #hosts do
         light_hosts[hosts[i]] = true
     end
@@ -196,14 +200,17 @@ local function new_shell()
     return { run = run, kernel = kernel, guard = guard, box = box, require = require_fn }
 end
 -- What a light life can change in its run: the library copies its code read (sandbox.lua
--- run_lib; anything else it could touch is a module or a host call, which made it Python's),
--- the kernel's state (K.run(true)) and the guard's count.
+-- run_lib), its environments' metatable (getmetatable(_G)), the kernel's state (K.run(true))
+-- and the guard's count. Anything else it could touch is a module or a host call, which made
+-- it Python's (and its run is never reused).
 local function recycle(shell)
     if shells_n >= SHELLS_KEPT then
         return
     end
     shell.box[3] = false
-    shell.run.libs = nil
+    local run = shell.run
+    run.libs = nil
+    run.env_mt = new_env_mt(run)  -- its code could change the one it had (getmetatable(_G))
     shell.kernel.run(true)  -- (K.run's reset)
     local g = shell.guard
     g.used, g.stopped, g.where = 0, nil, nil
@@ -234,6 +241,11 @@ function N.check_shells()
     for i = 1, shells_n do
         compare("run", shells[i].run, ref.run)
         compare("kernel", shells[i].kernel, ref.kernel)
+        local mt = shells[i].run.env_mt
+        compare("env_mt", mt, ref.run.env_mt)
+        if raw.getmetatable(mt) ~= nil then
+            bad[#bad + 1] = "env_mt's metatable"
+        end
         local g = shells[i].guard
         if g.used ~= 0 or g.stopped ~= nil or g.where ~= nil then
             bad[#bad + 1] = "guard"
@@ -294,6 +306,7 @@ function N.spawn(parent, id, host, args, monitor)
     local rec = { monitor = monitor, parent = parent, entry = id, loading = true, shell = shell }
     shell.box[3] = rec
     local run, kernel, guard = shell.run, shell.kernel, shell.guard
+    local before_kb = gc("count")
     local fn = raw.load(e.code, e.chunk, "b", new_env(run, shell.require))
     -- The file's top level runs in a coroutine of its own, under the run's budget hook (as
     -- sandbox.lua sys.guarded_call runs it on the Python path): a wait there must not suspend
@@ -304,6 +317,13 @@ function N.spawn(parent, id, host, args, monitor)
     sys.charge = guard.charge
     local ok, exported = co_resume(co)
     sys.charge = charge
+    local grown_kb = gc("count") - before_kb
+    if grown_kb > TOP_LEVEL_KB then
+        -- The spawner's step paid for what the child's top level keeps: give it back, and
+        -- load this entry on the Python path from now on (each load under its own cap).
+        entries[id] = false
+        credit(grown_kb * 1024)
+    end
     if not ok or co_status(co) ~= "dead" or rec.needed_python then
         -- It waits, needs Python, fails or runs out of budget at its top level: the Python
         -- path runs it again and reports what happens, for this spawn and every later one.
@@ -419,11 +439,11 @@ end
 -- as ended by returning a value, and that value.
 function N.ended(host, number)
     if ring_num == nil then
-        return false
+        return false, nil
     end
     local slot = number % EXITED_KEPT + 1
     if ring_num[slot] ~= number or ring_host[slot] ~= host then
-        return false
+        return false, nil
     end
     local v = ring_val[slot]
     if v == NIL then
@@ -447,18 +467,15 @@ local function light_done(pid, rec, kernel, now)
     if vt == "boolean" or (vt == "number" and value == value and value ~= HUGE and value ~= -HUGE) then
         copy = value  -- as the copier would (a plain value, no table)
     elseif value ~= nil then
-        -- a copy for the monitor (and the check that the value is data at all); its size is
-        -- about what the state grew by meanwhile
-        local before = gc("count")
-        local c = copy_values({ value, n = 1 })
+        -- a copy for the monitor (and the check that the value is data at all), and about
+        -- what the value holds (as ProcessNode._size_of counts it: 40 bytes a slot and the
+        -- strings' bytes)
+        local c, slots, text = copy_values({ value, n = 1 })
         if c == nil then
             return false
         end
         copy = c[1]
-        local grown = gc("count") - before
-        if grown > 0 then
-            bytes = bytes + grown * 1024
-        end
+        bytes = bytes + 40 * slots + text
     end
     local watcher = rec.monitor and procs[rec.parent] ~= nil and runs[rec.parent] or nil
     if watcher ~= nil then

@@ -164,6 +164,11 @@ def _differences(sender: LuaRun, receiver: LuaRun, cases: Any) -> tuple[list[str
         case = cases[i]
         name, packed = case["name"], case["packed"]
         copy = copy_values(packed)
+        if isinstance(copy, tuple):  # the copy, then its slots and string bytes
+            copy, _slots, text = copy
+            strings = [packed[j] for j in range(1, packed["n"] + 1) if isinstance(packed[j], str)]
+            if text < sum(len(v) for v in strings):
+                problems.append(f"{name}: {text} string bytes counted, fewer than its strings")
         try:
             values = [sender.to_python(packed[j], f"{name} {j}") for j in range(1, packed["n"] + 1)]
             expected: Any = receiver.pack([receiver.to_lua(v, name) for v in values])

@@ -60,7 +60,30 @@ local function context_value(key)
   return require("ctx").get(key)
 end
 
+
+-- Changes what a process can reach of its run: its environment's metatable.
+local function poisoner()
+  local mt = getmetatable(_G)
+  mt.loot = {}
+  mt.__index = function() return "poisoned" end
+  mt.__newindex = function(t, k, v) mt.loot[k] = v; rawset(t, k, v) end
+  return "poisoned"
+end
+
+-- Sets a global, then reports what it can see of an earlier process through its run.
+local function thief()
+  SECRET = "mine"
+  local mt = getmetatable(_G)
+  return { loot = mt.loot ~= nil, unknown = SOME_UNKNOWN_GLOBAL == nil, has_mt = mt ~= nil }
+end
+
+-- A different string of 1,000,000 bytes for each `i`.
+local function big_string(i)
+  return string.rep(string.format("%08d", i), 125000)
+end
+
 return {
   value = value, shaped = shaped, fails = fails, nil_err = nil_err, not_data = not_data,
   leaky = leaky, own_pid = own_pid, waits = waits, spins = spins, context_value = context_value,
+  poisoner = poisoner, thief = thief, big_string = big_string,
 }

@@ -176,7 +176,94 @@ local function relay(n)
   return sum
 end
 
+-- `rounds` times: spawns `a` monitored and waits for its EXIT, then the same with `b`; returns
+-- b's values.
+local function alternate(a, b, rounds)
+  local events = process.events()
+  local got = {}
+  for round = 1, rounds do
+    assert(process.spawn_monitored(a, "app:processes"))
+    events:receive()
+    assert(process.spawn_monitored(b, "app:processes"))
+    got[round] = events:receive().value
+  end
+  return got
+end
+
+-- Spawns `n` children of `entry` (monitored, all in this step), then allocates `kb` KiB itself.
+local function spawn_then_allocate(entry, n, kb)
+  local events = process.events()
+  for _ = 1, n do
+    assert(process.spawn_monitored(entry, "app:processes"))
+  end
+  local mine = {}
+  for i = 1, kb * 64 do
+    mine[i] = i
+  end
+  for _ = 1, n do
+    local ev = events:receive()
+    if ev.error then
+      return { error = ev.error:message() }
+    end
+  end
+  return #mine
+end
+
+-- Spawns one `value` child, then `n` more from inside a string.gsub callback (C calls Lua:
+-- nothing there may wait); returns how many spawns returned a PID and how many EXITs came.
+local function spawn_in_gsub(n)
+  local events = process.events()
+  assert(process.spawn_monitored("app:value", "app:processes", 0))
+  events:receive()
+  local pids = 0
+  string.gsub(string.rep("x", n), "x", function()
+    if process.spawn_monitored("app:value", "app:processes", 1) then
+      pids = pids + 1
+    end
+  end)
+  local exits = 0
+  for _ = 1, pids do
+    events:receive()
+    exits = exits + 1
+  end
+  return { pids = pids, exits = exits }
+end
+
+-- process.monitor / process.link of `pid`: "ok", or the error's kind and message.
+local function monitor_pid(pid, how)
+  local ok, err = process[how](pid)
+  if ok then
+    return "ok"
+  end
+  return err:kind() .. ": " .. err:message()
+end
+
+-- Spawns `entry` twice (not monitored), lets both end, returns the second one's PID.
+local function returns_pid(entry)
+  local time = require("time")
+  assert(process.spawn(entry, "app:processes", 1))
+  local pid = assert(process.spawn(entry, "app:processes", 2))
+  time.sleep("30ms")
+  return pid
+end
+
+-- Spawns `n` children of `entry` monitored (argument: their number) and returns the sum of the
+-- lengths of their values.
+local function lengths(entry, n)
+  local events = process.events()
+  for i = 1, n do
+    assert(process.spawn_monitored(entry, "app:processes", i))
+  end
+  local total = 0
+  for _ = 1, n do
+    total = total + #events:receive().value
+  end
+  return total
+end
+
 return {
+  lengths = lengths, alternate = alternate, spawn_then_allocate = spawn_then_allocate,
+  spawn_in_gsub = spawn_in_gsub, monitor_pid = monitor_pid, returns_pid = returns_pid,
   relay = relay, collect = collect, late_monitor = late_monitor, message_then_exit = message_then_exit,
   stop_it = stop_it, unmonitored = unmonitored, monitor_twice = monitor_twice, by_name = by_name,
   tight_loop = tight_loop, spawn_one = spawn_one,
