@@ -241,13 +241,19 @@ class LuaVM:
         used = self.rt.get_memory_used() or 0
         if used < self._live:  # runs left since: what is live now is at most this
             self._live = used
-        elif used - self._live > allowance // 2:
+        elif used - self._live > max(allowance // 2, self._live):
             # Garbage of earlier runs counts in `used`, and the collector may free it while
             # the next code runs, which could then allocate that much more than its
             # allowance (a 64 MiB cap let a runaway loop run into its instruction budget
             # instead, in a state a 600,000-table payload had passed through). A full
             # collection once garbage passes half the allowance keeps the cap within 1.5x;
-            # the incremental collector rarely lets that much pile up, so this is rare.
+            # the incremental collector rarely lets that much pile up, so this is rare. In a
+            # state holding more than that live (a process node with 10,000s of processes),
+            # once the state has doubled instead, as the collector's own pace does: every
+            # 36 MiB, each full collection walking all of it made a node's work grow with
+            # the square of its processes (8,191 -> 16,383 waiting processes: 71 -> 142 µs
+            # each). A step may then allocate up to what the state holds live beyond its
+            # allowance before the cap stops it.
             self.collectgarbage("collect")
             used = self._live = self.rt.get_memory_used() or 0
         self.rt.set_max_memory(used + allowance)

@@ -108,8 +108,8 @@ local spawned = 0                 -- light spawns in the step under way (N.pump 
 -- loop spawning 10,000 processes would otherwise make them all in one step (and under that
 -- step's memory cap) before any of them ran.
 local SPAWNS_PER_STEP = 64
--- A light spawn's file top level runs in the spawner's step, under its memory cap: one that
--- keeps more than this (KiB) is credited back, and its entry is not spawned light again.
+-- A light spawn's file top level runs in the spawner's step, under its memory cap: what one
+-- keeps beyond this (KiB) is credited back (see N.spawn).
 local TOP_LEVEL_KB = 256
 -- Raised when the top level of a light process's file asks for Python (a host call, a module,
 -- require): the spawn takes the Python path instead, and so does every later spawn of that
@@ -319,10 +319,18 @@ function N.spawn(parent, id, host, args, monitor)
     sys.charge = charge
     local grown_kb = gc("count") - before_kb
     if grown_kb > TOP_LEVEL_KB then
-        -- The spawner's step paid for what the child's top level keeps: give it back, and
-        -- load this entry on the Python path from now on (each load under its own cap).
-        entries[id] = false
+        -- The spawner's step paid for what the child's top level keeps: give it back. An entry
+        -- that does so three spawns in a row loads on the Python path from now on (each load
+        -- under its own cap); once may be the state's own growth (its string table doubling
+        -- as the strings alive pass a power of two, 385 KiB at 200,000 EXITs unread).
         credit(grown_kb * 1024)
+        local heavy = (e.heavy or 0) + 1
+        e.heavy = heavy
+        if heavy >= 3 then
+            entries[id] = false
+        end
+    elseif e.heavy then
+        e.heavy = nil
     end
     if not ok or co_status(co) ~= "dead" or rec.needed_python then
         -- It waits, needs Python, fails or runs out of budget at its top level: the Python
@@ -330,7 +338,9 @@ function N.spawn(parent, id, host, args, monitor)
         if co_status(co) == "suspended" then
             raw.coroutine_close(co)
         end
-        entries[id] = false
+        if ok or exported ~= "not enough memory" then
+            entries[id] = false
+        end  -- (out of memory in the spawner's step: this spawn only; Python's has a cap of its own)
         shell.box[3] = false
         return nil
     end
