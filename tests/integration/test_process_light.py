@@ -12,6 +12,7 @@ App: tests/integration/apps/process_light/ (processes only, no server).
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,16 @@ async def test_spawns_inside_a_c_callback(app):
     # function C calls (a string.gsub callback): the 64th spawn failed after making its child.
     async with ProcessNode(app) as node:
         assert await _run(node, "app:spawn_in_gsub", 100) == {"pids": 100, "exits": 100}
+
+
+async def test_a_failure_nobody_watches_is_logged(app, caplog):
+    # A newcomer's finding: workers spawned with plain process.spawn that raised left no trace.
+    async with ProcessNode(app) as node:
+        with caplog.at_level(logging.WARNING, logger="moonflow.process"):
+            assert await _run(node, "app:fire_and_forget", "app:fails", 3, "lost") == 3
+            assert await _run(node, "app:fire_and_forget", "app:value", 2, 1) == 2
+            await _run(node, "app:collect", "app:fails", 2, "seen")  # monitored: not logged
+            await _run(node, "app:stop_it", "terminate")  # stopped on purpose: not logged
+        lines = [r.getMessage() for r in caplog.records if "nothing monitors" in r.getMessage()]
+        assert len(lines) == 3, lines
+        assert all("(app:fails, spawned by {app:" in line and "lost" in line for line in lines)

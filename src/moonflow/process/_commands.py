@@ -313,6 +313,8 @@ class Commands:
             return
         for topic, values in messages:
             child.deliver(topic, values, process.pid)
+        if wait != "result":
+            child.spawned_by = process.pid
         if wait == "result":
             task = asyncio.ensure_future(asyncio.shield(child.done))
             process.track(tag, task)

@@ -287,6 +287,7 @@ class ProcessNode:
             run_sys, kernel, guard, entry_id, parent, monitor = parts
             code = self.app.spec(str(entry_id))
             process = Process(self, pid, code, [], None)
+            process.spawned_by = str(parent)
             host = ProcessLuaHost(process)
             state, link = LuaRun.adopt(
                 host, self.app, self.vm, (run_sys, kernel, guard), max_memory=self.max_memory
@@ -424,6 +425,13 @@ class ProcessNode:
         pid = process.pid
         self.processes.pop(pid, None)
         self._keep_exited(pid, outcome)
+        if (
+            not outcome.ok
+            and process.spawned_by is not None
+            and not self.monitors.get(pid)
+            and not self.links.get(pid)
+        ):
+            _log_unwatched_failure(process, outcome)
         for target in self._watching.pop(pid, ()):
             watchers = self.monitors.get(target)
             if watchers is not None:
@@ -638,6 +646,23 @@ def _size_of(value: Any, limit: int = EXITED_BYTES) -> int:
         else:
             total += 64
     return total
+
+
+def _log_unwatched_failure(process: Process, outcome: Outcome) -> None:
+    """A process spawned by another that failed with nobody to see it (no monitor, no link, no
+    one waiting for its result): one warning line, as Erlang's logger reports a crash nobody
+    handles. Not for a process stopped on purpose (terminated, cancelled)."""
+    info = outcome.error or ErrorInfo(mferrors.INTERNAL, "failed", False)
+    if info.kind in (mferrors.TERMINATED, mferrors.CANCELED):
+        return
+    log.warning(
+        "process %s (%s, spawned by %s) failed, and nothing monitors or links it: %s: %s",
+        process.pid,
+        process.entry_id,
+        process.spawned_by,
+        info.kind,
+        info.message,
+    )
 
 
 def _default_host(app: App) -> str:

@@ -262,6 +262,9 @@ class Process(KernelRun):
         self.terminal: Terminal | None = None
         self.done: asyncio.Future[Outcome] = node.loop.create_future()
         self.closed = False
+        #: the PID of the process that spawned it and does not wait for its result (its
+        #: failure is logged when nobody monitors or links it), or None
+        self.spawned_by: str | None = None
         #: the scheduler let the process go when its step ended it (ProcessNode._stepped)
         self.ended_in_step = False
         self._args = args

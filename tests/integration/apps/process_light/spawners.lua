@@ -261,8 +261,18 @@ local function lengths(entry, n)
   return total
 end
 
+-- Spawns `entry` `n` times with `arg`, not monitored, and lets them end.
+local function fire_and_forget(entry, n, arg)
+  local time = require("time")
+  for _ = 1, n do
+    assert(process.spawn(entry, "app:processes", arg))
+  end
+  time.sleep("50ms")
+  return n
+end
+
 return {
-  lengths = lengths, alternate = alternate, spawn_then_allocate = spawn_then_allocate,
+  fire_and_forget = fire_and_forget, lengths = lengths, alternate = alternate, spawn_then_allocate = spawn_then_allocate,
   spawn_in_gsub = spawn_in_gsub, monitor_pid = monitor_pid, returns_pid = returns_pid,
   relay = relay, collect = collect, late_monitor = late_monitor, message_then_exit = message_then_exit,
   stop_it = stop_it, unmonitored = unmonitored, monitor_twice = monitor_twice, by_name = by_name,
