@@ -4,6 +4,9 @@ The node owns the Lua state its processes run in (touched only from the loop thr
 out PIDs, keeps the local name registry, monitors and links, and reaches Temporal through the
 app's clients for what processes do with workflows (start, message, monitor, cancel). What each
 process command does is in :mod:`._commands`; a process itself is :class:`._process.Process`.
+A process spawned by another process may start without one ("light", ``scheduler.lua``
+N.spawn): it gets its :class:`Process` when it first needs Python or Python needs it
+(:meth:`ProcessNode.find`); one that never does lives and ends in Lua.
 
 Scope (architecture.md, "Beyond workflows"): processes exist to drive and test durable
 workflows the way the reference runtime's apps do. One node per OS process; PIDs are local to
@@ -122,6 +125,7 @@ class ProcessNode:
         self._slack = max_memory // 8 if max_memory else None
         self._to_feed: list[Process] = []
         self._pump_scheduled = False
+        # processes with a Python side; a light one (scheduler.lua N.spawn) is found by find()
         self.processes: dict[str, Process] = {}
         self.registry: dict[str, str] = {}  # name -> pid
         self._names_of: dict[str, set[str]] = {}  # pid -> names it holds
