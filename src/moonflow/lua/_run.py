@@ -141,6 +141,7 @@ class LuaRun:
         "convert",
         "_modules",
         "_libraries",
+        "source_of",
         "_closers",
         "sys",
         "kernel",
@@ -183,6 +184,9 @@ class LuaRun:
         self._modules: dict[str, Any] = {}
         # made on first use: most runs load no library entry and close nothing
         self._libraries: dict[str, Any] | None = None
+        #: the text of an entry's file as its host keeps it (a process node reads each file
+        #: once), or None: read when loaded
+        self.source_of: Callable[[LuaCode], str] | None = None
         self._closers: list[Callable[[], None]] | None = None
         # The run's private sys. Lua reaches this object only through weak references (the
         # host getter and module loader below): a strong one would make a reference cycle
@@ -240,6 +244,7 @@ class LuaRun:
         run.convert = vm.convert
         run._modules = {}
         run._libraries = None
+        run.source_of = None
         run._closers = None
         run.sys, run.kernel, run._guard = parts
         run.lua_make_error = _run_maker(vm)[1]
@@ -405,7 +410,8 @@ class LuaRun:
         if lib is None:
             assert self.app is not None
             code = self.app.spec(entry_id)
-            lib = self._load_chunk(code)
+            source = self.source_of(code) if self.source_of is not None else None
+            lib = self._load_chunk(code, source)
             self._libraries[entry_id] = lib
         return lib
 

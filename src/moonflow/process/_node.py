@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as mferrors
 from ..errors import ErrorInfo
 from ..lua._outcome import Outcome
-from ..lua._run import DEFAULT_INSTRUCTION_BUDGET, DEFAULT_MAX_MEMORY, LuaRun, _run_maker
+from ..lua._run import (
+    DEFAULT_INSTRUCTION_BUDGET,
+    DEFAULT_MAX_MEMORY,
+    LuaRun,
+    _run_maker,
+    weak_method,
+)
 from ..lua._vm import KERNEL, LuaVM, read_source
 from ..modules._catalogue import PROCESS
 from ._pids import format_process_pid, parse_process_pid
@@ -156,8 +162,10 @@ class ProcessNode:
                 self.vm.chunk(KERNEL, self.vm.module_env),
                 instruction_budget,
                 int(instruction_budget or 0),
-                self._materialize_from_lua,
-                self.vm.credit_memory,
+                # weakly: Lua holding the node (or its vm) would be a cycle through the Lua
+                # registry that Python's collector cannot see (a closed node never freed)
+                weak_method(weakref.ref(self), "_materialize_from_lua"),
+                weak_method(weakref.ref(self.vm), "credit_memory"),
                 self.default_host,
                 self.vm.rt.table_from(hosts),
             )
@@ -239,10 +247,10 @@ class ProcessNode:
         return process
 
     def source_of(self, code: Any) -> str:
-        """The text of ``code``'s file as this node runs it: read on the entry's first spawn
-        and kept for the node's life, so that every process of an entry runs the same code
-        whichever way it was spawned (light ones from the scheduler's copy). An edit takes
-        effect at the next ``moonflow run``."""
+        """The text of ``code``'s file (an entry's or a library's) as this node runs it: read
+        on first use and kept for the node's life, so that every process runs the same code
+        whichever way it was spawned (light ones from the scheduler's copy) and with the
+        libraries it ran with. An edit takes effect at the next ``moonflow run``."""
         text = self._sources.get(code.entry.id)
         if text is None:
             text = self._sources[code.entry.id] = read_source(code.source)
@@ -298,6 +306,7 @@ class ProcessNode:
             )
             host.state = state
             process.state = state
+            state.source_of = self.source_of
             self._sched_adopted(pid, link, state.require_for(code))
         self.processes[pid] = process
         if monitor and parent in self.processes:

@@ -299,6 +299,7 @@ class Process(KernelRun):
         # is not converted under this one.
         state.arm_memory()
         try:
+            state.source_of = self.node.source_of  # (libraries it requires, too)
             fn = state.load_code(self.code, self.node.source_of(self.code))
             self.node.vm.disarm_memory()
             if self.context:

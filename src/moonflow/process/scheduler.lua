@@ -405,54 +405,58 @@ end
 
 -- How the latest light processes ended, for a monitor or link that comes late
 -- (ProcessNode._ended): their results (their own values: they are dead, and every receiver got
--- a copy), in a ring of EXITED_KEPT slots by PID number (a process spawned EXITED_KEPT spawns
--- later takes the slot over) holding about EXITED_BYTES of results at most (past that, slots
--- are cleared in ring order). Made on the first end; overwritten in place, never rehashed, and
--- holding no PID string: a table keyed by PID, or the 10,000 PID strings alone, cost more than
--- the rest of a light process's end (benchmark P1).
+-- a copy), the last EXITED_KEPT ends holding about EXITED_BYTES of results at most, the
+-- oldest forgotten first (as ProcessNode._keep_exited keeps those of other processes). A ring
+-- overwritten in place, found by PID number, holding no PID string: a table keyed by PID, or
+-- the 10,000 PID strings alone, cost more than the rest of a light process's end (benchmark
+-- P1).
 local EXITED_KEPT, EXITED_BYTES = 10000, 4 * 1024 * 1024
 local NIL = {}                    -- a remembered nil (false is a value)
-local ring_host, ring_num, ring_val, ring_size
-local ring_bytes, evict_at = 0, 1
-local function clear_slot(slot)
-    local size = ring_size[slot]
-    if size then
-        ring_bytes = ring_bytes - size
-        ring_host[slot], ring_num[slot], ring_val[slot], ring_size[slot] = false, false, false,
-            false
+local ring_host, ring_num, ring_val, ring_size  -- by slot; made on the first end
+local ring_at = {}                -- PID number -> its slot
+local ring_head, ring_count, ring_bytes = 1, 0, 0  -- oldest slot, slots in use, their bytes
+local function forget_oldest()
+    local slot = ring_head
+    local number = ring_num[slot]
+    if ring_at[number] == slot then
+        ring_at[number] = nil
     end
+    ring_bytes = ring_bytes - ring_size[slot]
+    ring_host[slot], ring_num[slot], ring_val[slot], ring_size[slot] = false, false, false, 0
+    ring_head = slot % EXITED_KEPT + 1
+    ring_count = ring_count - 1
 end
 local function remember(host, number, value, bytes)
-    if ring_num == nil then
-        ring_host, ring_num, ring_val, ring_size = {}, {}, {}, {}
-        for i = 1, EXITED_KEPT do
-            ring_host[i], ring_num[i], ring_val[i], ring_size[i] = false, false, false, false
-        end
-    end
-    local slot = number % EXITED_KEPT + 1
-    clear_slot(slot)
     if bytes > EXITED_BYTES // 4 then
         return  -- not remembered (as if long ago) rather than making room for it
     end
+    if ring_num == nil then
+        ring_host, ring_num, ring_val, ring_size = {}, {}, {}, {}
+        for i = 1, EXITED_KEPT do
+            ring_host[i], ring_num[i], ring_val[i], ring_size[i] = false, false, false, 0
+        end
+    end
+    if ring_count == EXITED_KEPT then
+        forget_oldest()
+    end
+    local slot = (ring_head - 1 + ring_count) % EXITED_KEPT + 1
     if value == nil then
         value = NIL
     end
     ring_host[slot], ring_num[slot], ring_val[slot], ring_size[slot] = host, number, value, bytes
+    ring_at[number] = slot
+    ring_count = ring_count + 1
     ring_bytes = ring_bytes + bytes
     while ring_bytes > EXITED_BYTES do
-        clear_slot(evict_at)
-        evict_at = evict_at % EXITED_KEPT + 1
+        forget_oldest()
     end
 end
 
 -- Whether the light process number `number` of host `host` (its PID's parts) is remembered
 -- as ended by returning a value, and that value.
 function N.ended(host, number)
-    if ring_num == nil then
-        return false, nil
-    end
-    local slot = number % EXITED_KEPT + 1
-    if ring_num[slot] ~= number or ring_host[slot] ~= host then
+    local slot = ring_at[number]
+    if slot == nil or ring_host[slot] ~= host or ring_num[slot] ~= number then
         return false, nil
     end
     local v = ring_val[slot]
@@ -466,6 +470,11 @@ end
 -- handled here: EXIT into its monitor's events (what ProcessNode.process_exited and
 -- exit_event_maker do for other processes), the value remembered for late monitors. Anything
 -- else (a failure, `value, "text"`, a value that is not data) is Python's: false.
+-- An end was reported to Python in the pump under way: Python hands its EXIT over after the
+-- pump, so the light processes that end after it in this pump are reported too (their EXITs
+-- then follow in the order the processes ended, as they always have).
+local python_ends = false
+
 local function light_done(pid, rec, kernel, now)
     local res = kernel.result
     if res.n >= 2 and res[2] ~= nil then
@@ -533,6 +542,7 @@ function N.pump(max_steps, slice, slack_kb, now)
     for i = 1, reported do
         reports[i] = false  -- the last pump's: its command tables are garbage once issued
     end
+    python_ends = false
     local n = 0
     written = 0
     local start_kb = gc("count")
@@ -562,10 +572,11 @@ function N.pump(max_steps, slice, slack_kb, now)
                 runs[pid] = nil
                 local rec = light[pid]
                 -- a light process that returned a value ends here; any other end is Python's
-                if rec == nil or status ~= "done" or not pcall(light_done, pid, rec, kernel, now)
-                    or light[pid] ~= nil then
+                if rec == nil or status ~= "done" or python_ends
+                    or not pcall(light_done, pid, rec, kernel, now) or light[pid] ~= nil then
                     reports[n + 1], reports[n + 2], reports[n + 3] = pid, status, out
                     n = n + 3
+                    python_ends = true
                 end
             elseif out[1] ~= nil and out[2] == nil and out[1].cmd.op == "yield" then
                 -- a spawner letting the others run (process.lua): back to the end of the queue
@@ -577,9 +588,8 @@ function N.pump(max_steps, slice, slack_kb, now)
             end
             written = n
             current = nil
-            -- (the clock every 4th step: reading it costs about what a small step does)
             if steps >= max_steps or gc("count") - start_kb > slack_kb
-                or (steps % 4 == 0 and os_clock() - start_s > slice) then
+                or os_clock() - start_s > slice then
                 break
             end
         end

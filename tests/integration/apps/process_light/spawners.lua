@@ -271,7 +271,46 @@ local function fire_and_forget(entry, n, arg)
   return n
 end
 
+-- Spawns each {entry, arg} of `list` monitored, then returns the positions in `list` of the
+-- EXITs in the order they arrived.
+local function arrival_order(list)
+  local events = process.events()
+  local at = {}
+  for i, item in ipairs(list) do
+    at[assert(process.spawn_monitored(item[1], "app:processes", item[2]))] = i
+  end
+  local order = {}
+  for i = 1, #list do
+    order[i] = at[events:receive().from]
+  end
+  return order
+end
+
+-- A light child A ends, `n` failing children end (on the Python path), a light child B ends;
+-- then A is monitored: its EXIT (two light processes have ended: both are remembered).
+local function late_after_many(n)
+  local events = process.events()
+  assert(process.spawn_monitored("app:value", "app:processes", "warm"))
+  events:receive()
+  local a = assert(process.spawn_monitored("app:value", "app:processes", "A"))
+  events:receive()
+  for _ = 1, n do
+    assert(process.spawn_monitored("app:fails", "app:processes", "x"))
+  end
+  for _ = 1, n do
+    events:receive()
+  end
+  assert(process.spawn_monitored("app:value", "app:processes", "B"))
+  events:receive()
+  local ok, err = process.monitor(a)
+  if not ok then
+    return err:kind() .. ": " .. err:message()
+  end
+  return events:receive().value
+end
+
 return {
+  arrival_order = arrival_order, late_after_many = late_after_many,
   fire_and_forget = fire_and_forget, lengths = lengths, alternate = alternate, spawn_then_allocate = spawn_then_allocate,
   spawn_in_gsub = spawn_in_gsub, monitor_pid = monitor_pid, returns_pid = returns_pid,
   relay = relay, collect = collect, late_monitor = late_monitor, message_then_exit = message_then_exit,
