@@ -452,8 +452,20 @@ function K.run(reset)
         -- ever held it, and no module was loaded in it, so no other field of K changed). Here
         -- rather than in a function of its own: a field more in every kernel made K's table
         -- grow, 0.5 KB per idle process (benchmark P3).
-        tasks, runq, runq_head, runq_tail = {}, {}, 1, 0
-        pending, next_tag, out, main_task, task_seq = {}, 0, {}, nil, 0
+        -- (the tables that are empty already are kept: most are, after a run that returned)
+        if next(tasks) ~= nil then
+            tasks = {}
+        end
+        if runq_head <= runq_tail then
+            runq = {}
+        end
+        if next(pending) ~= nil then
+            pending = {}
+        end
+        if out[1] ~= nil then
+            out = {}
+        end
+        runq_head, runq_tail, next_tag, main_task, task_seq = 1, 0, 0, nil, 0
         used, exceeded = 0, false
         K.result, K.error, K.traceback, K.failed_task, K.budget_where, K.current = nil, nil, nil,
             nil, nil, nil

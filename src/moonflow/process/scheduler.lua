@@ -197,7 +197,9 @@ local function new_shell()
         return python_side(box, 2)(name)  -- a tail call: its errors blame the caller's line
     end
     local run, kernel, guard = make_run(link, kernel_chunk, step_budget, guard_budget, nil, 0)
-    return { run = run, kernel = kernel, guard = guard, box = box, require = require_fn }
+    local mt = run.env_mt
+    return { run = run, kernel = kernel, guard = guard, box = box, require = require_fn,
+        env_index = mt.__index, env_newindex = mt.__newindex }
 end
 -- What a light life can change in its run: the library copies its code read (sandbox.lua
 -- run_lib), its environments' metatable (getmetatable(_G)), the kernel's state (K.run(true))
@@ -210,7 +212,17 @@ local function recycle(shell)
     shell.box[3] = false
     local run = shell.run
     run.libs = nil
-    run.env_mt = new_env_mt(run)  -- its code could change the one it had (getmetatable(_G))
+    -- Its code could have changed its environments' metatable (getmetatable(_G)): a new one
+    -- then (most leave it alone: the check costs less than making one).
+    local mt = run.env_mt
+    local k1 = next(mt)
+    if raw.getmetatable(mt) ~= nil or rawget(mt, "__index") ~= shell.env_index
+        or rawget(mt, "__newindex") ~= shell.env_newindex or k1 == nil
+        or next(mt, next(mt, k1)) ~= nil then
+        mt = new_env_mt(run)
+        run.env_mt = mt
+        shell.env_index, shell.env_newindex = mt.__index, mt.__newindex
+    end
     shell.kernel.run(true)  -- (K.run's reset)
     local g = shell.guard
     g.used, g.stopped, g.where = 0, nil, nil
@@ -254,7 +266,7 @@ function N.check_shells()
     return bad, shells_n
 end
 
-local pid_prefix = {}             -- host id -> "{host|0x"
+local pid_format = {}             -- host id -> "{host|0x%05x}" (its PIDs' format)
 
 -- The spawn's arguments as the child gets them: plain values (most spawns) in the packed
 -- list itself (nothing of the spawner's can be in it), anything else through the copier.
@@ -303,7 +315,8 @@ function N.spawn(parent, id, host, args, monitor)
     else
         shell = new_shell()
     end
-    local rec = { monitor = monitor, parent = parent, entry = id, loading = true, shell = shell }
+    local rec = { monitor = monitor, parent = parent, entry = id, loading = true, shell = shell,
+        pid = false, host = host, number = false }  -- (every field made here: one allocation)
     shell.box[3] = rec
     local run, kernel, guard = shell.run, shell.kernel, shell.guard
     local before_kb = gc("count")
@@ -353,13 +366,13 @@ function N.spawn(parent, id, host, args, monitor)
     end
     rec.loading = nil
     number = number + 1
-    local prefix = pid_prefix[host]
-    if prefix == nil then
-        prefix = "{" .. host .. "|0x"
-        pid_prefix[host] = prefix
+    local fmt = pid_format[host]
+    if fmt == nil then
+        fmt = "{" .. host:gsub("%%", "%%%%") .. "|0x%05x}"  -- (_pids.py format_process_pid)
+        pid_format[host] = fmt
     end
-    local pid = prefix .. format("%05x}", number)
-    rec.pid, rec.host, rec.number = pid, host, number
+    local pid = format(fmt, number)
+    rec.pid, rec.number = pid, number
     kernel.start(exported, copy)
     light[pid] = rec
     procs[pid] = kernel  -- (not in runs: only a spawner's run is looked up there)
