@@ -301,6 +301,27 @@ async def test_a_failure_nobody_watches_is_logged(app, caplog):
         assert all("(app:fails, spawned by {app:" in line and "lost" in line for line in lines)
 
 
+async def test_unwatched_failures_are_not_logged_without_bound(app, caplog):
+    # A third review's finding: an app failing thousands of unwatched workers printed a line
+    # for each (3,900 lines after Ctrl-C).
+    with caplog.at_level(logging.WARNING, logger="moonflow.process"):
+        async with ProcessNode(app) as node:
+            assert await _run(node, "app:fire_and_forget", "app:fails", 30, "many") == 30
+        messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "nothing monitors" in m]) == 10
+    assert "20 more processes failed unwatched (not shown)" in messages
+
+
+async def test_a_process_reading_math_stays_light(app):
+    # A third review's finding: reading `math` seeded its random generator from the host at
+    # once (a Python call), so any use of math.floor gave a spawned process a Python side.
+    async with ProcessNode(app) as node:
+        await _run(node, "app:collect", "app:floors", 1, 2.5)  # the entry's first spawn
+        got = await _run(node, "app:collect", "app:floors", 20, 2.5)
+        assert [e["value"] for e in got["exits"]] == [4] * 20
+        assert [pid for pid in got["pids"] if pid in node.exited] == []
+
+
 # ---- second review ------------------------------------------------------------------------------
 
 
@@ -329,7 +350,9 @@ async def test_exits_arrive_in_the_order_the_processes_ended(app):
 
 async def test_the_ends_remembered_are_the_latest_ones(app):
     # Finding: ended light processes were kept by PID number, so a light process that ended
-    # 10,000 spawns later took an earlier one's place although only two had ended.
+    # 10,000 spawns later took an earlier one's place although only two had ended. (Ends of
+    # processes with a Python side are remembered apart, by ProcessNode._keep_exited: at
+    # least the last 10,000 ends are, as the README says.)
     async with ProcessNode(app) as node:
         assert await _run(node, "app:late_after_many", 9_999) == "A"
 

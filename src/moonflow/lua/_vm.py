@@ -241,7 +241,7 @@ class LuaVM:
         used = self.rt.get_memory_used() or 0
         if used < self._live:  # runs left since: what is live now is at most this
             self._live = used
-        elif used - self._live > max(allowance // 2, self._live):
+        elif used - self._live > max(allowance // 2, min(self._live, 4 * allowance)):
             # Garbage of earlier runs counts in `used`, and the collector may free it while
             # the next code runs, which could then allocate that much more than its
             # allowance (a 64 MiB cap let a runaway loop run into its instruction budget
@@ -249,11 +249,11 @@ class LuaVM:
             # collection once garbage passes half the allowance keeps the cap within 1.5x;
             # the incremental collector rarely lets that much pile up, so this is rare. In a
             # state holding more than that live (a process node with 10,000s of processes),
-            # once the state has doubled instead, as the collector's own pace does: every
-            # 36 MiB, each full collection walking all of it made a node's work grow with
-            # the square of its processes (8,191 -> 16,383 waiting processes: 71 -> 142 µs
-            # each). A step may then allocate up to what the state holds live beyond its
-            # allowance before the cap stops it.
+            # once the garbage reaches what is live instead (the collector's own pace), up to
+            # four allowances: every 36 MiB, each full collection walking all of the state
+            # made a node's work grow with the square of its processes (8,191 -> 16,383
+            # waiting processes: 71 -> 142 µs each). The cap then holds within five times the
+            # allowance.
             self.collectgarbage("collect")
             used = self._live = self.rt.get_memory_used() or 0
         self.rt.set_max_memory(used + allowance)

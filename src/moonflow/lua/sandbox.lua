@@ -472,19 +472,29 @@ end
 local QUERY_SEED = 0
 local function run_math(run)
     local m = copy_of(pristine.math)
-    if run.seed == nil then -- activity calls: seeded from the machine's randomness
-        run.seed = run.host.random_seed()
-    end
-    if sys.random == nil then
-        sys.random = sys.load_internal("random")
-    end
     local host = run.host
-    local random, randomseed = sys.random.new(run.seed, function()
-        return host.random_seed()
-    end)
+    -- The generator is made on the first math.random / math.randomseed, not when `math` is
+    -- read: seeding it asks the host (activity calls and processes are seeded from the
+    -- machine's randomness; workflow runs have their seed from the start), and code that only
+    -- uses math.floor need not (a process spawned by a process then stays in Lua).
+    local random, randomseed
+    local function make_generator()
+        if run.seed == nil then
+            run.seed = host.random_seed()
+        end
+        if sys.random == nil then
+            sys.random = sys.load_internal("random")
+        end
+        random, randomseed = sys.random.new(run.seed, function()
+            return host.random_seed()
+        end)
+    end
     local function query_generator()
         local q = run.query_random
         if q == nil then
+            if sys.random == nil then
+                sys.random = sys.load_internal("random")
+            end
             local qrandom, qseed = sys.random.new(QUERY_SEED, function()
                 return QUERY_SEED
             end)
@@ -498,12 +508,18 @@ local function run_math(run)
         if k ~= nil and k.in_query then
             return query_generator().random(...)
         end
+        if random == nil then
+            make_generator()
+        end
         return random(...)
     end
     m.randomseed = function(...)
         local k = run.kernel
         if k ~= nil and k.in_query then
             return query_generator().randomseed(...)
+        end
+        if random == nil then
+            make_generator()
         end
         return randomseed(...)
     end

@@ -151,6 +151,7 @@ class ProcessNode:
             (e.id for e in app.entries.values() if e.kind == "terminal.host"), DEFAULT_TERMINAL
         )
         self._closed = False
+        self._unwatched = _UnwatchedFailures()
         # Light processes (scheduler.lua N.spawn): runs made the way LuaRun makes them, on the
         # hosts a process may run on without a terminal.
         hosts = [e.id for e in app.entries.values() if e.kind == "process.host"]
@@ -188,6 +189,7 @@ class ProcessNode:
                     error=ErrorInfo(mferrors.TERMINATED, "process host stopped", False),
                 )
             )
+        self._unwatched.flush()
         for task in list(self.workflow_watchers.values()):
             task.cancel()
         self.workflow_watchers.clear()
@@ -444,7 +446,7 @@ class ProcessNode:
             and not self.monitors.get(pid)
             and not self.links.get(pid)
         ):
-            _log_unwatched_failure(process, outcome)
+            self._unwatched.failed(process, outcome)
         for target in self._watching.pop(pid, ()):
             watchers = self.monitors.get(target)
             if watchers is not None:
@@ -661,21 +663,52 @@ def _size_of(value: Any, limit: int = EXITED_BYTES) -> int:
     return total
 
 
-def _log_unwatched_failure(process: Process, outcome: Outcome) -> None:
-    """A process spawned by another that failed with nobody to see it (no monitor, no link, no
-    one waiting for its result): one warning line, as Erlang's logger reports a crash nobody
-    handles. Not for a process stopped on purpose (terminated, cancelled)."""
-    info = outcome.error or ErrorInfo(mferrors.INTERNAL, "failed", False)
-    if info.kind in (mferrors.TERMINATED, mferrors.CANCELED):
-        return
-    log.warning(
-        "process %s (%s, spawned by %s) failed, and nothing monitors or links it: %s: %s",
-        process.pid,
-        process.entry_id,
-        process.spawned_by,
-        info.kind,
-        info.message,
-    )
+class _UnwatchedFailures:
+    """Logs a process spawned by another that failed with nobody to see it (no monitor, no
+    link, no one waiting for its result): a warning line, as Erlang's logger reports a crash
+    nobody handles; not for a process stopped on purpose (terminated, cancelled). At most
+    :data:`LINES` lines per :data:`WINDOW` seconds, then one line counting the others (an app
+    failing 1,000s of workers must not bury its own output)."""
+
+    LINES = 10
+    WINDOW = 10.0
+
+    def __init__(self) -> None:
+        self._since = float("-inf")
+        self._logged = 0
+        self._quiet = 0
+
+    def flush(self) -> None:
+        """Log the count of failures not shown yet (the node stops)."""
+        if self._quiet:
+            log.warning("%d more processes failed unwatched (not shown)", self._quiet)
+            self._quiet = 0
+
+    def failed(self, process: Process, outcome: Outcome) -> None:
+        info = outcome.error or ErrorInfo(mferrors.INTERNAL, "failed", False)
+        if info.kind in (mferrors.TERMINATED, mferrors.CANCELED):
+            return
+        now = time.monotonic()
+        if now - self._since >= self.WINDOW:
+            if self._quiet:
+                log.warning(
+                    "%d more processes failed unwatched in the last %.0f s (not shown)",
+                    self._quiet,
+                    now - self._since,
+                )
+            self._since, self._logged, self._quiet = now, 0, 0
+        if self._logged >= self.LINES:
+            self._quiet += 1
+            return
+        self._logged += 1
+        log.warning(
+            "process %s (%s, spawned by %s) failed, and nothing monitors or links it: %s: %s",
+            process.pid,
+            process.entry_id,
+            process.spawned_by,
+            info.kind,
+            info.message,
+        )
 
 
 def _default_host(app: App) -> str:

@@ -82,8 +82,13 @@ local function big_string(i)
   return string.rep(string.format("%08d", i), 125000)
 end
 
+-- Reads `math` but draws no random number.
+local function floors(x)
+  return math.floor(x) + math.max(1, 2)
+end
+
 return {
-  value = value, shaped = shaped, fails = fails, nil_err = nil_err, not_data = not_data,
+  floors = floors, value = value, shaped = shaped, fails = fails, nil_err = nil_err, not_data = not_data,
   leaky = leaky, own_pid = own_pid, waits = waits, spins = spins, context_value = context_value,
   poisoner = poisoner, thief = thief, big_string = big_string,
 }
