@@ -252,8 +252,10 @@ class LuaVM:
             # once the garbage reaches what is live instead (the collector's own pace), up to
             # four allowances: every 36 MiB, each full collection walking all of the state
             # made a node's work grow with the square of its processes (8,191 -> 16,383
-            # waiting processes: 71 -> 142 µs each). The cap then holds within five times the
-            # allowance.
+            # waiting processes: 71 -> 142 µs each; above ~4 allowances of live data that
+            # cost comes back, spaced out). The cap then holds within five times the allowance
+            # plus what was live at the last full collection and is garbage now (the state
+            # itself never grows past what it held at arming plus one allowance).
             self.collectgarbage("collect")
             used = self._live = self.rt.get_memory_used() or 0
         self.rt.set_max_memory(used + allowance)

@@ -667,8 +667,9 @@ class _UnwatchedFailures:
     """Logs a process spawned by another that failed with nobody to see it (no monitor, no
     link, no one waiting for its result): a warning line, as Erlang's logger reports a crash
     nobody handles; not for a process stopped on purpose (terminated, cancelled). At most
-    :data:`LINES` lines per :data:`WINDOW` seconds, then one line counting the others (an app
-    failing 1,000s of workers must not bury its own output)."""
+    :data:`LINES` lines per :data:`WINDOW` seconds (an app failing 1,000s of workers must not
+    bury its own output); the others are counted in a line logged before the next one shown,
+    or when the node stops."""
 
     LINES = 10
     WINDOW = 10.0
@@ -692,9 +693,8 @@ class _UnwatchedFailures:
         if now - self._since >= self.WINDOW:
             if self._quiet:
                 log.warning(
-                    "%d more processes failed unwatched in the last %.0f s (not shown)",
+                    "%d more processes failed unwatched since the last one shown (not shown)",
                     self._quiet,
-                    now - self._since,
                 )
             self._since, self._logged, self._quiet = now, 0, 0
         if self._logged >= self.LINES:
