@@ -167,10 +167,6 @@ class LuaRun:
     ) -> None:
         if context not in (WORKFLOW, ACTIVITY, PROCESS):
             raise ValueError(f"unknown Lua context {context!r}")
-        self.context = context
-        self.app = app
-        self.host = host
-        self.max_memory = max_memory
         if vm is None:
             if context == WORKFLOW:
                 vm = workflow_vm(max_memory)
@@ -178,6 +174,39 @@ class LuaRun:
                 vm = activity_vm()
             else:
                 raise ValueError("a process run needs the vm of its process host")
+        # The run's private sys. Lua reaches this object only through weak references (the
+        # host getter and module loader below): a strong one would make a reference cycle
+        # through the Lua registry that neither Python's nor Lua's collector can free.
+        kernel_chunk = None
+        if run_kind(context).has_kernel:
+            kernel_chunk = vm.chunk(KERNEL, vm.module_env)
+            stop_check = None  # kernel code waits through the kernel, never on a thread
+        # The run's sys, its kernel instance (runs with a kernel) and the guard that code
+        # outside the kernel's tasks (file top levels; activity calls) runs under, made in one
+        # call into Lua (see _MAKE_RUN). Not under the memory cap of whichever activation
+        # armed this shared state last: the state may hold more since (another run's
+        # garbage), and a run's own set-up is bounded.
+        with vm.uncapped():
+            self._set_up(context, host, app, max_memory, vm)
+            make_run = _run_maker(vm)[0]
+            self.sys, self.kernel, self._guard = make_run(
+                _host_getter(host, vm.raised, weakref.ref(self)),
+                kernel_chunk,
+                instruction_budget,
+                int(instruction_budget or 0),
+                stop_check,
+                STOP_CHECK_EVERY,
+            )
+
+    def _set_up(
+        self, context: str, host: Any, app: App | None, max_memory: int | None, vm: LuaVM
+    ) -> None:
+        """The fields of every run, however its Lua side was made (__init__, adopt; both call
+        it with the memory cap lifted: the first run of a state makes its run maker)."""
+        self.context = context
+        self.app = app
+        self.host = host
+        self.max_memory = max_memory
         self.vm: LuaVM = vm
         self.rt = vm.rt
         self.convert = vm.convert
@@ -188,29 +217,9 @@ class LuaRun:
         #: once), or None: read when loaded
         self.source_of: Callable[[LuaCode], str] | None = None
         self._closers: list[Callable[[], None]] | None = None
-        # The run's private sys. Lua reaches this object only through weak references (the
-        # host getter and module loader below): a strong one would make a reference cycle
-        # through the Lua registry that neither Python's nor Lua's collector can free.
-        kernel_chunk = None
-        if run_kind(context).has_kernel:
-            kernel_chunk = vm.chunk(KERNEL, vm.module_env)
-            stop_check = None  # kernel code waits through the kernel, never on a thread
-        # The run's sys, its kernel instance (runs with a kernel) and the guard that code
-        # outside the kernel's tasks (file top levels; activity calls) runs under, made in one
-        # call into Lua (see _MAKE_RUN). Also captured once per state (lupa 2.8: see
-        # _vm.LuaVM): the state's loader that makes errors once loaded, the same for every run.
-        # Not under the memory cap of whichever activation armed this shared state last: the
-        # state may hold more since (another run's garbage), and a run's own set-up is bounded.
-        with vm.uncapped():
-            make_run, self.lua_make_error = _run_maker(vm)
-            self.sys, self.kernel, self._guard = make_run(
-                _host_getter(host, vm.raised, weakref.ref(self)),
-                kernel_chunk,
-                instruction_budget,
-                int(instruction_budget or 0),
-                stop_check,
-                STOP_CHECK_EVERY,
-            )
+        # the state's loader that makes errors, captured once per state (lupa 2.8: see
+        # _vm.LuaVM), the same for every run
+        self.lua_make_error = _run_maker(vm)[1]
         self._guarded_call = vm.guarded_call
         self._pcall = vm.protected_call
         self._is_error = vm.check_error
@@ -235,23 +244,8 @@ class LuaRun:
         from then on (``N.adopted``).
         """
         run = cls.__new__(cls)
-        run.context = PROCESS
-        run.app = app
-        run.host = host
-        run.max_memory = max_memory
-        run.vm = vm
-        run.rt = vm.rt
-        run.convert = vm.convert
-        run._modules = {}
-        run._libraries = None
-        run.source_of = None
-        run._closers = None
+        run._set_up(PROCESS, host, app, max_memory, vm)
         run.sys, run.kernel, run._guard = parts
-        run.lua_make_error = _run_maker(vm)[1]
-        run._guarded_call = vm.guarded_call
-        run._pcall = vm.protected_call
-        run._is_error = vm.check_error
-        run._tostring = vm.tostring
         link = _host_getter(host, vm.raised, weakref.ref(run))
         return run, link
 
